@@ -1,0 +1,208 @@
+"""The benchmark pipeline as plain functions, one per step; the Prefect steps wrap these.
+
+validate_config -> resolve_device -> prepare_split -> load_model -> run_split -> write_report
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rpx_tasks.config import RunConfig
+from rpx_tasks.dataset import open_split
+from rpx_tasks.device import resolve_device
+from rpx_tasks.environment import environment_record
+from rpx_tasks.reports import (
+    CELLS_FILE,
+    PER_SAMPLE_FILE,
+    RESULT_FILE,
+    SUMMARY_FILE,
+    PerSampleWriter,
+    format_summary,
+    publish,
+    write_cells,
+    write_result_json,
+    write_text_atomic,
+)
+from rpx_tasks.runner import Progress, RunOutcome, run_benchmark
+from rpx_tasks.tasks import get_task
+
+logger = logging.getLogger("rpx_tasks.bench")
+
+__all__ = ["RunConfig", "PreparedSplit", "StagedRun", "validate_config", "resolve_device", "prepare_split", "load_model", "run_split", "write_report", "run_bench"]
+
+
+def validate_config(params: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from plain values (CLI options or flow parameters). Raises ConfigError."""
+    return RunConfig(**{key: value for key, value in params.items() if value is not None})
+
+
+@dataclass(frozen=True)
+class PreparedSplit:
+    """A split ready to read: its manifest on disk and where it came from."""
+
+    manifest_path: Path
+    root: Path | None
+    num_samples: int | None
+    source: str  # "local" (--manifest) or "hub" (downloaded or mirror)
+    repo_id: str | None = None
+    revision: str | None = None
+
+
+def prepare_split(config: RunConfig) -> PreparedSplit:
+    """Return the split's manifest: the local ``--manifest`` as is, or a task-scoped Hub download.
+
+    Raises DownloadError / ManifestError / DatasetError from the Hub layer.
+    """
+    if config.manifest:
+        return PreparedSplit(manifest_path=Path(config.manifest).resolve(), root=None, num_samples=None, source="local")
+    from rpx_tasks import hub
+
+    spec = get_task(config.task)
+    downloaded = hub.download_split(
+        config.task,
+        config.split,
+        modalities=spec.modalities,
+        repo_id=config.effective_repo_id,
+        revision=config.effective_revision,
+        cache_dir=config.cache_dir,
+        max_samples=config.max_samples,
+    )
+    return PreparedSplit(
+        manifest_path=downloaded.manifest_path,
+        root=downloaded.root,
+        num_samples=downloaded.num_samples,
+        source="hub",
+        repo_id=downloaded.repo_id,
+        revision=downloaded.revision,
+    )
+
+
+def load_model(config: RunConfig, device: str):
+    """Resolve the config's model selector into a Model on ``device``. Raises ConfigError/ModelError."""
+    from rpx_tasks.models.resolve import resolve_model
+
+    return resolve_model(
+        get_task(config.task),
+        model=config.model,
+        model_name=config.model_name,
+        hf_checkpoint=config.hf_checkpoint,
+        device=device,
+        model_kwargs=config.model_kwargs,
+    )
+
+
+@dataclass
+class StagedRun:
+    """A finished run whose per-sample rows sit in a staged file, not yet published."""
+
+    outcome: RunOutcome
+    staged_rows: Path
+    output_dir: Path
+    metric_names: list[str] = field(default_factory=list)
+
+
+def run_split(config: RunConfig, model: Any, prepared: PreparedSplit, device: str, progress: Progress | None = None) -> StagedRun:
+    """Run the benchmark loop, streaming rows to a staged Parquet file in the output folder.
+
+    Raises ManifestError (bad samples), ModelError (bad predictions). On failure the staged
+    file is removed and any previous report is untouched.
+    """
+    spec = get_task(config.task)
+    dataset = open_split(
+        prepared.manifest_path,
+        spec,
+        max_samples=config.max_samples if prepared.source == "local" else None,
+        split=config.split,
+    )
+    output_dir = config.output_path
+    writer = PerSampleWriter(output_dir / PER_SAMPLE_FILE, spec.metric_names)
+    with writer:
+        outcome = run_benchmark(
+            model,
+            dataset,
+            spec,
+            device=device,
+            batch_size=config.batch_size,
+            rows=writer,
+            progress=progress,
+            count_flops=config.count_flops,
+            temporal_stability=config.temporal_stability,
+        )
+        staged = writer.close()
+    return StagedRun(outcome=outcome, staged_rows=staged, output_dir=output_dir, metric_names=spec.metric_names)
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where the four report files of a run are."""
+
+    output_dir: Path
+    result_json: Path
+    summary_md: Path
+    per_sample: Path
+    cells: Path
+
+    def as_dict(self) -> dict[str, str]:
+        return {key: str(value) for key, value in self.__dict__.items()}
+
+
+def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> dict[str, Any]:
+    """The content of result.json."""
+    outcome = staged.outcome
+    return {
+        "task": config.task,
+        "model": config.display_name,
+        "split": config.split,
+        "repo_id": prepared.repo_id if prepared.source == "hub" else None,
+        "revision": prepared.revision,
+        "manifest": str(prepared.manifest_path),
+        "num_samples": outcome.num_samples,
+        "primary_metric": outcome.readiness["primary_metric"],
+        "aggregated": outcome.aggregated,
+        "readiness": outcome.readiness,
+        "compute": outcome.compute,
+        "environment": environment_record(device, dataset_revision=prepared.revision),
+        "notes": outcome.notes,
+    }
+
+
+def write_report(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> tuple[ReportPaths, dict[str, Any]]:
+    """Publish the four report files into the output folder; returns their paths and the payload.
+
+    result.json is written last, so its presence means the report is complete.
+    """
+    out = staged.output_dir
+    payload = result_payload(config, prepared, staged, device)
+    paths = ReportPaths(
+        output_dir=out,
+        result_json=out / RESULT_FILE,
+        summary_md=out / SUMMARY_FILE,
+        per_sample=out / PER_SAMPLE_FILE,
+        cells=out / CELLS_FILE,
+    )
+    publish(staged.staged_rows, paths.per_sample)
+    write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
+    write_text_atomic(paths.summary_md, format_summary(payload))
+    write_result_json(paths.result_json, payload)
+    return paths, payload
+
+
+def discard_staged(staged: StagedRun) -> None:
+    """Delete a staged run's temporary rows (used when a later step fails)."""
+    staged.staged_rows.unlink(missing_ok=True)
+
+
+def run_bench(config: RunConfig, progress: Progress | None = None) -> tuple[ReportPaths, dict[str, Any]]:
+    """Run every step in-process without Prefect; returns the report paths and payload."""
+    device = resolve_device(config.device, require_cuda=config.require_cuda)
+    prepared = prepare_split(config)
+    model = load_model(config, device)
+    staged = run_split(config, model, prepared, device, progress)
+    try:
+        return write_report(config, prepared, staged, device)
+    finally:
+        discard_staged(staged)

@@ -1,0 +1,236 @@
+"""The ``rpx`` command line: ls, models, info, download, bench, sample-data, demo.
+
+Exit codes: 0 done, 1 an RPX error (message and hint on stderr, no traceback), 2 usage
+error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
+from rpx_tasks.errors import RPXError
+from rpx_tasks.tasks import get_task, iter_tasks
+from rpx_tasks.ui import PlainUI, make_ui
+
+logger = logging.getLogger("rpx_tasks")
+
+
+def _configure_logging(verbose: bool, quiet: bool, plain: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = os.environ.get("RPX_LOG_LEVEL", level)
+    handler: logging.Handler
+    if not plain and sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, show_time=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(levelname)s] %(name)s: %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", choices=SPLITS, default=DEFAULT_SPLIT, help="difficulty split (default: hard)")
+    parser.add_argument("--repo", dest="repo_id", default=None, help="dataset repo ORG/NAME or a local mirror directory (default: $RPX_HF_REPO or IRVLUTD/RPX)")
+    parser.add_argument("--revision", default=None, help="dataset revision (default: $RPX_HF_REVISION or the pinned commit)")
+    parser.add_argument("--cache-dir", default=None, help="Hugging Face cache directory")
+    parser.add_argument("--max-samples", type=int, default=None, help="use only the first N samples of the split")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser; ``bench`` gets one sub-command per registered task."""
+    parser = argparse.ArgumentParser(
+        prog="rpx",
+        description="RPX — choose and rank perception models for robot learning. "
+        "`rpx bench <task>` runs a benchmark on the RPX dataset.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no banner")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("ls", help="list tasks and splits")
+    commands.add_parser("models", help="list registered models")
+
+    for name, help_text in (("info", "describe a split from its manifest (no frames fetched)"), ("download", "download a split")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("task", help="RPX task, e.g. monocular_depth")
+        _add_data_options(sub)
+
+    sample = commands.add_parser("sample-data", help="write the built-in procedural dataset")
+    sample.add_argument("directory")
+    sample.add_argument("--scenes-per-split", type=int, default=2)
+    sample.add_argument("--frames-per-clip", type=int, default=4)
+    sample.add_argument("--height", type=int, default=96)
+    sample.add_argument("--width", type=int, default=128)
+
+    demo = commands.add_parser("demo", help="benchmark a weight-free baseline on the built-in sample data (offline)")
+    demo.add_argument("--output-dir", default=None)
+    demo.add_argument("--plain", action="store_true")
+
+    bench = commands.add_parser("bench", help="benchmark a model on one task and split")
+    tasks = bench.add_subparsers(dest="task", required=True, metavar="TASK")
+    for spec in iter_tasks():
+        sub = tasks.add_parser(spec.name, help=spec.display_name, description=f"Benchmark {spec.display_name} ({spec.name}).")
+        _add_data_options(sub)
+        sub.add_argument("--model", dest="model_name", default=None, help="registry name (`rpx models`) or import path package.module:callable")
+        sub.add_argument("--hf-checkpoint", default=None, help="Hugging Face checkpoint id" + ("" if spec.load_hf_model else " (no fast path for this task)"))
+        sub.add_argument("--manifest", default=None, help="local manifest JSON: its samples are the run (--split only names the output)")
+        sub.add_argument("--batch-size", type=int, default=1)
+        sub.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (CUDA falls back to CPU with a warning)")
+        sub.add_argument("--output-dir", default=None, help="default ./rpx_results/<model>/<split>/")
+        sub.add_argument("--plain", action="store_true", help="plain text output")
+    return parser
+
+
+def cmd_ls(args, ui: PlainUI) -> int:
+    from rpx_tasks.hub import MODALITY_FILES
+
+    print("Tasks:")
+    for spec in iter_tasks():
+        globs = [glob for modality in spec.modalities for glob in MODALITY_FILES[modality][0]]
+        print(f"  {spec.name:<22} modalities: {', '.join(globs)}")
+    print()
+    print(f"Splits: {', '.join(SPLITS)}")
+    return 0
+
+
+def cmd_models(args, ui: PlainUI) -> int:
+    from rpx_tasks.models.registry import list_models
+
+    print("Registered models:")
+    for entry in list_models():
+        print(f"  {entry.name:<40} {entry.task:<20} {entry.kind}:{entry.target}")
+    return 0
+
+
+def cmd_info(args, ui: PlainUI) -> int:
+    from rpx_tasks import hub
+
+    spec = get_task(args.task)
+    info = hub.describe_split(
+        spec.name, args.split, modalities=spec.modalities, repo_id=args.repo_id, revision=args.revision,
+        cache_dir=args.cache_dir, max_samples=args.max_samples,
+    )
+    print(f"Task: {spec.name}")
+    print(f"Split: {args.split}")
+    print(f"Scenes: {len(info.scenes)}")
+    print(f"(scene, phase) pairs: {len(info.pairs)}")
+    print(f"Samples: {info.num_samples}")
+    print(f"Modalities: {', '.join(info.modalities)}")
+    if info.estimated_bytes is not None:
+        print(f"Estimated download: {info.estimated_bytes / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_download(args, ui: PlainUI) -> int:
+    from rpx_tasks import hub
+
+    spec = get_task(args.task)
+    with ui.stage(f"download {spec.name}/{args.split}"):
+        split = hub.download_split(
+            spec.name, args.split, modalities=spec.modalities, repo_id=args.repo_id, revision=args.revision,
+            cache_dir=args.cache_dir, max_samples=args.max_samples,
+        )
+    print(f"Manifest: {split.manifest_path}")
+    print(f"Root: {split.root}")
+    print(f"Samples: {split.num_samples}")
+    return 0
+
+
+def cmd_sample_data(args, ui: PlainUI) -> int:
+    from rpx_tasks.sample_data import write_sample_dataset
+
+    root = write_sample_dataset(
+        Path(args.directory), scenes_per_split=args.scenes_per_split, frames_per_clip=args.frames_per_clip,
+        height=args.height, width=args.width,
+    )
+    print(f"Sample dataset: {root}")
+    for split in SPLITS:
+        print(f"  {root / 'manifests' / 'monocular_depth' / f'{split}.json'}")
+    return 0
+
+
+def _bench(params: dict[str, Any], ui: PlainUI) -> int:
+    from rpx_tasks.bench import run_bench, validate_config
+
+    config = validate_config(params)
+    ui.header(
+        get_task(config.task).display_name,
+        {
+            "model": config.display_name,
+            "split": config.split,
+            "data": config.manifest or f"{config.effective_repo_id}@{config.effective_revision[:12]}",
+            "device": config.device,
+        },
+    )
+    with ui.progress() as progress:
+        paths, payload = run_bench(config, progress=progress)
+    ui.results(payload)
+    ui.footer({"samples": payload["num_samples"], "output": paths.output_dir})
+    return 0
+
+
+def cmd_bench(args, ui: PlainUI, parser: argparse.ArgumentParser) -> int:
+    if not args.model_name and not args.hf_checkpoint:
+        parser.error(f"bench {args.task}: one of --model or --hf-checkpoint is required")
+    params = {
+        key: getattr(args, key)
+        for key in ("task", "split", "model_name", "hf_checkpoint", "repo_id", "revision", "cache_dir", "manifest",
+                    "max_samples", "batch_size", "device", "output_dir")
+    }
+    return _bench(params, ui)
+
+
+def cmd_demo(args, ui: PlainUI) -> int:
+    from rpx_tasks.sample_data import write_sample_dataset
+
+    with tempfile.TemporaryDirectory(prefix="rpx-demo-") as tmp:
+        with ui.stage("write sample data"):
+            root = write_sample_dataset(Path(tmp))
+        params = {
+            "task": "monocular_depth",
+            "split": "hard",
+            "model_name": "ground_plane_prior",
+            "manifest": str(root / "manifests" / "monocular_depth" / "hard.json"),
+            "device": "cpu",
+            "output_dir": args.output_dir,
+        }
+        return _bench(params, ui)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rpx``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    plain = getattr(args, "plain", False)
+    _configure_logging(args.verbose, args.quiet, plain)
+    ui = make_ui(plain)
+    if not args.quiet and not os.environ.get("RPX_NO_BANNER") and args.command in ("bench", "demo"):
+        ui.banner(f"rpx {args.command}" + (f" {args.task}" if args.command == "bench" else ""))
+    handlers = {
+        "ls": cmd_ls, "models": cmd_models, "info": cmd_info, "download": cmd_download,
+        "sample-data": cmd_sample_data, "demo": cmd_demo,
+    }
+    try:
+        if args.command == "bench":
+            return cmd_bench(args, ui, parser)
+        return handlers[args.command](args, ui)
+    except RPXError as error:
+        ui.error(error)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Run configuration, validated at construction: every mistake surfaces before any download."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS, default_repo_id, default_revision
+from rpx_tasks.device import check_device_string
+from rpx_tasks.errors import ConfigError
+
+
+def _check_positive_int(name: str, value: Any, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}.", hint=f"pass --{name.replace('_', '-')} 1 or more")
+
+
+@dataclass
+class RunConfig:
+    """One (task, model, split) run.
+
+    Exactly one model selector: ``model`` (a constructed Model object, library use),
+    ``model_name`` (a registry name or an import path ``package.module:callable``) or
+    ``hf_checkpoint`` (a Hugging Face checkpoint id). ``manifest`` runs a local manifest
+    as is (``split`` then only names the output); otherwise the split is downloaded from
+    ``repo_id`` at ``revision``. Raises ConfigError at construction for any invalid value.
+    """
+
+    task: str
+    split: str = DEFAULT_SPLIT
+    model: Any = None
+    model_name: str | None = None
+    hf_checkpoint: str | None = None
+    repo_id: str | None = None
+    revision: str | None = None
+    cache_dir: str | None = None
+    manifest: str | None = None
+    max_samples: int | None = None
+    batch_size: int = 1
+    device: str = "cuda"
+    require_cuda: bool = False
+    output_dir: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    count_flops: bool = True
+    temporal_stability: bool = True
+
+    def __post_init__(self) -> None:
+        from rpx_tasks.tasks import get_task
+
+        get_task(self.task)
+        selectors = {"model": self.model, "model_name": self.model_name, "hf_checkpoint": self.hf_checkpoint}
+        given = [name for name, value in selectors.items() if value]
+        if len(given) != 1:
+            raise ConfigError(
+                f"{type(self).__name__} requires exactly one of `model`, `model_name`, or `hf_checkpoint`"
+                + (f"; got {', '.join(given)}." if given else "; got none."),
+                hint="pick a registered model (`rpx models` lists them) or an import path package.module:callable "
+                "with --model, or a Hugging Face checkpoint id with --hf-checkpoint — not both",
+                details={"given_fields": given},
+            )
+        if self.split not in SPLITS:
+            close = difflib.get_close_matches(str(self.split), SPLITS, n=1)
+            raise ConfigError(
+                f"Unknown difficulty split {self.split!r}.",
+                hint=f"Use one of: {list(SPLITS)}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            )
+        _check_positive_int("batch_size", self.batch_size, optional=False)
+        _check_positive_int("max_samples", self.max_samples, optional=True)
+        check_device_string(self.device)
+        if self.manifest is not None and not Path(self.manifest).is_file():
+            raise ConfigError(
+                f"Manifest file not found: {self.manifest}",
+                hint="pass an existing manifest JSON with --manifest, or drop --manifest to download the split",
+            )
+        if self.repo_id is not None and not self.repo_id.strip():
+            raise ConfigError("repo_id is empty.", hint="pass --repo ORG/NAME or a local mirror directory")
+        if not isinstance(self.model_kwargs, dict):
+            raise ConfigError("model_kwargs must be a dict.", hint='e.g. {"dtype": "float16"}')
+
+    @property
+    def effective_repo_id(self) -> str:
+        """The dataset repo: the config's, else ``RPX_HF_REPO``, else the pinned default."""
+        return self.repo_id or default_repo_id()
+
+    @property
+    def effective_revision(self) -> str:
+        """The dataset revision: the config's, else ``RPX_HF_REVISION``, else the pinned commit."""
+        return self.revision or default_revision()
+
+    @property
+    def display_name(self) -> str:
+        """The model's name in reports and output paths."""
+        if self.model_name:
+            return self.model_name
+        if self.hf_checkpoint:
+            return self.hf_checkpoint
+        return getattr(self.model, "name", None) or "model"
+
+    @property
+    def output_path(self) -> Path:
+        """``output_dir`` or ``./rpx_results/<model with / -> __>/<split>/``."""
+        if self.output_dir:
+            return Path(self.output_dir)
+        safe = self.display_name.replace("/", "__").replace(os.sep, "__")
+        return Path("rpx_results") / safe / self.split
+
+
+@dataclass
+class MonocularDepthRunConfig(RunConfig):
+    """RunConfig for ``monocular_depth`` (the task is fixed)."""
+
+    task: str = "monocular_depth"
+
+    def __post_init__(self) -> None:
+        if self.task != "monocular_depth":
+            raise ConfigError(f"MonocularDepthRunConfig is for monocular_depth, not {self.task!r}.", hint="use RunConfig(task=...)")
+        super().__post_init__()

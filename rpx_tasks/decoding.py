@@ -1,0 +1,131 @@
+"""Decoding of the RPX file formats: RGB images, 16-bit millimetre depth, camera poses.
+
+Every failure is a ManifestError naming the sample and the file, so a user can find the bad
+entry in a 75,000-frame manifest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from rpx_tasks.errors import ManifestError
+
+
+def _missing(path: Path, sample_id: str, key: str) -> ManifestError:
+    return ManifestError(
+        f"Sample {sample_id!r}: {key} file not found: {path}",
+        hint="check the manifest root, or re-run `rpx download` to fetch the split",
+        details={"sample": sample_id, "key": key, "path": str(path)},
+    )
+
+
+def _open_image(path: Path, sample_id: str, key: str) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+        return image
+    except FileNotFoundError:
+        raise _missing(path, sample_id, key) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ManifestError(
+            f"Sample {sample_id!r}: {key} file {path} is not a decodable image ({exc}).",
+            hint="the file is corrupt or truncated: delete it and download the split again",
+            details={"sample": sample_id, "key": key, "path": str(path)},
+        ) from exc
+
+
+def decode_rgb(path: Path, sample_id: str, key: str = "rgb") -> np.ndarray:
+    """Decode a PNG/WebP/JPEG image to an (H, W, 3) uint8 array. Raises ManifestError."""
+    image = _open_image(path, sample_id, key)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def decode_depth_m(path: Path, sample_id: str, key: str = "depth") -> np.ndarray:
+    """Decode a 16-bit millimetre depth PNG to (H, W) float32 metres (0 stays 0 = invalid).
+
+    Raises ManifestError when the file is missing, undecodable or not single-channel.
+    """
+    image = _open_image(path, sample_id, key)
+    raw = np.asarray(image)
+    if raw.ndim != 2:
+        raise ManifestError(
+            f"Sample {sample_id!r}: depth file {path} is not 2-D (shape {raw.shape}, mode {image.mode}).",
+            hint="depth must be a single-channel 16-bit PNG in millimetres",
+            details={"sample": sample_id, "key": key, "path": str(path)},
+        )
+    return np.divide(raw, 1000.0, dtype=np.float32)
+
+
+def decode_label_map(path: Path, sample_id: str, key: str = "mask") -> np.ndarray:
+    """Decode an integer label PNG (palette, L or I;16) to (H, W) int32. Raises ManifestError."""
+    image = _open_image(path, sample_id, key)
+    raw = np.asarray(image)
+    if raw.ndim != 2:
+        raise ManifestError(
+            f"Sample {sample_id!r}: {key} file {path} is not 2-D (shape {raw.shape}).",
+            hint="label maps must be single-channel integer PNGs",
+            details={"sample": sample_id, "key": key, "path": str(path)},
+        )
+    return raw.astype(np.int32, copy=False)
+
+
+def quaternion_xyzw_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix (3, 3) of a quaternion in x, y, z, w order (normalised first)."""
+    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def pose_matrix(position: np.ndarray, orientation_xyzw: np.ndarray) -> np.ndarray:
+    """4x4 float64 camera-to-world matrix from a position (3,) and an xyzw quaternion (4,)."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = quaternion_xyzw_to_matrix(orientation_xyzw)
+    matrix[:3, 3] = position
+    return matrix
+
+
+def decode_pose(path: Path, sample_id: str, key: str = "pose") -> np.ndarray:
+    """Decode a T265 pose file to a 4x4 float64 camera-to-world matrix.
+
+    ``.npz`` holds ``position`` (3,) and ``orientation`` (4,) xyzw; ``.npy`` holds a 7-vector
+    [x, y, z, qx, qy, qz, qw]. Raises ManifestError on a missing, unreadable or malformed file.
+    """
+    def bad(reason: str) -> ManifestError:
+        return ManifestError(
+            f"Sample {sample_id!r}: pose file {path} {reason}.",
+            hint="poses are .npz (position, orientation xyzw) or .npy 7-vectors [x,y,z,qx,qy,qz,qw]",
+            details={"sample": sample_id, "key": key, "path": str(path)},
+        )
+
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as data:
+                if "position" not in data or "orientation" not in data:
+                    raise bad("lacks 'position' or 'orientation'")
+                position, orientation = data["position"], data["orientation"]
+        else:
+            vector = np.load(path)
+            if vector.shape != (7,):
+                raise bad(f"has shape {vector.shape}, expected (7,)")
+            position, orientation = vector[:3], vector[3:]
+    except FileNotFoundError:
+        raise _missing(path, sample_id, key) from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise bad(f"cannot be read ({exc})") from exc
+    position = np.asarray(position, dtype=np.float64).reshape(-1)
+    orientation = np.asarray(orientation, dtype=np.float64).reshape(-1)
+    if position.shape != (3,) or orientation.shape != (4,):
+        raise bad(f"has position shape {position.shape} and orientation shape {orientation.shape}")
+    if not np.all(np.isfinite(position)) or not np.all(np.isfinite(orientation)) or np.linalg.norm(orientation) < 1e-12:
+        raise bad("holds a non-finite position or a zero/non-finite quaternion")
+    return pose_matrix(position, orientation)

@@ -1,0 +1,244 @@
+"""Run reports: per-sample Parquet (streamed), cells Parquet, result.json and summary.md.
+
+Every file is first written under a temporary name in the output folder and renamed into
+place only when the whole run succeeded, so an interrupted or failed run never leaves a
+half-written report and never damages the previous one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PER_SAMPLE_FILE = "per_sample_metrics.parquet"
+CELLS_FILE = "cells.parquet"
+RESULT_FILE = "result.json"
+SUMMARY_FILE = "summary.md"
+REPORT_FILES = (RESULT_FILE, SUMMARY_FILE, PER_SAMPLE_FILE, CELLS_FILE)
+
+
+def _temp_path(final: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _fsync_replace(temp: Path, final: Path) -> None:
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, final)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temp file + rename; returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path)
+    try:
+        temp.write_text(text, encoding="utf-8")
+        _fsync_replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def publish(staged: Path, final: Path) -> Path:
+    """Move a fully written staged file into its final place (fsync + atomic rename)."""
+    _fsync_replace(Path(staged), Path(final))
+    return Path(final)
+
+
+def per_sample_schema(metric_names: Iterable[str]) -> pa.Schema:
+    """Columns of ``per_sample_metrics.parquet``: metadata, every metric (float64), latency_ms."""
+    fields = [
+        pa.field("id", pa.string()),
+        pa.field("scene", pa.string()),
+        pa.field("phase", pa.string()),
+        pa.field("difficulty", pa.string()),
+        pa.field("frame_idx", pa.int64()),
+    ]
+    fields += [pa.field(name, pa.float64()) for name in metric_names]
+    fields.append(pa.field("latency_ms", pa.float64()))
+    return pa.schema(fields)
+
+
+class PerSampleWriter:
+    """Streams per-sample rows into a Parquet file in row groups; memory stays O(row group).
+
+    Rows go to a temp file beside ``path``; ``commit()`` renames it into place, ``abort()``
+    deletes it. Use as a context manager: an exception aborts.
+    """
+
+    def __init__(self, path: Path, metric_names: Iterable[str], *, rows_per_group: int = 1024):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.schema = per_sample_schema(metric_names)
+        self.columns = self.schema.names
+        self.rows_per_group = rows_per_group
+        self.temp = _temp_path(self.path)
+        self._writer = pq.ParquetWriter(self.temp, self.schema)
+        self._buffer: dict[str, list] = {name: [] for name in self.columns}
+        self._buffered = 0
+        self.rows_written = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        for name in self.columns:
+            self._buffer[name].append(row.get(name))
+        self._buffered += 1
+        self.rows_written += 1
+        if self._buffered >= self.rows_per_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffered:
+            self._writer.write_table(pa.table(self._buffer, schema=self.schema))
+            self._buffer = {name: [] for name in self.columns}
+            self._buffered = 0
+
+    def close(self) -> Path:
+        """Flush and close the file; returns the staged (temporary) path, not yet published."""
+        self._flush()
+        self._writer.close()
+        return self.temp
+
+    def commit(self) -> Path:
+        """Close and move the file into place; returns the final path."""
+        publish(self.close(), self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temp file; the previous report (if any) is untouched."""
+        try:
+            self._writer.close()
+        finally:
+            self.temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "PerSampleWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def write_cells(path: Path, cells: list[dict[str, Any]], metric_names: Iterable[str]) -> Path:
+    """Write ``cells.parquet`` (scene, phase, num_samples, metric means) atomically."""
+    names = list(metric_names)
+    extra = sorted({key for cell in cells for key in cell} - {"scene", "phase", "num_samples", *names})
+    schema = pa.schema(
+        [pa.field("scene", pa.string()), pa.field("phase", pa.string()), pa.field("num_samples", pa.int64())]
+        + [pa.field(name, pa.float64()) for name in names + extra]
+    )
+    table = pa.table({field.name: [cell.get(field.name) for cell in cells] for field in schema}, schema=schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path)
+    try:
+        pq.write_table(table, temp)
+        _fsync_replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return _json_safe(value.item())
+    return value
+
+
+def write_result_json(path: Path, payload: dict[str, Any]) -> Path:
+    """Write ``result.json`` (indent 2, non-finite floats as null) atomically."""
+    return write_text_atomic(path, json.dumps(_json_safe(payload), indent=2, sort_keys=False) + "\n")
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.4f}"
+
+
+def format_summary(payload: dict[str, Any]) -> str:
+    """The Markdown summary of a result payload (as written to result.json)."""
+    lines = [f"# RPX benchmark — {payload['task']}", ""]
+    lines += [
+        f"- Model: `{payload['model']}`",
+        f"- Split: `{payload['split']}`",
+        f"- Data: `{payload.get('manifest') or payload.get('repo_id')}`" + (f" @ `{payload['revision']}`" if payload.get("revision") else ""),
+        f"- Samples: {payload['num_samples']}",
+        f"- Device: `{payload.get('environment', {}).get('device', '?')}`",
+        "",
+        "## Aggregated metrics",
+        "",
+        "| metric | value | better | n | NaN | inf |",
+        "|---|---:|:---:|---:|---:|---:|",
+    ]
+    for name, stats in payload["aggregated"].items():
+        arrow = {True: "↑ higher", False: "↓ lower"}.get(stats.get("higher_is_better"), "")
+        lines.append(
+            f"| {name} | {_fmt(stats['mean'])} | {arrow} | {stats['count']} | {stats['nan_count']} | {stats['inf_count']} |"
+        )
+    readiness = payload.get("readiness") or {}
+    wps = readiness.get("wps")
+    if wps:
+        primary = readiness.get("primary_metric")
+        direction = "higher is better" if wps.get("direction") == "higher_is_better" else "lower is better"
+        lines += [
+            "",
+            "## Weighted Phase Score",
+            "",
+            f"Primary metric `{primary}` ({direction}), ESD-weighted over difficulties.",
+            "",
+            "| phase | score |",
+            "|---|---:|",
+            f"| clutter | {_fmt(wps.get('s_clutter'))} |",
+            f"| interaction | {_fmt(wps.get('s_interaction'))} |",
+            f"| clean | {_fmt(wps.get('s_clean'))} |",
+            f"| **overall** | **{_fmt(wps.get('s_overall'))}** |",
+            f"| Δ interaction (S_I − S_C) | {_signed(wps.get('delta_int'))} {_effect(wps.get('interaction_effect'))} |",
+            f"| Δ recovery (S_L − S_I) | {_signed(wps.get('delta_rec'))} {_effect(wps.get('recovery_effect'))} |",
+        ]
+        str_block = readiness.get("str") or {}
+        lines += [
+            "",
+            f"- STR C→I (interaction drop): {_signed(str_block.get('str_c_to_i'))}",
+            f"- STR I→L (recovery): {_signed(str_block.get('str_i_to_l'))}",
+        ]
+        ts = readiness.get("ts") or {}
+        if ts.get("pairs"):
+            lines.append(f"- Temporal stability (TS): {_fmt(ts.get('score'))} over {ts['pairs']} frame pairs")
+    compute = payload.get("compute") or {}
+    rows = [
+        ("params (M)", compute.get("params_m"), 2),
+        ("FLOPs (G)", compute.get("flops_g"), 2),
+        ("latency p50 (ms/sample)", compute.get("latency_ms_p50"), 1),
+        ("latency p95 (ms/sample)", compute.get("latency_ms_p95"), 1),
+        ("throughput (samples/s)", compute.get("throughput_sps"), 1),
+        ("peak memory (MB)", compute.get("peak_memory_mb"), 1),
+    ]
+    rows = [row for row in rows if row[1] is not None]
+    if rows:
+        lines += ["", "## Efficiency", "", "| measure | value |", "|---|---:|"]
+        lines += [f"| {label} | {_fmt(float(value), digits)} |" for label, value, digits in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _effect(word: str | None) -> str:
+    return f"({word})" if word else ""

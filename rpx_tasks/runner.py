@@ -1,0 +1,183 @@
+"""The benchmark loop: predict, validate, score and stream one row per sample.
+
+Timing: the first batch is warm-up and excluded from latency; on CUDA the device is
+synchronised around every timed region. FLOPs are counted in a separate single-sample call
+outside the timed window. Memory stays O(batch): rows go straight to the row sink, temporal
+metrics keep one previous frame, aggregates are running sums.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from rpx_tasks.aggregation import CellTable, MetricTable
+from rpx_tasks.dataset import SplitDataset
+from rpx_tasks.device import peak_memory_mb, reset_peak_memory, synchronize
+from rpx_tasks.errors import ModelError
+from rpx_tasks.models.protocol import count_parameters_m, torch_module_of
+from rpx_tasks.readiness import PhaseScores
+from rpx_tasks.sample import Sample
+from rpx_tasks.tasks.spec import TaskSpec
+
+logger = logging.getLogger("rpx_tasks.runner")
+
+# progress(done, total, stage)
+Progress = Callable[[int, "int | None", str], None]
+
+
+class RowSink(Protocol):
+    """Where per-sample rows go as they are produced (e.g. a streaming Parquet writer)."""
+
+    def write(self, row: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run measured; the reports layer turns it into files."""
+
+    num_samples: int
+    aggregated: dict[str, dict[str, Any]]
+    cells: list[dict[str, Any]]
+    readiness: dict[str, Any]
+    compute: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def count_flops_g(model: Any, sample: Sample) -> float | None:
+    """GFLOPs of one ``predict([sample])`` call under torch's FlopCounterMode.
+
+    Returns None for models without a torch module or when counting fails (logged).
+    """
+    if torch_module_of(model) is None:
+        return None
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            model.predict([sample])
+        total = counter.get_total_flops()
+    except Exception as exc:  # noqa: BLE001 - counting is best effort, the run must go on
+        logger.warning("FLOP counting failed (%s); reporting flops_g as null.", exc)
+        return None
+    return total / 1e9 if total > 0 else None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(values), q)) if values else None
+
+
+def run_benchmark(
+    model: Any,
+    dataset: SplitDataset,
+    spec: TaskSpec,
+    *,
+    device: str,
+    batch_size: int,
+    rows: RowSink,
+    progress: Progress | None = None,
+    count_flops: bool = True,
+    temporal_stability: bool = True,
+    call_setup: bool = True,
+) -> RunOutcome:
+    """Run ``model`` over ``dataset`` and score it.
+
+    Writes one row per sample to ``rows`` (id, scene, phase, difficulty, frame_idx, every
+    metric, latency_ms). Returns the aggregates, per-cell means, readiness scores (WPS, STR,
+    TS) and compute figures. Raises ModelError when the model returns the wrong number or
+    kind of predictions, ManifestError when a sample cannot be decoded.
+    """
+    if getattr(model, "task", spec.name) != spec.name:
+        raise ModelError(
+            f"Task mismatch between model ({model.task}) and dataset ({spec.name}).",
+            hint=f"use a model built for {spec.name}",
+        )
+    total = len(dataset)
+    notify = progress or (lambda done, total_, stage: None)
+    if call_setup:
+        notify(0, None, "setup")
+        model.setup()
+    metric_table = MetricTable(spec.metric_names)
+    cells = CellTable(spec.metric_names)
+    phase_scores = PhaseScores()
+    temporal = spec.make_temporal() if (temporal_stability and spec.make_temporal) else None
+    params_m = count_parameters_m(model)
+    flops_g: float | None = None
+    warmup_seconds: list[float] = []
+    steady_seconds: list[float] = []
+    reset_peak_memory(device)
+
+    notify(0, total, "predict")
+    done = 0
+    for batch_number, batch in enumerate(dataset.iter_batches(batch_size)):
+        if batch_number == 0 and count_flops:
+            flops_g = count_flops_g(model, batch[0])
+        synchronize(device)
+        start = time.perf_counter()
+        predictions = model.predict(batch)
+        synchronize(device)
+        per_sample = (time.perf_counter() - start) / len(batch)
+        if not isinstance(predictions, (list, tuple)) or len(predictions) != len(batch):
+            count = len(predictions) if hasattr(predictions, "__len__") else type(predictions).__name__
+            raise ModelError(
+                f"Model returned {count} predictions for a batch of {len(batch)} samples "
+                f"(first sample {batch[0].id!r}).",
+                hint="predict(batch) must return a list with one prediction per sample, in order",
+            )
+        (warmup_seconds if batch_number == 0 else steady_seconds).extend([per_sample] * len(batch))
+        for sample, raw in zip(batch, predictions):
+            prediction = spec.validate_prediction(raw, sample)
+            metrics = spec.compute_metrics(prediction, sample.ground_truth)
+            rows.write(
+                {
+                    "id": sample.id,
+                    "scene": sample.scene,
+                    "phase": sample.phase,
+                    "difficulty": sample.difficulty,
+                    "frame_idx": sample.frame_idx,
+                    **metrics,
+                    "latency_ms": per_sample * 1000.0,
+                }
+            )
+            metric_table.add_row(metrics)
+            cells.add(sample.scene, sample.phase, metrics)
+            phase_scores.add(sample.phase, sample.difficulty, metrics.get(spec.primary_metric))
+            if temporal is not None:
+                temporal.update(sample, prediction)
+            done += 1
+            notify(done, total, "predict")
+
+    notes = []
+    timed = steady_seconds
+    if not timed:
+        timed = warmup_seconds
+        notes.append("only one batch: latency includes the warm-up batch")
+    higher = spec.higher_is_better(spec.primary_metric)
+    latency_ms = [s * 1000.0 for s in timed]
+    compute = {
+        "params_m": params_m,
+        "flops_g": flops_g,
+        "latency_ms_p50": _percentile(latency_ms, 50),
+        "latency_ms_p95": _percentile(latency_ms, 95),
+        "throughput_sps": (len(timed) / sum(timed)) if timed and sum(timed) > 0 else None,
+        "peak_memory_mb": peak_memory_mb(device),
+        "batch_size": batch_size,
+        "warmup_samples": len(warmup_seconds),
+        "timed_samples": len(timed),
+        "device": device,
+    }
+    aggregated = {
+        name: {**stats.to_dict(), "higher_is_better": spec.higher_is_better(name) if name in spec.metric_names else None}
+        for name, stats in metric_table.stats.items()
+    }
+    readiness = {
+        "primary_metric": spec.primary_metric,
+        "wps": phase_scores.wps(higher),
+        "str": phase_scores.str_block(higher),
+        "ts": temporal.result() if temporal is not None else {"score": None, "pairs": 0},
+    }
+    return RunOutcome(num_samples=done, aggregated=aggregated, cells=cells.rows(), readiness=readiness, compute=compute, notes=notes)

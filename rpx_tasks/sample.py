@@ -1,0 +1,33 @@
+"""The unit of work every task, model and metric shares: one decoded frame with its labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    """One decoded frame of a split.
+
+    ``phase`` is ``clutter|interaction|clean`` (or None when the manifest does not say),
+    ``rgb`` is (H, W, 3) uint8, ``ground_truth`` is whatever the task's loader returns,
+    ``camera_pose`` is a 4x4 float64 camera-to-world matrix when the manifest has one.
+    """
+
+    id: str
+    rgb: np.ndarray
+    ground_truth: Any
+    scene: str | None = None
+    phase: str | None = None
+    difficulty: str | None = None
+    frame_idx: int | None = None
+    camera_pose: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clip(self) -> tuple[str | None, str | None]:
+        """The (scene, phase) clip this frame belongs to."""
+        return (self.scene, self.phase)

@@ -1,0 +1,121 @@
+"""RPX task ``monocular_depth``: metric depth from one RGB frame, scored against D435 depth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from rpx_tasks.decoding import decode_depth_m
+from rpx_tasks.errors import AdapterError, ModelError
+from rpx_tasks.metrics.depth import DEPTH_METRIC_INFO, depth_metrics
+from rpx_tasks.models.numpy_function import NumpyFunctionModel
+from rpx_tasks.readiness import DepthTemporalStability
+from rpx_tasks.sample import Sample
+from rpx_tasks.tasks.spec import PathResolver, TaskSpec
+
+NAME = "monocular_depth"
+
+
+def load_ground_truth(entry: dict, resolve: PathResolver) -> np.ndarray:
+    """The (H, W) float32 metre depth map of a manifest entry (0 = invalid). Raises ManifestError."""
+    return decode_depth_m(resolve(entry["depth"], entry["id"], "depth"), entry["id"])
+
+
+def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
+    """Return the prediction as (H, W) float32; raise ModelError naming the sample when its
+    type, shape or values (NaN/inf) are wrong."""
+    if not isinstance(prediction, np.ndarray):
+        raise ModelError(
+            f"Sample {sample.id!r}: depth prediction must be a numpy array, got {type(prediction).__name__}.",
+            hint="check your model's predict() return type for monocular_depth: one (H, W) float32 array per sample",
+            details={"sample": sample.id},
+        )
+    if prediction.ndim != 2:
+        raise ModelError(
+            f"Sample {sample.id!r}: depth map must have 2 dims; got {prediction.ndim} (shape {prediction.shape}).",
+            hint="check the shape your model returns: (H, W) metres",
+            details={"sample": sample.id},
+        )
+    expected = sample.ground_truth.shape
+    if prediction.shape != expected:
+        raise ModelError(
+            f"Sample {sample.id!r}: depth map shape {prediction.shape} differs from the frame's {expected}.",
+            hint="resize predictions back to the sample's RGB resolution",
+            details={"sample": sample.id},
+        )
+    if not np.issubdtype(prediction.dtype, np.floating):
+        raise ModelError(
+            f"Sample {sample.id!r}: depth map dtype is {prediction.dtype}, expected floating point metres.",
+            hint="return float32 depth in metres",
+            details={"sample": sample.id},
+        )
+    prediction = prediction.astype(np.float32, copy=False)
+    if not np.isfinite(prediction).all():
+        raise ModelError(
+            f"Sample {sample.id!r}: depth map contains NaN or inf.",
+            hint="the model produced non-finite depth; check its input normalisation and dtype",
+            details={"sample": sample.id},
+        )
+    return prediction
+
+
+def resize_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinearly resize a float depth map to (height, width)."""
+    if depth.shape == (height, width):
+        return depth
+    image = Image.fromarray(np.ascontiguousarray(depth, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
+
+
+def _invoke(fn, sample: Sample):
+    return fn(sample.rgb)
+
+
+def _normalise(output: Any, sample: Sample) -> np.ndarray:
+    try:
+        depth = np.asarray(output, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise AdapterError(
+            f"Sample {sample.id!r}: the depth function returned {type(output).__name__}, not an array of numbers.",
+            hint="fn(rgb (H,W,3) uint8) must return a 2-D array (h, w) of metres",
+        ) from exc
+    if depth.ndim == 3 and 1 in (depth.shape[0], depth.shape[-1]):
+        depth = depth.reshape(depth.shape[1:] if depth.shape[0] == 1 else depth.shape[:-1])
+    if depth.ndim != 2:
+        raise AdapterError(
+            f"Sample {sample.id!r}: the depth function must return a 2-D array (h, w), got shape {depth.shape}.",
+            hint="fn(rgb (H,W,3) uint8) must return a 2-D array (h, w) of metres",
+        )
+    height, width = sample.rgb.shape[:2]
+    return resize_depth(depth, height, width)
+
+
+def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
+    """A Model calling ``fn(rgb) -> depth (h, w) metres``; outputs are resized to the frame."""
+    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
+
+
+def load_hf_model(checkpoint: str, **kwargs):
+    """The ``--hf-checkpoint`` fast path (AutoModelForDepthEstimation); imported lazily."""
+    from rpx_tasks.models.hf_depth import load_hf_depth_model
+
+    return load_hf_depth_model(checkpoint, **kwargs)
+
+
+SPEC = TaskSpec(
+    name=NAME,
+    display_name="Monocular Absolute Depth",
+    modalities=("rgb", "depth"),
+    optional_modalities=("pose",),
+    required_keys=("depth",),
+    load_ground_truth=load_ground_truth,
+    validate_prediction=validate_prediction,
+    compute_metrics=depth_metrics,
+    metrics=DEPTH_METRIC_INFO,
+    primary_metric="absrel",
+    make_temporal=DepthTemporalStability,
+    wrap_numpy_function=wrap_numpy_function,
+    load_hf_model=load_hf_model,
+)

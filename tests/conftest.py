@@ -1,0 +1,38 @@
+"""Test-wide settings: fully offline, temp caches, one shared sample dataset."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="rpx-tests-"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_HOME"] = str(_SESSION_TMP / "prefect")
+os.environ["RPX_CACHE_DIR"] = str(_SESSION_TMP / "rpx-cache")
+os.environ["HF_HOME"] = str(_SESSION_TMP / "hf-home")
+os.environ["RPX_NO_BANNER"] = "1"
+os.environ.pop("RPX_HF_REPO", None)
+os.environ.pop("RPX_HF_REVISION", None)
+
+# TODO(lead): make unconditional once tests/conftest_hub.py lands.
+pytest_plugins = ["tests.conftest_hub"] if (Path(__file__).parent / "conftest_hub.py").exists() else []
+
+
+@pytest.fixture(scope="session")
+def sample_dataset(tmp_path_factory) -> Path:
+    """The built-in procedural dataset (small frames), generated once per session."""
+    from rpx_tasks.sample_data import write_sample_dataset
+
+    return write_sample_dataset(tmp_path_factory.mktemp("sample-data"))
+
+
+@pytest.fixture(scope="session")
+def depth_manifest(sample_dataset) -> Path:
+    """The hard-split monocular_depth manifest of the sample dataset."""
+    return sample_dataset / "manifests" / "monocular_depth" / "hard.json"
