@@ -1,0 +1,202 @@
+"""Turn whatever ``huggingface_hub``, ``httpx2`` or the OS raised into an RPX error with a hint.
+
+Transient failures (connection reset or refused, timeout, HTTP 408/429/5xx, a body cut short)
+become ``TransientDownloadError`` so the orchestration layer can retry exactly those. The HF
+token never appears in a message, hint or detail: every text is passed through ``redact``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from typing import Any, Iterator
+
+from rpx_tasks.errors import ConfigError, DownloadError, ManifestError, RPXError, TransientDownloadError
+
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+OFFLINE_HINT = (
+    "the local cache does not hold this yet: run the same command once with network access "
+    "(unset HF_HUB_OFFLINE) to fill it, point --cache-dir at a cache that has it, "
+    "or pass --repo <local directory> laid out like the Hub repo"
+)
+TRANSIENT_HINT = (
+    "this looks temporary (network or server trouble): retry in a moment; with a warm cache, "
+    "HF_HUB_OFFLINE=1 runs without the network"
+)
+
+
+def env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _known_tokens() -> list[str]:
+    tokens = [os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")]
+    try:
+        from huggingface_hub import get_token
+
+        tokens.append(get_token())
+    except Exception:  # no huggingface_hub, unreadable token file: nothing more to hide
+        pass
+    return [t.strip() for t in tokens if t and len(t.strip()) >= 4]
+
+
+def redact(value: Any) -> Any:
+    """Replace any HF token in ``value`` (a str, or a dict/list of them) by ``***``."""
+    if isinstance(value, str):
+        for token in _known_tokens():
+            value = value.replace(token, "***")
+        return re.sub(r"(?i)(bearer\s+)\S+", r"\1***", value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v) for v in value)
+    return value
+
+
+def redacted(error: RPXError) -> RPXError:
+    """Return a copy of ``error`` of the same type whose message, hint and details hold no token."""
+    return type(error)(redact(error.message), hint=redact(error.hint), details=redact(error.details))
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) if response is not None else None
+
+
+def short(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 300 characters."""
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is worth retrying: network trouble, 408/429/5xx."""
+    try:
+        import httpx2
+
+        transient_types: tuple[type, ...] = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
+        proxy = httpx2.ProxyError
+    except ImportError:  # pragma: no cover - httpx2 ships with huggingface_hub 2.x
+        transient_types, proxy = (), ()
+    for cause in _chain(exc):
+        if type(cause).__name__ == "OfflineModeIsEnabled" or (proxy and isinstance(cause, proxy)):
+            return False
+        if isinstance(cause, transient_types) or isinstance(cause, (ConnectionError, TimeoutError)):
+            return True
+        status = _status(cause)
+        if status is not None and (status in TRANSIENT_STATUS or status >= 500):
+            return True
+        if isinstance(cause, OSError) and "Consistency check failed" in str(cause):
+            return True
+    return False
+
+
+def disk_full(exc: BaseException) -> bool:
+    return any(isinstance(c, OSError) and c.errno in (errno.ENOSPC, errno.EDQUOT) for c in _chain(exc))
+
+
+def translate(
+    exc: BaseException,
+    *,
+    doing: str,
+    repo_id: str,
+    revision: str | None,
+    offline: bool,
+    file: str | None = None,
+) -> RPXError:
+    """The RPX error for ``exc``, raised while ``doing`` (e.g. "fetching the manifest").
+
+    ``file`` names the repo file being fetched (the manifest); a missing file then becomes a
+    ManifestError. Returns (does not raise) an RPXError whose texts hold no token.
+    """
+    if isinstance(exc, RPXError):
+        return redacted(exc)
+    from huggingface_hub import errors as hf
+
+    details = {"repo_id": repo_id, "revision": revision, "cause": short(exc)}
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    names = {type(c).__name__ for c in _chain(exc)}
+
+    if disk_full(exc):
+        error: RPXError = DownloadError(
+            f"Disk full while {doing} from {where}.",
+            hint="free some space, or pass --cache-dir (or set HF_HUB_CACHE) to a disk with room",
+            details=details,
+        )
+    elif isinstance(exc, hf.GatedRepoError):
+        error = DownloadError(
+            f"Dataset repo {repo_id} is gated: access was refused while {doing}.",
+            hint=f"accept the conditions on the repo page of {repo_id}, then log in (`hf auth login`) or set HF_TOKEN",
+            details=details,
+        )
+    elif isinstance(exc, hf.RepositoryNotFoundError):
+        error = DownloadError(
+            f"Dataset repo {repo_id} was not found (or is private) while {doing}.",
+            hint="check --repo / RPX_HF_REPO (ORG/NAME of a dataset repo, or a local directory); "
+            "a private repo needs HF_TOKEN or `hf auth login`",
+            details=details,
+        )
+    elif isinstance(exc, hf.RevisionNotFoundError):
+        error = DownloadError(
+            f"Revision {revision!r} does not exist in dataset repo {repo_id}.",
+            hint="check --revision / RPX_HF_REVISION (a branch, tag or commit sha of the repo)",
+            details=details,
+        )
+    elif isinstance(exc, hf.RemoteEntryNotFoundError) and file is not None:
+        error = ManifestError(
+            f"No manifest {file} in {where}.",
+            hint="check the task and split names (`rpx ls`), and that this revision of the repo has manifests for them",
+            details={**details, "file": file},
+        )
+    elif _status(exc) in (401, 403):
+        error = DownloadError(
+            f"Access denied by the Hub while {doing} from {where} (HTTP {_status(exc)}).",
+            hint="set HF_TOKEN or run `hf auth login` with an account that can read the repo",
+            details=details,
+        )
+    elif offline or "OfflineModeIsEnabled" in names:
+        error = DownloadError(
+            f"Offline mode (HF_HUB_OFFLINE=1): {where} is not in the local cache (needed while {doing}).",
+            hint=OFFLINE_HINT,
+            details={**details, "offline": True},
+        )
+    elif is_transient(exc):
+        error = TransientDownloadError(
+            f"Could not reach the Hugging Face Hub while {doing} from {where}: {short(exc)}",
+            hint=TRANSIENT_HINT + ", or pass --repo <local directory>",
+            details={**details, "endpoint": os.environ.get("HF_ENDPOINT") or "https://huggingface.co"},
+        )
+    elif isinstance(exc, PermissionError):
+        error = DownloadError(
+            f"Permission denied while {doing}: {short(exc)}",
+            hint="pass --cache-dir (or set HF_HUB_CACHE) to a folder you can write",
+            details=details,
+        )
+    elif isinstance(exc, hf.HFValidationError):
+        error = ConfigError(
+            f"{repo_id!r} is not a valid dataset repo id: {short(exc)}",
+            hint="use ORG/NAME for a Hub repo, or the path of an existing local directory",
+            details=details,
+        )
+    else:
+        error = DownloadError(
+            f"Download failed while {doing} from {where}: {short(exc)}",
+            hint="rerun with --cache-dir pointing at a writable folder; with a warm cache, HF_HUB_OFFLINE=1 avoids the network",
+            details=details,
+        )
+    return redacted(error)
