@@ -1,0 +1,293 @@
+"""Per-frame metric depth errors (reference §1.4): headline, log-space and range-binned.
+
+``depth_metrics`` runs once per 640x480 frame in the benchmark loop, so it is written for
+speed: the frame is walked in blocks of ``_BLOCK`` pixels and every temporary lives in a
+per-thread set of preallocated buffers (fresh multi-megabyte temporaries cost more in page
+faults than the arithmetic). Invalid pixels are overwritten with a zero-error stand-in
+instead of being packed out, one logarithm is taken per pixel, and the range bins are
+summed with masked reductions (near and far; mid is the log-mask total minus both).
+Per-block sums and counts add exactly; per-bin means and second moments of the log error
+are merged with Chan's pairwise update, all in float64.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from rpx_tasks.errors import MetricError
+from rpx_tasks.tasks.spec import MetricInfo
+
+PRED_FLOOR = 1e-6
+LOG_RANGE_M = (0.3, 5.0)
+# Name and [low, high) GT range in metres of each bin; together they cover LOG_RANGE_M.
+RANGE_BINS: tuple[tuple[str, float, float], ...] = (
+    ("near", 0.3, 1.0),
+    ("mid", 1.0, 2.5),
+    ("far", 2.5, 5.0),
+)
+MIN_BIN_PIXELS = 100
+BIN_METRICS: tuple[str, ...] = ("absrel", "rmse", "rmselog", "silog", "delta1")
+
+_BIN_DESCRIPTIONS = {
+    "absrel": "mean |pred - gt| / gt",
+    "rmse": "root mean squared error in metres",
+    "rmselog": "root mean squared ln(pred) - ln(gt)",
+    "silog": "100 x population std of ln(pred) - ln(gt)",
+    "delta1": "fraction of pixels with max(pred/gt, gt/pred) < 1.25",
+}
+
+DEPTH_METRIC_INFO: tuple[MetricInfo, ...] = (
+    MetricInfo("absrel", False, "mean |pred - gt| / gt over pixels with gt > 0 (pred clipped at 1e-6)"),
+    MetricInfo("rmse", False, "root mean squared error in metres over pixels with gt > 0"),
+    MetricInfo("delta1", True, "fraction of gt > 0 pixels with max(pred/gt, gt/pred) < 1.25"),
+    MetricInfo("delta2", True, "fraction of gt > 0 pixels with max(pred/gt, gt/pred) < 1.25^2"),
+    MetricInfo("delta3", True, "fraction of gt > 0 pixels with max(pred/gt, gt/pred) < 1.25^3"),
+    MetricInfo("rmselog", False, "root mean squared ln(pred) - ln(gt) over 0.3 < gt < 5 m, finite pred > 0"),
+    MetricInfo("silog", False, "100 x population std of ln(pred) - ln(gt) over 0.3 < gt < 5 m, finite pred > 0"),
+) + tuple(
+    MetricInfo(
+        f"{metric}_{name}",
+        metric == "delta1",
+        f"{_BIN_DESCRIPTIONS[metric]}, gt in [{low}, {high}) m; null below {MIN_BIN_PIXELS} pixels",
+    )
+    for name, low, high in RANGE_BINS
+    for metric in BIN_METRICS
+)
+
+_BLOCK = 65536
+# Relative spread below which a bin's one-pass second moment is recomputed in two passes.
+_ONE_PASS_MIN_SPREAD = 1e-5
+_N_BINS = len(RANGE_BINS)
+_F64_BUFFERS = ("g", "p", "p_clip", "ratio", "ratio_clip", "rel", "sq", "max_ratio", "log_sq")
+_BOOL_BUFFERS = ("valid", "within1", "log_mask", "near", "far", "tmp_a")
+_workspaces = threading.local()
+
+
+def _workspace() -> dict[str, np.ndarray]:
+    ws = getattr(_workspaces, "buffers", None)
+    if ws is None:
+        ws = {name: np.empty(_BLOCK, np.float64) for name in _F64_BUFFERS}
+        ws.update({name: np.empty(_BLOCK, np.bool_) for name in _BOOL_BUFFERS})
+        _workspaces.buffers = ws
+    return ws
+
+
+class _Totals:
+    """Running sums over the blocks of one frame."""
+
+    def __init__(self) -> None:
+        self.n_valid = 0
+        self.rel = 0.0
+        self.sq = 0.0
+        self.within = [0, 0, 0]
+        self.bin_n = np.zeros(_N_BINS)
+        self.bin_rel = np.zeros(_N_BINS)
+        self.bin_sq = np.zeros(_N_BINS)
+        self.bin_within1 = np.zeros(_N_BINS)
+        self.bin_log_mean = np.zeros(_N_BINS)
+        self.bin_log_m2 = np.zeros(_N_BINS)
+
+    def merge_log_moments(self, n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
+        total = self.bin_n + n
+        safe = np.maximum(total, 1.0)
+        delta = mean - self.bin_log_mean
+        self.bin_log_mean = self.bin_log_mean + delta * n / safe
+        self.bin_log_m2 = self.bin_log_m2 + m2 + delta * delta * self.bin_n * n / safe
+        self.bin_n = total
+
+
+def depth_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float | None]:
+    """Score one predicted depth map against its ground truth.
+
+    ``pred`` and ``gt`` are (H, W) depth maps in metres; ``gt == 0`` marks an invalid pixel.
+    Returns a dict with every name of ``DEPTH_METRIC_INFO``:
+
+    - ``absrel, rmse, delta1..3`` over ``gt > 0`` with the prediction clipped at 1e-6; a frame
+      without such a pixel gets the sentinel (errors 0.0, deltas 1.0).
+    - ``rmselog, silog`` over the log mask (finite gt in (0.3, 5.0) m, finite pred > 0);
+      0.0 and 0.0 when the mask is empty.
+    - ``<metric>_<near|mid|far>`` over the log mask restricted to gt in the bin's [low, high)
+      range: the log terms use the prediction itself, absrel/rmse/delta1 the clipped one
+      (identical unless 0 < pred < 1e-6). None when the bin holds fewer than 100 pixels.
+
+    A non-finite prediction on a ``gt > 0`` pixel makes absrel and rmse NaN or inf (the
+    aggregator counts those); the log and bin metrics never include such a pixel.
+
+    Raises MetricError when either input is not 2-D or the shapes differ.
+    """
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise MetricError(
+            f"Depth prediction shape {pred.shape} does not match ground truth shape {gt.shape}.",
+            hint="The model's output adapter should resize predictions back to the sample RGB resolution.",
+            details={"pred_shape": pred.shape, "gt_shape": gt.shape},
+        )
+    if gt.ndim != 2:
+        raise MetricError(
+            f"Depth maps must be 2-D (H, W); got shape {gt.shape}.",
+            hint="Pass one (H, W) depth map in metres per sample, not a batch or an RGB image.",
+            details={"pred_shape": pred.shape, "gt_shape": gt.shape},
+        )
+
+    gt_flat = np.ascontiguousarray(gt).reshape(-1)
+    pred_flat = np.ascontiguousarray(pred).reshape(-1)
+    ws = _workspace()
+    totals = _Totals()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for start in range(0, gt_flat.size, _BLOCK):
+            _accumulate_block(gt_flat[start : start + _BLOCK], pred_flat[start : start + _BLOCK], ws, totals)
+    return _finish(totals)
+
+
+def _accumulate_block(gt: np.ndarray, pred: np.ndarray, ws: dict[str, np.ndarray], totals: _Totals) -> None:
+    size = gt.size
+    valid = np.greater(gt, 0, out=ws["valid"][:size])
+    n_valid = int(np.count_nonzero(valid))
+    if n_valid == 0:
+        return
+    g, p = ws["g"][:size], ws["p"][:size]
+    np.copyto(g, gt)
+    np.copyto(p, pred)
+    tmp_a = ws["tmp_a"][:size]
+    n_invalid = size - n_valid
+    if n_invalid:
+        # Masked copies beat packing the valid pixels: invalid ones become a perfect
+        # 1 m prediction of 1 m (zero error, ratio 1) and are subtracted from the counts.
+        invalid = np.logical_not(valid, out=tmp_a)
+        np.copyto(g, 1.0, where=invalid)
+        np.copyto(p, 1.0, where=invalid)
+
+    ratio = np.divide(p, g, out=ws["ratio"][:size])
+    if np.count_nonzero(np.less(p, PRED_FLOOR, out=tmp_a)):
+        p_clip = np.maximum(p, PRED_FLOOR, out=ws["p_clip"][:size])
+        ratio_clip = np.divide(p_clip, g, out=ws["ratio_clip"][:size])
+    else:
+        p_clip, ratio_clip = p, ratio
+
+    rel = np.subtract(ratio_clip, 1.0, out=ws["rel"][:size])
+    np.abs(rel, out=rel)
+    sq = np.subtract(p_clip, g, out=ws["sq"][:size])
+    np.multiply(sq, sq, out=sq)
+    max_ratio = np.divide(g, p_clip, out=ws["max_ratio"][:size])
+    np.maximum(max_ratio, ratio_clip, out=max_ratio)
+    within1 = np.less(max_ratio, 1.25, out=ws["within1"][:size])
+    totals_rel = float(rel.sum())
+    totals_sq = float(sq.sum())
+    within1_valid = int(np.count_nonzero(within1)) - n_invalid
+    totals.n_valid += n_valid
+    totals.rel += totals_rel
+    totals.sq += totals_sq
+    totals.within[0] += within1_valid
+    totals.within[1] += int(np.count_nonzero(np.less(max_ratio, 1.25**2, out=tmp_a))) - n_invalid
+    totals.within[2] += int(np.count_nonzero(np.less(max_ratio, 1.25**3, out=tmp_a))) - n_invalid
+
+    log_mask = np.greater(g, LOG_RANGE_M[0], out=ws["log_mask"][:size])
+    log_mask &= np.less(g, LOG_RANGE_M[1], out=tmp_a)
+    log_mask &= np.greater(p, 0.0, out=tmp_a)
+    log_mask &= np.less(p, np.inf, out=tmp_a)
+    if n_invalid:
+        log_mask &= valid
+    n_log = int(np.count_nonzero(log_mask))
+    if n_log == 0:
+        return
+    # ln p - ln g as one log of the unclipped ratio, in place: the ratio is no longer needed.
+    log_err = np.log(ratio, out=ratio)
+    log_sq = np.multiply(log_err, log_err, out=ws["log_sq"][:size])
+
+    near = np.less(g, RANGE_BINS[0][2], out=ws["near"][:size])
+    near &= log_mask
+    far = np.greater_equal(g, RANGE_BINS[2][1], out=ws["far"][:size])
+    far &= log_mask
+    per_pixel = (rel, sq, log_err, log_sq)
+    if n_log == n_valid:
+        # Every valid pixel is in the log mask and invalid ones were neutralised to zero
+        # error, so plain sums over the block are the sums over the log mask.
+        log_sums = [totals_rel, totals_sq, float(log_err.sum()), float(log_sq.sum())]
+        log_within1 = within1_valid
+    else:
+        # Masked reductions never read the pixels outside the mask, so NaN there cannot leak in.
+        log_sums = [float(np.add.reduce(x, where=log_mask)) for x in per_pixel]
+        log_within1 = int(np.count_nonzero(np.logical_and(within1, log_mask, out=tmp_a)))
+    n_near, n_far = int(np.count_nonzero(near)), int(np.count_nonzero(far))
+    near_sums, near_within1 = _masked_sums(per_pixel, within1, near, n_near, tmp_a)
+    far_sums, far_within1 = _masked_sums(per_pixel, within1, far, n_far, tmp_a)
+    # The bins partition the log mask, so mid is what near and far leave.
+    stats = np.array(
+        [
+            [n_near, *near_sums, near_within1],
+            [n_log - n_near - n_far, *(a - b - c for a, b, c in zip(log_sums, near_sums, far_sums)),
+             log_within1 - near_within1 - far_within1],
+            [n_far, *far_sums, far_within1],
+        ]
+    )
+    counts = stats[:, 0]
+    safe_counts = np.maximum(counts, 1.0)
+    means = stats[:, 3] / safe_counts
+    m2 = stats[:, 4] - counts * means * means
+    # One-pass second moments are exact enough unless the bin's spread is tiny next to the
+    # block's log-error energy (e.g. a pure scale offset); redo those bins in two passes.
+    for i in np.flatnonzero((counts > 0) & (m2 < _ONE_PASS_MIN_SPREAD * log_sums[3])):
+        in_bin = (near, None, far)[i]
+        if in_bin is None:
+            in_bin = np.logical_xor(log_mask, near, out=tmp_a)
+            in_bin ^= far
+        dev = np.subtract(log_err, means[i], out=log_sq)
+        np.multiply(dev, dev, out=dev)
+        m2[i] = np.add.reduce(dev, where=in_bin)
+    totals.bin_rel += stats[:, 1]
+    totals.bin_sq += stats[:, 2]
+    totals.bin_within1 += stats[:, 5]
+    totals.merge_log_moments(counts, means, np.maximum(m2, 0.0))
+
+
+def _masked_sums(
+    per_pixel: tuple[np.ndarray, ...], within1: np.ndarray, mask: np.ndarray, count: int, scratch: np.ndarray
+) -> tuple[list[float], int]:
+    if count == 0:
+        return [0.0] * len(per_pixel), 0
+    sums = [float(np.add.reduce(x, where=mask)) for x in per_pixel]
+    return sums, int(np.count_nonzero(np.logical_and(within1, mask, out=scratch)))
+
+
+def _finish(totals: _Totals) -> dict[str, float | None]:
+    n = totals.n_valid
+    if n == 0:
+        result: dict[str, float | None] = {"absrel": 0.0, "rmse": 0.0, "delta1": 1.0, "delta2": 1.0, "delta3": 1.0}
+    else:
+        result = {
+            "absrel": totals.rel / n,
+            "rmse": math.sqrt(totals.sq / n),
+            "delta1": totals.within[0] / n,
+            "delta2": totals.within[1] / n,
+            "delta3": totals.within[2] / n,
+        }
+
+    counts, means, m2 = totals.bin_n, totals.bin_log_mean, totals.bin_log_m2
+    n_log = float(counts.sum())
+    if n_log == 0:
+        result["rmselog"] = 0.0
+        result["silog"] = 0.0
+    else:
+        mean = float((counts * means).sum() / n_log)
+        total_m2 = float(m2.sum() + (counts * (means - mean) ** 2).sum())
+        result["rmselog"] = math.sqrt(total_m2 / n_log + mean * mean)
+        result["silog"] = 100.0 * math.sqrt(total_m2 / n_log)
+
+    for i, (name, _, _) in enumerate(RANGE_BINS):
+        count = float(counts[i])
+        if count < MIN_BIN_PIXELS:
+            result.update({f"{metric}_{name}": None for metric in BIN_METRICS})
+            continue
+        result[f"absrel_{name}"] = float(totals.bin_rel[i] / count)
+        result[f"rmse_{name}"] = math.sqrt(totals.bin_sq[i] / count)
+        result[f"rmselog_{name}"] = math.sqrt(m2[i] / count + means[i] ** 2)
+        result[f"silog_{name}"] = 100.0 * math.sqrt(m2[i] / count)
+        result[f"delta1_{name}"] = float(totals.bin_within1[i] / count)
+    return result
+
+
+__all__ = ["DEPTH_METRIC_INFO", "depth_metrics"]
