@@ -20,8 +20,7 @@ os.environ["RPX_NO_BANNER"] = "1"
 os.environ.pop("RPX_HF_REPO", None)
 os.environ.pop("RPX_HF_REVISION", None)
 
-# TODO(lead): make unconditional once tests/conftest_hub.py lands.
-pytest_plugins = ["tests.conftest_hub"] if (Path(__file__).parent / "conftest_hub.py").exists() else []
+pytest_plugins = ["tests.conftest_hub"]
 
 
 @pytest.fixture(scope="session")

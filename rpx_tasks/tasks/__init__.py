@@ -29,7 +29,6 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    _DISCOVERED = True
     for info in pkgutil.iter_modules(__path__):
         if info.name == "spec" or info.name.startswith("_"):
             continue
@@ -37,6 +36,8 @@ def _discover() -> None:
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, TaskSpec):
             register_task(spec)
+    # Only after every module imported: a failed import must surface again, not hide tasks.
+    _DISCOVERED = True
 
 
 def task_names() -> list[str]:
