@@ -92,6 +92,7 @@ def load_model(config: RunConfig, device: str):
         hf_checkpoint=config.hf_checkpoint,
         device=device,
         model_kwargs=config.model_kwargs,
+        cache_dir=config.cache_dir,
     )
 
 

@@ -1,0 +1,78 @@
+"""The Hub acceptance path through the real `rpx` CLI, in subprocesses, against the loopback Hub."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.hub_server import SPLIT_SCENES, build_repo_files, files_of
+
+
+def _rpx(args, env, timeout=120):
+    return subprocess.run([sys.executable, "-m", "rpx_tasks.cli", *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture()
+def cli_env(hub_env):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "RPX_HF"))}
+    env.update(
+        HF_ENDPOINT=hub_env.endpoint,
+        HF_HOME=str(hub_env.tmp_path / "hf-home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        RPX_CACHE_DIR=str(hub_env.rpx_cache),
+        RPX_NO_BANNER="1",
+    )
+    return env
+
+
+def test_download_then_bench_then_offline_bench(hub_env, cli_env, tmp_path):
+    cache = str(tmp_path / "hf")
+    common = ["--split", "hard", "--repo", "rpx-test/loose", "--revision", "main", "--cache-dir", cache]
+    done = _rpx(["download", "monocular_depth", *common], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "Manifest:" in done.stdout and "Samples: 12" in done.stdout
+    data_files = {f for f in hub_env.server.fetched_files() if not f.startswith("manifests/")}
+    assert data_files == files_of("loose", SPLIT_SCENES["hard"], modalities=("rgb", "depth"))
+    assert "manifests/monocular_depth/hard.json" in hub_env.server.fetched_files()
+
+    hub_env.server.clear()
+    bench = ["bench", "monocular_depth", *common, "--model", "rpx_tasks.models.baselines:constant_depth", "--device", "cpu", "--plain"]
+    done = _rpx([*bench, "--output-dir", str(tmp_path / "out1")], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert [f for f in hub_env.server.fetched_files() if not f.startswith("manifests/")] == []
+    result = json.loads((tmp_path / "out1" / "result.json").read_text())
+    assert result["num_samples"] == 12 and result["repo_id"] == "rpx-test/loose"
+    assert len(result["revision"]) == 40
+
+    hub_env.server.stop()
+    offline = dict(cli_env, HF_HUB_OFFLINE="1")
+    done = _rpx([*bench, "--output-dir", str(tmp_path / "out2")], offline)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out2" / "result.json").read_text())["num_samples"] == 12
+
+
+def test_info_reads_only_the_manifest(hub_env, cli_env, tmp_path):
+    done = _rpx(["info", "monocular_depth", "--split", "hard", "--repo", "rpx-test/loose", "--revision", "main", "--cache-dir", str(tmp_path)], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "Scenes: 2" in done.stdout and "(scene, phase) pairs: 6" in done.stdout and "Samples: 12" in done.stdout
+    assert "Estimated download" in done.stdout
+    assert [f for f in hub_env.server.fetched_files() if not f.startswith("manifests/")] == []
+
+
+def test_tampered_shard_stops_the_bench_naming_it(hub_env, cli_env, tmp_path):
+    files = build_repo_files("sharded")
+    shard = "scenes/scene_h1/0/depth.tar"
+    files[shard] = files[shard][:-10] + b"x" * 10
+    hub_env.server.add_repo("rpx-test/tampered", files)
+    done = _rpx(
+        ["bench", "monocular_depth", "--split", "hard", "--repo", "rpx-test/tampered", "--revision", "main", "--cache-dir", str(tmp_path / "hf"),
+         "--model", "constant_depth", "--device", "cpu", "--plain", "--output-dir", str(tmp_path / "out")],
+        cli_env,
+    )
+    assert done.returncode == 1
+    assert shard in done.stderr and "hint:" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "result.json").exists()
+    assert not list(hub_env.rpx_cache.rglob("hard*.json"))
