@@ -1,0 +1,201 @@
+"""Fixed cost of an ``rpx bench`` run next to an empty six-task Prefect flow, on the same API.
+
+Every measurement is a fresh process, as a user would start it:
+
+- ``empty flow``: a flow of six no-op tasks, with the same quiet Prefect defaults as rpx;
+- ``rpx bench``: the ``rpx`` command on the built-in sample data (CPU, ground-plane baseline);
+- ``flow in-process``: ``flows.rpx_bench.run_bench_flow`` (what ``rpx bench`` calls) in a bare
+  Python process, to tell CLI overhead apart from the flow's;
+- ``core only``: ``rpx_tasks.bench.run_bench`` without Prefect, for reference.
+
+Fixed cost = wall time minus per-frame work, where per-frame work is taken from two run sizes
+(N1 and N2 frames of the same split): per_frame = (T(N2) - T(N1)) / (N2 - N1) and
+fixed = T(N1) - N1 * per_frame, medians over ``--repeats`` runs. It is measured twice: with
+Prefect's embedded API (no PREFECT_API_URL: a temporary server per process) and against a
+running ``prefect server`` started here on a free port (stopped at the end)::
+
+    .venv/bin/python benchmarks/fixed_cost.py [--repeats 3] [--sizes 4 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+EMPTY_FLOW = """
+import sys
+sys.path.insert(0, {repo!r})
+from flows.bootstrap import configure_quiet_prefect
+configure_quiet_prefect()
+from prefect import flow, task
+
+@task
+def step(value):
+    return value
+
+@flow(name="empty-six-steps")
+def empty():
+    value = 0
+    for _ in range(6):
+        value = step(value)
+    return value
+
+empty()
+"""
+
+FLOW_IN_PROCESS = """
+import sys
+sys.path.insert(0, {repo!r})
+from flows.bootstrap import configure_quiet_prefect
+configure_quiet_prefect()
+from flows.rpx_bench import run_bench_flow
+run_bench_flow({params!r})
+"""
+
+CORE_ONLY = """
+from rpx_tasks.bench import run_bench, validate_config
+run_bench(validate_config({params!r}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def timed(args: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} ... failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def median_time(args: list[str], env: dict[str, str], repeats: int) -> float:
+    return statistics.median(timed(args, env) for _ in range(repeats))
+
+
+def bench_params(manifest: Path, frames: int, output: Path) -> dict:
+    return {"task": "monocular_depth", "split": "hard", "model_name": "ground_plane_prior", "manifest": str(manifest),
+            "max_samples": frames, "device": "cpu", "output_dir": str(output)}
+
+
+def commands(kind: str, manifest: Path, frames: int, output: Path) -> list[str]:
+    params = bench_params(manifest, frames, output)
+    if kind == "rpx bench":
+        return [str(BIN / "rpx"), "bench", "monocular_depth", "--model", "ground_plane_prior", "--manifest", str(manifest),
+                "--max-samples", str(frames), "--device", "cpu", "--plain", "--output-dir", str(output)]
+    if kind == "flow in-process":
+        return [sys.executable, "-c", FLOW_IN_PROCESS.format(repo=str(REPO), params=params)]
+    if kind == "core only":
+        return [sys.executable, "-c", CORE_ONLY.format(params=params)]
+    raise ValueError(kind)
+
+
+def measure(env: dict[str, str], manifest: Path, sizes: tuple[int, int], repeats: int, workdir: Path) -> dict[str, dict]:
+    """{label: {"fixed": s, "per_frame": s, "t1": s, "t2": s}} for the empty flow and each rpx path."""
+    n1, n2 = sizes
+    empty = median_time([sys.executable, "-c", EMPTY_FLOW.format(repo=str(REPO))], env, repeats)
+    rows = {"empty flow (6 tasks)": {"fixed": empty, "per_frame": None, "t1": empty, "t2": None}}
+    for kind in ("rpx bench", "flow in-process", "core only"):
+        t1 = median_time(commands(kind, manifest, n1, workdir / "out"), env, repeats)
+        t2 = median_time(commands(kind, manifest, n2, workdir / "out"), env, repeats)
+        per_frame = (t2 - t1) / (n2 - n1)
+        rows[kind] = {"fixed": t1 - n1 * per_frame, "per_frame": per_frame, "t1": t1, "t2": t2}
+    return rows
+
+
+def start_server(env: dict[str, str], home: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    server_env = {**env, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false"}
+    server_env.pop("PREFECT_API_URL", None)
+    process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                               env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2):
+                return process, api_url
+        except OSError:
+            time.sleep(0.3)
+    stop_server(process)
+    raise TimeoutError("prefect server did not start within 60 s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            break
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def print_table(title: str, rows: dict[str, dict], sizes: tuple[int, int]) -> None:
+    print(f"\n{title}")
+    print(f"  {'run':<22} {'T(N1) s':>8} {'T(N2) s':>8} {'ms/frame':>9} {'fixed s':>8} {'vs empty':>9}")
+    empty = rows["empty flow (6 tasks)"]["fixed"]
+    for label, row in rows.items():
+        t2 = "" if row["t2"] is None else f"{row['t2']:.2f}"
+        per_frame = "" if row["per_frame"] is None else f"{1000 * row['per_frame']:.1f}"
+        delta = "" if label.startswith("empty") else f"{row['fixed'] - empty:+.2f}"
+        print(f"  {label:<22} {row['t1']:>8.2f} {t2:>8} {per_frame:>9} {row['fixed']:>8.2f} {delta:>9}")
+    print(f"  (N1={sizes[0]}, N2={sizes[1]} frames; 'vs empty' is the criterion: at most +1.50 s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fixed cost of rpx bench vs an empty six-task Prefect flow.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs=2, default=(4, 24), metavar=("N1", "N2"))
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    sizes = tuple(args.sizes)
+
+    with tempfile.TemporaryDirectory(prefix="rpx-fixed-cost-") as tmp:
+        workdir = Path(tmp)
+        sys.path.insert(0, str(REPO))
+        from rpx_tasks.sample_data import write_sample_dataset
+
+        manifest = write_sample_dataset(workdir / "data") / "manifests" / "monocular_depth" / "hard.json"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+        env.update({"PREFECT_HOME": str(workdir / "embedded-home"), "DO_NOT_TRACK": "1",
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RPX_NO_BANNER": "1", "HF_HUB_OFFLINE": "1"})
+        results = {"embedded API": measure(env, manifest, sizes, args.repeats, workdir)}
+        print_table("Embedded API (no PREFECT_API_URL: a temporary server per process)", results["embedded API"], sizes)
+
+        server, api_url = start_server(env, workdir / "server-home")
+        try:
+            served = {**env, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(workdir / "client-home")}
+            results["running server"] = measure(served, manifest, sizes, args.repeats, workdir)
+        finally:
+            stop_server(server)
+        print_table(f"Running server ({api_url})", results["running server"], sizes)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

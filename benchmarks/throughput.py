@@ -1,0 +1,320 @@
+"""Throughput and memory of ``rpx bench monocular_depth`` on procedural 640x480 data.
+
+Generates the sample dataset at two sizes of the hard split (54 and 270 frames by default),
+runs the benchmark on each in a child process with a trivial numpy model
+(``benchmarks/trivial_model.py``), and prints:
+
+* wall time per size, steady-state frames/s = (N2 - N1) / (T2 - T1) and the implied fixed
+  start-up cost T1 - N1 / fps;
+* peak RSS of the rpx process (``os.wait4``) and of its whole process tree (sampled from
+  /proc every 50 ms) at each size, and the ratio large/small (about 1 when memory is O(batch)).
+  Linux carries the parent's peak RSS over fork+exec into the child's, so this script keeps
+  itself small (data are generated in a child process, numpy is imported only at the end);
+  its own RSS at launch time is printed as the floor of the wait4 figure;
+* decode-only frames/s of the large split in this process (the ceiling for the runner).
+
+``--upstream-python PATH`` also runs upstream rpx-benchmark 0.3.0 (installed in the venv of
+that interpreter) on the same data through its library API (``MonocularDepthRunConfig`` +
+``run_monocular_depth`` with ``make_numpy_depth_model``) and prints the same figures.
+
+Usage: ``.venv/bin/python benchmarks/throughput.py [--upstream-python /path/to/python]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+MODEL = "trivial_model:constant_depth_2m"
+HEIGHT, WIDTH = 480, 640
+SCENES_PER_SPLIT = 3
+RUN_TIMEOUT_S = 300
+
+
+@dataclass
+class Run:
+    """One measured child process."""
+
+    frames: int
+    wall_s: float
+    peak_rss_mib: float  # the child process itself (wait4 rusage)
+    tree_rss_mib: float  # sum over the child's process tree, sampled
+    ok: bool
+    note: str = ""
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _process_tree_rss_bytes(root_pid: int) -> int:
+    """Sum of the resident set sizes of ``root_pid`` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, stack = 0, [root_pid]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page
+        except OSError:
+            pass
+        stack.extend(children.get(pid, ()))
+    return total
+
+
+def measure(command: list[str], env: dict[str, str], frames: int, log_path: Path) -> Run:
+    """Run ``command``; return its wall time, peak RSS (own and process tree) and exit status."""
+    with open(log_path, "wb") as log:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=log_path.parent)
+        peak_tree = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_tree
+            while not done.is_set():
+                peak_tree = max(peak_tree, _process_tree_rss_bytes(child.pid))
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        timer = threading.Timer(RUN_TIMEOUT_S, child.kill)
+        timer.start()
+        _pid, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        timer.cancel()
+        done.set()
+        sampler.join()
+        child.returncode = os.waitstatus_to_exitcode(status)
+    ok = child.returncode == 0
+    note = "" if ok else f"exit {child.returncode}; last output: {_tail(log_path)}"
+    return Run(frames, wall, usage.ru_maxrss / 1024, peak_tree / 2**20, ok, note)
+
+
+def best_of(runs: list[Run]) -> Run:
+    """Combine repeats of one measurement: the fastest wall time (least disturbed), the largest RSS."""
+    notes = [run.note for run in runs if run.note]
+    return Run(runs[0].frames, min(run.wall_s for run in runs), max(run.peak_rss_mib for run in runs),
+               max(run.tree_rss_mib for run in runs), all(run.ok for run in runs), notes[0] if notes else "")
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    text = path.read_text(errors="replace").strip().splitlines()
+    return " | ".join(text[-lines:])
+
+
+def _own_rss_mib() -> float:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+_GENERATE_SNIPPET = """
+import sys, time
+from rpx_tasks.sample_data import write_sample_dataset
+start = time.perf_counter()
+write_sample_dataset(sys.argv[1], scenes_per_split={scenes}, frames_per_clip=int(sys.argv[2]),
+                     height={height}, width={width}, splits=["hard"])
+print(time.perf_counter() - start)
+"""
+
+
+def generate(root: Path, frames_per_clip: int) -> tuple[int, float]:
+    """Write the hard split in a child process (keeps this process small). Returns (frames, seconds)."""
+    code = _GENERATE_SNIPPET.format(scenes=SCENES_PER_SPLIT, height=HEIGHT, width=WIDTH)
+    done = subprocess.run([sys.executable, "-c", code, str(root), str(frames_per_clip)], env=_child_env(),
+                          check=True, capture_output=True, text=True)
+    return SCENES_PER_SPLIT * 3 * frames_per_clip, float(done.stdout.strip().splitlines()[-1])
+
+
+
+def _rpx_command() -> list[str]:
+    script = Path(sys.executable).parent / "rpx"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("rpx")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys; from rpx_tasks.cli import main; sys.exit(main())"]
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env["RPX_NO_BANNER"] = "1"
+    return env
+
+
+def run_rpx(dataset: Path, frames: int, out_dir: Path) -> Run:
+    manifest = dataset / "manifests" / "monocular_depth" / "hard.json"
+    command = _rpx_command() + [
+        "bench", "monocular_depth", "--model", MODEL, "--manifest", str(manifest), "--split", "hard",
+        "--device", "cpu", "--output-dir", str(out_dir), "--plain",
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = measure(command, _child_env(), frames, out_dir / "rpx.log")
+    if run.ok:
+        run.note = _check_result(out_dir / "result.json", frames)
+    return run
+
+
+def _check_result(path: Path, frames: int) -> str:
+    if not path.exists():
+        return "no result.json written"
+    num = json.loads(path.read_text()).get("num_samples")
+    return "" if num == frames else f"result.json says num_samples={num}, expected {frames}"
+
+
+_UPSTREAM_SNIPPET = """
+import sys
+import rpx_benchmark as rpx
+sys.path.insert(0, {bench_dir!r})
+from trivial_model import constant_depth_2m
+cfg = rpx.MonocularDepthRunConfig(
+    model=rpx.make_numpy_depth_model(constant_depth_2m, name="trivial"),
+    split="hard", manifest_path={manifest!r}, device="cpu", output_dir={out_dir!r},
+)
+rpx.run_monocular_depth(cfg)
+"""
+
+
+def run_upstream(python: str, dataset: Path, frames: int, out_dir: Path) -> Run:
+    # Upstream resolves a null root against the manifest's folder, so give it an absolute root.
+    manifest = json.loads((dataset / "manifests" / "monocular_depth" / "hard.json").read_text())
+    manifest["root"] = str(dataset)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / "hard_rooted.json"
+    manifest_path.write_text(json.dumps(manifest))
+    code = _UPSTREAM_SNIPPET.format(bench_dir=str(BENCH_DIR), manifest=str(manifest_path), out_dir=str(out_dir))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = measure([python, "-c", code], env, frames, out_dir / "upstream.log")
+    if run.ok:
+        run.note = _check_result(out_dir / "result.json", frames)
+    return run
+
+
+def decode_only(dataset: Path) -> tuple[int, float, str]:
+    """Decode the hard split in this process. Returns (frames, seconds, how)."""
+    sys.path.insert(0, str(REPO_ROOT))
+    manifest = dataset / "manifests" / "monocular_depth" / "hard.json"
+    try:
+        from rpx_tasks.dataset import open_split
+        from rpx_tasks.tasks import get_task
+
+        split = open_split(manifest, get_task("monocular_depth"))
+    except Exception as exc:  # the package API may be unfinished; fall back to plain PIL decoding
+        how = f"PIL fallback (rpx_tasks.dataset unavailable: {type(exc).__name__}: {exc})"
+        return (*_decode_with_pil(dataset, manifest), how)
+    start = time.perf_counter()
+    frames = sum(len(batch) for batch in split.iter_batches(batch_size=1))
+    return frames, time.perf_counter() - start, "rpx_tasks.dataset.open_split(...).iter_batches(batch_size=1)"
+
+
+def _decode_with_pil(dataset: Path, manifest: Path) -> tuple[int, float]:
+    import numpy as np
+    from PIL import Image
+
+    samples = json.loads(manifest.read_text())["samples"]
+    start = time.perf_counter()
+    for sample in samples:
+        np.asarray(Image.open(dataset / sample["rgb"]).convert("RGB"))
+        np.asarray(Image.open(dataset / sample["depth"])).astype(np.float32)
+        with np.load(dataset / sample["pose"]) as pose:
+            pose["position"], pose["orientation"]
+    return len(samples), time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _steady_state(small: Run, large: Run) -> tuple[float, float]:
+    fps = (large.frames - small.frames) / (large.wall_s - small.wall_s)
+    return fps, small.wall_s - small.frames / fps
+
+
+def print_table(title: str, small: Run, large: Run) -> None:
+    print(f"\n{title}")
+    print(f"  {'frames':>8} {'wall s':>9} {'peak RSS MiB':>13} {'tree RSS MiB':>13}  status")
+    for run in (small, large):
+        status = "ok" if run.ok and not run.note else (run.note or "failed")
+        print(f"  {run.frames:>8} {run.wall_s:>9.2f} {run.peak_rss_mib:>13.0f} {run.tree_rss_mib:>13.0f}  {status}")
+    if not (small.ok and large.ok) or large.wall_s <= small.wall_s:
+        print("  steady state: n/a (a run failed or the larger run was not slower)")
+        return
+    fps, fixed = _steady_state(small, large)
+    print(f"  steady-state throughput : {fps:8.1f} frames/s  ((N2-N1)/(T2-T1))")
+    print(f"  implied fixed cost      : {fixed:8.2f} s        (start-up, imports, reports)")
+    print(f"  peak RSS ratio {large.frames}/{small.frames}   : {large.peak_rss_mib / small.peak_rss_mib:8.2f} "
+          f"(process), {large.tree_rss_mib / small.tree_rss_mib:.2f} (tree)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--upstream-python", help="python of a venv with rpx-benchmark 0.3.0 installed")
+    parser.add_argument("--small-frames-per-clip", type=int, default=6)
+    parser.add_argument("--large-frames-per-clip", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest counts (default 2)")
+    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rpx-throughput-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        sizes = {}
+        for label, per_clip in (("small", args.small_frames_per_clip), ("large", args.large_frames_per_clip)):
+            root = work / f"data_{label}"
+            frames, seconds = generate(root, per_clip)
+            print(f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}) in {seconds:.1f} s "
+                  f"({1000 * seconds / frames:.1f} ms/frame)")
+            sizes[label] = (root, frames)
+        print(f"this script's RSS when launching the runs (floor of the wait4 peak): {_own_rss_mib():.0f} MiB")
+
+        repeats = range(max(1, args.repeat))
+        runs = {label: best_of([run_rpx(root, n, work / f"out_{label}_{i}") for i in repeats])
+                for label, (root, n) in sizes.items()}
+        print_table(f"rpx bench monocular_depth --model {MODEL} --device cpu "
+                    f"(hard split, {WIDTH}x{HEIGHT}, best of {len(repeats)})",
+                    runs["small"], runs["large"])
+        if args.upstream_python:
+            upstream = {label: best_of([run_upstream(args.upstream_python, root, n, work / f"upstream_{label}_{i}")
+                                        for i in repeats])
+                        for label, (root, n) in sizes.items()}
+            print_table(f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
+                        upstream["small"], upstream["large"])
+
+        decodes = [decode_only(sizes["large"][0]) for _ in repeats]
+        frames, seconds, how = min(decodes, key=lambda decode: decode[1])
+        print(f"\ndecode-only (ceiling): {frames} frames in {seconds:.2f} s = {frames / seconds:.1f} frames/s "
+              f"(best of {len(repeats)})")
+        print(f"  via {how}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
