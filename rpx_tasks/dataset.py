@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import collections
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -11,6 +9,7 @@ from typing import Any, Iterator
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.errors import ManifestError
 from rpx_tasks.manifest import check_manifest, clip_folder, dataset_root, phase_name, read_manifest, resolve_in_root
+from rpx_tasks.prefetch import prefetch_threads
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks.spec import TaskSpec
 
@@ -85,22 +84,7 @@ class SplitDataset:
         Up to ``prefetch_batches`` batches are decoded ahead by ``workers`` threads while the
         caller runs inference, so memory stays O(batch). Raises ManifestError from decoding.
         """
-        target = (max(1, prefetch_batches) + 1) * batch_size
-        pending: collections.deque[Future[Sample]] = collections.deque()
-        executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rpx-decode")
-        entries = iter(self.entries)
-        try:
-            while True:
-                while len(pending) < target:
-                    entry = next(entries, None)
-                    if entry is None:
-                        break
-                    pending.append(executor.submit(self.decode, entry))
-                if not pending:
-                    return
-                yield [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+        return prefetch_threads(self.decode, self.entries, batch_size, depth=prefetch_batches, workers=workers)
 
 
 def open_split(manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | None = None, split: str | None = None) -> SplitDataset:

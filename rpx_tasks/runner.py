@@ -8,14 +8,17 @@ metrics keep one previous frame, aggregates are running sums.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from rpx_tasks.aggregation import CellTable, MetricTable
+from rpx_tasks.allocator import keep_frame_buffers_mapped
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import peak_memory_mb, reset_peak_memory, synchronize
 from rpx_tasks.errors import ModelError
@@ -101,6 +104,7 @@ def run_benchmark(
     if call_setup:
         notify(0, None, "setup")
         model.setup()
+    keep_frame_buffers_mapped()
     metric_table = MetricTable(spec.metric_names)
     cells = CellTable(spec.metric_names)
     phase_scores = PhaseScores()
@@ -111,45 +115,72 @@ def run_benchmark(
     steady_seconds: list[float] = []
     reset_peak_memory(device)
 
-    notify(0, total, "predict")
+    def score(sample: Sample, raw: Any) -> dict[str, float | None]:
+        # Runs on the scoring thread, one sample at a time in run order; the temporal thread
+        # likewise receives each clip's frames in sequence.
+        prediction = spec.validate_prediction(raw, sample)
+        if temporal is not None:
+            temporal_updates.append(temporal_thread.submit(temporal.update, sample, prediction))
+        return spec.compute_metrics(prediction, sample.ground_truth)
+
     done = 0
-    for batch_number, batch in enumerate(dataset.iter_batches(batch_size)):
-        if batch_number == 0 and count_flops:
-            flops_g = count_flops_g(model, batch[0])
-        synchronize(device)
-        start = time.perf_counter()
-        predictions = model.predict(batch)
-        synchronize(device)
-        per_sample = (time.perf_counter() - start) / len(batch)
-        if not isinstance(predictions, (list, tuple)) or len(predictions) != len(batch):
-            count = len(predictions) if hasattr(predictions, "__len__") else type(predictions).__name__
-            raise ModelError(
-                f"Model returned {count} predictions for a batch of {len(batch)} samples "
-                f"(first sample {batch[0].id!r}).",
-                hint="predict(batch) must return a list with one prediction per sample, in order",
-            )
-        (warmup_seconds if batch_number == 0 else steady_seconds).extend([per_sample] * len(batch))
-        for sample, raw in zip(batch, predictions):
-            prediction = spec.validate_prediction(raw, sample)
-            metrics = spec.compute_metrics(prediction, sample.ground_truth)
-            rows.write(
-                {
-                    "id": sample.id,
-                    "scene": sample.scene,
-                    "phase": sample.phase,
-                    "difficulty": sample.difficulty,
-                    "frame_idx": sample.frame_idx,
-                    **metrics,
-                    "latency_ms": per_sample * 1000.0,
-                }
-            )
-            metric_table.add_row(metrics)
-            cells.add(sample.scene, sample.phase, metrics)
-            phase_scores.add(sample.phase, sample.difficulty, metrics.get(spec.primary_metric))
-            if temporal is not None:
-                temporal.update(sample, prediction)
-            done += 1
-            notify(done, total, "predict")
+
+    def finish(sample: Sample, seconds: float, scored: Future) -> None:
+        nonlocal done
+        metrics = scored.result()
+        # Bound the frames queued for the temporal thread (memory stays O(batch)).
+        while temporal_updates and (temporal_updates[0].done() or len(temporal_updates) > 2 * batch_size):
+            temporal_updates.popleft().result()
+        rows.write(
+            {
+                "id": sample.id,
+                "scene": sample.scene,
+                "phase": sample.phase,
+                "difficulty": sample.difficulty,
+                "frame_idx": sample.frame_idx,
+                **metrics,
+                "latency_ms": seconds * 1000.0,
+            }
+        )
+        metric_table.add_row(metrics)
+        cells.add(sample.scene, sample.phase, metrics)
+        phase_scores.add(sample.phase, sample.difficulty, metrics.get(spec.primary_metric))
+        done += 1
+        notify(done, total, "predict")
+
+    notify(0, total, "predict")
+    # Scoring of batch k overlaps inference of batch k+1; at most two batches are in flight.
+    in_flight: collections.deque[tuple[Sample, float, Future]] = collections.deque()
+    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpx-score")
+    temporal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpx-temporal")
+    temporal_updates: collections.deque[Future] = collections.deque()
+    try:
+        for batch_number, batch in enumerate(dataset.iter_batches(batch_size)):
+            if batch_number == 0 and count_flops:
+                flops_g = count_flops_g(model, batch[0])
+            synchronize(device)
+            start = time.perf_counter()
+            predictions = model.predict(batch)
+            synchronize(device)
+            per_sample = (time.perf_counter() - start) / len(batch)
+            if not isinstance(predictions, (list, tuple)) or len(predictions) != len(batch):
+                count = len(predictions) if hasattr(predictions, "__len__") else type(predictions).__name__
+                raise ModelError(
+                    f"Model returned {count} predictions for a batch of {len(batch)} samples "
+                    f"(first sample {batch[0].id!r}).",
+                    hint="predict(batch) must return a list with one prediction per sample, in order",
+                )
+            (warmup_seconds if batch_number == 0 else steady_seconds).extend([per_sample] * len(batch))
+            while len(in_flight) >= batch_size:
+                finish(*in_flight.popleft())
+            in_flight.extend((sample, per_sample, scorer.submit(score, sample, raw)) for sample, raw in zip(batch, predictions))
+        while in_flight:
+            finish(*in_flight.popleft())
+        while temporal_updates:
+            temporal_updates.popleft().result()
+    finally:
+        scorer.shutdown(wait=True, cancel_futures=True)
+        temporal_thread.shutdown(wait=True, cancel_futures=True)
 
     notes = []
     timed = steady_seconds
