@@ -34,6 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rpx_tasks.errors import ConfigError
 from rpx_tasks.constants import PHASES, SPLITS
 
 TASK = "monocular_depth"
@@ -478,15 +479,15 @@ def write_sample_dataset(root: str | Path, *, scenes_per_split: int = 2, frames_
     ``splits`` limits the difficulties written (scene names and content stay as in the full
     dataset; only those splits' manifests are written, and ``all.json`` lists just them).
     Same arguments give the same bytes; files already under ``root`` are overwritten or left alone.
-    Raises ValueError on non-positive sizes or an unknown split.
+    Raises ConfigError on non-positive sizes or an unknown split.
     """
     if min(scenes_per_split, frames_per_clip, height, width) < 1:
-        raise ValueError("scenes_per_split, frames_per_clip, height and width must be >= 1")
+        raise ConfigError("scenes_per_split, frames_per_clip, height and width must be >= 1", hint="e.g. rpx sample-data DIR --frames-per-clip 4")
     if isinstance(splits, str):
         splits = [splits]
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown or not splits:
-        raise ValueError(f"splits must be a non-empty subset of {SPLITS}, got {list(splits)}")
+        raise ConfigError(f"splits must be a non-empty subset of {SPLITS}, got {list(splits)}", hint=f"choose from {SPLITS}")
     splits = [split for split in SPLITS if split in splits]
     root = Path(root)
     frames: list[_FrameJob] = []

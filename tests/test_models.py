@@ -434,3 +434,22 @@ def test_real_depth_task_when_available(user_modules):
     assert np.asarray(getattr(prediction, "depth_map", prediction)).shape == (4, 6)
     with pytest.raises(ModelError):
         resolve_model(spec, model_name="rpx_user_models:build_wrong_task")
+
+
+def test_numpy_depth_adapter_resizes_squeezes_and_names_bad_outputs():
+    from rpx_tasks.errors import AdapterError
+    from rpx_tasks.sample import Sample
+    from rpx_tasks.tasks import get_task
+
+    spec = get_task("monocular_depth")
+    sample = Sample(id="s1", rgb=np.zeros((6, 8, 3), np.uint8), ground_truth=np.ones((6, 8), np.float32))
+    half = spec.wrap_numpy_function(lambda rgb: np.arange(12, dtype=np.float64).reshape(3, 4), "half")
+    (depth,) = half.predict([sample])
+    assert depth.shape == (6, 8) and depth.dtype == np.float32
+    assert depth.min() >= 0 and depth.max() <= 11
+    squeezed = spec.wrap_numpy_function(lambda rgb: np.ones((1, 6, 8)), "squeeze").predict([sample])[0]
+    assert squeezed.shape == (6, 8)
+    with pytest.raises(AdapterError, match=r"Sample 's1'.*2-D array.*\(2, 6, 8\)"):
+        spec.wrap_numpy_function(lambda rgb: np.ones((2, 6, 8)), "bad").predict([sample])
+    with pytest.raises(AdapterError, match="not an array of numbers"):
+        spec.wrap_numpy_function(lambda rgb: {"depth": 1}, "dict").predict([sample])

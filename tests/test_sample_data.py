@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from rpx_tasks.errors import AdapterError, ConfigError
 from PIL import Image
 
 from rpx_tasks.models.baselines import constant_depth, ground_plane_depth
@@ -144,9 +146,9 @@ def test_generation_is_byte_identical_for_the_same_arguments(tmp_path):
 
 
 def test_rejects_non_positive_sizes_and_unknown_splits(tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=">= 1"):
         write_sample_dataset(tmp_path, frames_per_clip=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="subset"):
         write_sample_dataset(tmp_path, splits=["hard", "extreme"])
 
 
@@ -292,7 +294,7 @@ def test_baselines_return_float32_metres_of_the_image_size():
         depth = baseline(rgb)
         assert depth.shape == (96, 128) and depth.dtype == np.float32
         assert np.all(np.isfinite(depth)) and np.all(depth > 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(AdapterError, match=r"\(H, W, 3\)"):
         ground_plane_depth(np.zeros((96, 128), np.uint8))
 
 

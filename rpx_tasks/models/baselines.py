@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rpx_tasks.errors import AdapterError
+
 from rpx_tasks.sample_data import CAMERA_HEIGHT_M, WALL_DISTANCE_M, scaled_intrinsics
 
 CONSTANT_DEPTH_M = 2.0
@@ -17,7 +19,7 @@ CONSTANT_DEPTH_M = 2.0
 
 def _image_shape(rgb: np.ndarray) -> tuple[int, int]:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got shape {rgb.shape}")
+        raise AdapterError(f"expected an (H, W, 3) image, got shape {rgb.shape}", hint="pass the frame as an (H, W, 3) uint8 array")
     return rgb.shape[0], rgb.shape[1]
 
 
@@ -29,7 +31,7 @@ def ground_plane_depth(rgb: np.ndarray) -> np.ndarray:
     width (fy = 615 * W / 640, cy = H / 2). A pixel in row v below the horizon sees the floor
     at z = fy * height / (v - cy), capped at ``WALL_DISTANCE_M``; rows at or above the horizon
     get the wall depth. The image content is ignored, so objects and occluders are missed.
-    Returns (H, W) float32 metres; raises ValueError if ``rgb`` is not (H, W, 3).
+    Returns (H, W) float32 metres; raises AdapterError if ``rgb`` is not (H, W, 3).
     """
     h, w = _image_shape(rgb)
     _fx, fy, _cx, cy = scaled_intrinsics(w, h)
@@ -43,7 +45,7 @@ def ground_plane_depth(rgb: np.ndarray) -> np.ndarray:
 def constant_depth(rgb: np.ndarray) -> np.ndarray:
     """``CONSTANT_DEPTH_M`` (2.0 m) everywhere: assumes nothing but a typical indoor range.
 
-    Returns (H, W) float32 metres; raises ValueError if ``rgb`` is not (H, W, 3).
+    Returns (H, W) float32 metres; raises AdapterError if ``rgb`` is not (H, W, 3).
     """
     h, w = _image_shape(rgb)
     return np.full((h, w), CONSTANT_DEPTH_M, np.float32)
