@@ -66,6 +66,9 @@ class SplitDataset:
                 pose = decode_pose(pose_path, sample_id)
         clip = clip_folder(entry)
         metadata = dict(entry.get("metadata") or {})
+        if "rgb_b" in entry:
+            # The second frame of pair tasks (relative pose, keypoint matching).
+            metadata["rgb_b"] = decode_rgb(self.resolve(entry["rgb_b"], sample_id, "rgb_b"), sample_id, "rgb_b")
         return Sample(
             id=sample_id,
             rgb=rgb,
@@ -113,7 +116,7 @@ def open_split(manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | 
                     hint=f"{spec.name} samples need: rgb, {', '.join(spec.required_keys)}",
                     details={"sample": entry["id"], "key": key},
                 )
-        for key in ("rgb", *spec.required_keys, "pose"):
+        for key in ("rgb", "rgb_b", *spec.required_keys, "pose"):
             value = entry.get(key)
             if isinstance(value, str):
                 resolve_in_root(root, value, sample_id=entry["id"], key=key)

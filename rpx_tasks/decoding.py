@@ -6,6 +6,7 @@ entry in a 75,000-frame manifest.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,65 @@ def decode_pose(path: Path, sample_id: str, key: str = "pose") -> np.ndarray:
     if not np.all(np.isfinite(position)) or not np.all(np.isfinite(orientation)) or np.linalg.norm(orientation) < 1e-12:
         raise bad("holds a non-finite position or a zero/non-finite quaternion")
     return pose_matrix(position, orientation)
+
+
+def load_json_value(value, resolve, sample_id: str, key: str):
+    """A manifest field given inline (list/dict) or as a path to a JSON file; returns the parsed value.
+
+    ``resolve(path, sample_id, key)`` maps a manifest path to a file inside the dataset root.
+    Raises ManifestError naming the sample and file when the file is missing or not JSON.
+    """
+    if not isinstance(value, str):
+        return value
+    path = resolve(value, sample_id, key)
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _missing(Path(path), sample_id, key) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(
+            f"Sample {sample_id!r}: {key} file {path} is not valid JSON ({exc}).",
+            hint="fix or re-download the label file",
+            details={"sample": sample_id, "key": key, "path": str(path)},
+        ) from exc
+
+
+def load_array(value, resolve, sample_id: str, key: str, *, dtype, columns: int | None = None) -> np.ndarray:
+    """A numeric array given inline, as a ``.npy`` path or as a JSON file path.
+
+    With ``columns`` the result is reshaped to (N, columns) (an empty input gives (0, columns));
+    otherwise it is flattened to (N,). Raises ManifestError naming the sample, key and file when
+    the file is missing or unreadable or the values do not fit that shape.
+    """
+    if isinstance(value, str) and value.endswith(".npy"):
+        path = resolve(value, sample_id, key)
+        try:
+            raw = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise _missing(Path(path), sample_id, key) from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise ManifestError(
+                f"Sample {sample_id!r}: {key} file {path} cannot be read as a .npy array ({exc}).",
+                hint="write it with numpy.save",
+                details={"sample": sample_id, "key": key, "path": str(path)},
+            ) from exc
+    else:
+        raw = load_json_value(value, resolve, sample_id, key)
+    expected = f"(N, {columns})" if columns else "(N,)"
+    problem = None
+    try:
+        array = np.asarray(raw, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        problem, array = str(exc), None
+    if array is not None and columns is not None:
+        if array.size == 0:
+            array = array.reshape(0, columns)
+        elif array.ndim != 2 or array.shape[1] != columns:
+            problem = f"got shape {array.shape}"
+    if problem is not None:
+        raise ManifestError(
+            f"Sample {sample_id!r}: '{key}' does not hold a numeric array of shape {expected} ({problem}).",
+            hint=f"give '{key}' inline, as a .npy file or as a JSON file of numbers shaped {expected}",
+            details={"sample": sample_id, "key": key},
+        )
+    return array if columns is not None else array.reshape(-1)

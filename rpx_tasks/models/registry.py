@@ -61,6 +61,7 @@ def register_model(entry: ModelEntry) -> ModelEntry:
 
 def list_models(task: str | None = None) -> list[ModelEntry]:
     """The registered entries (all, or those of ``task``), in registration order."""
+    _load_task_models()
     return [entry for entry in _REGISTRY.values() if task is None or entry.task == task]
 
 
@@ -70,6 +71,7 @@ def get_entry(name: str) -> ModelEntry:
     Raises ConfigError "Unknown model 'x'." with a did-you-mean suggestion and the list of
     registered names.
     """
+    _load_task_models()
     if name in _REGISTRY:
         return _REGISTRY[name]
     names = list(_REGISTRY)
@@ -83,55 +85,21 @@ def get_entry(name: str) -> ModelEntry:
     )
 
 
-def _register_builtin() -> None:
-    for size in ("Small", "Base", "Large"):
-        register_model(
-            ModelEntry(
-                name=f"depth_anything_v2_metric_indoor_{size.lower()}",
-                task="monocular_depth",
-                kind="hf",
-                target=f"depth-anything/Depth-Anything-V2-Metric-Indoor-{size}-hf",
-                description=f"Depth Anything V2 {size}, metric head fine-tuned on indoor scenes (max 20 m)",
-            )
-        )
-    register_model(
-        ModelEntry(
-            name="depth_pro",
-            task="monocular_depth",
-            kind="hf",
-            target="apple/DepthPro-hf",
-            description="Apple Depth Pro, metric depth with focal-length estimation (its processor needs torchvision)",
-        )
-    )
-    register_model(
-        ModelEntry(
-            name="zoedepth_nyu_kitti",
-            task="monocular_depth",
-            kind="hf",
-            target="Intel/zoedepth-nyu-kitti",
-            description="ZoeDepth with NYU (indoor) and KITTI (outdoor) metric bins",
-        )
-    )
-    register_model(
-        ModelEntry(
-            name="ground_plane_prior",
-            task="monocular_depth",
-            kind="import",
-            target="rpx_tasks.models.baselines:ground_plane_depth",
-            description="weight-free baseline: depth of a flat floor seen by a level camera",
-        )
-    )
-    register_model(
-        ModelEntry(
-            name="constant_depth",
-            task="monocular_depth",
-            kind="import",
-            target="rpx_tasks.models.baselines:constant_depth",
-            description="weight-free baseline: the same depth for every pixel",
-        )
-    )
+_TASK_MODELS_LOADED = False
 
 
-_register_builtin()
+def _load_task_models() -> None:
+    """Register every task's own entries (``TaskSpec.models``) once, on first use."""
+    global _TASK_MODELS_LOADED
+    if _TASK_MODELS_LOADED:
+        return
+    from rpx_tasks.tasks import iter_tasks
+
+    for spec in iter_tasks():
+        for entry in spec.models:
+            if _REGISTRY.get(entry.name) != entry:
+                register_model(entry)
+    _TASK_MODELS_LOADED = True
+
 
 __all__ = ["KINDS", "ModelEntry", "get_entry", "list_models", "register_model"]

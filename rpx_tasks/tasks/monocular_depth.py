@@ -11,6 +11,7 @@ from rpx_tasks.decoding import decode_depth_m
 from rpx_tasks.errors import AdapterError, ModelError
 from rpx_tasks.metrics.depth import DEPTH_METRIC_INFO, depth_metrics
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
+from rpx_tasks.models.registry import ModelEntry
 from rpx_tasks.readiness import DepthTemporalStability
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks.spec import PathResolver, TaskSpec
@@ -38,7 +39,7 @@ def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
             hint="check the shape your model returns: (H, W) metres",
             details={"sample": sample.id},
         )
-    expected = sample.ground_truth.shape
+    expected = sample.rgb.shape[:2]
     if prediction.shape != expected:
         raise ModelError(
             f"Sample {sample.id!r}: depth map shape {prediction.shape} differs from the frame's {expected}.",
@@ -104,6 +105,27 @@ def load_hf_model(checkpoint: str, **kwargs):
     return load_hf_depth_model(checkpoint, **kwargs)
 
 
+MODELS = (
+    *(
+        ModelEntry(
+            name=f"depth_anything_v2_metric_indoor_{size.lower()}",
+            task=NAME,
+            kind="hf",
+            target=f"depth-anything/Depth-Anything-V2-Metric-Indoor-{size}-hf",
+            description=f"Depth Anything V2 {size}, metric head fine-tuned on indoor scenes (max 20 m)",
+        )
+        for size in ("Small", "Base", "Large")
+    ),
+    ModelEntry("depth_pro", NAME, "hf", "apple/DepthPro-hf",
+               "Apple Depth Pro, metric depth with focal-length estimation (its processor needs torchvision)"),
+    ModelEntry("zoedepth_nyu_kitti", NAME, "hf", "Intel/zoedepth-nyu-kitti",
+               "ZoeDepth with NYU (indoor) and KITTI (outdoor) metric bins"),
+    ModelEntry("ground_plane_prior", NAME, "import", "rpx_tasks.models.baselines:ground_plane_depth",
+               "weight-free baseline: depth of a flat floor seen by a level camera"),
+    ModelEntry("constant_depth", NAME, "import", "rpx_tasks.models.baselines:constant_depth",
+               "weight-free baseline: the same depth for every pixel"),
+)
+
 SPEC = TaskSpec(
     name=NAME,
     display_name="Monocular Absolute Depth",
@@ -118,4 +140,6 @@ SPEC = TaskSpec(
     make_temporal=DepthTemporalStability,
     wrap_numpy_function=wrap_numpy_function,
     load_hf_model=load_hf_model,
+    numpy_signature="fn(rgb: (H, W, 3) uint8) -> depth: (h, w) float32 metres (resized to H x W)",
+    models=MODELS,
 )

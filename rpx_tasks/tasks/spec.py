@@ -51,6 +51,12 @@ class TaskSpec:
     - ``make_temporal``: builds a fresh TemporalAccumulator, or None when the task has no TS.
     - ``wrap_numpy_function(fn, name)``: a Model calling a plain numpy function.
     - ``load_hf_model(checkpoint, device, **kwargs)``: the ``--hf-checkpoint`` fast path, or None.
+    - ``numpy_signature``: the numpy function ``--model pkg.mod:fn`` must have, for hints.
+    - ``models``: the task's registry entries (``rpx_tasks.models.registry.ModelEntry``),
+      including at least one weight-free baseline that runs on the built-in sample data.
+    - ``sample_entry(frame)``: the manifest entry of one built-in sample frame for this task
+      (writing any label files it needs through ``frame``), or None to skip the frame; see
+      ``rpx_tasks.sample_data.SampleFrame``.
     """
 
     name: str
@@ -66,6 +72,9 @@ class TaskSpec:
     make_temporal: Callable[[], TemporalAccumulator] | None = None
     load_hf_model: Callable[..., Any] | None = None
     optional_modalities: tuple[str, ...] = ()
+    numpy_signature: str = ""
+    models: tuple[Any, ...] = ()
+    sample_entry: Callable[[Any], dict | None] | None = None
 
     @property
     def metric_names(self) -> list[str]:
