@@ -132,6 +132,7 @@ def run_split(config: RunConfig, model: Any, prepared: PreparedSplit, device: st
             progress=progress,
             count_flops=config.count_flops,
             temporal_stability=config.temporal_stability,
+            geometric_coherence=config.geometric_coherence,
         )
         staged = writer.close()
     return StagedRun(outcome=outcome, staged_rows=staged, output_dir=output_dir, metric_names=spec.metric_names)

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--batch-size", type=int, default=1)
         sub.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (CUDA falls back to CPU with a warning)")
         sub.add_argument("--output-dir", default=None, help="default ./rpx_results/<model>/<split>/")
+        if spec.make_coherence:
+            sub.add_argument("--sgc", dest="geometric_coherence", action="store_true", help="also compute SGC (needs depth in the manifest)")
         sub.add_argument("--plain", action="store_true", help="plain text output")
     return parser
 
@@ -187,6 +189,8 @@ def cmd_bench(args, ui: PlainUI, parser: argparse.ArgumentParser) -> int:
         for key in ("task", "split", "model_name", "hf_checkpoint", "repo_id", "revision", "cache_dir", "manifest",
                     "max_samples", "batch_size", "device", "output_dir")
     }
+    if getattr(args, "geometric_coherence", False):
+        params["geometric_coherence"] = True
     return _bench(params, ui)
 
 

@@ -48,6 +48,7 @@ class RunConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     count_flops: bool = True
     temporal_stability: bool = True
+    geometric_coherence: bool = False
 
     def __post_init__(self) -> None:
         from rpx_tasks.tasks import get_task

@@ -85,6 +85,7 @@ def run_benchmark(
     progress: Progress | None = None,
     count_flops: bool = True,
     temporal_stability: bool = True,
+    geometric_coherence: bool = False,
     call_setup: bool = True,
 ) -> RunOutcome:
     """Run ``model`` over ``dataset`` and score it.
@@ -109,6 +110,7 @@ def run_benchmark(
     cells = CellTable(spec.metric_names)
     phase_scores = PhaseScores()
     temporal = spec.make_temporal() if (temporal_stability and spec.make_temporal) else None
+    coherence = spec.make_coherence() if (geometric_coherence and spec.make_coherence) else None
     params_m = count_parameters_m(model)
     flops_g: float | None = None
     warmup_seconds: list[float] = []
@@ -121,6 +123,8 @@ def run_benchmark(
         prediction = spec.validate_prediction(raw, sample)
         if temporal is not None:
             temporal_updates.append(temporal_thread.submit(temporal.update, sample, prediction))
+        if coherence is not None:
+            coherence.update(sample, prediction)
         return spec.compute_metrics(prediction, sample.ground_truth)
 
     done = 0
@@ -210,5 +214,6 @@ def run_benchmark(
         "wps": phase_scores.wps(higher),
         "str": phase_scores.str_block(higher),
         "ts": temporal.result() if temporal is not None else {"score": None, "pairs": 0},
+        "sgc": coherence.result() if coherence is not None else None,
     }
     return RunOutcome(num_samples=done, aggregated=aggregated, cells=cells.rows(), readiness=readiness, compute=compute, notes=notes)

@@ -49,6 +49,8 @@ class TaskSpec:
       when the metric is undefined for the sample).
     - ``metrics``: every metric the task can emit, in report order.
     - ``make_temporal``: builds a fresh TemporalAccumulator, or None when the task has no TS.
+    - ``make_coherence``: builds a fresh geometric-coherence (SGC) accumulator with the same
+      ``update(sample, prediction)`` / ``result()`` protocol, run only when the config asks.
     - ``wrap_numpy_function(fn, name)``: a Model calling a plain numpy function.
     - ``load_hf_model(checkpoint, device, **kwargs)``: the ``--hf-checkpoint`` fast path, or None.
     - ``numpy_signature``: the numpy function ``--model pkg.mod:fn`` must have, for hints.
@@ -72,6 +74,7 @@ class TaskSpec:
     make_temporal: Callable[[], TemporalAccumulator] | None = None
     load_hf_model: Callable[..., Any] | None = None
     optional_modalities: tuple[str, ...] = ()
+    make_coherence: Callable[[], Any] | None = None
     numpy_signature: str = ""
     models: tuple[Any, ...] = ()
     sample_entry: Callable[[Any], dict | None] | None = None
