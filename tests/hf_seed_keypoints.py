@@ -1,0 +1,87 @@
+"""Seed an HF hub cache with tiny random-weight keypoint matchers (LightGlue, SuperGlue), for offline tests.
+
+``seed_tiny_lightglue(cache_dir, repo_id)`` / ``seed_tiny_superglue(cache_dir, repo_id)`` write
+the hub cache layout ``<cache_dir>/models--<org>--<name>/{refs/main, snapshots/<commit>/...}``
+so that ``from_pretrained(repo_id, cache_dir=cache_dir)`` works with ``HF_HUB_OFFLINE=1``.
+Both sit on a 4-block SuperPoint with 16-wide descriptors and at most 64 keypoints per frame
+(about 20-30 k parameters, seeded weights); LightGlue has 2 layers and no match-score filter,
+SuperGlue one self/cross pair and 5 Sinkhorn iterations, so random weights still produce
+matches. Their processors resize pairs to 48 x 64 grey.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LIGHTGLUE_REPO_ID = "ETH-CVG/lightglue_superpoint"
+SUPERGLUE_REPO_ID = "magic-leap-community/superglue_indoor"
+# Any 40-hex string works as the snapshot's commit.
+TINY_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def _tiny_superpoint():
+    from transformers import SuperPointConfig
+
+    return SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=16, descriptor_decoder_dim=16,
+                            max_keypoints=64)
+
+
+def _spread_weights(model, seed: int, std: float = 0.3):
+    """Redraw the weight matrices wider than the default init, so scores differ across points."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.normal_(0.0, std, generator=generator)
+    return model
+
+
+def build_tiny_lightglue(seed: int = 0):
+    """Return (model, image_processor) of a tiny random-weight LightGlue on SuperPoint."""
+    import torch
+    from transformers import LightGlueConfig, LightGlueForKeypointMatching, LightGlueImageProcessorPil
+
+    config = LightGlueConfig(keypoint_detector_config=_tiny_superpoint(), descriptor_dim=16, num_hidden_layers=2,
+                             num_attention_heads=2, filter_threshold=0.0)
+    torch.manual_seed(seed)
+    model = _spread_weights(LightGlueForKeypointMatching(config).eval(), seed)
+    return model, LightGlueImageProcessorPil(size={"height": 48, "width": 64})
+
+
+def build_tiny_superglue(seed: int = 0):
+    """Return (model, image_processor) of a tiny random-weight SuperGlue on SuperPoint."""
+    import torch
+    from transformers import SuperGlueConfig, SuperGlueForKeypointMatching, SuperGlueImageProcessorPil
+
+    config = SuperGlueConfig(keypoint_detector_config=_tiny_superpoint(), hidden_size=16, keypoint_encoder_sizes=[8, 16],
+                             gnn_layers_types=["self", "cross"], num_attention_heads=2, sinkhorn_iterations=5)
+    torch.manual_seed(seed)
+    model = SuperGlueForKeypointMatching(config).eval()
+    return model, SuperGlueImageProcessorPil(size={"height": 48, "width": 64})
+
+
+def _seed(cache_dir: str | Path, repo_id: str, model, processor) -> Path:
+    repo_dir = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo_dir / "snapshots" / TINY_COMMIT
+    snapshot.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(snapshot)
+    processor.save_pretrained(snapshot)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(TINY_COMMIT)
+    return snapshot
+
+
+def seed_tiny_lightglue(cache_dir: str | Path, repo_id: str = LIGHTGLUE_REPO_ID) -> Path:
+    """Write a tiny LightGlue checkpoint into the hub cache at ``cache_dir`` under ``repo_id``.
+
+    Returns the snapshot folder (config.json, model.safetensors, preprocessor_config.json).
+    Pass ``cache_dir`` as ``cache_dir=`` to the loader (or ``--cache-dir`` to the CLI).
+    """
+    return _seed(cache_dir, repo_id, *build_tiny_lightglue())
+
+
+def seed_tiny_superglue(cache_dir: str | Path, repo_id: str = SUPERGLUE_REPO_ID) -> Path:
+    """Write a tiny SuperGlue checkpoint into the hub cache at ``cache_dir`` under ``repo_id``; returns the snapshot."""
+    return _seed(cache_dir, repo_id, *build_tiny_superglue())
