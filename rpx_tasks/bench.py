@@ -52,6 +52,13 @@ class PreparedSplit:
     revision: str | None = None
 
 
+def download_modalities(config: RunConfig) -> tuple[str, ...]:
+    """The modalities a run downloads: the task's, plus depth when SGC is asked for."""
+    spec = get_task(config.task)
+    extra = ("depth",) if config.geometric_coherence and "depth" in spec.optional_modalities else ()
+    return (*spec.modalities, *extra)
+
+
 def prepare_split(config: RunConfig) -> PreparedSplit:
     """Return the split's manifest: the local ``--manifest`` as is, or a task-scoped Hub download.
 
@@ -61,11 +68,10 @@ def prepare_split(config: RunConfig) -> PreparedSplit:
         return PreparedSplit(manifest_path=Path(config.manifest).resolve(), root=None, num_samples=None, source="local")
     from rpx_tasks import hub
 
-    spec = get_task(config.task)
     downloaded = hub.download_split(
         config.task,
         config.split,
-        modalities=spec.modalities,
+        modalities=download_modalities(config),
         repo_id=config.effective_repo_id,
         revision=config.effective_revision,
         cache_dir=config.cache_dir,

@@ -156,8 +156,9 @@ def cmd_sample_data(args, ui: PlainUI) -> int:
         height=args.height, width=args.width,
     )
     print(f"Sample dataset: {root}")
-    for split in SPLITS:
-        print(f"  {root / 'manifests' / 'monocular_depth' / f'{split}.json'}")
+    for spec in iter_tasks():
+        if spec.sample_entry is not None:
+            print(f"  {spec.name:<22} {root / 'manifests' / spec.name / 'all.json'}")
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.errors import ManifestError
-from rpx_tasks.manifest import check_manifest, clip_folder, dataset_root, phase_name, read_manifest, resolve_in_root
+from rpx_tasks.manifest import PATH_KEYS, check_manifest, clip_folder, dataset_root, phase_name, read_manifest, resolve_in_root
 from rpx_tasks.prefetch import prefetch_threads
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks.spec import TaskSpec
@@ -116,7 +116,7 @@ def open_split(manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | 
                     hint=f"{spec.name} samples need: rgb, {', '.join(spec.required_keys)}",
                     details={"sample": entry["id"], "key": key},
                 )
-        for key in ("rgb", "rgb_b", *spec.required_keys, "pose"):
+        for key in PATH_KEYS:
             value = entry.get(key)
             if isinstance(value, str):
                 resolve_in_root(root, value, sample_id=entry["id"], key=key)

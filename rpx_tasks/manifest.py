@@ -15,6 +15,14 @@ from typing import Any, Iterable
 from rpx_tasks.constants import PHASE_BY_INDEX, PHASES
 from rpx_tasks.errors import ManifestError
 
+# Every manifest sample key that may hold a file path (when its value is a string): each is
+# checked to stay inside the dataset root.
+PATH_KEYS: tuple[str, ...] = (
+    "rgb", "rgb_b", "target_rgb", "depth", "mask", "pose", "pose_a", "pose_b", "target_pose",
+    "camera_pose", "fisheye_left", "fisheye_right", "boxes", "tracks", "coordinates", "depths",
+    "points0", "points1", "visibility", "vocabulary",
+)
+
 # Sample keys whose path reveals the (scene, phase) clip, in order of preference.
 CLIP_PATH_KEYS: tuple[str, ...] = ("rgb", "depth", "mask")
 

@@ -2,8 +2,11 @@
 
 - ``PhaseScores``: Weighted Phase Score (WPS) and State-Transition Robustness (STR) of one
   metric, fed one per-sample value at a time.
-- ``DepthTemporalStability``: Temporal Stability (TS) of depth predictions, pairing only
-  consecutive frames of the same (scene, phase) clip and holding just the previous frame.
+- ``DepthTemporalStability`` / ``SegmentationTemporalStability``: Temporal Stability (TS) of
+  depth maps / label maps, pairing only consecutive frames of the same (scene, phase) clip and
+  holding just the previous frame (§8.3).
+- ``GeometricCoherence``: Stack-level Geometric Coherence (SGC, §8.4), the boundary F-score
+  of predicted masks against depth edges, streamed one sample at a time.
 
 Where upstream counts a missing phase as 0.0, these return None ("not defined"), and
 every delta is labelled "worse"/"better" by the metric's direction.
@@ -13,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
 
 from rpx_tasks.constants import ESD_WEIGHTS, PHASES
 from rpx_tasks.errors import MetricError
+from rpx_tasks.metrics.segmentation import label_pair_score
 from rpx_tasks.sample import Sample
 
 # ----------------------------------------------------------------------------- WPS / STR
@@ -219,16 +223,42 @@ def rotate_about_centre(depth: np.ndarray, angle_deg: float) -> np.ndarray:
     return _rotate_zero_ringed(padded, angle_deg)
 
 
-def _zero_ringed(shape: tuple[int, ...]) -> np.ndarray:
+def rotate_labels_about_centre(labels: np.ndarray, angle_deg: float) -> np.ndarray:
+    """Return the label map ``labels`` rotated by ``angle_deg`` about (w/2, h/2), as int32 (H, W).
+
+    Same mapping as ``rotate_about_centre`` but nearest-neighbour with a constant -1 border,
+    like OpenCV's ``warpAffine(..., flags=INTER_NEAREST, borderValue=-1)`` (up to OpenCV's
+    1/1024-pixel quantisation of sample positions). Raises MetricError when ``labels`` is not 2-D.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise MetricError(f"Label map must have 2 dims; got {labels.ndim}.", hint="Pass an (H, W) mask.")
+    padded = _ringed(labels.shape, np.int32, -1)
+    padded[1:-1, 1:-1] = labels
+    return np.array(_rotate_ringed(padded, angle_deg, Image.Resampling.NEAREST, -1))  # writable
+
+
+def _ringed(shape: tuple[int, ...], dtype, ring_value) -> np.ndarray:
+    """An (H + 2, W + 2) buffer whose one-pixel ring holds ``ring_value`` (the warp's border)."""
     h, w = shape
-    return np.zeros((h + 2, w + 2), np.float32)
+    return np.full((h + 2, w + 2), ring_value, dtype)
+
+
+def _zero_ringed(shape: tuple[int, ...]) -> np.ndarray:
+    return _ringed(shape, np.float32, 0.0)
 
 
 def _rotate_zero_ringed(padded: np.ndarray, angle_deg: float) -> np.ndarray:
-    """Rotate the image inside a one-pixel ring of zeros; see ``rotate_about_centre``.
+    return _rotate_ringed(padded, angle_deg, Image.Resampling.BILINEAR, 0.0)
+
+
+def _rotate_ringed(padded: np.ndarray, angle_deg: float, resample, border) -> np.ndarray:
+    """Rotate the image inside its one-pixel ring of ``border``; see ``rotate_about_centre``.
 
     Pillow clamps to the edge pixel within half a pixel of the border and fills beyond it;
-    reading from inside a zero ring makes both of those OpenCV's zero border.
+    reading from inside a ring of the border value makes both of those OpenCV's constant border
+    (for nearest sampling too: Pillow floors the position, so the ring stands for the half
+    pixel OpenCV rounds out of the image).
     """
     h, w = padded.shape[0] - 2, padded.shape[1] - 2
     # OpenCV: forward M = [[c, s, (1-c)cx - s cy], [-s, c, s cx + (1-c)cy]]; warpAffine
@@ -243,10 +273,8 @@ def _rotate_zero_ringed(padded: np.ndarray, angle_deg: float) -> np.ndarray:
     coeffs: list[float] = []
     for a, b, t in inverse:
         coeffs += [a, b, t + 1.5 - 0.5 * (a + b)]
-    warped = Image.fromarray(padded).transform(
-        (w, h), Image.Transform.AFFINE, tuple(coeffs), resample=Image.Resampling.BILINEAR, fillcolor=0.0
-    )
-    return np.asarray(warped, dtype=np.float32)
+    warped = Image.fromarray(padded).transform((w, h), Image.Transform.AFFINE, tuple(coeffs), resample=resample, fillcolor=border)
+    return np.asarray(warped, dtype=padded.dtype)
 
 
 def depth_pair_score(depth_t: np.ndarray, depth_next_aligned: np.ndarray) -> float:
@@ -272,19 +300,25 @@ def depth_pair_score(depth_t: np.ndarray, depth_next_aligned: np.ndarray) -> flo
     return max(0.0, 1.0 - l1 / max(hi - lo, 1e-3))
 
 
-class DepthTemporalStability:
-    """Temporal Stability of depth predictions, one clip at a time (a TemporalAccumulator).
+class _ClipTemporalStability:
+    """Temporal Stability of per-frame maps, one clip at a time (a TemporalAccumulator).
 
-    Frames are paired only with the previous frame of the same (scene, phase) clip;
-    samples must arrive sorted by (scene, phase, frame_idx). Only that previous frame (its
-    depth map and pose) is held, next to one buffer for the incoming frame. Frames without
-    a scene or phase are never paired, and a frame whose ``frame_idx`` does not increase
-    starts the clip over instead of pairing.
+    Frames are paired only with the previous frame of the same (scene, phase) clip; samples
+    must arrive sorted by (scene, phase, frame_idx). Only that previous frame (its map and
+    pose) is held, next to one buffer for the incoming frame. Frames without a scene or phase
+    are never paired, and a frame whose ``frame_idx`` does not increase starts the clip over
+    instead of pairing. Subclasses say what a map is (``_what``, ``_dtype``), how it is
+    rotated (``_rotate``, with ``_border`` outside the image) and how a pair scores
+    (``_pair_score``).
     """
 
+    _what = "map"
+    _dtype = np.float32
+    _border = 0.0
+
     def __init__(self) -> None:
-        # Two zero-ringed float32 buffers take turns: one holds the previous frame, the
-        # spare receives the next one, ready for the rotation without another copy.
+        # Two ringed buffers take turns: one holds the previous frame, the spare receives the
+        # next one, ready for the rotation without another copy.
         self._spare: np.ndarray | None = None
         self._prev: np.ndarray | None = None
         self._prev_pose: np.ndarray | None = None
@@ -293,33 +327,39 @@ class DepthTemporalStability:
         self._score_sum = 0.0
         self._pairs = 0
 
+    def _rotate(self, padded: np.ndarray, angle_deg: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def _pair_score(self, previous: np.ndarray, aligned: np.ndarray) -> float:
+        raise NotImplementedError
+
     def update(self, sample: Sample, prediction: Any) -> None:
-        """Pair ``prediction`` (the (H, W) depth map of ``sample``) with the previous frame
-        of the same clip, if any, and keep a copy of it as the new previous frame; returns None.
+        """Pair ``prediction`` (the (H, W) map of ``sample``) with the previous frame of the
+        same clip, if any, and keep a copy of it as the new previous frame; returns None.
 
         When both frames have finite poses the new map is first rotated by their relative
-        in-plane angle (``inplane_rotation_deg``, ``rotate_about_centre``); a zero angle
-        skips the warp. Raises MetricError when the prediction is not 2-D, differs in shape
-        from the previous frame of its clip, or a pose is not 4x4.
+        in-plane angle (``inplane_rotation_deg``); a zero angle skips the warp. Raises
+        MetricError when the prediction is not 2-D, differs in shape from the previous frame
+        of its clip, or a pose is not 4x4.
         """
-        depth = np.asarray(prediction)
-        if depth.ndim != 2:
+        array = np.asarray(prediction)
+        if array.ndim != 2:
             raise MetricError(
-                f"Depth map must have 2 dims; got {depth.ndim}.",
+                f"{self._what.capitalize()} must have 2 dims; got {array.ndim}.",
                 hint="Check the shape your model returns: temporal stability needs (H, W) maps.",
             )
         padded = self._spare
-        if padded is None or padded.shape != (depth.shape[0] + 2, depth.shape[1] + 2):
-            padded = _zero_ringed(depth.shape)
+        if padded is None or padded.shape != (array.shape[0] + 2, array.shape[1] + 2):
+            padded = _ringed(array.shape, self._dtype, self._border)
         current = padded[1:-1, 1:-1]
-        np.copyto(current, depth)  # a copy: callers may reuse their prediction buffers
+        np.copyto(current, array, casting="same_kind")  # a copy: callers may reuse their prediction buffers
         pose = _usable_pose(sample.camera_pose)
         clip = sample.clip
         if self._pairs_with_previous(clip, sample.frame_idx):
             previous = self._prev[1:-1, 1:-1]
             angle = inplane_rotation_deg(self._prev_pose, pose)
-            aligned = _rotate_zero_ringed(padded, angle) if angle else current
-            self._score_sum += depth_pair_score(previous, aligned)
+            aligned = self._rotate(padded, angle) if angle else current
+            self._score_sum += self._pair_score(previous, aligned)
             self._pairs += 1
         self._spare, self._prev = self._prev, padded
         self._prev_pose = pose
@@ -340,11 +380,177 @@ class DepthTemporalStability:
         return {"score": score, "pairs": self._pairs}
 
 
+class DepthTemporalStability(_ClipTemporalStability):
+    """Temporal Stability of depth predictions (§8.3): each pair scores ``depth_pair_score``
+    after a bilinear rotation with a 0 border (``rotate_about_centre``); see the base class for
+    the clip pairing."""
+
+    _what = "depth map"
+
+    def _rotate(self, padded: np.ndarray, angle_deg: float) -> np.ndarray:
+        return _rotate_zero_ringed(padded, angle_deg)
+
+    def _pair_score(self, previous: np.ndarray, aligned: np.ndarray) -> float:
+        return depth_pair_score(previous, aligned)
+
+
+class SegmentationTemporalStability(_ClipTemporalStability):
+    """Temporal Stability of predicted label maps (§8.3): the next mask is rotated by the
+    relative in-plane angle with nearest sampling and a -1 border
+    (``rotate_labels_about_centre``), and each pair scores ``label_pair_score`` (mean IoU
+    over the labels >= 0 in either map, 1.0 when none); see the base class for the clip pairing.
+    Labels are held as int32."""
+
+    _what = "label map"
+    _dtype = np.int32
+    _border = -1
+
+    def update(self, sample: Sample, prediction: Any) -> None:
+        """As the base class; also raises MetricError when the prediction does not hold integers."""
+        array = np.asarray(prediction)
+        if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+            raise MetricError(
+                f"Label map must hold integers for temporal stability; got {array.dtype}.",
+                hint="return an (H, W) integer instance map",
+            )
+        super().update(sample, array)
+
+    def _rotate(self, padded: np.ndarray, angle_deg: float) -> np.ndarray:
+        return _rotate_ringed(padded, angle_deg, Image.Resampling.NEAREST, -1)
+
+    def _pair_score(self, previous: np.ndarray, aligned: np.ndarray) -> float:
+        return label_pair_score(previous, aligned)
+
+
+# ----------------------------------------------------------------------------- SGC
+
+SGC_DEPTH_EDGE_M = 0.1
+SGC_BOUNDARY_DILATION = 2
+
+
+def _dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
+    """``iterations`` rounds of 4-neighbour binary dilation (pixels outside count as False)."""
+    result = mask
+    for _ in range(iterations):
+        grown = result.copy()
+        grown[1:, :] |= result[:-1, :]
+        grown[:-1, :] |= result[1:, :]
+        grown[:, 1:] |= result[:, :-1]
+        grown[:, :-1] |= result[:, 1:]
+        result = grown
+    return result
+
+
+def mask_boundary(labels: np.ndarray, dilation: int = SGC_BOUNDARY_DILATION) -> np.ndarray:
+    """Boundary pixels of a label map (§8.4): a pixel whose label differs from the pixel below
+    or to its right, then ``dilation`` rounds of 4-neighbour dilation. Returns (H, W) bool.
+    Raises MetricError when ``labels`` is not 2-D."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise MetricError(f"Label map must have 2 dims; got {labels.ndim}.", hint="Pass an (H, W) mask.")
+    boundary = np.zeros(labels.shape, bool)
+    boundary[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    return _dilate(boundary, dilation)
+
+
+def depth_edges(depth_m: np.ndarray, threshold_m: float = SGC_DEPTH_EDGE_M, dilation: int = SGC_BOUNDARY_DILATION) -> np.ndarray:
+    """Depth-discontinuity pixels (§8.4): central-difference gradient magnitude
+    sqrt(gx^2 + gy^2) > ``threshold_m``, with gx = (d[x+1] - d[x-1]) / 2 (0 on the first and
+    last column; gy likewise on rows), then ``dilation`` rounds of 4-neighbour dilation.
+    Invalid depth (0) is used as is, so dropouts make edges too, as upstream. Returns (H, W)
+    bool. Raises MetricError when ``depth_m`` is not 2-D."""
+    depth = np.asarray(depth_m, dtype=np.float32)
+    if depth.ndim != 2:
+        raise MetricError(f"Depth map must have 2 dims; got {depth.ndim}.", hint="Pass an (H, W) depth map in metres.")
+    gx = np.zeros_like(depth)
+    gy = np.zeros_like(depth)
+    gx[:, 1:-1] = (depth[:, 2:] - depth[:, :-2]) / 2.0
+    gy[1:-1, :] = (depth[2:, :] - depth[:-2, :]) / 2.0
+    return _dilate(np.sqrt(gx * gx + gy * gy) > threshold_m, dilation)
+
+
+def boundary_precision_recall(labels: np.ndarray, depth_m: np.ndarray) -> tuple[float, float]:
+    """SGC precision and recall of one sample (§8.4): with M = ``mask_boundary(labels)`` and
+    D = ``depth_edges(depth_m)``, p = |M and D| / |M| and r = |M and D| / |D|, each 1.0 when
+    its denominator is 0. Raises MetricError when the maps differ in shape or are not 2-D."""
+    labels, depth = np.asarray(labels), np.asarray(depth_m)
+    if labels.shape != depth.shape:
+        raise MetricError(
+            f"SGC: mask shape {labels.shape} differs from depth shape {depth.shape}.",
+            hint="the mask and the depth map of a sample must have the RGB frame's resolution",
+        )
+    m, d = mask_boundary(labels), depth_edges(depth)
+    tp = int(np.count_nonzero(m & d))
+    fp = int(np.count_nonzero(m)) - tp
+    fn = int(np.count_nonzero(d)) - tp
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return precision, recall
+
+
+class GeometricCoherence:
+    """Stack-level Geometric Coherence (§8.4), streamed: one ``update(sample, mask)`` per sample.
+
+    ``depth_of(sample)`` returns the sample's (H, W) depth in metres, or None when it has none;
+    such samples are skipped and counted. Only running sums are kept.
+    """
+
+    def __init__(self, depth_of: Callable[[Sample], np.ndarray | None]):
+        self._depth_of = depth_of
+        self._precision_sum = 0.0
+        self._recall_sum = 0.0
+        self._samples = 0
+        self._skipped = 0
+
+    def update(self, sample: Sample, prediction: Any) -> None:
+        """Score the predicted mask of ``sample`` against its depth edges; returns None.
+
+        Raises MetricError when mask and depth differ in shape; whatever ``depth_of`` raises
+        (e.g. ManifestError for an unreadable depth file) propagates.
+        """
+        depth = self._depth_of(sample)
+        if depth is None:
+            self._skipped += 1
+            return
+        precision, recall = boundary_precision_recall(prediction, depth)
+        self._precision_sum += precision
+        self._recall_sum += recall
+        self._samples += 1
+
+    def result(self) -> dict[str, Any]:
+        """Return ``{"score", "precision", "recall", "samples", "skipped_no_depth"}``.
+
+        precision and recall are means over the scored samples and score is their harmonic
+        mean (0.0 when both are 0); with no scored sample all three are 0.0, as upstream.
+        Raises nothing.
+        """
+        if not self._samples:
+            precision = recall = score = 0.0
+        else:
+            precision = self._precision_sum / self._samples
+            recall = self._recall_sum / self._samples
+            score = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        return {
+            "score": score,
+            "precision": precision,
+            "recall": recall,
+            "samples": self._samples,
+            "skipped_no_depth": self._skipped,
+        }
+
+
 __all__ = [
     "DepthTemporalStability",
+    "GeometricCoherence",
     "PhaseScores",
+    "SegmentationTemporalStability",
+    "boundary_precision_recall",
+    "depth_edges",
     "depth_pair_score",
     "esd_weighted_score",
     "inplane_rotation_deg",
+    "mask_boundary",
     "rotate_about_centre",
+    "rotate_labels_about_centre",
 ]

@@ -16,6 +16,38 @@ the speckle dropout rate and the camera motion, and every hard scene holds a dar
 Output is byte-identical for the same arguments: all randomness comes from generators seeded
 by (seed, scene, phase, frame), PNGs carry no timestamps and pose ``.npz`` files are written
 with a fixed zip date.
+
+For task authors
+----------------
+``write_sample_dataset`` renders the frames clip by clip and, for every registered task whose
+``TaskSpec.sample_entry`` is set, calls ``sample_entry(frame)`` once per frame with a
+:class:`SampleFrame`, then writes ``manifests/<task>/{easy,medium,hard,all}.json`` from the
+returned entries (None skips the frame). Adding a task never needs an edit here. A
+``sample_entry`` typically returns ``{**frame.base_entry(), "<key>": frame.write_png("<folder>",
+labels)}``. What a frame offers:
+
+- ``scene``, ``phase_idx`` (0-2), ``phase``, ``frame_idx``, ``frames_in_clip``, ``split``,
+  ``stem``, ``height``, ``width``, ``paths`` (root-relative ``rgb``, ``depth``, ``pose``);
+- ``rgb`` (H, W, 3) uint8 and ``depth_mm`` (H, W) uint16 (0 = invalid), exactly as written;
+- ``instances`` (H, W) int32: 0 for floor, walls and picture, else the object's id. Ids are
+  1..n per clip, numbered left to right by each object's visible centroid in the clip's first
+  frame (objects not visible there come last), and stay fixed over the clip. The arm and its
+  gripper (interaction phase) form one object labelled ``arm``;
+- ``objects``: the :class:`SampleObject` s (id, label, colour, box, pixels) with at least
+  ``MIN_OBJECT_PIXELS`` visible pixels, by id;
+- ``pose`` (4, 4) float64 camera->world in T265 axes (exactly what the saved pose decodes to)
+  and ``intrinsics`` (fx, fy, cx, cy); ``backproject(pixels)`` and ``project(world)`` map
+  between (x, y) pixels and world points (the scene is static except the ``arm``, which moves
+  with the camera: see ``SampleObject.moving``);
+- ``later``: the frame ``PAIR_STRIDE`` frames later in the same clip (the last frame when
+  fewer remain; None for the last frame itself), for pair tasks; only one level deep;
+- ``base_entry()`` (id, scene_id, phase, frame_idx, difficulty, rgb) and ``write_png`` /
+  ``write_json`` / ``write_npy(folder, value)``, which write
+  ``scenes/<scene>/<phase_idx>/<folder>/<stem>.<ext>`` deterministically and return the
+  root-relative path for the entry.
+
+``sample_entry`` runs on worker threads (one clip per thread at a time) and must only write
+files named after its own frame.
 """
 
 from __future__ import annotations
@@ -27,17 +59,25 @@ import os
 import struct
 import zipfile
 import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from rpx_tasks.errors import ConfigError
 from rpx_tasks.constants import PHASES, SPLITS
+from rpx_tasks.decoding import pose_matrix
+from rpx_tasks.errors import ConfigError
 
+# The task the Prefect smoke deployment runs on the built-in data (every task gets manifests).
 TASK = "monocular_depth"
+
+MIN_OBJECT_PIXELS = 20  # smaller visible parts are not listed in SampleFrame.objects
+PAIR_STRIDE = 2  # SampleFrame.later is this many frames later
+ARM_LABEL = "arm"
+MOVING_LABELS = frozenset({ARM_LABEL})
 
 # Paper-declared RealSense D435 intrinsics at 640x480; other sizes scale them by width / 640.
 RPX_WIDTH = 640
@@ -303,10 +343,13 @@ _FLOOR, _WALL, _CORRIDOR, _BASEBOARD, _PICTURE, _FIRST_OBJECT = range(6)
 
 
 def _render_frame(room: Room, objects: list[Box], cam_pos: np.ndarray, cam_rot: np.ndarray,
-                 rays: _Rays, rng: np.random.Generator, dropout: float) -> tuple[np.ndarray, np.ndarray]:
+                 rays: _Rays, rng: np.random.Generator, dropout: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ray cast one frame seen from ``cam_pos`` / ``cam_rot`` (camera->world, T265 axes).
 
-    Returns (rgb (H, W, 3) uint8, depth (H, W) uint16 millimetres with 0 = invalid).
+    Returns (rgb (H, W, 3) uint8, depth (H, W) uint16 millimetres with 0 = invalid,
+    surface code (H, W) int8 (``_FIRST_OBJECT + k`` for ``objects[k]``), noise-free z-depth
+    (H, W) float32 metres).
     """
     h, w = rays.shape
     dx, dy, dz = _world_dirs(rays, cam_rot)
@@ -378,7 +421,7 @@ def _render_frame(room: Room, objects: list[Box], cam_pos: np.ndarray, cam_rot: 
             invalid |= (code == _FIRST_OBJECT + k) & (rng.random((h, w), dtype=np.float32) < 0.5)
     depth_mm = (np.minimum(depth, MAX_VALID_DEPTH_M + 1) * 1000 + 0.5).astype(np.uint16)
     depth_mm[invalid] = 0
-    return rgb, depth_mm
+    return rgb, depth_mm, code, t
 
 
 def _apply_floor_texture(shade: np.ndarray, floor: np.ndarray, px: np.ndarray, pz: np.ndarray) -> None:
@@ -424,14 +467,15 @@ def _clip_trajectory(room: Room, seed: int, scene_idx: int, phase_idx: int, spli
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
-    """Encode (H, W, 3) uint8 as RGB8 or (H, W) uint16 as 16-bit grey PNG.
+    """Encode (H, W, 3) uint8 as RGB8, (H, W) uint8 as 8-bit grey or (H, W) uint16 as 16-bit grey PNG.
 
     A minimal writer (filter 0, zlib level 1) because it is about twice as fast as PIL's
     adaptive-filter encoder on these noisy frames; any PNG reader decodes it.
     """
     h, w = image.shape[:2]
     if image.dtype == np.uint8:
-        rows, bit_depth, colour_type, strategy = image.reshape(h, -1), 8, 2, zlib.Z_DEFAULT_STRATEGY
+        colour_type = 2 if image.ndim == 3 else 0
+        rows, bit_depth, strategy = image.reshape(h, -1), 8, zlib.Z_DEFAULT_STRATEGY
     else:
         rows, bit_depth, colour_type, strategy = image.astype(">u2").view(np.uint8).reshape(h, -1), 16, 0, zlib.Z_RLE
     raw = np.empty((h, rows.shape[1] + 1), np.uint8)
@@ -456,10 +500,17 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
             zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH), buffer.getvalue())
 
 
-def _write_manifest(path: Path, split: str, samples: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    manifest = {"task": TASK, "split": split, "root": None, "samples": samples}
-    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+def _write_npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """An ``np.load``-compatible .npz with a fixed zip timestamp (np.savez stamps the current time)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH), _write_npy_bytes(array))
 
 
 def scene_name(scene_idx: int) -> str:
@@ -467,19 +518,294 @@ def scene_name(scene_idx: int) -> str:
     return f"scene_{scene_idx:03d}"
 
 
+# --------------------------------------------------------------------------- objects and frames for task authors
+
+
+def colour_name(albedo: Sequence[float]) -> str:
+    """A colour word for an RGB albedo in 0-1: black, grey, white, red, orange, yellow, green, cyan,
+    blue, purple or pink (by value, saturation and hue). Raises nothing."""
+    r, g, b = (float(c) for c in albedo)
+    hi, lo = max(r, g, b), min(r, g, b)
+    if hi < 0.2:
+        return "black"
+    if (hi - lo) / hi < 0.2:
+        return "white" if hi > 0.8 else "grey"
+    span = hi - lo
+    if hi == r:
+        sector = ((g - b) / span) % 6
+    elif hi == g:
+        sector = (b - r) / span + 2
+    else:
+        sector = (r - g) / span + 4
+    hue = 60.0 * sector
+    for limit, name in _HUE_NAMES:
+        if hue < limit:
+            return name
+    return "red"
+
+
+_HUE_NAMES = ((15, "red"), (40, "orange"), (70, "yellow"), (160, "green"), (200, "cyan"), (255, "blue"),
+              (290, "purple"), (335, "pink"), (360, "red"))
+
+
+def object_label(box: Box) -> str:
+    """The category word of a floor object by its proportions: ``bottle`` (tall and slim),
+    ``crate`` (low and wide) or ``box``. Raises nothing."""
+    footprint = max(float(box.half[0]), float(box.half[2]))
+    if box.half[1] >= 2.0 * footprint:
+        return "bottle"
+    if box.half[1] <= 0.75 * footprint:
+        return "crate"
+    return "box"
+
+
+@dataclass(frozen=True)
+class SampleObject:
+    """One object visible in a sample frame.
+
+    ``id`` is its value in ``SampleFrame.instances`` (stable within the clip), ``label`` a
+    category (``box``, ``crate``, ``bottle`` or ``arm``), ``colour`` a colour word,
+    ``box`` the float64 [x1, y1, x2, y2] = [min x, min y, max x + 1, max y + 1] of its visible
+    pixels and ``pixels`` their count.
+    """
+
+    id: int
+    label: str
+    colour: str
+    box: np.ndarray
+    pixels: int
+
+    @property
+    def moving(self) -> bool:
+        """True for objects that move with the camera (the arm): their points have no fixed world position."""
+        return self.label in MOVING_LABELS
+
+
+@dataclass(frozen=True)
+class _Entity:
+    """An object of a clip before it has an id: its label, colour and surface codes."""
+
+    label: str
+    colour: str
+    codes: tuple[int, ...]
+    order: int
+
+
+@dataclass(eq=False)
+class SampleFrame:
+    """One rendered frame of the sample dataset, handed to every task's ``sample_entry``.
+
+    See the module docstring ("For task authors"). Arrays are the frame as written; do not
+    modify them.
+    """
+
+    root: Path
+    scene: str
+    phase_idx: int
+    frame_idx: int
+    frames_in_clip: int
+    split: str
+    rgb: np.ndarray = field(repr=False)
+    depth_mm: np.ndarray = field(repr=False)
+    instances: np.ndarray = field(repr=False)
+    objects: list[SampleObject] = field(repr=False)
+    pose: np.ndarray = field(repr=False)
+    intrinsics: tuple[float, float, float, float] = field(repr=False)
+    later: "SampleFrame | None" = field(default=None, repr=False)
+    _surface_depth_m: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def stem(self) -> str:
+        """The frame's file stem, ``frame_idx`` as 5 digits (``00003``)."""
+        return f"{self.frame_idx:05d}"
+
+    @property
+    def phase(self) -> str:
+        """``clutter``, ``interaction`` or ``clean``."""
+        return PHASES[self.phase_idx]
+
+    @property
+    def clip_dir(self) -> str:
+        """The root-relative folder of the frame's clip, ``scenes/<scene>/<phase_idx>``."""
+        return f"scenes/{self.scene}/{self.phase_idx}"
+
+    @property
+    def paths(self) -> dict[str, str]:
+        """Root-relative paths of the frame's ``rgb``, ``depth`` and ``pose`` files."""
+        return {
+            "rgb": f"{self.clip_dir}/rgb/{self.stem}.png",
+            "depth": f"{self.clip_dir}/depth/{self.stem}.png",
+            "pose": f"{self.clip_dir}/pose/{self.stem}.npz",
+        }
+
+    def object(self, object_id: int) -> SampleObject | None:
+        """The visible object with ``id == object_id``, or None."""
+        return next((obj for obj in self.objects if obj.id == object_id), None)
+
+    def base_entry(self) -> dict:
+        """A new manifest entry with the keys every task shares: ``id`` (``<scene>__<phase_idx>__<stem>``),
+        ``scene_id``, ``phase`` (index), ``frame_idx``, ``difficulty`` and ``rgb``."""
+        return {
+            "id": f"{self.scene}__{self.phase_idx}__{self.stem}",
+            "scene_id": self.scene,
+            "phase": self.phase_idx,
+            "frame_idx": self.frame_idx,
+            "difficulty": self.split,
+            "rgb": self.paths["rgb"],
+        }
+
+    def _label_path(self, folder: str, suffix: str) -> tuple[str, Path]:
+        parts = Path(folder).parts
+        if not folder or Path(folder).is_absolute() or ".." in parts or "\\" in folder:
+            raise ConfigError(
+                f"Label folder {folder!r} must be a relative path inside the clip folder.",
+                hint="use a plain folder name such as 'mask' or 'boxes'",
+            )
+        relative = f"{self.clip_dir}/{Path(folder).as_posix()}/{self.stem}{suffix}"
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return relative, path
+
+    def write_png(self, folder: str, array: np.ndarray) -> str:
+        """Write ``array`` to ``scenes/<scene>/<phase_idx>/<folder>/<stem>.png``; return that root-relative path.
+
+        (H, W) or (H, W, 3) uint8 -> 8-bit grey / RGB; any other (H, W) integer array (uint16,
+        int32 label maps) -> 16-bit grey. Same array, same bytes. Raises ConfigError for another
+        shape or dtype, integer values outside 0-65535, or a folder that leaves the clip folder.
+        """
+        array = np.asarray(array)
+        if array.dtype == np.uint8 and (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+            data = array
+        elif array.ndim == 2 and np.issubdtype(array.dtype, np.integer) and array.dtype != np.bool_:
+            if array.size and (int(array.min()) < 0 or int(array.max()) > 65535):
+                raise ConfigError(
+                    f"Label map for {folder!r} has values outside 0-65535 (min {array.min()}, max {array.max()}).",
+                    hint="16-bit PNG labels hold 0-65535; write other values with write_npy",
+                )
+            data = array.astype(np.uint16, copy=False)
+        else:
+            raise ConfigError(
+                f"Cannot write a {array.dtype} array of shape {array.shape} as PNG ({folder!r}).",
+                hint="pass (H, W) or (H, W, 3) uint8, or an (H, W) integer label map; write other arrays with write_npy",
+            )
+        relative, path = self._label_path(folder, ".png")
+        path.write_bytes(_png_bytes(np.ascontiguousarray(data)))
+        return relative
+
+    def write_json(self, folder: str, obj) -> str:
+        """Write ``obj`` as JSON to ``scenes/<scene>/<phase_idx>/<folder>/<stem>.json``; return that path.
+
+        numpy arrays and scalars are converted to lists and numbers. Raises ConfigError for a
+        value JSON cannot hold or a folder that leaves the clip folder.
+        """
+        try:
+            text = json.dumps(_plain_json(obj))
+        except (TypeError, ValueError) as exc:  # e.g. a dict key that is not a string or number
+            raise ConfigError(f"Cannot write the {folder!r} label as JSON: {exc}", hint="use lists, dicts, str, numbers and numpy arrays") from exc
+        relative, path = self._label_path(folder, ".json")
+        path.write_text(text + "\n", encoding="utf-8")
+        return relative
+
+    def write_npy(self, folder: str, array: np.ndarray) -> str:
+        """Write ``array`` with numpy's .npy format to ``scenes/<scene>/<phase_idx>/<folder>/<stem>.npy``;
+        return that root-relative path. Raises ConfigError for object arrays or a folder that leaves the clip folder."""
+        array = np.asarray(array)
+        if array.dtype.hasobject:
+            raise ConfigError(f"Cannot write an object array as .npy ({folder!r}).", hint="use a numeric dtype")
+        relative, path = self._label_path(folder, ".npy")
+        path.write_bytes(_write_npy_bytes(array))
+        return relative
+
+    def backproject(self, pixels: np.ndarray) -> np.ndarray:
+        """World points (N, 3) float64 of pixels (N, 2) given as (x, y) (column, row, may be fractional).
+
+        Uses the frame's written depth at the nearest pixel and the ray through (x, y); rows are
+        NaN where that depth is invalid (0) or the pixel lies outside the image. Raises nothing.
+        """
+        points = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        fx, fy, cx, cy = self.intrinsics
+        col, row, inside = self._nearest_pixel(points)
+        depth = np.full(len(points), np.nan)
+        depth[inside] = self.depth_mm[row[inside], col[inside]] / 1000.0
+        depth[depth == 0] = np.nan
+        camera = np.stack([(points[:, 0] - cx) / fx * depth, -(points[:, 1] - cy) / fy * depth, -depth], axis=1)
+        return camera @ self.pose[:3, :3].T + self.pose[:3, 3]
+
+    def project(self, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Project world points (N, 3) into this frame: returns (pixels (N, 2) float64 (x, y), visible (N,) bool).
+
+        ``visible`` means in front of the camera, inside the image and not hidden behind a nearer
+        surface (the rendered, noise-free depth at the nearest pixel is no more than 3 % + 2 cm
+        closer). Pixels of points behind the camera are NaN. Raises nothing.
+        """
+        points = np.asarray(world, dtype=np.float64).reshape(-1, 3)
+        fx, fy, cx, cy = self.intrinsics
+        camera = (points - self.pose[:3, 3]) @ self.pose[:3, :3]
+        depth = -camera[:, 2]
+        in_front = np.isfinite(depth) & (depth > 1e-6)
+        pixels = np.full((len(points), 2), np.nan)
+        pixels[in_front, 0] = cx + fx * camera[in_front, 0] / depth[in_front]
+        pixels[in_front, 1] = cy - fy * camera[in_front, 1] / depth[in_front]
+        col, row, visible = self._nearest_pixel(pixels)
+        surface = self._surface_depth_m if self._surface_depth_m is not None else np.full(self.depth_mm.shape, np.inf)
+        visible[visible] = depth[visible] <= surface[row[visible], col[visible]] * 1.03 + 0.02
+        return pixels, visible
+
+    def _nearest_pixel(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with np.errstate(invalid="ignore"):
+            col = np.rint(points[:, 0])
+            row = np.rint(points[:, 1])
+            inside = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < self.width) & (row >= 0) & (row < self.height)
+        col = np.where(inside, col, 0).astype(np.intp)
+        row = np.where(inside, row, 0).astype(np.intp)
+        return col, row, inside
+
+
+def _plain_json(value):
+    """``value`` with numpy arrays and scalars turned into lists and numbers. Raises ConfigError
+    for a value JSON cannot hold."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ConfigError(
+        f"Cannot write a {type(value).__name__} as JSON.",
+        hint="labels written with write_json hold lists, dicts, str, numbers and numpy arrays",
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
 def write_sample_dataset(root: str | Path, *, scenes_per_split: int = 2, frames_per_clip: int = 4,
                          height: int = 96, width: int = 128, seed: int = 0,
                          splits: Sequence[str] = SPLITS) -> Path:
-    """Write a procedural RPX-layout monocular-depth dataset under ``root`` and return ``root`` as a Path.
+    """Write the procedural RPX-layout dataset under ``root`` for every registered task; return ``root`` as a Path.
 
     Writes ``scenes/<scene>/<phase_idx>/{rgb,depth,pose}/<stem>`` for 3 x ``scenes_per_split``
     scenes (the first ``scenes_per_split`` easy, then medium, then hard) x 3 phases x
-    ``frames_per_clip`` frames, plus ``manifests/monocular_depth/{easy,medium,hard,all}.json``
-    (``root`` null, paths relative to ``root``, samples ordered by scene, phase, frame).
-    ``splits`` limits the difficulties written (scene names and content stay as in the full
-    dataset; only those splits' manifests are written, and ``all.json`` lists just them).
-    Same arguments give the same bytes; files already under ``root`` are overwritten or left alone.
-    Raises ConfigError on non-positive sizes or an unknown split.
+    ``frames_per_clip`` frames, the label files each task's ``sample_entry`` writes, and
+    ``manifests/<task>/{easy,medium,hard,all}.json`` for every registered task with a
+    ``sample_entry`` (``root`` null, paths relative to ``root``, samples ordered by scene,
+    phase, frame). ``splits`` limits the difficulties written (scene names and content stay as
+    in the full dataset; only those splits' manifests are written, and ``all.json`` lists just
+    them). Same arguments give the same bytes; files already under ``root`` are overwritten or
+    left alone. Raises ConfigError on non-positive sizes or an unknown split; a task's
+    ``sample_entry`` may raise its own errors.
     """
     if min(scenes_per_split, frames_per_clip, height, width) < 1:
         raise ConfigError("scenes_per_split, frames_per_clip, height and width must be >= 1", hint="e.g. rpx sample-data DIR --frames-per-clip 4")
@@ -489,68 +815,164 @@ def write_sample_dataset(root: str | Path, *, scenes_per_split: int = 2, frames_
     if unknown or not splits:
         raise ConfigError(f"splits must be a non-empty subset of {SPLITS}, got {list(splits)}", hint=f"choose from {SPLITS}")
     splits = [split for split in SPLITS if split in splits]
+    from rpx_tasks.tasks import iter_tasks
+
+    specs = [spec for spec in iter_tasks() if spec.sample_entry is not None]
     root = Path(root)
-    frames: list[_FrameJob] = []
+    clips: list[_ClipJob] = []
     for split in splits:
         split_idx = SPLITS.index(split)
         for scene_idx in range(split_idx * scenes_per_split, (split_idx + 1) * scenes_per_split):
             room = _make_room(seed, scene_idx, split)
             for phase_idx in range(len(PHASES)):
-                frames += _plan_clip(root, room, seed, scene_idx, phase_idx, split, frames_per_clip)
+                clips.append(_plan_clip(room, seed, scene_idx, phase_idx, split, frames_per_clip))
     rays = _Rays(height, width)
-    # Frames are independent and numpy/zlib release the GIL, so threads overlap rendering and encoding.
+    entries: dict[str, dict[str, list[dict]]] = {spec.name: {split: [] for split in splits} for spec in specs}
+    # Clips are independent and numpy/zlib release the GIL, so threads overlap rendering and encoding.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for _ in pool.map(lambda frame: _write_frame(root, frame, rays), frames):
-            pass
-    manifest_dir = root / "manifests" / TASK
-    for split in splits:
-        _write_manifest(manifest_dir / f"{split}.json", split, [f.sample for f in frames if f.split == split])
-    _write_manifest(manifest_dir / "all.json", "all", [f.sample for f in frames])
+        for clip, clip_entries in zip(clips, pool.map(lambda clip: _write_clip(root, clip, rays, specs), clips)):
+            for task, samples in clip_entries.items():
+                entries[task][clip.split] += samples
+    for spec in specs:
+        by_split = entries[spec.name]
+        for split in splits:
+            _write_manifest(root / "manifests" / spec.name / f"{split}.json", spec.name, split, by_split[split])
+        _write_manifest(root / "manifests" / spec.name / "all.json", spec.name, "all",
+                        [entry for split in splits for entry in by_split[split]])
     return root
 
 
+def _write_manifest(path: Path, task: str, split: str, samples: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = {"task": task, "split": split, "root": None, "samples": samples}
+    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
 @dataclass(frozen=True)
-class _FrameJob:
-    """Everything needed to render and write one frame, and its manifest entry."""
+class _ClipJob:
+    """Everything needed to render one (scene, phase) clip."""
 
     room: Room
-    objects: list[Box]
-    position: np.ndarray
-    rotation: np.ndarray
-    rng_key: tuple[int, ...]
+    seed: int
+    scene_idx: int
+    phase_idx: int
     split: str
-    sample: dict
+    objects: list[Box]
+    trajectory: list[tuple[np.ndarray, np.ndarray]]
+    arm: list[tuple[np.ndarray, float, float]] | None
 
 
-def _plan_clip(root: Path, room: Room, seed: int, scene_idx: int, phase_idx: int, split: str,
-               frames_per_clip: int) -> list[_FrameJob]:
-    scene = scene_name(scene_idx)
-    objects = _phase_objects(room, seed, scene_idx, phase_idx)
-    trajectory = _clip_trajectory(room, seed, scene_idx, phase_idx, split, frames_per_clip)
+def _plan_clip(room: Room, seed: int, scene_idx: int, phase_idx: int, split: str, frames_per_clip: int) -> _ClipJob:
     arm = None
     if PHASES[phase_idx] == "interaction":
         arm = _arm_motion(_rng(seed, scene_idx, phase_idx, 0xA53), frames_per_clip)
-    rel = f"scenes/{scene}/{phase_idx}"
-    for modality in ("rgb", "depth", "pose"):
-        (root / rel / modality).mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for frame_idx, (position, rotation) in enumerate(trajectory):
-        stem = f"{frame_idx:05d}"
-        sample = {
-            "id": f"{scene}__{phase_idx}__{stem}", "scene_id": scene, "phase": phase_idx,
-            "frame_idx": frame_idx, "difficulty": split,
-            "rgb": f"{rel}/rgb/{stem}.png", "depth": f"{rel}/depth/{stem}.png", "pose": f"{rel}/pose/{stem}.npz",
-        }
-        frame_objects = objects + (_arm_world_boxes(arm[frame_idx], (position, rotation)) if arm else [])
-        jobs.append(_FrameJob(room, frame_objects, position, rotation,
-                              (seed, scene_idx, phase_idx, frame_idx, 0xF4A), split, sample))
-    return jobs
+    return _ClipJob(
+        room=room, seed=seed, scene_idx=scene_idx, phase_idx=phase_idx, split=split,
+        objects=_phase_objects(room, seed, scene_idx, phase_idx),
+        trajectory=_clip_trajectory(room, seed, scene_idx, phase_idx, split, frames_per_clip),
+        arm=arm,
+    )
 
 
-def _write_frame(root: Path, frame: _FrameJob, rays: _Rays) -> None:
-    rgb, depth = _render_frame(frame.room, frame.objects, frame.position, frame.rotation, rays,
-                              _rng(*frame.rng_key), DROPOUT_BY_SPLIT[frame.split])
-    (root / frame.sample["rgb"]).write_bytes(_png_bytes(rgb))
-    (root / frame.sample["depth"]).write_bytes(_png_bytes(depth))
-    _write_npz(root / frame.sample["pose"], position=np.asarray(frame.position, np.float64),
-               orientation=rotation_to_quaternion_xyzw(frame.rotation))
+def _clip_entities(clip: _ClipJob) -> list[_Entity]:
+    entities = [
+        _Entity(object_label(box), colour_name(box.albedo), (_FIRST_OBJECT + k,), k) for k, box in enumerate(clip.objects)
+    ]
+    if clip.arm is not None:  # arm and gripper, rendered after the static objects, are one instance
+        first = _FIRST_OBJECT + len(clip.objects)
+        entities.append(_Entity(ARM_LABEL, "grey", (first, first + 1), len(clip.objects)))
+    return entities
+
+
+def _instance_ids(entities: list[_Entity], code: np.ndarray) -> dict[_Entity, int]:
+    """Ids 1..n by the column of each object's visible centroid in the clip's first frame, left to
+    right; objects not visible there follow in scene order."""
+    flat = code.ravel().astype(np.intp)
+    size = _FIRST_OBJECT + sum(len(e.codes) for e in entities)
+    counts = np.bincount(flat, minlength=size)
+    columns = np.bincount(flat, weights=np.tile(np.arange(code.shape[1], dtype=np.float64), code.shape[0]), minlength=size)
+
+    def key(entity: _Entity):
+        pixels = sum(int(counts[c]) for c in entity.codes)
+        if pixels == 0:
+            return (1, 0.0, entity.order)
+        return (0, sum(float(columns[c]) for c in entity.codes) / pixels, entity.order)
+
+    return {entity: index + 1 for index, entity in enumerate(sorted(entities, key=key))}
+
+
+def _frame_objects(instances: np.ndarray, ids: dict[_Entity, int]) -> list[SampleObject]:
+    counts = np.bincount(instances.ravel(), minlength=len(ids) + 1)
+    objects = []
+    for entity, object_id in sorted(ids.items(), key=lambda item: item[1]):
+        pixels = int(counts[object_id])
+        if pixels < MIN_OBJECT_PIXELS:
+            continue
+        mask = instances == object_id
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float64)
+        objects.append(SampleObject(object_id, entity.label, entity.colour, box, pixels))
+    return objects
+
+
+def _write_clip(root: Path, clip: _ClipJob, rays: _Rays, specs) -> dict[str, list[dict]]:
+    """Render, write and describe one clip's frames; returns each task's manifest entries in frame order.
+
+    Frames are rendered in order and handed to the tasks ``PAIR_STRIDE`` frames late, so each
+    one's ``later`` frame exists while only ``PAIR_STRIDE + 1`` frames are held.
+    """
+    scene = scene_name(clip.scene_idx)
+    entries: dict[str, list[dict]] = {spec.name: [] for spec in specs}
+    entities = _clip_entities(clip)
+    lookup: np.ndarray | None = None
+    ids: dict[_Entity, int] = {}
+    pending: deque[SampleFrame] = deque()
+    n_frames = len(clip.trajectory)
+
+    def emit(frame: SampleFrame) -> None:
+        for spec in specs:
+            entry = spec.sample_entry(frame)
+            if entry is None:
+                continue
+            if not isinstance(entry, dict):
+                raise ConfigError(
+                    f"Task {spec.name}: sample_entry returned {type(entry).__name__}, not a dict or None.",
+                    hint="return frame.base_entry() plus the task's label keys, or None to skip the frame",
+                )
+            entries[spec.name].append(entry)
+
+    for frame_idx, (position, rotation) in enumerate(clip.trajectory):
+        arm_boxes = _arm_world_boxes(clip.arm[frame_idx], (position, rotation)) if clip.arm else []
+        rng = _rng(clip.seed, clip.scene_idx, clip.phase_idx, frame_idx, 0xF4A)
+        rgb, depth_mm, code, surface = _render_frame(clip.room, clip.objects + arm_boxes, position, rotation, rays,
+                                                     rng, DROPOUT_BY_SPLIT[clip.split])
+        if lookup is None:
+            ids = _instance_ids(entities, code)
+            lookup = np.zeros(_FIRST_OBJECT + len(clip.objects) + len(arm_boxes), np.int32)
+            for entity, object_id in ids.items():
+                lookup[list(entity.codes)] = object_id
+        instances = np.take(lookup, code.astype(np.intp))
+        quaternion = rotation_to_quaternion_xyzw(rotation)
+        frame = SampleFrame(
+            root=root, scene=scene, phase_idx=clip.phase_idx, frame_idx=frame_idx, frames_in_clip=n_frames,
+            split=clip.split, rgb=rgb, depth_mm=depth_mm, instances=instances,
+            objects=_frame_objects(instances, ids), pose=pose_matrix(position, quaternion),
+            intrinsics=rays.intrinsics, _surface_depth_m=surface,
+        )
+        for key, data in (("rgb", _png_bytes(rgb)), ("depth", _png_bytes(depth_mm))):
+            path = root / frame.paths[key]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        pose_path = root / frame.paths["pose"]
+        pose_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_npz(pose_path, position=np.asarray(position, np.float64), orientation=quaternion)
+        pending.append(frame)
+        if len(pending) > PAIR_STRIDE:
+            earlier = pending.popleft()
+            earlier.later = frame
+            emit(earlier)
+    while pending:
+        earlier = pending.popleft()
+        earlier.later = pending[-1] if pending else None
+        emit(earlier)
+    return entries

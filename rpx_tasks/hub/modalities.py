@@ -46,13 +46,6 @@ MODALITY_SAMPLE_KEYS: dict[str, tuple[str, ...]] = {
     "fisheye": ("fisheye_left", "fisheye_right"),
 }
 
-# Every manifest sample key that may hold a file path (checked to stay inside the root).
-PATH_KEYS: tuple[str, ...] = (
-    "rgb", "rgb_b", "target_rgb", "depth", "mask", "pose", "pose_a", "pose_b", "target_pose",
-    "camera_pose", "fisheye_left", "fisheye_right", "boxes", "tracks", "coordinates", "depths",
-    "points0", "points1", "visibility",
-)
-
 CHECKSUMS_PATH = "manifest/checksums.json"
 
 

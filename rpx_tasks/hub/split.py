@@ -28,7 +28,8 @@ from rpx_tasks.errors import ConfigError, DatasetError, DownloadError, ManifestE
 from rpx_tasks.manifest import resolve_in_root, scene_phase_pairs
 
 from .failures import OFFLINE_HINT, redact
-from .modalities import CHECKSUMS_PATH, MODALITY_SAMPLE_KEYS, PATH_KEYS, allow_patterns, check_modalities, shard_paths
+from ..manifest import PATH_KEYS
+from .modalities import CHECKSUMS_PATH, MODALITY_SAMPLE_KEYS, allow_patterns, check_modalities, shard_paths
 from .shards import extract_shards, read_checksums
 from .sources import HubSource, MirrorSource, looks_like_path, open_source
 

@@ -29,87 +29,41 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from typing import Any
 
 import numpy as np
 
-from rpx_tasks.errors import AdapterError, ConfigError, ModelError
+from rpx_tasks.errors import AdapterError
+from rpx_tasks.models.hf_loading import (
+    check_request,
+    hub_kwargs,
+    hub_offline,
+    inputs_to_device,
+    load_checkpoint,
+    load_error,
+    move_module,
+    torch_dtype,
+)
 from rpx_tasks.sample import Sample
 
 logger = logging.getLogger(__name__)
 
 TASK = "monocular_depth"
+_EXPECTED = "a transformers depth-estimation model"
 
-_DTYPES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "float": "float32",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-}
+# The names other fast paths imported before ``hf_loading`` existed.
+_offline = hub_offline
+_torch_dtype = torch_dtype
 
 
-def _offline() -> bool:
-    """HF offline mode, read now (huggingface_hub reads the variable only once, at import)."""
-    from huggingface_hub import constants
-
-    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return constants.is_offline_mode() or env.strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def _torch_dtype(dtype: Any):
-    import torch
-
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    key = str(dtype).strip().lower().removeprefix("torch.")
-    if key not in _DTYPES:
-        raise ConfigError(
-            f"Unknown dtype {dtype!r} for an HF depth model.",
-            hint="use one of float32, float16 or bfloat16 (or leave it unset for the checkpoint's own)",
-        )
-    return getattr(torch, _DTYPES[key])
+def _load_error(checkpoint: str, what: str, exc: Exception):
+    return load_error(checkpoint, what, exc, expected=_EXPECTED)
 
 
 def _depth_model_types() -> list[str]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES
 
     return sorted(MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES)
-
-
-def _load_error(checkpoint: str, what: str, exc: Exception) -> ModelError | ConfigError:
-    """The error for a failed from_pretrained, with a hint fitting the likely cause."""
-    text = str(exc)
-    first_line = text.splitlines()[0] if text else type(exc).__name__
-    if "Repo id must" in text:
-        return ConfigError(
-            f"{checkpoint!r} is neither an HF Hub checkpoint id nor an existing local folder.",
-            hint=f"use a Hub id like org/name, or a folder holding config.json and the weights ({first_line})",
-            details={"checkpoint": checkpoint},
-        )
-    if "torchvision" in text:
-        hint = f"this checkpoint's image processor needs torchvision: pip install torchvision ({first_line})"
-    elif _offline():
-        hint = (
-            "with HF_HUB_OFFLINE=1 the checkpoint must already be in the HF cache "
-            "(--cache-dir or HF_HUB_CACHE); download it once online, or unset HF_HUB_OFFLINE"
-        )
-    elif isinstance(exc, OSError):
-        hint = (
-            "check the checkpoint id (it is case-sensitive) and your network; gated or private "
-            "repos need `hf auth login`; a local folder must hold config.json and the weights"
-        )
-    else:
-        hint = "check that the checkpoint is a transformers depth-estimation model"
-    return ModelError(
-        f"Could not load the {what} of HF checkpoint {checkpoint!r}: {first_line}",
-        hint=hint,
-        details={"checkpoint": checkpoint, "error": type(exc).__name__},
-    )
 
 
 def load_hf_depth_model(
@@ -135,57 +89,25 @@ def load_hf_depth_model(
     ``trust_remote_code`` (never allowed); ModelError when the checkpoint cannot be found (offline: not in the
     cache), is not a transformers depth model, or its processor needs a missing library.
     """
-    if not isinstance(checkpoint, str) or not checkpoint.strip():
-        raise ConfigError(
-            "An HF checkpoint id is required.",
-            hint="e.g. --hf-checkpoint depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
-        )
-    if kwargs.pop("trust_remote_code", False) or (processor_kwargs or {}).get("trust_remote_code"):
-        raise ConfigError(
-            "trust_remote_code is not allowed for the HF depth fast path.",
-            hint="it only runs transformers' own model classes; wrap custom code in a factory "
-            "and pass --model package.module:factory",
-        )
-    torch_dtype = _torch_dtype(dtype)
+    check_request(checkpoint, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf", kwargs, processor_kwargs)
+    dtype_value = torch_dtype(dtype)
 
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForDepthEstimation
+    from transformers import AutoModelForDepthEstimation
 
-    hub_kwargs: dict[str, Any] = {"cache_dir": cache_dir, "revision": revision, "trust_remote_code": False}
-    if _offline():
-        hub_kwargs["local_files_only"] = True
-    hub_kwargs.update({k: kwargs.pop(k) for k in ("local_files_only", "token") if k in kwargs})
-
-    try:
-        config = AutoConfig.from_pretrained(checkpoint, **hub_kwargs)
-    except Exception as exc:  # transformers raises OSError / ValueError / HFValidationError
-        raise _load_error(checkpoint, "config", exc) from exc
-    model_type = getattr(config, "model_type", None)
-    if model_type not in _depth_model_types():
-        raise ModelError(
-            f"HF checkpoint {checkpoint!r} is a {model_type!r} model, not a depth-estimation model.",
-            hint="the depth fast path loads AutoModelForDepthEstimation; model types it knows: "
-            + ", ".join(_depth_model_types()),
-            details={"checkpoint": checkpoint, "model_type": model_type},
-        )
+    hub = hub_kwargs(cache_dir, revision, kwargs)
+    model_kwargs = dict(kwargs)
+    if not str(device).startswith("cuda"):
+        model_kwargs.setdefault("attn_implementation", "eager")  # see the module docstring: FLOPs on CPU
+    if dtype_value is not None:
+        model_kwargs["dtype"] = dtype_value
+    config, module, processor = load_checkpoint(
+        checkpoint, AutoModelForDepthEstimation, _depth_model_types(), expected="a depth-estimation model",
+        hub=hub, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
+    )
     if getattr(config, "depth_estimation_type", "metric") == "relative":
         logger.warning(
             "%s predicts relative depth; monocular_depth scores absolute metric depth with no alignment.", checkpoint
         )
-
-    model_kwargs = dict(kwargs)
-    if not str(device).startswith("cuda"):
-        model_kwargs.setdefault("attn_implementation", "eager")  # see the module docstring: FLOPs on CPU
-    if torch_dtype is not None:
-        model_kwargs["dtype"] = torch_dtype
-    try:
-        module = AutoModelForDepthEstimation.from_pretrained(checkpoint, config=config, **hub_kwargs, **model_kwargs)
-    except Exception as exc:
-        raise _load_error(checkpoint, "model weights", exc) from exc
-    try:
-        processor = AutoImageProcessor.from_pretrained(checkpoint, **hub_kwargs, **(processor_kwargs or {}))
-    except Exception as exc:
-        raise _load_error(checkpoint, "image processor", exc) from exc
-
     return HFDepthModel(module, processor, name=name or checkpoint, device=device)
 
 
@@ -211,13 +133,7 @@ class HFDepthModel:
 
         Raises ModelError when the module cannot be moved to the device.
         """
-        try:
-            self.torch_module.eval().to(self.device)
-        except Exception as exc:
-            raise ModelError(
-                f"Could not move {self.name} to device {self.device!r}: {exc}",
-                hint="check --device (`cuda`, `cuda:N` or `cpu`) and free GPU memory",
-            ) from exc
+        move_module(self.torch_module, self.device, self.name)
         try:
             params = inspect.signature(self.processor.post_process_depth_estimation).parameters
         except (TypeError, ValueError):
@@ -278,22 +194,7 @@ class HFDepthModel:
             ) from exc
 
     def _to_device(self, inputs: Any) -> dict[str, Any]:
-        import torch
-
-        device = torch.device(self.device)
-        dtype = next(self.torch_module.parameters()).dtype
-        moved = {}
-        for key, value in inputs.items():
-            if torch.is_tensor(value):
-                if value.is_floating_point():
-                    value = value.to(dtype)
-                if device.type == "cuda":
-                    # Pinned host memory lets the copy overlap with work already queued on the GPU.
-                    value = value.pin_memory().to(device, non_blocking=True)
-                else:
-                    value = value.to(device)
-            moved[key] = value
-        return moved
+        return inputs_to_device(inputs, self.torch_module, self.device)
 
     def __repr__(self) -> str:
         return f"HFDepthModel(name={self.name!r}, device={self.device!r})"

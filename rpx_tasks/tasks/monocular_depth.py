@@ -105,6 +105,11 @@ def load_hf_model(checkpoint: str, **kwargs):
     return load_hf_depth_model(checkpoint, **kwargs)
 
 
+def sample_entry(frame) -> dict:
+    """The manifest entry of one built-in sample frame: its RGB, depth and pose files (already written)."""
+    return {**frame.base_entry(), "depth": frame.paths["depth"], "pose": frame.paths["pose"]}
+
+
 MODELS = (
     *(
         ModelEntry(
@@ -142,4 +147,5 @@ SPEC = TaskSpec(
     load_hf_model=load_hf_model,
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> depth: (h, w) float32 metres (resized to H x W)",
     models=MODELS,
+    sample_entry=sample_entry,
 )

@@ -1,0 +1,208 @@
+"""What every ``--hf-checkpoint`` fast path shares: checkpoint loading, offline mode, errors, devices.
+
+``load_checkpoint`` loads config, model and image processor of a transformers checkpoint (Hub id
+or local folder), never with remote code, checks the config's ``model_type`` against the task's
+auto class, and turns every failure into a ConfigError / ModelError whose hint fits the likely
+cause. ``HF_HUB_OFFLINE=1`` is read at call time (huggingface_hub reads it only at import), and
+then the checkpoint must already be in the HF cache: nothing waits on the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Iterable
+
+from rpx_tasks.errors import ConfigError, ModelError
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+}
+
+
+def hub_offline() -> bool:
+    """True when HF offline mode is on now (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``, read at call time)."""
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return constants.is_offline_mode() or env.strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def torch_dtype(dtype: Any):
+    """The torch dtype named by ``dtype`` (float32/float16/bfloat16 and aliases), or None for None.
+
+    Raises ConfigError for any other name.
+    """
+    import torch
+
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    key = str(dtype).strip().lower().removeprefix("torch.")
+    if key not in _DTYPES:
+        raise ConfigError(
+            f"Unknown dtype {dtype!r} for an HF model.",
+            hint="use one of float32, float16 or bfloat16 (or leave it unset for the checkpoint's own)",
+        )
+    return getattr(torch, _DTYPES[key])
+
+
+def load_error(checkpoint: str, what: str, exc: Exception, *, expected: str = "a transformers model") -> ModelError | ConfigError:
+    """The error for a failed ``from_pretrained`` of ``what`` (config, weights, processor), with a
+    hint fitting the likely cause: a malformed id (ConfigError), a missing torchvision, offline
+    mode without a cached copy, a wrong or private id, or a checkpoint that is not ``expected``."""
+    text = str(exc)
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    if "Repo id must" in text:
+        return ConfigError(
+            f"{checkpoint!r} is neither an HF Hub checkpoint id nor an existing local folder.",
+            hint=f"use a Hub id like org/name, or a folder holding config.json and the weights ({first_line})",
+            details={"checkpoint": checkpoint},
+        )
+    missing = re.search(r"requires the (\w+) library", text)
+    if "torchvision" in text:
+        hint = f"this checkpoint's image processor needs torchvision: pip install torchvision ({first_line})"
+    elif missing:
+        hint = f"this checkpoint needs {missing.group(1)}: pip install {missing.group(1)}"
+    elif hub_offline():
+        hint = (
+            "with HF_HUB_OFFLINE=1 the checkpoint must already be in the HF cache "
+            "(--cache-dir or HF_HUB_CACHE); download it once online, or unset HF_HUB_OFFLINE"
+        )
+    elif isinstance(exc, OSError):
+        hint = (
+            "check the checkpoint id (it is case-sensitive) and your network; gated or private "
+            "repos need `hf auth login`; a local folder must hold config.json and the weights"
+        )
+    else:
+        hint = f"check that the checkpoint is {expected}"
+    return ModelError(
+        f"Could not load the {what} of HF checkpoint {checkpoint!r}: {first_line}",
+        hint=hint,
+        details={"checkpoint": checkpoint, "error": type(exc).__name__},
+    )
+
+
+def check_request(checkpoint: Any, example: str, kwargs: dict[str, Any], processor_kwargs: dict[str, Any] | None) -> None:
+    """Reject an empty checkpoint id and any ``trust_remote_code`` (popped from ``kwargs``).
+
+    Raises ConfigError; ``example`` is a checkpoint id shown in the hint.
+    """
+    if not isinstance(checkpoint, str) or not checkpoint.strip():
+        raise ConfigError("An HF checkpoint id is required.", hint=f"e.g. --hf-checkpoint {example}")
+    if kwargs.pop("trust_remote_code", False) or (processor_kwargs or {}).get("trust_remote_code"):
+        raise ConfigError(
+            "trust_remote_code is not allowed for the HF fast paths.",
+            hint="they only run transformers' own model classes; wrap custom code in a factory "
+            "and pass --model package.module:factory",
+        )
+
+
+def hub_kwargs(cache_dir: str | None, revision: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``from_pretrained`` keyword arguments that locate a checkpoint: cache dir, revision,
+    no remote code, ``local_files_only`` when offline; ``local_files_only`` and ``token`` given by
+    the caller are moved out of ``kwargs`` into the result."""
+    hub: dict[str, Any] = {"cache_dir": cache_dir, "revision": revision, "trust_remote_code": False}
+    if hub_offline():
+        hub["local_files_only"] = True
+    hub.update({key: kwargs.pop(key) for key in ("local_files_only", "token") if key in kwargs})
+    return hub
+
+
+def load_checkpoint(
+    checkpoint: str,
+    auto_model: Any,
+    model_types: Iterable[str],
+    *,
+    expected: str,
+    hub: dict[str, Any],
+    model_kwargs: dict[str, Any],
+    processor_kwargs: dict[str, Any] | None = None,
+    unsupported: dict[str, str] | None = None,
+) -> tuple[Any, Any, Any]:
+    """Load (config, model, image processor) of ``checkpoint`` with ``auto_model`` (an Auto class).
+
+    ``model_types`` are the config ``model_type`` values the fast path runs; ``unsupported`` maps
+    model types it refuses to the reason; ``expected`` names the kind of model in messages (e.g.
+    "a depth-estimation model"). Raises ConfigError for a malformed id; ModelError when a part
+    cannot be loaded or the checkpoint's model type is not one of ``model_types``.
+    """
+    from transformers import AutoConfig, AutoImageProcessor
+
+    try:
+        config = AutoConfig.from_pretrained(checkpoint, **hub)
+    except Exception as exc:  # transformers raises OSError / ValueError / HFValidationError
+        raise load_error(checkpoint, "config", exc, expected=expected) from exc
+    known = sorted(model_types)
+    model_type = getattr(config, "model_type", None)
+    if model_type in (unsupported or {}):
+        raise ModelError(
+            f"HF checkpoint {checkpoint!r} is a {model_type!r} model, which this fast path does not run: "
+            f"{unsupported[model_type]}.",
+            hint="wrap the model in a factory and pass --model package.module:factory",
+            details={"checkpoint": checkpoint, "model_type": model_type},
+        )
+    if model_type not in known:
+        raise ModelError(
+            f"HF checkpoint {checkpoint!r} is a {model_type!r} model, not {expected}.",
+            hint=f"this fast path loads {auto_model.__name__}; model types it knows: " + ", ".join(known),
+            details={"checkpoint": checkpoint, "model_type": model_type},
+        )
+    try:
+        module = auto_model.from_pretrained(checkpoint, config=config, **hub, **model_kwargs)
+    except Exception as exc:
+        raise load_error(checkpoint, "model weights", exc, expected=expected) from exc
+    try:
+        processor = AutoImageProcessor.from_pretrained(checkpoint, **hub, **(processor_kwargs or {}))
+    except Exception as exc:
+        raise load_error(checkpoint, "image processor", exc, expected=expected) from exc
+    return config, module, processor
+
+
+def move_module(module: Any, device: str, name: str) -> None:
+    """Put ``module`` in eval mode on ``device``. Raises ModelError when it cannot be moved."""
+    try:
+        module.eval().to(device)
+    except Exception as exc:
+        raise ModelError(
+            f"Could not move {name} to device {device!r}: {exc}",
+            hint="check --device (`cuda`, `cuda:N` or `cpu`) and free GPU memory",
+        ) from exc
+
+
+def inputs_to_device(inputs: Any, module: Any, device: str) -> dict[str, Any]:
+    """Processor outputs moved to ``device``: floating tensors take the module's dtype; on CUDA
+    host tensors are pinned so the copy overlaps work already queued. Returns a new dict."""
+    import torch
+
+    target = torch.device(device)
+    dtype = next(module.parameters()).dtype
+    moved = {}
+    for key, value in inputs.items():
+        if torch.is_tensor(value):
+            if value.is_floating_point():
+                value = value.to(dtype)
+            if target.type == "cuda":
+                value = value.pin_memory().to(target, non_blocking=True)
+            else:
+                value = value.to(target)
+        moved[key] = value
+    return moved
+
+
+__all__ = [
+    "check_request",
+    "hub_kwargs",
+    "hub_offline",
+    "inputs_to_device",
+    "load_checkpoint",
+    "load_error",
+    "move_module",
+    "torch_dtype",
+]

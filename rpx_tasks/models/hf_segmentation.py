@@ -1,0 +1,238 @@
+"""The ``--hf-checkpoint`` fast path for object segmentation: transformers universal-segmentation checkpoints.
+
+``load_hf_segmentation_model("facebook/mask2former-swin-tiny-coco-instance")`` loads the
+checkpoint's config, model (``AutoModelForUniversalSegmentation``: Mask2Former, MaskFormer, EoMT,
+DETR-panoptic) and image processor, never with remote code (offline mode, errors and devices as in
+``models.hf_loading``). ``HFSegmentationModel.predict`` runs one batched forward per group of
+same-sized frames and post-processes each frame to an (H, W) int32 instance map with the first
+method the processor has, in this order (reference §6.4): ``post_process_instance_segmentation``,
+``post_process_panoptic_segmentation``, ``post_process_semantic_segmentation``; each gets
+``target_sizes`` and, when it accepts them, ``threshold`` and ``return_coco_annotation=False``.
+
+Ids follow the RPX mask convention, 0 = background: instance and panoptic segments are numbered
+1..n in the order the post-processor lists them (their own ids mark background as -1 or 0 and start
+at 0 or 1 depending on the model, which would put a model's first object on the ground truth's
+background); a semantic map keeps its class ids. mIoU compares ids, and a COCO model's ids are not
+the dataset's instance ids, so expect low mIoU from any off-the-shelf model; temporal stability and
+SGC do not depend on the ids.
+
+Requirements: these models build their training loss (Hungarian matching) at construction, which
+needs ``scipy``. OneFormer needs a text tokenizer for its task prompt and is not supported.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from rpx_tasks.errors import AdapterError
+from rpx_tasks.models.hf_loading import (
+    check_request,
+    hub_kwargs,
+    inputs_to_device,
+    load_checkpoint,
+    move_module,
+    torch_dtype,
+)
+from rpx_tasks.sample import Sample
+
+TASK = "object_segmentation"
+POST_PROCESSORS = (
+    "post_process_instance_segmentation",
+    "post_process_panoptic_segmentation",
+    "post_process_semantic_segmentation",
+)
+_UNSUPPORTED = {
+    "oneformer": "OneFormer needs its text task prompt tokenized, which an image processor cannot do",
+    "videomt": "it segments videos, not single frames",
+}
+
+
+def _segmentation_model_types() -> list[str]:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES
+
+    return sorted(set(MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES) - set(_UNSUPPORTED))
+
+
+def load_hf_segmentation_model(
+    checkpoint: str,
+    *,
+    device: str = "cpu",
+    threshold: float = 0.5,
+    name: str | None = None,
+    cache_dir: str | None = None,
+    revision: str | None = None,
+    dtype: str | None = None,
+    processor_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> "HFSegmentationModel":
+    """Load an HF universal-segmentation checkpoint (Hub id or local folder) as an HFSegmentationModel.
+
+    ``threshold`` is the score a segment needs to be kept (passed to post-processing when it
+    accepts one); ``dtype`` casts the weights; ``processor_kwargs`` go to
+    ``AutoImageProcessor.from_pretrained`` and the remaining ``kwargs`` to
+    ``AutoModelForUniversalSegmentation.from_pretrained``. Weights load on the CPU; ``setup()``
+    moves them to ``device``. The display name defaults to the checkpoint id.
+
+    Raises ConfigError for an empty or malformed checkpoint id, an unknown dtype or
+    ``trust_remote_code``; ModelError when the checkpoint cannot be found (offline: not in the
+    cache), is not a supported universal-segmentation model, or needs a missing library (scipy,
+    torchvision: the hint says which).
+    """
+    check_request(checkpoint, "facebook/mask2former-swin-tiny-coco-instance", kwargs, processor_kwargs)
+    dtype_value = torch_dtype(dtype)
+
+    from transformers import AutoModelForUniversalSegmentation
+
+    hub = hub_kwargs(cache_dir, revision, kwargs)
+    model_kwargs = dict(kwargs)
+    if not str(device).startswith("cuda"):
+        model_kwargs.setdefault("attn_implementation", "eager")  # FLOPs on CPU: see models.hf_depth
+    if dtype_value is not None:
+        model_kwargs["dtype"] = dtype_value
+    _config, module, processor = load_checkpoint(
+        checkpoint, AutoModelForUniversalSegmentation, _segmentation_model_types(),
+        expected="a universal-segmentation model", hub=hub, model_kwargs=model_kwargs,
+        processor_kwargs=processor_kwargs, unsupported=_UNSUPPORTED,
+    )
+    return HFSegmentationModel(module, processor, name=name or checkpoint, device=device, threshold=threshold)
+
+
+def instance_map(result: Any, height: int, width: int) -> np.ndarray:
+    """The (H, W) int32 instance map of one post-processing result, 0 = background.
+
+    A dict with ``segmentation`` and ``segments_info`` (instance / panoptic) gives its segments
+    the ids 1..n in list order, everything else 0 (a None segmentation means no segment); any
+    other result is a semantic class map, kept as is. A map of another size is resized nearest.
+    Raises AdapterError for a result that holds no 2-D map.
+    """
+    from rpx_tasks.tasks.object_segmentation import resize_labels
+
+    if isinstance(result, dict) or hasattr(result, "keys"):
+        segmentation = result.get("segmentation")
+        if segmentation is None:
+            return np.zeros((height, width), np.int32)
+        raw = _numpy(segmentation)
+        if raw.ndim != 2:
+            raise AdapterError(
+                f"Post-processing returned a segmentation of shape {raw.shape}; expected (H, W).",
+                hint="binary-map or RLE outputs are not supported; leave return_binary_maps / return_coco_annotation off",
+            )
+        ids = np.array([int(info["id"]) for info in result.get("segments_info") or []], np.int64)
+        labels = np.zeros(raw.shape, np.int32)
+        if ids.size:
+            order = np.argsort(ids, kind="stable")
+            values = np.rint(raw).astype(np.int64)
+            position = np.clip(np.searchsorted(ids[order], values), 0, ids.size - 1)
+            found = ids[order][position] == values
+            labels[found] = (order[position[found]] + 1).astype(np.int32)
+    else:
+        raw = _numpy(result)
+        if raw.ndim != 2:
+            raise AdapterError(f"Post-processing returned a map of shape {raw.shape}; expected (H, W).",
+                               hint="the semantic post-processing should give one (H, W) class map per frame")
+        labels = np.rint(raw).astype(np.int32)
+    return resize_labels(labels, height, width)
+
+
+def _numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class HFSegmentationModel:
+    """A transformers universal-segmentation model plus its image processor, benchmarked as one Model.
+
+    ``predict(batch)`` returns one int32 (H, W) instance map (0 = background) per sample, at the
+    sample's RGB resolution. Frames of equal size share one forward pass.
+    """
+
+    task = TASK
+
+    def __init__(self, module: Any, processor: Any, *, name: str, device: str = "cpu", threshold: float = 0.5):
+        self.torch_module = module
+        self.processor = processor
+        self.name = name
+        self.device = str(device)
+        self.threshold = threshold
+        self._post_process: Any = None
+        self._post_kwargs: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        """Put the module in eval mode on ``device`` and pick the processor's post-processing.
+
+        Raises ModelError when the module cannot be moved; AdapterError when the processor has
+        no ``post_process_*_segmentation`` method.
+        """
+        move_module(self.torch_module, self.device, self.name)
+        for method in POST_PROCESSORS:
+            if callable(getattr(self.processor, method, None)):
+                self._post_process = getattr(self.processor, method)
+                break
+        else:
+            raise AdapterError(
+                f"The image processor of {self.name} ({type(self.processor).__name__}) exposes no post_process_*_segmentation.",
+                hint="use a universal-segmentation checkpoint (Mask2Former, MaskFormer, EoMT)",
+            )
+        try:
+            params = inspect.signature(self._post_process).parameters
+        except (TypeError, ValueError):
+            params = {}
+        accepted = {"threshold": self.threshold, "return_coco_annotation": False, "label_ids_to_fuse": set()}
+        self._post_kwargs = {key: value for key, value in accepted.items() if key in params}
+
+    def predict(self, batch: list[Sample]) -> list[np.ndarray]:
+        """Return one int32 (H, W) instance map per sample, in batch order.
+
+        Raises AdapterError when the processor, the model or the post-processing fails on the batch.
+        """
+        if self._post_process is None:
+            self.setup()
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, sample in enumerate(batch):
+            groups.setdefault(tuple(sample.rgb.shape[:2]), []).append(index)
+        masks: list[np.ndarray | None] = [None] * len(batch)
+        for (height, width), indices in groups.items():
+            for index, mask in zip(indices, self._predict_same_size([batch[i].rgb for i in indices], height, width)):
+                masks[index] = mask
+        return masks  # type: ignore[return-value]
+
+    def _predict_same_size(self, images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
+        import torch
+
+        try:
+            inputs = self.processor(images=images, return_tensors="pt")
+        except Exception as exc:
+            raise AdapterError(
+                f"The image processor of {self.name} failed on {len(images)} frame(s) of {height}x{width}: {exc}",
+                hint="frames must be (H, W, 3) uint8 RGB",
+            ) from exc
+        inputs = inputs_to_device(inputs, self.torch_module, self.device)
+        try:
+            with torch.inference_mode():
+                outputs = self.torch_module(**inputs)
+                for key, value in list(outputs.items()):
+                    if torch.is_tensor(value) and value.is_floating_point():
+                        outputs[key] = value.float()  # post-processing runs softmax/interpolation in float32
+                results = self._post_process(outputs, target_sizes=[(height, width)] * len(images), **self._post_kwargs)
+        except Exception as exc:
+            out_of_memory = "out of memory" in str(exc).lower()
+            raise AdapterError(
+                f"{self.name} failed on {len(images)} frame(s) of {height}x{width}: {type(exc).__name__}: {exc}",
+                hint="lower --batch-size" if out_of_memory else "run the checkpoint on one frame in Python to see the full traceback",
+            ) from exc
+        if len(results) != len(images):
+            raise AdapterError(
+                f"Post-processing of {self.name} returned {len(results)} results for {len(images)} frames.",
+                hint="the processor's post-processing must return one result per image",
+            )
+        return [instance_map(result, height, width) for result in results]
+
+    def __repr__(self) -> str:
+        return f"HFSegmentationModel(name={self.name!r}, device={self.device!r})"
+
+
+__all__ = ["HFSegmentationModel", "POST_PROCESSORS", "instance_map", "load_hf_segmentation_model"]

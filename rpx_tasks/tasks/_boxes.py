@@ -1,0 +1,357 @@
+"""What the box tasks share: ground-truth and prediction types, box-label loading and the
+normalisation of model outputs (object_detection, open_vocab_detection, visual_grounding).
+
+Boxes are ``[x1, y1, x2, y2]`` float pixels everywhere, stored as (N, 4) float32 arrays;
+labels are strings (JSON numbers such as COCO category ids become their decimal text, so a
+model's ``3`` matches a ground-truth ``3``).
+
+Box labels in a manifest (reference §5) are either a path to a JSON file or the same value
+inline: a list whose items are ``{"bbox": [x1, y1, x2, y2], "label": str, ...}`` objects or,
+where labels are optional (grounding), plain ``[x1, y1, x2, y2]`` lists. Every problem is a
+ManifestError naming the sample, the key, the file and the offending item.
+
+This module's name starts with "_" so the task registry does not take it for a task.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from rpx_tasks.decoding import load_json_value
+from rpx_tasks.errors import AdapterError, ManifestError, ModelError
+from rpx_tasks.metrics.detection import detection_metrics
+from rpx_tasks.sample import Sample
+from rpx_tasks.tasks.spec import PathResolver
+
+
+@dataclass(frozen=True)
+class DetectionGroundTruth:
+    """Labelled boxes of one frame; ``vocabulary`` is the class list an open-vocabulary model gets."""
+
+    boxes: np.ndarray
+    labels: list[str]
+    vocabulary: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class GroundingGroundTruth:
+    """A referring expression and the box(es) it refers to (``labels`` optional, unused by the metrics)."""
+
+    text: str
+    boxes: np.ndarray
+    labels: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class BoxPrediction:
+    """Predicted boxes (N, 4) float32, their scores (N,) float32 and labels (N strings; None for grounding)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: list[str] | None = None
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+def label_text(value: Any) -> str | None:
+    """A label as text: strings as they are, integers (incl. numpy) as decimal text; None otherwise."""
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    return None
+
+
+def _bbox(value: Any) -> np.ndarray | None:
+    """Four finite numbers as float32 (4,), else None."""
+    if isinstance(value, (str, bytes, dict)) or value is None:
+        return None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if array.shape != (4,) or not np.isfinite(array).all():
+        return None
+    return array.astype(np.float32)
+
+
+def load_box_annotations(
+    value: Any, resolve: PathResolver, sample_id: str, key: str = "boxes", *, labels_required: bool = True
+) -> tuple[np.ndarray, list[str] | None]:
+    """Decode a manifest box field (JSON file path or inline list) into (boxes (N, 4) float32, labels).
+
+    Items are ``{"bbox": [x1, y1, x2, y2], "label": ...}`` objects; with
+    ``labels_required=False`` plain ``[x1, y1, x2, y2]`` lists (or one flat 4-number list) are
+    accepted too and labels come back as None unless every item has one. An empty list gives
+    (0, 4) boxes. Raises ManifestError (naming sample, key, file and item) when the file is
+    missing or not JSON, the value is not a list, or an item has no valid bbox or label.
+    """
+    data = load_json_value(value, resolve, sample_id, key)
+    source = f" in {resolve(value, sample_id, key)}" if isinstance(value, str) else " (inline)"
+    shape_hint = (
+        f"'{key}' is a JSON file or an inline list of {{\"bbox\": [x1, y1, x2, y2], \"label\": \"...\"}} objects"
+        + ("" if labels_required else " or of [x1, y1, x2, y2] lists")
+    )
+
+    def bad(reason: str) -> ManifestError:
+        return ManifestError(
+            f"Sample {sample_id!r}: '{key}'{source} {reason}.",
+            hint=shape_hint,
+            details={"sample": sample_id, "key": key, **({"path": str(value)} if isinstance(value, str) else {})},
+        )
+
+    if not isinstance(data, list):
+        raise bad(f"must be a list of boxes, got {type(data).__name__}")
+    if not labels_required and len(data) == 4 and _bbox(data) is not None:
+        data = [data]  # one box written as a flat [x1, y1, x2, y2]
+    boxes: list[np.ndarray] = []
+    labels: list[str | None] = []
+    for index, item in enumerate(data):
+        if isinstance(item, dict):
+            if "bbox" not in item:
+                raise bad(f"item {index} has no 'bbox'")
+            box = _bbox(item["bbox"])
+            if box is None:
+                raise bad(f"item {index} has bbox {item['bbox']!r}, not four finite numbers [x1, y1, x2, y2]")
+            label = label_text(item["label"]) if "label" in item else None
+            if label is None and labels_required:
+                raise bad(f"item {index} has " + (f"label {item['label']!r}, not a string" if "label" in item else "no 'label'"))
+        elif not labels_required and _bbox(item) is not None:
+            box, label = _bbox(item), None
+        else:
+            raise bad(f"item {index} is {item!r}, not " + ("a {bbox, label} object" if labels_required else "a box"))
+        boxes.append(box)
+        labels.append(label)
+    array = np.stack(boxes) if boxes else np.zeros((0, 4), np.float32)
+    if all(label is not None for label in labels):
+        return array, [str(label) for label in labels]
+    return array, None
+
+
+def load_string_list(value: Any, resolve: PathResolver, sample_id: str, key: str) -> list[str]:
+    """A list of strings given inline or as a JSON file path (e.g. ``vocabulary``, ``labels``).
+
+    Raises ManifestError naming the sample, key and file when the file is missing or not JSON,
+    or the value is not a list of strings.
+    """
+    data = load_json_value(value, resolve, sample_id, key)
+    texts = [label_text(item) for item in data] if isinstance(data, list) else None
+    if texts is None or any(text is None for text in texts):
+        raise ManifestError(
+            f"Sample {sample_id!r}: '{key}' must be a list of strings, got {data!r:.200}.",
+            hint=f"give '{key}' inline as [\"...\", ...] or as the path of a JSON file holding that list",
+            details={"sample": sample_id, "key": key},
+        )
+    return texts  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- predictions
+
+_MISSING = object()
+
+
+def _field(output: Any, name: str) -> Any:
+    if isinstance(output, dict):
+        return output.get(name, _MISSING)
+    return getattr(output, name, _MISSING)
+
+
+def _labels(value: Any, error: type[ModelError], where: str, hint: str) -> list[str]:
+    if hasattr(value, "tolist") and not isinstance(value, (str, np.str_)):
+        value = value.tolist()  # numpy arrays and torch tensors
+    if not isinstance(value, (list, tuple)):
+        raise error(f"{where}: 'labels' must be a list with one string per box, got {type(value).__name__}.", hint=hint)
+    texts = [label_text(item) for item in value]
+    for item, text in zip(value, texts):
+        if text is None:
+            raise error(f"{where}: every label must be a string, got {item!r} ({type(item).__name__}).", hint=hint)
+    return texts  # type: ignore[return-value]
+
+
+def coerce_box_prediction(
+    output: Any,
+    sample: Sample,
+    *,
+    task: str,
+    labels_required: bool,
+    strict: bool,
+    hint: str,
+) -> BoxPrediction:
+    """Turn what a model returned for ``sample`` into a BoxPrediction.
+
+    Accepts a BoxPrediction, a dict or an object with ``boxes``, ``scores`` (and ``labels``)
+    fields. With ``strict`` (validation of any model's predictions, reference §1.4) boxes must
+    already be (N, 4), errors are ModelErrors and, when ``labels_required``, box, score and
+    label counts must agree; without it (numpy-function outputs, §1.5) boxes are reshaped to
+    (-1, 4) and errors are AdapterErrors. Boxes must be finite and scores not NaN.
+    """
+    error = ModelError if strict else AdapterError
+    where = f"Sample {sample.id!r}"
+    keys = ("boxes", "scores", "labels") if labels_required else ("boxes", "scores")
+    if not isinstance(output, (BoxPrediction, dict)) and all(_field(output, k) is _MISSING for k in keys):
+        raise error(
+            f"{where}: {task} prediction must have {', '.join(keys)}; got {type(output).__name__}.",
+            hint=hint,
+            details={"sample": sample.id, "type": type(output).__name__},
+        )
+    missing = [k for k in keys if _field(output, k) is _MISSING]
+    if missing:
+        present = f" (it has {sorted(map(str, output))})" if isinstance(output, dict) else ""
+        raise error(
+            f"{where}: {task} prediction is missing required keys: {missing}{present}.",
+            hint=hint,
+            details={"sample": sample.id, "missing": missing},
+        )
+    try:
+        boxes = np.asarray(_field(output, "boxes"), dtype=np.float32)
+        scores = np.asarray(_field(output, "scores"), dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{where}: {task} 'boxes' and 'scores' must be numeric arrays ({exc}).", hint=hint) from exc
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    elif strict and labels_required and (boxes.ndim != 2 or boxes.shape[1] != 4):
+        raise error(
+            f"{where}: Detection boxes must have shape [N, 4]; got {tuple(boxes.shape)}.",
+            hint="check the shape your model returns: one [x1, y1, x2, y2] row per box",
+            details={"sample": sample.id, "shape": list(boxes.shape)},
+        )
+    elif boxes.size % 4:
+        raise error(
+            f"{where}: {task} 'boxes' has shape {tuple(boxes.shape)}, which does not reshape to (N, 4).",
+            hint="return boxes as an (N, 4) array of [x1, y1, x2, y2] pixels",
+            details={"sample": sample.id, "shape": list(boxes.shape)},
+        )
+    boxes = boxes.reshape(-1, 4)
+    if not np.isfinite(boxes).all() or np.isnan(scores).any():
+        raise error(
+            f"{where}: {task} prediction has non-finite boxes or NaN scores.",
+            hint="check the model's output post-processing (normalised vs pixel boxes, dtype)",
+            details={"sample": sample.id},
+        )
+    raw_labels = _field(output, "labels")
+    labels = None
+    if raw_labels is not _MISSING and raw_labels is not None:
+        labels = _labels(raw_labels, error, where, hint)
+    if labels_required and labels is None:
+        raise error(f"{where}: {task} prediction has labels None; one label per box is required.", hint=hint,
+                    details={"sample": sample.id})
+    if labels_required and not (len(boxes) == len(scores) == len(labels)):
+        raise error(
+            f"{where}: {task} prediction has {len(boxes)} boxes, {len(scores)} scores and {len(labels)} labels; "
+            "they must be equally many.",
+            hint="return one score and one label per box",
+            details={"sample": sample.id, "n_boxes": len(boxes), "n_scores": len(scores), "n_labels": len(labels)},
+        )
+    return BoxPrediction(boxes=boxes, scores=scores, labels=labels)
+
+
+def output_fields(output: Any, keys: Sequence[str], sample: Sample, *, task: str, optional: Sequence[str] = (), hint: str) -> dict[str, Any]:
+    """The fields of a numpy function's result: a dict with ``keys`` (plus any ``optional``),
+    a tuple of ``len(keys)`` (or ``len(keys) + len(optional)``) values in that order, or a
+    BoxPrediction. Raises AdapterError listing missing keys, or naming the type that was returned."""
+    if isinstance(output, BoxPrediction):
+        return {"boxes": output.boxes, "scores": output.scores, "labels": output.labels}
+    if isinstance(output, dict):
+        missing = [k for k in keys if k not in output]
+        if missing:
+            raise AdapterError(
+                f"Sample {sample.id!r}: the {task} function's result is missing required keys: {missing} "
+                f"(it has {sorted(map(str, output))}).",
+                hint=hint,
+                details={"sample": sample.id, "missing": missing},
+            )
+        return {k: output[k] for k in (*keys, *optional) if k in output}
+    if isinstance(output, tuple) and len(output) in (len(keys), len(keys) + len(optional)):
+        return dict(zip((*keys, *optional), output))
+    shape = f"a {len(output)}-tuple" if isinstance(output, tuple) else type(output).__name__
+    raise AdapterError(
+        f"Sample {sample.id!r}: the {task} function must return a dict with keys {list(keys)} "
+        f"or a {len(keys)}-tuple; got {shape}.",
+        hint=hint,
+        details={"sample": sample.id},
+    )
+
+
+def accepts_second_argument(fn: Callable[..., Any], name: str) -> str | None:
+    """How ``fn`` takes an optional second input called ``name``: "positional" when its second
+    positional parameter is required or is called ``name``, "keyword" when it has a keyword-only
+    parameter ``name``, else None (call it with the frame only: ``fn(rgb)``, ``fn(rgb,
+    threshold=0.5)``, ``fn(*args)`` or an unreadable signature)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 2 and (positional[1].default is inspect.Parameter.empty or positional[1].name == name):
+        return "positional"
+    if any(p.kind is p.KEYWORD_ONLY and p.name == name for p in params):
+        return "keyword"
+    return None
+
+
+def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boxes (N, 4) clipped to the frame [0, width] x [0, height]."""
+    clipped = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    clipped[:, 0::2] = np.clip(clipped[:, 0::2], 0, width)
+    clipped[:, 1::2] = np.clip(clipped[:, 1::2], 0, height)
+    return clipped
+
+
+
+
+# --------------------------------------------------------------------------- the two detection tasks
+
+DETECTION_OUTPUT_HINT = (
+    "return {'boxes': (N, 4) [x1, y1, x2, y2] pixels, 'scores': (N,), 'labels': N strings} "
+    "or the tuple (boxes, scores, labels)"
+)
+
+
+def validate_detections(prediction: Any, sample: Sample, *, task: str) -> BoxPrediction:
+    """Check one detection prediction (reference §1.4) and return it as a BoxPrediction.
+
+    Raises ModelError naming the sample when it is not boxes/scores/labels, the boxes are not
+    [N, 4] (details ``shape``), the counts differ (details ``n_boxes``, ``n_scores``,
+    ``n_labels``), or boxes are non-finite.
+    """
+    return coerce_box_prediction(
+        prediction, sample, task=task, labels_required=True, strict=True,
+        hint=f"check your model's predict() return type for {task}: one BoxPrediction (or dict with "
+        "boxes, scores, labels) per sample",
+    )
+
+
+def detections_from_function(output: Any, sample: Sample, *, task: str) -> BoxPrediction:
+    """Normalise a numpy detection function's result (reference §1.5): boxes reshaped to (-1, 4)
+    float32, scores to (N,) float32, labels to strings. Raises AdapterError naming missing keys,
+    a wrong return type, boxes that do not reshape to (N, 4), or unequal counts."""
+    fields = output_fields(output, ("boxes", "scores", "labels"), sample, task=task, hint=DETECTION_OUTPUT_HINT)
+    return coerce_box_prediction(fields, sample, task=task, labels_required=True, strict=False, hint=DETECTION_OUTPUT_HINT)
+
+
+def score_detections(prediction: BoxPrediction, ground_truth: DetectionGroundTruth) -> dict[str, float]:
+    """precision, recall and f1 of one frame (``metrics.detection.detection_metrics``)."""
+    return detection_metrics(prediction.boxes, prediction.scores, prediction.labels or [], ground_truth.boxes, ground_truth.labels)
+
+
+__all__ = [
+    "BoxPrediction",
+    "DetectionGroundTruth",
+    "GroundingGroundTruth",
+    "DETECTION_OUTPUT_HINT",
+    "accepts_second_argument",
+    "clip_boxes",
+    "coerce_box_prediction",
+    "detections_from_function",
+    "label_text",
+    "load_box_annotations",
+    "load_string_list",
+    "output_fields",
+    "score_detections",
+    "validate_detections",
+]

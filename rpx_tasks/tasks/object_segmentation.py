@@ -1,0 +1,245 @@
+"""RPX task ``object_segmentation``: an instance-id mask per RGB frame, scored by mIoU.
+
+Ground truth is the clip's instance map (``mask``: a single-channel integer PNG, 0 =
+background, ids persistent per object within a clip). mIoU compares label *values*
+(reference §1.4), so a model scores only where its ids agree with the ground truth's.
+Temporal stability pairs consecutive masks of a clip (§8.3); with ``--sgc`` the predicted
+mask boundaries are also scored against the ground-truth depth edges (SGC, §8.4) for every
+sample whose manifest entry has ``depth``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from rpx_tasks.decoding import decode_depth_m, decode_label_map
+from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
+from rpx_tasks.metrics.segmentation import mean_iou
+from rpx_tasks.models.numpy_function import NumpyFunctionModel
+from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.readiness import GeometricCoherence, SegmentationTemporalStability
+from rpx_tasks.sample import Sample
+from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
+
+NAME = "object_segmentation"
+_PREDICT_HINT = "check your model's predict() return type for object_segmentation: one (H, W) integer mask per sample"
+_FUNCTION_HINT = "fn(rgb (H,W,3) uint8) must return a 2-D integer array (h, w) of instance ids (0 = background)"
+
+
+@dataclass
+class SegmentationGroundTruth:
+    """The labels of one frame: ``mask`` (H, W) int32 instance ids, and the frame's depth for SGC.
+
+    Depth is optional and decoded only when SGC asks for it (``depth()``): either given as
+    ``depth_m`` or read from ``depth_path``.
+    """
+
+    mask: np.ndarray
+    depth_path: Path | None = None
+    sample_id: str = ""
+    depth_m: np.ndarray | None = None
+
+    def depth(self) -> np.ndarray | None:
+        """The (H, W) float32 depth in metres (0 = invalid), or None when the sample has no depth
+        (no ``depth`` key, or its file was not downloaded). Decoded once, then kept.
+
+        Raises ManifestError naming the sample and file when the file is undecodable, not 2-D,
+        or differs in shape from the mask.
+        """
+        if self.depth_m is None and self.depth_path is not None and self.depth_path.exists():
+            depth = decode_depth_m(self.depth_path, self.sample_id)
+            if depth.shape != self.mask.shape:
+                raise ManifestError(
+                    f"Sample {self.sample_id!r}: depth file {self.depth_path} has shape {depth.shape}, "
+                    f"the mask {self.mask.shape}.",
+                    hint="depth and mask of a sample must have the RGB frame's resolution",
+                    details={"sample": self.sample_id, "key": "depth", "path": str(self.depth_path)},
+                )
+            self.depth_m = depth
+        return self.depth_m
+
+
+def _rgb_size(path: Path) -> tuple[int, int] | None:
+    """(H, W) of an image from its header, or None when it cannot be read (decode_rgb reports that)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return height, width
+
+
+def load_ground_truth(entry: dict, resolve: PathResolver) -> SegmentationGroundTruth:
+    """The instance mask of a manifest entry (and where its depth is, for SGC).
+
+    Raises ManifestError naming the sample and file when the mask is missing, undecodable,
+    not 2-D or of another size than the RGB frame.
+    """
+    sample_id = entry["id"]
+    mask_path = resolve(entry["mask"], sample_id, "mask")
+    mask = decode_label_map(mask_path, sample_id, "mask")
+    rgb_size = _rgb_size(resolve(entry["rgb"], sample_id, "rgb"))
+    if rgb_size is not None and mask.shape != rgb_size:
+        raise ManifestError(
+            f"Sample {sample_id!r}: mask file {mask_path} is {mask.shape[0]}x{mask.shape[1]}, "
+            f"the RGB frame {rgb_size[0]}x{rgb_size[1]}.",
+            hint="masks must have the resolution of their RGB frame",
+            details={"sample": sample_id, "key": "mask", "path": str(mask_path)},
+        )
+    depth_path = resolve(entry["depth"], sample_id, "depth") if isinstance(entry.get("depth"), str) else None
+    return SegmentationGroundTruth(mask=mask, depth_path=depth_path, sample_id=sample_id)
+
+
+def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
+    """Return the prediction as an (H, W) integer array; raise ModelError naming the sample when
+    it is not an array, not 2-D, not the frame's size, or not integer."""
+    if not isinstance(prediction, np.ndarray):
+        raise ModelError(
+            f"Sample {sample.id!r}: segmentation prediction must be a numpy array, got {type(prediction).__name__}.",
+            hint=_PREDICT_HINT,
+            details={"sample": sample.id},
+        )
+    if prediction.ndim != 2:
+        raise ModelError(
+            f"Sample {sample.id!r}: mask must have 2 dims; got {prediction.ndim} (shape {prediction.shape}).",
+            hint="check the shape your model returns: (H, W) instance ids",
+            details={"sample": sample.id},
+        )
+    expected = sample.rgb.shape[:2]
+    if prediction.shape != expected:
+        raise ModelError(
+            f"Sample {sample.id!r}: mask shape {prediction.shape} differs from the frame's {expected}.",
+            hint="resize masks to the original H x W (nearest neighbour)",
+            details={"sample": sample.id},
+        )
+    if prediction.dtype == np.bool_:
+        return prediction.astype(np.int32)
+    if not np.issubdtype(prediction.dtype, np.integer):
+        raise ModelError(
+            f"Sample {sample.id!r}: mask dtype is {prediction.dtype}, expected integer instance ids.",
+            hint="return an integer (e.g. int32) mask",
+            details={"sample": sample.id},
+        )
+    return prediction
+
+
+def compute_metrics(prediction: np.ndarray, ground_truth: SegmentationGroundTruth) -> dict[str, float | None]:
+    """``{"miou": ...}`` of one frame (``mean_iou``). Raises MetricError for a ground truth that
+    is not a SegmentationGroundTruth or a prediction of another shape."""
+    if not isinstance(ground_truth, SegmentationGroundTruth):
+        raise MetricError(
+            f"object_segmentation expects a SegmentationGroundTruth, got {type(ground_truth).__name__}.",
+            hint="load samples with the object_segmentation task spec",
+        )
+    return {"miou": mean_iou(prediction, ground_truth.mask)}
+
+
+METRICS = (MetricInfo("miou", True, "mean IoU over the ground-truth labels >= 0, background included"),)
+
+
+def _sample_depth(sample: Sample) -> np.ndarray | None:
+    ground_truth = sample.ground_truth
+    return ground_truth.depth() if isinstance(ground_truth, SegmentationGroundTruth) else None
+
+
+def make_coherence() -> GeometricCoherence:
+    """A fresh SGC accumulator reading each sample's ground-truth depth (samples without one are skipped)."""
+    return GeometricCoherence(depth_of=_sample_depth)
+
+
+def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of an int32 label map to (height, width)."""
+    if labels.shape == (height, width):
+        return labels
+    image = Image.fromarray(np.ascontiguousarray(labels, dtype=np.int32), mode="I")
+    return np.asarray(image.resize((width, height), Image.NEAREST), dtype=np.int32)
+
+
+def _invoke(fn, sample: Sample):
+    return fn(sample.rgb)
+
+
+def _normalise(output: Any, sample: Sample) -> np.ndarray:
+    try:
+        labels = np.asarray(output)
+    except (TypeError, ValueError) as exc:
+        raise AdapterError(
+            f"Sample {sample.id!r}: the mask function returned {type(output).__name__}, not an array.",
+            hint=_FUNCTION_HINT,
+        ) from exc
+    if labels.ndim != 2:
+        raise AdapterError(
+            f"Sample {sample.id!r}: the mask function must return a 2-D array (h, w), got shape {labels.shape}.",
+            hint=_FUNCTION_HINT,
+        )
+    if labels.dtype == np.bool_ or np.issubdtype(labels.dtype, np.integer):
+        wide = labels.astype(np.int64)
+    elif np.issubdtype(labels.dtype, np.floating) and np.isfinite(labels).all() and (labels == np.round(labels)).all():
+        wide = labels.astype(np.int64)
+    else:
+        raise AdapterError(
+            f"Sample {sample.id!r}: the mask function returned {labels.dtype} values that are not whole numbers.",
+            hint=_FUNCTION_HINT,
+        )
+    if wide.size and (wide.min() < np.iinfo(np.int32).min or wide.max() > np.iinfo(np.int32).max):
+        raise AdapterError(f"Sample {sample.id!r}: mask ids do not fit in int32.", hint=_FUNCTION_HINT)
+    height, width = sample.rgb.shape[:2]
+    return resize_labels(wide.astype(np.int32), height, width)
+
+
+def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
+    """A Model calling ``fn(rgb) -> (h, w) integer mask``; outputs become int32, nearest-resized to the frame."""
+    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
+
+
+def load_hf_model(checkpoint: str, **kwargs):
+    """The ``--hf-checkpoint`` fast path (AutoModelForUniversalSegmentation); imported lazily."""
+    from rpx_tasks.models.hf_segmentation import load_hf_segmentation_model
+
+    return load_hf_segmentation_model(checkpoint, **kwargs)
+
+
+def sample_entry(frame) -> dict:
+    """The manifest entry of one built-in sample frame: its instance map as ``mask`` plus the
+    frame's depth (for SGC) and pose (for temporal stability)."""
+    return {
+        **frame.base_entry(),
+        "mask": frame.write_png("mask", frame.instances),
+        "depth": frame.paths["depth"],
+        "pose": frame.paths["pose"],
+    }
+
+
+MODELS = (
+    ModelEntry("mask2former_swin_tiny_coco_instance", NAME, "hf", "facebook/mask2former-swin-tiny-coco-instance",
+               "Mask2Former, Swin-Tiny backbone, COCO instance segmentation (80 classes)"),
+    ModelEntry("colour_segmentation", NAME, "import", "rpx_tasks.models.segmentation_baselines:colour_segmentation",
+               "weight-free baseline: objects by colour against the room's colours, numbered left to right"),
+    ModelEntry("background_only", NAME, "import", "rpx_tasks.models.segmentation_baselines:background_only",
+               "weight-free baseline: every pixel background"),
+)
+
+SPEC = TaskSpec(
+    name=NAME,
+    display_name="Object Segmentation",
+    modalities=("rgb", "mask"),
+    optional_modalities=("depth", "pose"),
+    required_keys=("mask",),
+    load_ground_truth=load_ground_truth,
+    validate_prediction=validate_prediction,
+    compute_metrics=compute_metrics,
+    metrics=METRICS,
+    primary_metric="miou",
+    make_temporal=SegmentationTemporalStability,
+    make_coherence=make_coherence,
+    wrap_numpy_function=wrap_numpy_function,
+    load_hf_model=load_hf_model,
+    numpy_signature="fn(rgb: (H, W, 3) uint8) -> mask: (h, w) integer instance ids, 0 = background (nearest-resized to H x W)",
+    models=MODELS,
+    sample_entry=sample_entry,
+)

@@ -1,0 +1,148 @@
+"""RPX task ``open_vocab_detection``: boxes for classes named in free text, scored like detection.
+
+Ground truth and metrics are those of ``object_detection`` (manifest key ``boxes``: a JSON file
+or inline list of ``{"bbox": [x1, y1, x2, y2], "label": "..."}``; precision / recall / F1 at
+IoU >= 0.5 with same-label greedy matching; primary ``f1``, higher is better). The labels are
+free-text class names ("red box", "mug"), matched exactly.
+
+The vocabulary a model is asked to find comes from the sample's optional ``vocabulary`` key
+(an inline list of strings, or the path of a JSON file holding one). **Without it, the
+vocabulary is the sorted set of the sample's own ground-truth labels**, which tells the model
+which classes are present in the frame (and, for a frame without boxes, that none are): scores
+on such manifests are an upper bound of real open-vocabulary performance. Give a
+``vocabulary`` (e.g. every class of the dataset) to measure it honestly.
+
+``--model package.module:fn`` takes ``fn(rgb, vocabulary: list[str]) -> {"boxes", "scores",
+"labels"}`` (or the tuple); a function that takes only ``rgb`` (the reference's
+``make_numpy_detection_model(fn, task=OPEN_VOCAB_DETECTION)`` signature) is called as
+``fn(rgb)``. ``--hf-checkpoint`` loads an ``AutoModelForZeroShotObjectDetection`` checkpoint
+(OWL-ViT, OWLv2, Grounding DINO) with the vocabulary as its text queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO
+from rpx_tasks.models.numpy_function import NumpyFunctionModel
+from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.sample import Sample
+from rpx_tasks.tasks._boxes import (
+    BoxPrediction,
+    DetectionGroundTruth,
+    accepts_second_argument,
+    detections_from_function,
+    load_box_annotations,
+    load_string_list,
+    score_detections,
+    validate_detections,
+)
+from rpx_tasks.tasks.spec import PathResolver, TaskSpec
+
+NAME = "open_vocab_detection"
+
+# The built-in sample data's classes: "<colour> <category>" for every colour word and floor-object
+# category of rpx_tasks.sample_data, and the robot arm.
+SAMPLE_COLOURS = ("black", "grey", "white", "red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
+SAMPLE_CATEGORIES = ("box", "crate", "bottle")
+ARM_PHRASE = "robot arm"
+SAMPLE_VOCABULARY = tuple(f"{colour} {category}" for colour in SAMPLE_COLOURS for category in SAMPLE_CATEGORIES) + (ARM_PHRASE,)
+
+
+def load_ground_truth(entry: dict, resolve: PathResolver) -> DetectionGroundTruth:
+    """The labelled boxes of ``boxes`` and the vocabulary (``vocabulary``, else the sorted ground-truth labels).
+
+    Raises ManifestError naming the sample and file when either field is missing, unreadable or malformed.
+    """
+    boxes, labels = load_box_annotations(entry["boxes"], resolve, entry["id"], "boxes", labels_required=True)
+    labels = labels or []
+    if entry.get("vocabulary") is not None:
+        vocabulary = load_string_list(entry["vocabulary"], resolve, entry["id"], "vocabulary")
+    else:
+        vocabulary = sorted(set(labels))
+    return DetectionGroundTruth(boxes=boxes, labels=labels, vocabulary=vocabulary)
+
+
+def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
+    """The prediction as a BoxPrediction; raises ModelError naming the sample when it is malformed."""
+    return validate_detections(prediction, sample, task=NAME)
+
+
+def _vocabulary(sample: Sample) -> list[str]:
+    return list(getattr(sample.ground_truth, "vocabulary", None) or [])
+
+
+def _normalise(output: Any, sample: Sample) -> BoxPrediction:
+    return detections_from_function(output, sample, task=NAME)
+
+
+def _call_with_vocabulary(fn, sample: Sample):
+    return fn(sample.rgb, _vocabulary(sample))
+
+
+def _call_with_vocabulary_keyword(fn, sample: Sample):
+    return fn(sample.rgb, vocabulary=_vocabulary(sample))
+
+
+def _call_with_frame_only(fn, sample: Sample):
+    return fn(sample.rgb)
+
+
+_INVOKERS = {"positional": _call_with_vocabulary, "keyword": _call_with_vocabulary_keyword, None: _call_with_frame_only}
+
+
+def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
+    """A Model calling ``fn(rgb, vocabulary) -> {boxes, scores, labels}`` (or a 3-tuple) once per frame;
+    a function without a second parameter is called as ``fn(rgb)``."""
+    invoke = _INVOKERS[accepts_second_argument(fn, "vocabulary")]
+    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=invoke, normalise=_normalise)
+
+
+def load_hf_model(checkpoint: str, **kwargs):
+    """The ``--hf-checkpoint`` fast path (AutoModelForZeroShotObjectDetection, vocabulary as queries)."""
+    from rpx_tasks.models.hf_detection import load_hf_zero_shot_model
+
+    return load_hf_zero_shot_model(checkpoint, task=NAME, **kwargs)
+
+
+def object_phrase(obj) -> str:
+    """The class name of a built-in sample object: ``robot arm`` or "<colour> <category>"."""
+    return ARM_PHRASE if obj.label == "arm" else f"{obj.colour} {obj.label}"
+
+
+def sample_entry(frame) -> dict:
+    """Every built-in sample frame: its objects' boxes with "<colour> <category>" labels in a JSON
+    file, and an inline vocabulary of every class of the sample data."""
+    boxes = [{"bbox": obj.box.tolist(), "label": object_phrase(obj)} for obj in frame.objects]
+    vocabulary = sorted(set(SAMPLE_VOCABULARY) | {item["label"] for item in boxes})
+    return {**frame.base_entry(), "boxes": frame.write_json("phrase_boxes", boxes), "vocabulary": vocabulary}
+
+
+MODELS = (
+    ModelEntry("owlv2_base_ensemble", NAME, "hf", "google/owlv2-base-patch16-ensemble",
+               "OWLv2 base/16 (ensemble), zero-shot boxes for the vocabulary's text queries; its image processor needs scipy"),
+    ModelEntry("owlvit_base_patch32", NAME, "hf", "google/owlvit-base-patch32",
+               "OWL-ViT base/32, zero-shot boxes for the vocabulary's text queries"),
+    ModelEntry("grounding_dino_tiny", NAME, "hf", "IDEA-Research/grounding-dino-tiny",
+               "Grounding DINO tiny, zero-shot boxes for the vocabulary's text queries"),
+    ModelEntry("colour_phrase_detector", NAME, "import", "rpx_tasks.models.box_baselines:detect_phrases",
+               "weight-free baseline: saturated-colour blobs named '<hue> <shape>', kept when in the vocabulary"),
+)
+
+SPEC = TaskSpec(
+    name=NAME,
+    display_name="Open-Vocabulary Detection",
+    modalities=("rgb", "mask", "tracklets", "questionnaires"),
+    required_keys=("boxes",),
+    load_ground_truth=load_ground_truth,
+    validate_prediction=validate_prediction,
+    compute_metrics=score_detections,
+    metrics=DETECTION_METRIC_INFO,
+    primary_metric="f1",
+    wrap_numpy_function=wrap_numpy_function,
+    load_hf_model=load_hf_model,
+    numpy_signature="fn(rgb: (H, W, 3) uint8, vocabulary: list[str]) -> {'boxes': (N, 4) [x1, y1, x2, y2] px, "
+    "'scores': (N,), 'labels': N strings from the vocabulary} or (boxes, scores, labels); fn(rgb) also works",
+    models=MODELS,
+    sample_entry=sample_entry,
+)
