@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     for spec in iter_tasks():
         sub = tasks.add_parser(spec.name, help=spec.display_name, description=f"Benchmark {spec.display_name} ({spec.name}).")
         _add_data_options(sub)
-        sub.add_argument("--model", dest="model_name", default=None, help="registry name (`rpx models`) or import path package.module:callable")
+        sub.add_argument("--model", dest="model_name", default=None, help="registry name (`rpx models`), `baseline`, or import path package.module:callable")
         sub.add_argument("--hf-checkpoint", default=None, help="Hugging Face checkpoint id" + ("" if spec.load_hf_model else " (no fast path for this task)"))
         sub.add_argument("--manifest", default=None, help="local manifest JSON: its samples are the run (--split only names the output)")
         sub.add_argument("--batch-size", type=int, default=1)
@@ -106,11 +106,15 @@ def cmd_ls(args, ui: PlainUI) -> int:
 
 
 def cmd_models(args, ui: PlainUI) -> int:
-    from rpx_tasks.models.registry import list_models
+    from rpx_tasks.models.registry import default_baseline, list_models
 
     print("Registered models:")
     for entry in list_models():
-        print(f"  {entry.name:<40} {entry.task:<20} {entry.kind}:{entry.target}")
+        print(f"  {entry.name:<40} {entry.task:<22} {entry.kind}:{entry.target}")
+    print()
+    print("`--model baseline` picks the task's default weight-free baseline:")
+    for spec in iter_tasks():
+        print(f"  {spec.name:<22} {default_baseline(spec.name).name}")
     return 0
 
 

@@ -454,3 +454,18 @@ def test_numpy_depth_adapter_resizes_squeezes_and_names_bad_outputs():
         spec.wrap_numpy_function(lambda rgb: np.ones((2, 6, 8)), "bad").predict([sample])
     with pytest.raises(AdapterError, match="not an array of numbers"):
         spec.wrap_numpy_function(lambda rgb: {"depth": 1}, "dict").predict([sample])
+
+
+def test_baseline_alias_resolves_each_tasks_first_weight_free_model():
+    from rpx_tasks.models.registry import BASELINE_ALIAS, default_baseline
+    from rpx_tasks.tasks import get_task, iter_tasks
+
+    for spec in iter_tasks():
+        entry = default_baseline(spec.name)
+        assert entry.kind == "import" and entry.task == spec.name
+        model = resolve_model(spec, model_name=BASELINE_ALIAS)
+        assert model.task == spec.name and model.name == entry.name
+    assert default_baseline("monocular_depth").name == "ground_plane_prior"
+    with pytest.raises(ConfigError):
+        register_model(ModelEntry(BASELINE_ALIAS, "monocular_depth", "import", "a.b:c"))
+    assert get_task("monocular_depth")

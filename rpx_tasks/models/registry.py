@@ -37,7 +37,7 @@ def register_model(entry: ModelEntry) -> ModelEntry:
     path), when the kind is not 'hf' or 'import', or when an import entry's target is not
     ``package.module:callable``.
     """
-    if not entry.name or ":" in entry.name:
+    if not entry.name or ":" in entry.name or entry.name == BASELINE_ALIAS:
         raise ConfigError(
             f"Invalid model name {entry.name!r}.",
             hint="registry names are plain words like depth_pro; ':' marks an import path",
@@ -85,6 +85,21 @@ def get_entry(name: str) -> ModelEntry:
     )
 
 
+# ``--model baseline`` names the task's default weight-free baseline (its first import entry).
+BASELINE_ALIAS = "baseline"
+
+
+def default_baseline(task: str) -> ModelEntry:
+    """The task's default weight-free baseline: its first registered ``import`` entry.
+
+    Raises ConfigError when the task registers none.
+    """
+    for entry in list_models(task):
+        if entry.kind == "import":
+            return entry
+    raise ConfigError(f"Task {task!r} registers no weight-free baseline.", hint="pass --model NAME or an import path")
+
+
 _TASK_MODELS_LOADED = False
 
 
@@ -102,4 +117,4 @@ def _load_task_models() -> None:
     _TASK_MODELS_LOADED = True
 
 
-__all__ = ["KINDS", "ModelEntry", "get_entry", "list_models", "register_model"]
+__all__ = ["BASELINE_ALIAS", "KINDS", "ModelEntry", "default_baseline", "get_entry", "list_models", "register_model"]

@@ -2,7 +2,7 @@
 
 - ``model``: a Python object, made a Model by ``import_path.model_from_callable``.
 - ``model_name``: an import path ``package.module:callable`` when it contains ':', else a
-  registry name (``rpx models``); an "hf" entry goes through the task's HF fast path, an
+  registry name (``rpx models``), or ``baseline`` for the task's default weight-free baseline; an "hf" entry goes through the task's HF fast path, an
   "import" entry through its import path.
 - ``hf_checkpoint``: the task's HF fast path (``TaskSpec.load_hf_model``).
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.models.import_path import is_import_path, load_import_path, model_from_callable
-from rpx_tasks.models.registry import get_entry
+from rpx_tasks.models.registry import BASELINE_ALIAS, default_baseline, get_entry
 
 
 def resolve_model(
@@ -63,7 +63,7 @@ def resolve_model(
     if is_import_path(model_name):
         return _load_import(task_spec, model_name, _attribute_name(model_name), device, model_kwargs)
 
-    entry = get_entry(model_name)
+    entry = default_baseline(task_spec.name) if model_name == BASELINE_ALIAS else get_entry(model_name)
     if entry.task != task_spec.name:
         raise ConfigError(
             f"Model {entry.name!r} is a {entry.task} model, but this run is {task_spec.name}.",
