@@ -15,32 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.hf_seed import TINY_COMMIT
+from tests.hf_seed import hub_snapshot, seed_checkpoint, widen_weights
 
 YOLOS_REPO_ID = "hustvl/yolos-small"
 OWLVIT_REPO_ID = "google/owlvit-base-patch32"
 TINY_CLASSES = ("box", "crate", "bottle", "arm")
 _TOKENIZER_WORDS = ("the", "red", "green", "blue", "box", "crate", "bottle", "robot", "arm", "cup")
-
-
-def _snapshot(cache_dir: str | Path, repo_id: str) -> Path:
-    repo_dir = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo_dir / "snapshots" / TINY_COMMIT
-    snapshot.mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs").mkdir(exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(TINY_COMMIT)
-    return snapshot
-
-
-def _widen(model, seed: int, std: float) -> None:
-    """Redraw the weight matrices wider than the default init, so outputs vary across inputs."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, std, generator=generator)
 
 
 def build_tiny_yolos(seed: int = 0):
@@ -55,7 +35,7 @@ def build_tiny_yolos(seed: int = 0):
     )
     torch.manual_seed(seed)
     model = YolosForObjectDetection(config).eval()
-    _widen(model, seed, 0.1)
+    widen_weights(model, seed, 0.1)
     processor = YolosImageProcessorPil(size={"shortest_edge": 48, "longest_edge": 64})
     return model, processor
 
@@ -101,27 +81,19 @@ def build_tiny_owlvit(seed: int = 0):
     )
     torch.manual_seed(seed)
     model = OwlViTForObjectDetection(config).eval()
-    _widen(model, seed, 0.08)
+    widen_weights(model, seed, 0.08)
     image_processor = OwlViTImageProcessorPil(size={"height": 64, "width": 64}, crop_size={"height": 64, "width": 64})
     return model, OwlViTProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
 def seed_tiny_yolos(cache_dir: str | Path, repo_id: str = YOLOS_REPO_ID) -> Path:
     """Write the tiny YOLOS into the hub cache at ``cache_dir`` under ``repo_id``; return the snapshot folder."""
-    snapshot = _snapshot(cache_dir, repo_id)
-    model, processor = build_tiny_yolos()
-    model.save_pretrained(snapshot)
-    processor.save_pretrained(snapshot)
-    return snapshot
+    return seed_checkpoint(cache_dir, repo_id, *build_tiny_yolos())
 
 
 def seed_tiny_owlvit(cache_dir: str | Path, repo_id: str = OWLVIT_REPO_ID) -> Path:
     """Write the tiny OWL-ViT (model, tokenizer, processor) into the hub cache under ``repo_id``; return the snapshot folder."""
-    snapshot = _snapshot(cache_dir, repo_id)
-    model, processor = build_tiny_owlvit()
-    model.save_pretrained(snapshot)
-    processor.save_pretrained(snapshot)
-    return snapshot
+    return seed_checkpoint(cache_dir, repo_id, *build_tiny_owlvit())
 
 
 GROUNDING_DINO_REPO_ID = "IDEA-Research/grounding-dino-tiny"
@@ -165,7 +137,7 @@ def build_tiny_grounding_dino(folder: str | Path, seed: int = 0):
 
 def seed_tiny_grounding_dino(cache_dir: str | Path, repo_id: str = GROUNDING_DINO_REPO_ID) -> Path:
     """Write the tiny Grounding DINO into the hub cache under ``repo_id``; return the snapshot folder."""
-    snapshot = _snapshot(cache_dir, repo_id)
+    snapshot = hub_snapshot(cache_dir, repo_id)
     model, processor = build_tiny_grounding_dino(snapshot)
     model.save_pretrained(snapshot)
     processor.save_pretrained(snapshot)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.hf_seed import seed_checkpoint, widen_weights
+
 LIGHTGLUE_REPO_ID = "ETH-CVG/lightglue_superpoint"
 SUPERGLUE_REPO_ID = "magic-leap-community/superglue_indoor"
 # Any 40-hex string works as the snapshot's commit.
@@ -26,18 +28,6 @@ def _tiny_superpoint():
                             max_keypoints=64)
 
 
-def _spread_weights(model, seed: int, std: float = 0.3):
-    """Redraw the weight matrices wider than the default init, so scores differ across points."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, std, generator=generator)
-    return model
-
-
 def build_tiny_lightglue(seed: int = 0):
     """Return (model, image_processor) of a tiny random-weight LightGlue on SuperPoint."""
     import torch
@@ -46,7 +36,8 @@ def build_tiny_lightglue(seed: int = 0):
     config = LightGlueConfig(keypoint_detector_config=_tiny_superpoint(), descriptor_dim=16, num_hidden_layers=2,
                              num_attention_heads=2, filter_threshold=0.0)
     torch.manual_seed(seed)
-    model = _spread_weights(LightGlueForKeypointMatching(config).eval(), seed)
+    # Wider weights than the default init, so match scores differ across points.
+    model = widen_weights(LightGlueForKeypointMatching(config).eval(), seed, 0.3)
     return model, LightGlueImageProcessorPil(size={"height": 48, "width": 64})
 
 
@@ -62,26 +53,15 @@ def build_tiny_superglue(seed: int = 0):
     return model, SuperGlueImageProcessorPil(size={"height": 48, "width": 64})
 
 
-def _seed(cache_dir: str | Path, repo_id: str, model, processor) -> Path:
-    repo_dir = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo_dir / "snapshots" / TINY_COMMIT
-    snapshot.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(snapshot)
-    processor.save_pretrained(snapshot)
-    (repo_dir / "refs").mkdir(exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(TINY_COMMIT)
-    return snapshot
-
-
 def seed_tiny_lightglue(cache_dir: str | Path, repo_id: str = LIGHTGLUE_REPO_ID) -> Path:
     """Write a tiny LightGlue checkpoint into the hub cache at ``cache_dir`` under ``repo_id``.
 
     Returns the snapshot folder (config.json, model.safetensors, preprocessor_config.json).
     Pass ``cache_dir`` as ``cache_dir=`` to the loader (or ``--cache-dir`` to the CLI).
     """
-    return _seed(cache_dir, repo_id, *build_tiny_lightglue())
+    return seed_checkpoint(cache_dir, repo_id, *build_tiny_lightglue(), commit=TINY_COMMIT)
 
 
 def seed_tiny_superglue(cache_dir: str | Path, repo_id: str = SUPERGLUE_REPO_ID) -> Path:
     """Write a tiny SuperGlue checkpoint into the hub cache at ``cache_dir`` under ``repo_id``; returns the snapshot."""
-    return _seed(cache_dir, repo_id, *build_tiny_superglue())
+    return seed_checkpoint(cache_dir, repo_id, *build_tiny_superglue(), commit=TINY_COMMIT)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.hf_seed import TINY_COMMIT
+from tests.hf_seed import seed_checkpoint, widen_weights
 
 DEFAULT_REPO_ID = "facebook/mask2former-swin-tiny-coco-instance"
 LABELS = ("box", "bottle", "arm")
@@ -37,11 +37,8 @@ def build_tiny_mask2former(seed: int = 0):
     )
     torch.manual_seed(seed)
     model = Mask2FormerForUniversalSegmentation(config).eval()
-    generator = torch.Generator().manual_seed(seed)
+    widen_weights(model, seed, 0.1)
     with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, 0.1, generator=generator)
         # Confident object classes (the last logit is "no object") and sharp masks, so that segments
         # clear the 0.5 score threshold: score = class probability x mean mask probability.
         model.class_predictor.weight.mul_(0.3)
@@ -62,12 +59,4 @@ def seed_tiny_mask2former(cache_dir: str | Path, repo_id: str = DEFAULT_REPO_ID)
 
     Returns the snapshot folder (config.json, model.safetensors, preprocessor_config.json).
     """
-    repo_dir = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo_dir / "snapshots" / TINY_COMMIT
-    snapshot.mkdir(parents=True, exist_ok=True)
-    model, processor = build_tiny_mask2former()
-    model.save_pretrained(snapshot)
-    processor.save_pretrained(snapshot)
-    (repo_dir / "refs").mkdir(exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(TINY_COMMIT)
-    return snapshot
+    return seed_checkpoint(cache_dir, repo_id, *build_tiny_mask2former())

@@ -33,32 +33,20 @@ from typing import Any
 
 import numpy as np
 
-from rpx_tasks.errors import AdapterError
+from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size, processor_error
 from rpx_tasks.models.hf_loading import (
     check_request,
     hub_kwargs,
-    hub_offline,
     inputs_to_device,
     load_checkpoint,
-    load_error,
+    model_load_kwargs,
     move_module,
-    torch_dtype,
 )
 from rpx_tasks.sample import Sample
 
 logger = logging.getLogger(__name__)
 
 TASK = "monocular_depth"
-_EXPECTED = "a transformers depth-estimation model"
-
-# The names other fast paths imported before ``hf_loading`` existed.
-_offline = hub_offline
-_torch_dtype = torch_dtype
-
-
-def _load_error(checkpoint: str, what: str, exc: Exception):
-    return load_error(checkpoint, what, exc, expected=_EXPECTED)
-
 
 def _depth_model_types() -> list[str]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES
@@ -89,17 +77,14 @@ def load_hf_depth_model(
     ``trust_remote_code`` (never allowed); ModelError when the checkpoint cannot be found (offline: not in the
     cache), is not a transformers depth model, or its processor needs a missing library.
     """
-    check_request(checkpoint, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf", kwargs, processor_kwargs)
-    dtype_value = torch_dtype(dtype)
-
+    check_request(
+        checkpoint, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf", kwargs, processor_kwargs,
+        kind="depth-estimation",
+    )
     from transformers import AutoModelForDepthEstimation
 
     hub = hub_kwargs(cache_dir, revision, kwargs)
-    model_kwargs = dict(kwargs)
-    if not str(device).startswith("cuda"):
-        model_kwargs.setdefault("attn_implementation", "eager")  # see the module docstring: FLOPs on CPU
-    if dtype_value is not None:
-        model_kwargs["dtype"] = dtype_value
+    model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)  # eager attention on CPU: see above
     config, module, processor = load_checkpoint(
         checkpoint, AutoModelForDepthEstimation, _depth_model_types(), expected="a depth-estimation model",
         hub=hub, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
@@ -149,52 +134,34 @@ class HFDepthModel:
         """
         if not self._ready:
             self.setup()
-        groups: dict[tuple[int, int], list[int]] = {}
-        for index, sample in enumerate(batch):
-            groups.setdefault(tuple(sample.rgb.shape[:2]), []).append(index)
-        depths: list[np.ndarray | None] = [None] * len(batch)
-        for (height, width), indices in groups.items():
-            maps = self._predict_same_size([batch[i].rgb for i in indices], height, width)
-            for index, depth in zip(indices, maps):
-                depths[index] = depth
-        return depths  # type: ignore[return-value]
+        return predict_by_size(
+            batch,
+            lambda sample: tuple(sample.rgb.shape[:2]),
+            lambda samples, size: self._predict_same_size([sample.rgb for sample in samples], *size),
+        )
 
     def _predict_same_size(self, images: list[np.ndarray], height: int, width: int) -> np.ndarray:
         """One forward pass for frames of one size; returns a (N, H, W) float32 array."""
         import torch
 
         sizes = [(height, width)] * len(images)
+        described = f"{len(images)} frame(s) of {height}x{width}"
         try:
             inputs = self.processor(images=images, return_tensors="pt")
         except Exception as exc:
-            raise AdapterError(
-                f"The image processor of {self.name} failed on {len(images)} frame(s) of {height}x{width}: {exc}",
-                hint="frames must be (H, W, 3) uint8 RGB",
-            ) from exc
-        inputs = self._to_device(inputs)
+            raise processor_error(self.name, described, exc) from exc
+        inputs = inputs_to_device(inputs, self.torch_module, self.device)
         post_kwargs: dict[str, Any] = {"target_sizes": sizes}
         if self._pass_source_sizes:
             post_kwargs["source_sizes"] = sizes
         try:
             with torch.inference_mode():
-                outputs = self.torch_module(**inputs)
-                for key, value in list(outputs.items()):
-                    if torch.is_tensor(value) and value.is_floating_point():
-                        outputs[key] = value.float()  # post-processing interpolates in float32
+                outputs = float32_outputs(self.torch_module(**inputs))
                 results = self.processor.post_process_depth_estimation(outputs, **post_kwargs)
                 stacked = torch.stack([r["predicted_depth"].reshape(height, width) for r in results])
                 return stacked.to(torch.float32).cpu().numpy()
         except Exception as exc:
-            out_of_memory = "out of memory" in str(exc).lower()
-            raise AdapterError(
-                f"{self.name} failed on {len(images)} frame(s) of {height}x{width}: {type(exc).__name__}: {exc}",
-                hint="lower --batch-size"
-                if out_of_memory
-                else "run the checkpoint on one frame in Python to see the full traceback",
-            ) from exc
-
-    def _to_device(self, inputs: Any) -> dict[str, Any]:
-        return inputs_to_device(inputs, self.torch_module, self.device)
+            raise forward_error(self.name, described, exc) from exc
 
     def __repr__(self) -> str:
         return f"HFDepthModel(name={self.name!r}, device={self.device!r})"

@@ -14,8 +14,8 @@
 Both run one batched forward per group of same-sized frames (RPX frames are all 640x480, so
 one per batch), return boxes clipped to the frame and sorted by descending score (at most
 ``max_detections``; for grounding the first box is the one scored) and never load remote
-code. Offline use, dtype casting, eager attention on CPU (for FLOP counting) and load errors
-work as in ``models.hf_depth``, whose helpers are reused.
+code. Offline use, dtype casting, eager attention on CPU (for FLOP counting), load errors and
+device moves come from ``models.hf_loading``, as for the other fast paths.
 
 Default score thresholds: 0.5 for closed-vocabulary detection (the transformers pipeline
 default), 0.1 for open-vocabulary detection (the OWL-ViT default) and 0.0 for grounding (the
@@ -30,7 +30,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from rpx_tasks.errors import AdapterError, ConfigError, ModelError
-from rpx_tasks.models.hf_depth import _load_error, _offline, _torch_dtype
+from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size
+from rpx_tasks.models.hf_loading import (
+    check_request,
+    hub_kwargs,
+    inputs_to_device,
+    load_checkpoint,
+    model_load_kwargs,
+    move_module,
+)
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._boxes import BoxPrediction, clip_boxes
 
@@ -53,13 +61,6 @@ def _model_types(zero_shot: bool) -> list[str]:
     return sorted(names)
 
 
-def _load_failure(checkpoint: str, what: str, exc: Exception, kind: str) -> ModelError | ConfigError:
-    error = _load_error(checkpoint, what, exc)
-    if error.hint and "depth-estimation" in error.hint:
-        error.hint = error.hint.replace("depth-estimation", kind)
-    return error
-
-
 def _load(
     checkpoint: str,
     *,
@@ -73,60 +74,23 @@ def _load(
 ) -> tuple[Any, Any, str]:
     """(module, processor, model_type) of a checkpoint; raises ConfigError / ModelError."""
     kind = "zero-shot object-detection" if zero_shot else "object-detection"
-    if not isinstance(checkpoint, str) or not checkpoint.strip():
-        raise ConfigError(
-            "An HF checkpoint id is required.",
-            hint="e.g. --hf-checkpoint " + ("google/owlv2-base-patch16-ensemble" if zero_shot else "hustvl/yolos-small"),
-        )
-    if model_kwargs.pop("trust_remote_code", False) or (processor_kwargs or {}).get("trust_remote_code"):
-        raise ConfigError(
-            f"trust_remote_code is not allowed for the HF {kind} fast path.",
-            hint="it only runs transformers' own model classes; wrap custom code in a factory "
-            "and pass --model package.module:factory",
-        )
-    torch_dtype = _torch_dtype(dtype)
+    example = "google/owlv2-base-patch16-ensemble" if zero_shot else "hustvl/yolos-small"
+    check_request(checkpoint, example, model_kwargs, processor_kwargs, kind=kind)
 
-    from transformers import (
-        AutoConfig,
-        AutoImageProcessor,
-        AutoModelForObjectDetection,
-        AutoModelForZeroShotObjectDetection,
-        AutoProcessor,
+    from transformers import AutoModelForObjectDetection, AutoModelForZeroShotObjectDetection, AutoProcessor
+
+    hub = hub_kwargs(cache_dir, revision, model_kwargs)
+    config, module, processor = load_checkpoint(
+        checkpoint,
+        AutoModelForZeroShotObjectDetection if zero_shot else AutoModelForObjectDetection,
+        _model_types(zero_shot),
+        expected=f"{'a' if zero_shot else 'an'} {kind} model",
+        hub=hub,
+        model_kwargs=model_load_kwargs(model_kwargs, device=device, dtype=dtype),
+        processor_kwargs=processor_kwargs,
+        auto_processor=AutoProcessor if zero_shot else None,
     )
-
-    hub_kwargs: dict[str, Any] = {"cache_dir": cache_dir, "revision": revision, "trust_remote_code": False}
-    if _offline():
-        hub_kwargs["local_files_only"] = True
-    hub_kwargs.update({k: model_kwargs.pop(k) for k in ("local_files_only", "token") if k in model_kwargs})
-
-    try:
-        config = AutoConfig.from_pretrained(checkpoint, **hub_kwargs)
-    except Exception as exc:  # transformers raises OSError / ValueError / HFValidationError
-        raise _load_failure(checkpoint, "config", exc, kind) from exc
-    model_type = getattr(config, "model_type", None)
-    known = _model_types(zero_shot)
-    if model_type not in known:
-        raise ModelError(
-            f"HF checkpoint {checkpoint!r} is a {model_type!r} model, not {'a' if zero_shot else 'an'} {kind} model.",
-            hint=f"this fast path loads {'AutoModelForZeroShotObjectDetection' if zero_shot else 'AutoModelForObjectDetection'}; "
-            "model types it knows: " + ", ".join(known),
-            details={"checkpoint": checkpoint, "model_type": model_type},
-        )
-    if not str(device).startswith("cuda"):
-        model_kwargs.setdefault("attn_implementation", "eager")  # FLOPs on CPU: see models.hf_depth
-    if torch_dtype is not None:
-        model_kwargs["dtype"] = torch_dtype
-    model_class = AutoModelForZeroShotObjectDetection if zero_shot else AutoModelForObjectDetection
-    try:
-        module = model_class.from_pretrained(checkpoint, config=config, **hub_kwargs, **model_kwargs)
-    except Exception as exc:
-        raise _load_failure(checkpoint, "model weights", exc, kind) from exc
-    processor_class = AutoProcessor if zero_shot else AutoImageProcessor
-    try:
-        processor = processor_class.from_pretrained(checkpoint, **hub_kwargs, **(processor_kwargs or {}))
-    except Exception as exc:
-        raise _load_failure(checkpoint, "processor", exc, kind) from exc
-    return module, processor, model_type
+    return module, processor, getattr(config, "model_type", None)
 
 
 def load_hf_detection_model(
@@ -241,13 +205,7 @@ class HFBoxModel:
         Raises ModelError when the module cannot be moved to the device or the processor has no
         post-processing for its kind of model.
         """
-        try:
-            self.torch_module.eval().to(self.device)
-        except Exception as exc:
-            raise ModelError(
-                f"Could not move {self.name} to device {self.device!r}: {exc}",
-                hint="check --device (`cuda`, `cuda:N` or `cpu`) and free GPU memory",
-            ) from exc
+        move_module(self.torch_module, self.device, self.name)
         method = "post_process_grounded_object_detection" if self.zero_shot else "post_process_object_detection"
         post = getattr(self.processor, method, None)
         if post is None:
@@ -268,15 +226,11 @@ class HFBoxModel:
         """
         if not self._ready:
             self.setup()
-        groups: dict[tuple[int, int], list[int]] = {}
-        for index, sample in enumerate(batch):
-            groups.setdefault(tuple(sample.rgb.shape[:2]), []).append(index)
-        predictions: list[BoxPrediction | None] = [None] * len(batch)
-        for (height, width), indices in groups.items():
-            samples = [batch[i] for i in indices]
-            for index, prediction in zip(indices, self._predict_same_size(samples, height, width)):
-                predictions[index] = prediction
-        return predictions  # type: ignore[return-value]
+        return predict_by_size(
+            batch,
+            lambda sample: tuple(sample.rgb.shape[:2]),
+            lambda samples, size: self._predict_same_size(samples, *size),
+        )
 
     def _predict_same_size(self, samples: list[Sample], height: int, width: int) -> list[BoxPrediction]:
         empty = BoxPrediction(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [])
@@ -292,11 +246,7 @@ class HFBoxModel:
         try:
             raw = self._forward_and_post_process(inputs, active_queries, [(height, width)] * len(active))
         except Exception as exc:
-            out_of_memory = "out of memory" in str(exc).lower()
-            raise AdapterError(
-                f"{self.name} failed on {len(active)} frame(s) of {height}x{width}: {type(exc).__name__}: {exc}",
-                hint="lower --batch-size" if out_of_memory else "run the checkpoint on one frame in Python to see the full traceback",
-            ) from exc
+            raise forward_error(self.name, f"{len(active)} frame(s) of {height}x{width}", exc) from exc
         for position, result in zip(active, raw):
             results[position] = self._to_prediction(result, queries[position] if queries is not None else None, height, width)
         return results
@@ -319,7 +269,7 @@ class HFBoxModel:
                 hint=f"this checkpoint's image processor needs {missing}: pip install {missing}" if missing
                 else "frames must be (H, W, 3) uint8 RGB" + ("" if queries is None else "; queries must be non-empty text"),
             ) from exc
-        return self._to_device(inputs)
+        return inputs_to_device(inputs, self.torch_module, self.device)
 
     def _query_length(self, queries: list[list[str]]) -> int:
         """Tokens in the longest query of the batch, capped by the tokenizer's maximum."""
@@ -333,10 +283,7 @@ class HFBoxModel:
         import torch
 
         with torch.inference_mode():
-            outputs = self.torch_module(**inputs)
-            for key, value in list(outputs.items()):
-                if torch.is_tensor(value) and value.is_floating_point():
-                    outputs[key] = value.float()  # post-processing in float32
+            outputs = float32_outputs(self.torch_module(**inputs))
             kwargs: dict[str, Any] = {"threshold": self.threshold, "target_sizes": sizes}
             if queries is None:
                 return self.processor.post_process_object_detection(outputs, **kwargs)
@@ -410,20 +357,6 @@ class HFBoxModel:
             return labels, keep
         by_phrase = {_normalised_phrase(q): q for q in queries}
         return [by_phrase.get(_normalised_phrase(t), str(t)) for t in texts], np.arange(count)
-
-    def _to_device(self, inputs: Any) -> dict[str, Any]:
-        import torch
-
-        device = torch.device(self.device)
-        dtype = next(self.torch_module.parameters()).dtype
-        moved = {}
-        for key, value in inputs.items():
-            if torch.is_tensor(value):
-                if value.is_floating_point():
-                    value = value.to(dtype)
-                value = value.to(device, non_blocking=device.type == "cuda")
-            moved[key] = value
-        return moved
 
     def __repr__(self) -> str:
         return f"HFBoxModel(name={self.name!r}, task={self.task!r}, device={self.device!r})"

@@ -14,10 +14,11 @@ metric's 3 px threshold). Passing target sizes ``SUBPIXEL`` times the frame size
 afterwards keeps 1/``SUBPIXEL`` px resolution with the processors' code unchanged; half a
 sub-pixel step is added to the normalised keypoints first, so the truncation rounds.
 
-Offline use and loading errors follow ``hf_depth``: ``HF_HUB_OFFLINE=1`` (read at call time)
-means the checkpoint must already be in the HF cache (``cache_dir`` or ``HF_HUB_CACHE``).
-On CPU the model is loaded with ``attn_implementation="eager"`` so that FLOPs are counted
-(see ``hf_depth``); an explicit ``attn_implementation=`` wins.
+Offline use, loading errors and device moves come from ``models.hf_loading``:
+``HF_HUB_OFFLINE=1`` (read at call time) means the checkpoint must already be in the HF cache
+(``cache_dir`` or ``HF_HUB_CACHE``). On CPU the model is loaded with
+``attn_implementation="eager"`` so that FLOPs are counted (see ``hf_depth``); an explicit
+``attn_implementation=`` wins.
 """
 
 from __future__ import annotations
@@ -26,8 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from rpx_tasks.errors import AdapterError, ConfigError, ModelError
-from rpx_tasks.models.hf_depth import _load_error, _offline, _torch_dtype
+from rpx_tasks.errors import ConfigError, ModelError
+from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size, processor_error
+from rpx_tasks.models.hf_loading import (
+    check_request,
+    hub_kwargs,
+    inputs_to_device,
+    load_checkpoint,
+    model_load_kwargs,
+    move_module,
+)
 from rpx_tasks.sample import Sample
 
 TASK = "keypoint_matching"
@@ -38,14 +47,6 @@ def _keypoint_model_types() -> list[str]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
 
     return sorted(MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES)
-
-
-def _keypoint_load_error(checkpoint: str, what: str, exc: Exception) -> ModelError | ConfigError:
-    error = _load_error(checkpoint, what, exc)
-    if error.hint and "depth-estimation" in error.hint:
-        known = ", ".join(_keypoint_model_types())
-        error.hint = f"check that the checkpoint is a transformers keypoint-matching model ({known})"
-    return error
 
 
 def load_hf_keypoint_model(
@@ -72,52 +73,20 @@ def load_hf_keypoint_model(
     non-numeric threshold or ``trust_remote_code`` (never allowed); ModelError when the
     checkpoint cannot be found (offline: not in the cache) or is not a keypoint-matching model.
     """
-    if not isinstance(checkpoint, str) or not checkpoint.strip():
-        raise ConfigError("An HF checkpoint id is required.", hint="e.g. --hf-checkpoint ETH-CVG/lightglue_superpoint")
-    if kwargs.pop("trust_remote_code", False) or (processor_kwargs or {}).get("trust_remote_code"):
-        raise ConfigError(
-            "trust_remote_code is not allowed for the HF keypoint-matching fast path.",
-            hint="it only runs transformers' own model classes; wrap custom code in a factory "
-            "and pass --model package.module:factory",
-        )
+    check_request(checkpoint, "ETH-CVG/lightglue_superpoint", kwargs, processor_kwargs, kind="keypoint-matching")
     try:
         threshold = float(threshold)
     except (TypeError, ValueError):
         raise ConfigError(f"threshold must be a number, got {threshold!r}.", hint="e.g. threshold=0.2") from None
-    torch_dtype = _torch_dtype(dtype)
 
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForKeypointMatching
+    from transformers import AutoModelForKeypointMatching
 
-    hub_kwargs: dict[str, Any] = {"cache_dir": cache_dir, "revision": revision, "trust_remote_code": False}
-    if _offline():
-        hub_kwargs["local_files_only"] = True
-    hub_kwargs.update({k: kwargs.pop(k) for k in ("local_files_only", "token") if k in kwargs})
-
-    try:
-        config = AutoConfig.from_pretrained(checkpoint, **hub_kwargs)
-    except Exception as exc:  # transformers raises OSError / ValueError / HFValidationError
-        raise _keypoint_load_error(checkpoint, "config", exc) from exc
-    model_type = getattr(config, "model_type", None)
-    if model_type not in _keypoint_model_types():
-        raise ModelError(
-            f"HF checkpoint {checkpoint!r} is a {model_type!r} model, not a keypoint-matching model.",
-            hint="the keypoint fast path loads AutoModelForKeypointMatching; model types it knows: "
-            + ", ".join(_keypoint_model_types()),
-            details={"checkpoint": checkpoint, "model_type": model_type},
-        )
-    model_kwargs = dict(kwargs)
-    if not str(device).startswith("cuda"):
-        model_kwargs.setdefault("attn_implementation", "eager")
-    if torch_dtype is not None:
-        model_kwargs["dtype"] = torch_dtype
-    try:
-        module = AutoModelForKeypointMatching.from_pretrained(checkpoint, config=config, **hub_kwargs, **model_kwargs)
-    except Exception as exc:
-        raise _keypoint_load_error(checkpoint, "model weights", exc) from exc
-    try:
-        processor = AutoImageProcessor.from_pretrained(checkpoint, **hub_kwargs, **(processor_kwargs or {}))
-    except Exception as exc:
-        raise _keypoint_load_error(checkpoint, "image processor", exc) from exc
+    hub = hub_kwargs(cache_dir, revision, kwargs)
+    model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)
+    _config, module, processor = load_checkpoint(
+        checkpoint, AutoModelForKeypointMatching, _keypoint_model_types(), expected="a keypoint-matching model",
+        hub=hub, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
+    )
     if not callable(getattr(processor, "post_process_keypoint_matching", None)):
         raise ModelError(
             f"The image processor of {checkpoint!r} ({type(processor).__name__}) "
@@ -148,13 +117,7 @@ class HFKeypointMatchingModel:
 
     def setup(self) -> None:
         """Put the module in eval mode on ``device``. Raises ModelError when it cannot be moved there."""
-        try:
-            self.torch_module.eval().to(self.device)
-        except Exception as exc:
-            raise ModelError(
-                f"Could not move {self.name} to device {self.device!r}: {exc}",
-                hint="check --device (`cuda`, `cuda:N` or `cpu`) and free GPU memory",
-            ) from exc
+        move_module(self.torch_module, self.device, self.name)
         self._ready = True
 
     def predict(self, batch: list[Sample]) -> list[Any]:
@@ -168,14 +131,11 @@ class HFKeypointMatchingModel:
         if not self._ready:
             self.setup()
         pairs = [(sample.rgb, second_frame(sample, TASK)) for sample in batch]
-        groups: dict[tuple, list[int]] = {}
-        for index, (rgb_a, rgb_b) in enumerate(pairs):
-            groups.setdefault((rgb_a.shape[:2], rgb_b.shape[:2]), []).append(index)
-        results: list[Any] = [None] * len(batch)
-        for (size_a, size_b), indices in groups.items():
-            for index, matches in zip(indices, self._match_same_size([pairs[i] for i in indices], size_a, size_b)):
-                results[index] = matches
-        return results
+        return predict_by_size(
+            pairs,
+            lambda pair: (pair[0].shape[:2], pair[1].shape[:2]),
+            lambda group, sizes: self._match_same_size(group, *sizes),
+        )
 
     def _match_same_size(self, pairs: list[tuple[np.ndarray, np.ndarray]], size_a, size_b) -> list[Any]:
         """One forward pass for pairs of equal frame sizes; returns their KeypointMatches."""
@@ -187,18 +147,12 @@ class HFKeypointMatchingModel:
         try:
             inputs = self.processor(images=[[a, b] for a, b in pairs], return_tensors="pt")
         except Exception as exc:
-            raise AdapterError(
-                f"The image processor of {self.name} failed on {described}: {exc}",
-                hint="frames must be (H, W, 3) uint8 RGB",
-            ) from exc
-        inputs = self._to_device(inputs)
+            raise processor_error(self.name, described, exc) from exc
+        inputs = inputs_to_device(inputs, self.torch_module, self.device)
         scaled = [tuple(int(v) * SUBPIXEL for v in size_a), tuple(int(v) * SUBPIXEL for v in size_b)]
         try:
             with torch.inference_mode():
-                outputs = self.torch_module(**inputs)
-                for key, value in list(outputs.items()):
-                    if torch.is_tensor(value) and value.is_floating_point():
-                        outputs[key] = value.float()
+                outputs = float32_outputs(self.torch_module(**inputs))
                 # Half a sub-pixel step turns the processors' int32 truncation into rounding.
                 half_step = 0.5 / torch.tensor([scaled[0][::-1], scaled[1][::-1]], dtype=torch.float32)
                 keypoints = outputs["keypoints"]
@@ -214,27 +168,7 @@ class HFKeypointMatchingModel:
                     matches.append(KeypointMatches(points0.reshape(-1, 2), points1.reshape(-1, 2), scores.reshape(-1)))
                 return matches
         except Exception as exc:
-            out_of_memory = "out of memory" in str(exc).lower()
-            raise AdapterError(
-                f"{self.name} failed on {described}: {type(exc).__name__}: {exc}",
-                hint="lower --batch-size"
-                if out_of_memory
-                else "run the checkpoint on one pair in Python to see the full traceback",
-            ) from exc
-
-    def _to_device(self, inputs: Any) -> dict[str, Any]:
-        import torch
-
-        device = torch.device(self.device)
-        dtype = next(self.torch_module.parameters()).dtype
-        moved = {}
-        for key, value in inputs.items():
-            if torch.is_tensor(value):
-                if value.is_floating_point():
-                    value = value.to(dtype)
-                value = value.to(device, non_blocking=device.type == "cuda")
-            moved[key] = value
-        return moved
+            raise forward_error(self.name, described, exc, unit="pair") from exc
 
     def __repr__(self) -> str:
         return f"HFKeypointMatchingModel(name={self.name!r}, device={self.device!r})"

@@ -89,17 +89,20 @@ def load_error(checkpoint: str, what: str, exc: Exception, *, expected: str = "a
     )
 
 
-def check_request(checkpoint: Any, example: str, kwargs: dict[str, Any], processor_kwargs: dict[str, Any] | None) -> None:
+def check_request(
+    checkpoint: Any, example: str, kwargs: dict[str, Any], processor_kwargs: dict[str, Any] | None, *, kind: str
+) -> None:
     """Reject an empty checkpoint id and any ``trust_remote_code`` (popped from ``kwargs``).
 
-    Raises ConfigError; ``example`` is a checkpoint id shown in the hint.
+    Raises ConfigError; ``example`` is a checkpoint id shown in the hint, ``kind`` names the fast
+    path in the message (e.g. "keypoint-matching").
     """
     if not isinstance(checkpoint, str) or not checkpoint.strip():
         raise ConfigError("An HF checkpoint id is required.", hint=f"e.g. --hf-checkpoint {example}")
     if kwargs.pop("trust_remote_code", False) or (processor_kwargs or {}).get("trust_remote_code"):
         raise ConfigError(
-            "trust_remote_code is not allowed for the HF fast paths.",
-            hint="they only run transformers' own model classes; wrap custom code in a factory "
+            f"trust_remote_code is not allowed for the HF {kind} fast path.",
+            hint="it only runs transformers' own model classes; wrap custom code in a factory "
             "and pass --model package.module:factory",
         )
 
@@ -115,6 +118,19 @@ def hub_kwargs(cache_dir: str | None, revision: str | None, kwargs: dict[str, An
     return hub
 
 
+def model_load_kwargs(kwargs: dict[str, Any], *, device: str, dtype: Any) -> dict[str, Any]:
+    """The model's ``from_pretrained`` keyword arguments: a copy of ``kwargs`` plus the parsed
+    ``dtype`` and, off CUDA, ``attn_implementation="eager"`` unless ``kwargs`` name one (the CPU
+    SDPA kernel has no FLOP formula; see ``models.hf_depth``). Raises ConfigError for an unknown dtype."""
+    dtype_value = torch_dtype(dtype)
+    model_kwargs = dict(kwargs)
+    if not str(device).startswith("cuda"):
+        model_kwargs.setdefault("attn_implementation", "eager")
+    if dtype_value is not None:
+        model_kwargs["dtype"] = dtype_value
+    return model_kwargs
+
+
 def load_checkpoint(
     checkpoint: str,
     auto_model: Any,
@@ -125,8 +141,10 @@ def load_checkpoint(
     model_kwargs: dict[str, Any],
     processor_kwargs: dict[str, Any] | None = None,
     unsupported: dict[str, str] | None = None,
+    auto_processor: Any = None,
 ) -> tuple[Any, Any, Any]:
-    """Load (config, model, image processor) of ``checkpoint`` with ``auto_model`` (an Auto class).
+    """Load (config, model, processor) of ``checkpoint`` with ``auto_model`` (an Auto class) and
+    ``auto_processor`` (default ``AutoImageProcessor``).
 
     ``model_types`` are the config ``model_type`` values the fast path runs; ``unsupported`` maps
     model types it refuses to the reason; ``expected`` names the kind of model in messages (e.g.
@@ -158,10 +176,12 @@ def load_checkpoint(
         module = auto_model.from_pretrained(checkpoint, config=config, **hub, **model_kwargs)
     except Exception as exc:
         raise load_error(checkpoint, "model weights", exc, expected=expected) from exc
+    auto_processor = auto_processor or AutoImageProcessor
+    what = "image processor" if auto_processor is AutoImageProcessor else "processor"
     try:
-        processor = AutoImageProcessor.from_pretrained(checkpoint, **hub, **(processor_kwargs or {}))
+        processor = auto_processor.from_pretrained(checkpoint, **hub, **(processor_kwargs or {}))
     except Exception as exc:
-        raise load_error(checkpoint, "image processor", exc, expected=expected) from exc
+        raise load_error(checkpoint, what, exc, expected=expected) from exc
     return config, module, processor
 
 
@@ -203,6 +223,7 @@ __all__ = [
     "inputs_to_device",
     "load_checkpoint",
     "load_error",
+    "model_load_kwargs",
     "move_module",
     "torch_dtype",
 ]

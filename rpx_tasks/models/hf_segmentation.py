@@ -28,13 +28,14 @@ from typing import Any
 import numpy as np
 
 from rpx_tasks.errors import AdapterError
+from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size, processor_error
 from rpx_tasks.models.hf_loading import (
     check_request,
     hub_kwargs,
     inputs_to_device,
     load_checkpoint,
+    model_load_kwargs,
     move_module,
-    torch_dtype,
 )
 from rpx_tasks.sample import Sample
 
@@ -81,17 +82,14 @@ def load_hf_segmentation_model(
     cache), is not a supported universal-segmentation model, or needs a missing library (scipy,
     torchvision: the hint says which).
     """
-    check_request(checkpoint, "facebook/mask2former-swin-tiny-coco-instance", kwargs, processor_kwargs)
-    dtype_value = torch_dtype(dtype)
-
+    check_request(
+        checkpoint, "facebook/mask2former-swin-tiny-coco-instance", kwargs, processor_kwargs,
+        kind="universal-segmentation",
+    )
     from transformers import AutoModelForUniversalSegmentation
 
     hub = hub_kwargs(cache_dir, revision, kwargs)
-    model_kwargs = dict(kwargs)
-    if not str(device).startswith("cuda"):
-        model_kwargs.setdefault("attn_implementation", "eager")  # FLOPs on CPU: see models.hf_depth
-    if dtype_value is not None:
-        model_kwargs["dtype"] = dtype_value
+    model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)
     _config, module, processor = load_checkpoint(
         checkpoint, AutoModelForUniversalSegmentation, _segmentation_model_types(),
         expected="a universal-segmentation model", hub=hub, model_kwargs=model_kwargs,
@@ -191,39 +189,27 @@ class HFSegmentationModel:
         """
         if self._post_process is None:
             self.setup()
-        groups: dict[tuple[int, int], list[int]] = {}
-        for index, sample in enumerate(batch):
-            groups.setdefault(tuple(sample.rgb.shape[:2]), []).append(index)
-        masks: list[np.ndarray | None] = [None] * len(batch)
-        for (height, width), indices in groups.items():
-            for index, mask in zip(indices, self._predict_same_size([batch[i].rgb for i in indices], height, width)):
-                masks[index] = mask
-        return masks  # type: ignore[return-value]
+        return predict_by_size(
+            batch,
+            lambda sample: tuple(sample.rgb.shape[:2]),
+            lambda samples, size: self._predict_same_size([sample.rgb for sample in samples], *size),
+        )
 
     def _predict_same_size(self, images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         import torch
 
+        described = f"{len(images)} frame(s) of {height}x{width}"
         try:
             inputs = self.processor(images=images, return_tensors="pt")
         except Exception as exc:
-            raise AdapterError(
-                f"The image processor of {self.name} failed on {len(images)} frame(s) of {height}x{width}: {exc}",
-                hint="frames must be (H, W, 3) uint8 RGB",
-            ) from exc
+            raise processor_error(self.name, described, exc) from exc
         inputs = inputs_to_device(inputs, self.torch_module, self.device)
         try:
             with torch.inference_mode():
-                outputs = self.torch_module(**inputs)
-                for key, value in list(outputs.items()):
-                    if torch.is_tensor(value) and value.is_floating_point():
-                        outputs[key] = value.float()  # post-processing runs softmax/interpolation in float32
+                outputs = float32_outputs(self.torch_module(**inputs))
                 results = self._post_process(outputs, target_sizes=[(height, width)] * len(images), **self._post_kwargs)
         except Exception as exc:
-            out_of_memory = "out of memory" in str(exc).lower()
-            raise AdapterError(
-                f"{self.name} failed on {len(images)} frame(s) of {height}x{width}: {type(exc).__name__}: {exc}",
-                hint="lower --batch-size" if out_of_memory else "run the checkpoint on one frame in Python to see the full traceback",
-            ) from exc
+            raise forward_error(self.name, described, exc) from exc
         if len(results) != len(images):
             raise AdapterError(
                 f"Post-processing of {self.name} returned {len(results)} results for {len(images)} frames.",

@@ -3,6 +3,7 @@
 - :func:`second_frame`: the sample's second RGB frame (manifest key ``rgb_b``), or an
   AdapterError saying the model needs one.
 - :func:`pair_id`: the Hub id form of a pair sample, ``<scene>__<phase>__<stemA>__<stemB>``.
+- :func:`pair_entry`: the manifest entry of a built-in sample pair, before the task's own keys.
 - :func:`estimate_image_motion`: a weight-free estimate of how the image content moved from
   frame A to frame B as an in-plane rotation about the image centre plus a shift
   (:class:`ImageMotion`), by Gauss-Newton image alignment on a small grey-level pyramid.
@@ -44,6 +45,23 @@ def second_frame(sample: Sample, task: str) -> np.ndarray:
 def pair_id(scene: str, phase: int | str, stem_a: str, stem_b: str) -> str:
     """The id of a frame pair in the Hub form ``<scene>__<phase>__<stemA>__<stemB>``."""
     return f"{scene}__{phase}__{stem_a}__{stem_b}"
+
+
+def pair_entry(frame, later, task_keys: dict) -> dict:
+    """The manifest entry of the sample-data pair (``frame``, ``later``): ``frame``'s shared keys,
+    the pair ``id``, ``task_keys``, then ``rgb_b`` (the later RGB), ``frame_idx_b`` and the
+    pair's ``metadata`` (both stems and their frame distance). Raises nothing."""
+    entry = frame.base_entry()
+    entry.update(
+        {
+            "id": pair_id(frame.scene, frame.phase_idx, frame.stem, later.stem),
+            **task_keys,
+            "rgb_b": later.paths["rgb"],
+            "frame_idx_b": later.frame_idx,
+            "metadata": {"frame": frame.stem, "frame_b": later.stem, "pair_stride": later.frame_idx - frame.frame_idx},
+        }
+    )
+    return entry
 
 
 def focal_px(width: int) -> float:
@@ -174,4 +192,4 @@ def estimate_image_motion(
     )
 
 
-__all__ = ["ImageMotion", "estimate_image_motion", "focal_px", "gray_image", "pair_id", "second_frame"]
+__all__ = ["ImageMotion", "estimate_image_motion", "focal_px", "gray_image", "pair_entry", "pair_id", "second_frame"]

@@ -45,7 +45,7 @@ from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelErro
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
 from rpx_tasks.models.registry import ModelEntry
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks._pairs import estimate_image_motion, gray_image, pair_id, second_frame
+from rpx_tasks.tasks._pairs import estimate_image_motion, gray_image, pair_entry, second_frame
 from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "keypoint_matching"
@@ -369,19 +369,15 @@ def sample_entry(frame) -> dict | None:
     pixels, visible = later.project(world[keep])
     finite = np.isfinite(pixels).all(axis=1)
     points0, points1, visible = points0[keep][finite], pixels[finite], visible[finite]
-    entry = frame.base_entry()
-    entry.update(
+    return pair_entry(
+        frame,
+        later,
         {
-            "id": pair_id(frame.scene, frame.phase_idx, frame.stem, later.stem),
-            "rgb_b": later.paths["rgb"],
             "points0": frame.write_npy("keypoints/points0", points0.astype(np.float32)),
             "points1": frame.write_npy("keypoints/points1", points1.astype(np.float32)),
             "visibility": frame.write_npy("keypoints/visibility", visible.astype(bool)),
-            "frame_idx_b": later.frame_idx,
-            "metadata": {"frame": frame.stem, "frame_b": later.stem, "pair_stride": later.frame_idx - frame.frame_idx},
-        }
+        },
     )
-    return entry
 
 
 SPEC = TaskSpec(

@@ -14,6 +14,7 @@ from rpx_tasks.models.numpy_function import NumpyFunctionModel
 from rpx_tasks.models.registry import ModelEntry
 from rpx_tasks.readiness import DepthTemporalStability
 from rpx_tasks.sample import Sample
+from rpx_tasks.tasks._frame_maps import check_frame_map
 from rpx_tasks.tasks.spec import PathResolver, TaskSpec
 
 NAME = "monocular_depth"
@@ -27,25 +28,12 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> np.ndarray:
 def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
     """Return the prediction as (H, W) float32; raise ModelError naming the sample when its
     type, shape or values (NaN/inf) are wrong."""
-    if not isinstance(prediction, np.ndarray):
-        raise ModelError(
-            f"Sample {sample.id!r}: depth prediction must be a numpy array, got {type(prediction).__name__}.",
-            hint="check your model's predict() return type for monocular_depth: one (H, W) float32 array per sample",
-            details={"sample": sample.id},
-        )
-    if prediction.ndim != 2:
-        raise ModelError(
-            f"Sample {sample.id!r}: depth map must have 2 dims; got {prediction.ndim} (shape {prediction.shape}).",
-            hint="check the shape your model returns: (H, W) metres",
-            details={"sample": sample.id},
-        )
-    expected = sample.rgb.shape[:2]
-    if prediction.shape != expected:
-        raise ModelError(
-            f"Sample {sample.id!r}: depth map shape {prediction.shape} differs from the frame's {expected}.",
-            hint="resize predictions back to the sample's RGB resolution",
-            details={"sample": sample.id},
-        )
+    check_frame_map(
+        prediction, sample, kind="depth", noun="depth map",
+        type_hint="check your model's predict() return type for monocular_depth: one (H, W) float32 array per sample",
+        shape_hint="check the shape your model returns: (H, W) metres",
+        resize_hint="resize predictions back to the sample's RGB resolution",
+    )
     if not np.issubdtype(prediction.dtype, np.floating):
         raise ModelError(
             f"Sample {sample.id!r}: depth map dtype is {prediction.dtype}, expected floating point metres.",

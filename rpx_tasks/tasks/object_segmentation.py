@@ -24,10 +24,10 @@ from rpx_tasks.models.numpy_function import NumpyFunctionModel
 from rpx_tasks.models.registry import ModelEntry
 from rpx_tasks.readiness import GeometricCoherence, SegmentationTemporalStability
 from rpx_tasks.sample import Sample
+from rpx_tasks.tasks._frame_maps import check_frame_map
 from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "object_segmentation"
-_PREDICT_HINT = "check your model's predict() return type for object_segmentation: one (H, W) integer mask per sample"
 _FUNCTION_HINT = "fn(rgb (H,W,3) uint8) must return a 2-D integer array (h, w) of instance ids (0 = background)"
 
 
@@ -98,25 +98,12 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> SegmentationGroundT
 def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
     """Return the prediction as an (H, W) integer array; raise ModelError naming the sample when
     it is not an array, not 2-D, not the frame's size, or not integer."""
-    if not isinstance(prediction, np.ndarray):
-        raise ModelError(
-            f"Sample {sample.id!r}: segmentation prediction must be a numpy array, got {type(prediction).__name__}.",
-            hint=_PREDICT_HINT,
-            details={"sample": sample.id},
-        )
-    if prediction.ndim != 2:
-        raise ModelError(
-            f"Sample {sample.id!r}: mask must have 2 dims; got {prediction.ndim} (shape {prediction.shape}).",
-            hint="check the shape your model returns: (H, W) instance ids",
-            details={"sample": sample.id},
-        )
-    expected = sample.rgb.shape[:2]
-    if prediction.shape != expected:
-        raise ModelError(
-            f"Sample {sample.id!r}: mask shape {prediction.shape} differs from the frame's {expected}.",
-            hint="resize masks to the original H x W (nearest neighbour)",
-            details={"sample": sample.id},
-        )
+    check_frame_map(
+        prediction, sample, kind="segmentation", noun="mask",
+        type_hint="check your model's predict() return type for object_segmentation: one (H, W) integer mask per sample",
+        shape_hint="check the shape your model returns: (H, W) instance ids",
+        resize_hint="resize masks to the original H x W (nearest neighbour)",
+    )
     if prediction.dtype == np.bool_:
         return prediction.astype(np.int32)
     if not np.issubdtype(prediction.dtype, np.integer):

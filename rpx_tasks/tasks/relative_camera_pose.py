@@ -44,7 +44,7 @@ from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelErro
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
 from rpx_tasks.models.registry import ModelEntry
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks._pairs import estimate_image_motion, focal_px, pair_id, second_frame
+from rpx_tasks.tasks._pairs import estimate_image_motion, focal_px, pair_entry, second_frame
 from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "relative_camera_pose"
@@ -339,18 +339,7 @@ def sample_entry(frame) -> dict | None:
     later = frame.later
     if later is None:
         return None
-    entry = frame.base_entry()
-    entry.update(
-        {
-            "id": pair_id(frame.scene, frame.phase_idx, frame.stem, later.stem),
-            "pose_a": frame.paths["pose"],
-            "pose_b": later.paths["pose"],
-            "rgb_b": later.paths["rgb"],
-            "frame_idx_b": later.frame_idx,
-            "metadata": {"frame": frame.stem, "frame_b": later.stem, "pair_stride": later.frame_idx - frame.frame_idx},
-        }
-    )
-    return entry
+    return pair_entry(frame, later, {"pose_a": frame.paths["pose"], "pose_b": later.paths["pose"]})
 
 
 SPEC = TaskSpec(

@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from rpx_tasks.cli import main
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
 from rpx_tasks.models.resolve import resolve_model
 from rpx_tasks.sample import Sample
@@ -22,6 +21,7 @@ from rpx_tasks.tasks.keypoint_matching import (
     keypoint_metrics,
     load_ground_truth,
 )
+from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("keypoint_matching")
 
@@ -128,11 +128,6 @@ def test_spec_declares_task_contract():
 
 
 # --------------------------------------------------------------------------- ground truth
-
-
-@pytest.fixture
-def resolve(tmp_path):
-    return lambda value, sample_id, key: tmp_path / value
 
 
 def test_loads_npy_json_and_inline_encodings(tmp_path, resolve):
@@ -259,15 +254,6 @@ def test_validation_errors_are_model_errors():
 # --------------------------------------------------------------------------- end to end
 
 
-def _bench(task_args, sample_dataset, out_dir, capsys):
-    manifest = sample_dataset / "manifests" / "keypoint_matching" / "all.json"
-    code = main(["bench", "keypoint_matching", *task_args, "--manifest", str(manifest), "--split", "hard",
-                 "--device", "cpu", "--output-dir", str(out_dir), "--plain"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(manifest.read_text())["samples"], captured.out
-
-
 def _reference_metrics(true0, true1, visible, pred0, pred1):
     """The reference rules, written out independently of the package."""
     if len(true0) == 0:
@@ -283,7 +269,7 @@ def _reference_metrics(true0, true1, visible, pred0, pred1):
 
 def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, out = _bench(["--model", "global_motion_grid"], sample_dataset, out_dir, capsys)
+    samples, out = bench_all("keypoint_matching", ["--model", "global_motion_grid"], sample_dataset, out_dir, capsys)
     assert "keypoint_acc" in out and "Weighted Phase Score" in out
     assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
@@ -311,7 +297,7 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
 
 def test_no_matches_give_counted_infinities_not_averages(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, _ = _bench(["--model", "tests.tasks.test_keypoint_matching:no_matches"], sample_dataset, out_dir, capsys)
+    samples, _ = bench_all("keypoint_matching", ["--model", "tests.tasks.test_keypoint_matching:no_matches"], sample_dataset, out_dir, capsys)
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
     assert all(row["keypoint_acc"] == 0.0 and row["mean_match_error"] == math.inf for row in rows)
     aggregated = json.loads((out_dir / "result.json").read_text())["aggregated"]["mean_match_error"]
@@ -319,8 +305,8 @@ def test_no_matches_give_counted_infinities_not_averages(sample_dataset, tmp_pat
 
 
 def test_global_motion_baseline_beats_standing_still(sample_dataset, tmp_path, capsys):
-    _bench(["--model", "identity_matches"], sample_dataset, tmp_path / "still", capsys)
-    _bench(["--model", "rpx_tasks.tasks.keypoint_matching:global_motion_matches"], sample_dataset, tmp_path / "motion", capsys)
+    bench_all("keypoint_matching", ["--model", "identity_matches"], sample_dataset, tmp_path / "still", capsys)
+    bench_all("keypoint_matching", ["--model", "rpx_tasks.tasks.keypoint_matching:global_motion_matches"], sample_dataset, tmp_path / "motion", capsys)
     still = json.loads((tmp_path / "still" / "result.json").read_text())["aggregated"]["mean_match_error"]["mean"]
     motion = json.loads((tmp_path / "motion" / "result.json").read_text())["aggregated"]["mean_match_error"]["mean"]
     assert motion < still / 2
@@ -436,7 +422,7 @@ def test_hf_missing_second_frame_and_bad_checkpoints(tiny_matcher, hf_cache, tmp
 )
 def test_cli_run_with_tiny_hf_checkpoints(selector, sample_dataset, hf_cache, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, out = _bench([*selector, "--cache-dir", str(hf_cache), "--batch-size", "4"], sample_dataset, out_dir, capsys)
+    samples, out = bench_all("keypoint_matching", [*selector, "--cache-dir", str(hf_cache), "--batch-size", "4"], sample_dataset, out_dir, capsys)
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
     assert len(rows) == len(samples)
     assert all(0.0 <= row["keypoint_acc"] <= 1.0 for row in rows)

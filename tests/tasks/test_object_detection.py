@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from rpx_tasks.cli import main
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, ModelError
 from rpx_tasks.metrics.detection import detection_metrics
@@ -18,6 +17,7 @@ from rpx_tasks.models.resolve import resolve_model
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks._boxes import BoxPrediction, DetectionGroundTruth
+from tests.tasks.bench_cli import bench
 
 SPEC = get_task("object_detection")
 A = [0, 0, 10, 10]
@@ -234,11 +234,6 @@ def test_validation_of_any_models_predictions():
 # --------------------------------------------------------------------------- end to end
 
 
-def bench(task, manifest, out_dir, *extra):
-    return main(["bench", task, *extra, "--manifest", str(manifest), "--split", "hard", "--device", "cpu",
-                 "--output-dir", str(out_dir), "--plain"])
-
-
 def check_report(out_dir, spec, manifest) -> list[dict]:
     """The four report files exist and per-sample rows carry every metric; returns the rows."""
     assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
@@ -293,11 +288,6 @@ def yolos_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("hf-yolos")
     seed_tiny_yolos(cache)
     return cache
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def rgb_sample(seed, h=48, w=64):

@@ -28,6 +28,7 @@ from rpx_tasks.readiness import (
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.object_segmentation import SegmentationGroundTruth, compute_metrics, validate_prediction
+from tests.tasks.bench_cli import bench
 
 SPEC = get_task("object_segmentation")
 
@@ -437,15 +438,10 @@ def test_colour_baseline_beats_background_only_on_sample_data(sample_dataset):
 # ---------------------------------------------------------------- end to end
 
 
-def _bench(manifest: Path, out: Path, *extra: str) -> int:
-    return main(["bench", "object_segmentation", "--model", "colour_segmentation", "--manifest", str(manifest),
-                 "--split", "hard", "--device", "cpu", "--output-dir", str(out), "--plain", *extra])
-
-
 def test_cli_run_writes_the_four_files_with_reference_miou(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "object_segmentation" / "all.json"
     out = tmp_path / "out"
-    assert _bench(manifest, out) == 0, capsys.readouterr().err
+    assert bench("object_segmentation", manifest, out, "--model", "colour_segmentation") == 0, capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
     rows = pq.read_table(out / "per_sample_metrics.parquet").to_pylist()
     entries = {e["id"]: e for e in _samples(sample_dataset, "all")}
@@ -495,7 +491,7 @@ def naive_sgc(pairs) -> dict:
 
 def test_cli_run_with_sgc_scores_geometric_coherence(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "object_segmentation" / "hard.json"
-    assert _bench(manifest, tmp_path / "sgc", "--sgc") == 0, capsys.readouterr().err
+    assert bench("object_segmentation", manifest, tmp_path / "sgc", "--model", "colour_segmentation", "--sgc") == 0, capsys.readouterr().err
     sgc = json.loads((tmp_path / "sgc" / "result.json").read_text())["readiness"]["sgc"]
     entries = _samples(sample_dataset, "hard")
     assert sgc["samples"] == len(entries) == 24 and sgc["skipped_no_depth"] == 0
@@ -514,7 +510,7 @@ def test_sgc_skips_samples_without_depth(sample_dataset, tmp_path, capsys):
     manifest["root"] = str(sample_dataset)
     path = tmp_path / "no_depth.json"
     path.write_text(json.dumps(manifest))
-    assert _bench(path, tmp_path / "nodepth", "--sgc") == 0, capsys.readouterr().err
+    assert bench("object_segmentation", path, tmp_path / "nodepth", "--model", "colour_segmentation", "--sgc") == 0, capsys.readouterr().err
     sgc = json.loads((tmp_path / "nodepth" / "result.json").read_text())["readiness"]["sgc"]
     assert sgc == {"score": 0.0, "precision": 0.0, "recall": 0.0, "samples": 0, "skipped_no_depth": 24}
 

@@ -7,7 +7,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from rpx_tasks.cli import main
 from rpx_tasks.decoding import decode_label_map
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
 from rpx_tasks.manifest import resolve_in_root
@@ -23,6 +22,7 @@ from rpx_tasks.tasks.object_tracking import (
     tracking_metrics,
     validate_prediction,
 )
+from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("object_tracking")
 
@@ -149,11 +149,6 @@ def test_spec_declares_task_contract():
 
 
 # --------------------------------------------------------------------------- loader
-
-
-@pytest.fixture
-def resolve(tmp_path):
-    return lambda value, sample_id, key: resolve_in_root(tmp_path, value, sample_id=sample_id, key=key)
 
 
 def write_mask(path, mask):
@@ -328,16 +323,11 @@ def _ground_truth_count(root, entry):
 
 
 def test_cli_run_on_sample_data(sample_dataset, tmp_path, capsys):
-    manifest = sample_dataset / "manifests" / "object_tracking" / "all.json"
     out_dir = tmp_path / "out"
-    code = main(["bench", "object_tracking", "--model", "colour_blob_tracker", "--manifest", str(manifest), "--split", "hard",
-                 "--device", "cpu", "--output-dir", str(out_dir), "--plain"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "mota" in captured.out and "Weighted Phase Score" in captured.out
+    samples, out = bench_all("object_tracking", ["--model", "colour_blob_tracker"], sample_dataset, out_dir, capsys)
+    assert "mota" in out and "Weighted Phase Score" in out
     assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
 
-    samples = json.loads(manifest.read_text())["samples"]
     with_tracks = [entry for entry in samples if "tracks" in entry]
     assert 0 < len(with_tracks) < len(samples) and all("mask" in entry for entry in samples)
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}

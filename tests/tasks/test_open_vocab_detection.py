@@ -15,7 +15,8 @@ from rpx_tasks.models.resolve import resolve_model
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks._boxes import BoxPrediction, DetectionGroundTruth
-from tests.tasks.test_object_detection import bench, check_report, reference_detection, resolver
+from tests.tasks.bench_cli import bench
+from tests.tasks.test_object_detection import check_report, reference_detection, resolver
 
 SPEC = get_task("open_vocab_detection")
 A = [0, 0, 10, 10]
@@ -124,20 +125,6 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
 
 # --------------------------------------------------------------------------- HF fast path (tiny OWL-ViT)
-
-
-@pytest.fixture(scope="module")
-def owl_cache(tmp_path_factory):
-    from tests.hf_seed_detection import seed_tiny_owlvit
-
-    cache = tmp_path_factory.mktemp("hf-owlvit")
-    seed_tiny_owlvit(cache)
-    return cache
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def rgb_sample(seed, vocabulary, h=48, w=64):

@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from rpx_tasks.cli import main
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
 from rpx_tasks.models.resolve import resolve_model
 from rpx_tasks.sample import Sample
@@ -22,6 +21,7 @@ from rpx_tasks.tasks.relative_camera_pose import (
     load_ground_truth,
     pose_metrics,
 )
+from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("relative_camera_pose")
 
@@ -134,11 +134,6 @@ def test_spec_declares_task_contract():
 def _write_npz(path, position, orientation_xyzw):
     np.savez(path, position=np.asarray(position, float), orientation=np.asarray(orientation_xyzw, float))
     return path.name
-
-
-@pytest.fixture
-def resolve(tmp_path):
-    return lambda value, sample_id, key: tmp_path / value
 
 
 def test_identity_rotation_and_one_metre_x(tmp_path, resolve):
@@ -296,15 +291,6 @@ def test_hf_checkpoint_is_a_config_error_with_the_numpy_signature():
 # --------------------------------------------------------------------------- end to end
 
 
-def _bench(model, sample_dataset, out_dir, capsys):
-    manifest = sample_dataset / "manifests" / "relative_camera_pose" / "all.json"
-    code = main(["bench", "relative_camera_pose", "--model", model, "--manifest", str(manifest), "--split", "hard",
-                 "--device", "cpu", "--output-dir", str(out_dir), "--plain"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(manifest.read_text())["samples"], captured.out
-
-
 def _pose_from_file(path):
     """Camera->world from a stored pose, written independently of the package (Hamilton xyzw)."""
     with np.load(path) as data:
@@ -319,7 +305,7 @@ def _pose_from_file(path):
 
 def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, out = _bench("image_motion_pose", sample_dataset, out_dir, capsys)
+    samples, out = bench_all("relative_camera_pose", ["--model", "image_motion_pose"], sample_dataset, out_dir, capsys)
     assert "rotation_error_deg" in out and "Weighted Phase Score" in out
     assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
@@ -347,8 +333,8 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
 
 
 def test_image_motion_baseline_beats_standing_still(sample_dataset, tmp_path, capsys):
-    _bench("identity_pose", sample_dataset, tmp_path / "still", capsys)
-    _bench("rpx_tasks.tasks.relative_camera_pose:image_motion_pose", sample_dataset, tmp_path / "motion", capsys)
+    bench_all("relative_camera_pose", ["--model", "identity_pose"], sample_dataset, tmp_path / "still", capsys)
+    bench_all("relative_camera_pose", ["--model", "rpx_tasks.tasks.relative_camera_pose:image_motion_pose"], sample_dataset, tmp_path / "motion", capsys)
     still = json.loads((tmp_path / "still" / "result.json").read_text())["aggregated"]["rotation_error_deg"]["mean"]
     motion = json.loads((tmp_path / "motion" / "result.json").read_text())["aggregated"]["rotation_error_deg"]["mean"]
     assert still > 0.5 and motion < still / 3

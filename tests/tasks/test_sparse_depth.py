@@ -7,10 +7,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from rpx_tasks.cli import main
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
-from rpx_tasks.manifest import resolve_in_root
 from rpx_tasks.models.baselines import ground_plane_depth
 from rpx_tasks.models.resolve import resolve_model
 from rpx_tasks.sample import Sample
@@ -22,6 +20,7 @@ from rpx_tasks.tasks.sparse_depth import (
     sparse_depth_metrics,
     validate_prediction,
 )
+from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("sparse_depth")
 
@@ -106,11 +105,6 @@ def test_spec_declares_task_contract():
 
 
 # --------------------------------------------------------------------------- loader
-
-
-@pytest.fixture
-def resolve(tmp_path):
-    return lambda value, sample_id, key: resolve_in_root(tmp_path, value, sample_id=sample_id, key=key)
 
 
 def test_loads_npy_json_and_inline_encodings(tmp_path, resolve):
@@ -243,15 +237,6 @@ def test_hf_checkpoint_is_a_config_error_with_the_numpy_signature():
 # --------------------------------------------------------------------------- end to end
 
 
-def _bench(model, sample_dataset, out_dir, capsys):
-    manifest = sample_dataset / "manifests" / "sparse_depth" / "all.json"
-    code = main(["bench", "sparse_depth", "--model", model, "--manifest", str(manifest), "--split", "hard",
-                 "--device", "cpu", "--output-dir", str(out_dir), "--plain"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(manifest.read_text())["samples"], captured.out
-
-
 def _ground_truth(sample_dataset, entry):
     coords = np.load(sample_dataset / entry["coordinates"]).astype(np.float32)
     depths = np.asarray(json.loads((sample_dataset / entry["depths"]).read_text()), np.float32)
@@ -260,7 +245,7 @@ def _ground_truth(sample_dataset, entry):
 
 def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, out = _bench("sparse_ground_plane_prior", sample_dataset, out_dir, capsys)
+    samples, out = bench_all("sparse_depth", ["--model", "sparse_ground_plane_prior"], sample_dataset, out_dir, capsys)
     assert "sparse_absrel" in out and "Weighted Phase Score" in out
     assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
@@ -288,7 +273,7 @@ def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, ca
 
 def test_cli_run_with_an_import_path(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, _ = _bench("rpx_tasks.tasks.sparse_depth:constant_at_points", sample_dataset, out_dir, capsys)
+    samples, _ = bench_all("sparse_depth", ["--model", "rpx_tasks.tasks.sparse_depth:constant_at_points"], sample_dataset, out_dir, capsys)
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     for entry in samples[:6]:
         _, depths = _ground_truth(sample_dataset, entry)

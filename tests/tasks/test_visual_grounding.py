@@ -16,7 +16,8 @@ from rpx_tasks.models.resolve import resolve_model
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks._boxes import BoxPrediction, GroundingGroundTruth
-from tests.tasks.test_object_detection import bench, check_report, resolver
+from tests.tasks.bench_cli import bench
+from tests.tasks.test_object_detection import check_report, resolver
 
 SPEC = get_task("visual_grounding")
 A = [0, 0, 10, 10]
@@ -181,15 +182,6 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
 
 # --------------------------------------------------------------------------- HF fast path (tiny OWL-ViT)
-
-
-@pytest.fixture(scope="module")
-def owl_cache(tmp_path_factory):
-    from tests.hf_seed_detection import seed_tiny_owlvit
-
-    cache = tmp_path_factory.mktemp("hf-owlvit")
-    seed_tiny_owlvit(cache)
-    return cache
 
 
 def test_zero_shot_grounding_uses_the_text_as_the_query(monkeypatch, owl_cache, sample_dataset, tmp_path, capsys):
