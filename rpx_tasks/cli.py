@@ -7,6 +7,7 @@ error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -167,8 +168,9 @@ def cmd_sample_data(args, ui: PlainUI) -> int:
 
 
 def _bench(params: dict[str, Any], ui: PlainUI) -> int:
-    from rpx_tasks.bench import run_bench, validate_config
+    from rpx_tasks.bench import validate_config
 
+    # Cheap validation first: a bad option fails before Prefect starts.
     config = validate_config(params)
     ui.header(
         get_task(config.task).display_name,
@@ -179,10 +181,16 @@ def _bench(params: dict[str, Any], ui: PlainUI) -> int:
             "device": config.device,
         },
     )
+    from flows.bootstrap import configure_quiet_prefect
+
+    configure_quiet_prefect(verbose=logger.isEnabledFor(logging.DEBUG))  # before Prefect is imported
+    from flows.rpx_bench import run_bench_flow
+
     with ui.progress() as progress:
-        paths, payload = run_bench(config, progress=progress)
+        summary = run_bench_flow(params, progress=progress)
+    payload = json.loads(Path(summary["result_json"]).read_text(encoding="utf-8"))
     ui.results(payload)
-    ui.footer({"samples": payload["num_samples"], "output": paths.output_dir})
+    ui.footer({"samples": payload["num_samples"], "output": summary["output_dir"]})
     return 0
 
 

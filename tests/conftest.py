@@ -20,7 +20,7 @@ os.environ["RPX_NO_BANNER"] = "1"
 os.environ.pop("RPX_HF_REPO", None)
 os.environ.pop("RPX_HF_REVISION", None)
 
-pytest_plugins = ["tests.conftest_hub"]
+pytest_plugins = ["tests.conftest_hub", "tests.conftest_prefect"]
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +35,14 @@ def sample_dataset(tmp_path_factory) -> Path:
 def depth_manifest(sample_dataset) -> Path:
     """The hard-split monocular_depth manifest of the sample dataset."""
     return sample_dataset / "manifests" / "monocular_depth" / "hard.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_for_every_test(prefect_api):
+    """`rpx bench` runs the rpx-bench flow: point every in-process and subprocess run at the
+    session's test API (a run without one would start and stop its own temporary server)."""
+    from prefect.settings import PREFECT_API_URL
+
+    os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    yield
+    os.environ.pop("PREFECT_API_URL", None)

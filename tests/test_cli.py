@@ -1,6 +1,7 @@
 """End-to-end CLI runs on the built-in sample data."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -127,11 +128,16 @@ def test_failed_run_keeps_the_previous_report(depth_manifest, tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
 
 
-def test_console_script_runs_as_a_process(depth_manifest, tmp_path):
+def test_console_script_runs_as_a_process_on_the_embedded_api(depth_manifest, tmp_path):
+    # No PREFECT_API_URL: the flow runs on Prefect's embedded API under PREFECT_HOME.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     done = subprocess.run(
         [sys.executable, "-m", "rpx_tasks.cli", "bench", "monocular_depth", "--model", "ground_plane_prior",
-         "--manifest", str(depth_manifest), "--device", "cpu", "--output-dir", str(tmp_path), "--max-samples", "5", "--plain"],
-        capture_output=True, text=True, timeout=120,
+         "--manifest", str(depth_manifest), "--device", "cpu", "--output-dir", str(tmp_path / "out"), "--max-samples", "5", "--plain"],
+        capture_output=True, text=True, timeout=180, env=env,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads((tmp_path / "result.json").read_text())["num_samples"] == 5
+    assert "Traceback" not in done.stderr and "prefect" not in done.stderr.lower()
+    assert (tmp_path / "prefect-home").is_dir()
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["num_samples"] == 5

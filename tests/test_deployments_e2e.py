@@ -1,0 +1,152 @@
+"""End to end: a real Prefect server, the deployment set-up, prefect deploy, a process worker and
+``prefect deployment run rpx-bench/smoke --watch``.
+
+Every process started here is stopped by its PID in a ``finally`` block (the worker ignores
+its first SIGTERM, so it gets a second one, then SIGKILL). Takes about a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PREFECT = str(BIN / "prefect")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(api_url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prefect server exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"prefect server at {api_url} not healthy after {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a process we started: SIGTERM, a second SIGTERM, then SIGKILL; then reap it."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGTERM, grace / 2), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            break
+        try:
+            process.send_signal(sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    # Children the process started in its own session (uvicorn, flow runs) go with it.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def api_post(api_url: str, path: str, body: dict) -> list | dict:
+    request = urllib.request.Request(f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def run_cli(args: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.mark.skipif(shutil.which(PREFECT) is None and not Path(PREFECT).exists(), reason="prefect CLI not installed")
+def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        key: value for key, value in os.environ.items()
+        if not key.startswith("PREFECT_") and key not in ("RPX_PREFECT_RESULTS",)
+    }
+    env.update({
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        "RPX_CACHE_DIR": str(tmp_path / "rpx-cache"),
+        "CUDA_VISIBLE_DEVICES": "",
+    })
+    server_env = {key: value for key, value in env.items() if key != "PREFECT_API_URL"}
+    output_dir = tmp_path / "smoke-report"
+    started: list[subprocess.Popen] = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    try:
+        server = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path, env=server_env, stdout=open(logs / "server.log", "w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(server)
+        wait_for_health(api_url, server)
+
+        setup = run_cli([sys.executable, "deployments/setup_prefect.py"], env, timeout=60)
+        assert "work pool rpx-process: created" in setup.stdout
+        again = run_cli([sys.executable, "deployments/setup_prefect.py", "--gpus", "1"], env, timeout=60)
+        assert "work pool rpx-process: exists" in again.stdout and "gpu-0: created" in again.stdout
+
+        run_cli([PREFECT, "deploy", "--all", "--no-prompt"], env, timeout=120)
+        deployments = api_post(api_url, "/deployments/filter", {})
+        assert {d["name"] for d in deployments} == {"smoke", "nightly-depth", "nightly-leaderboard"}
+        smoke = next(d for d in deployments if d["name"] == "smoke")
+        assert smoke["pull_steps"] == [{"flows.bootstrap.enter_checkout": {}}]
+        assert str(REPO) not in json.dumps(deployments)  # nothing machine-specific was stored
+        nightly = next(d for d in deployments if d["name"] == "nightly-depth")
+        assert nightly["schedules"][0]["schedule"]["timezone"] == "America/Chicago"
+
+        worker = subprocess.Popen(
+            [PREFECT, "worker", "start", "--pool", "rpx-process"],
+            cwd=tmp_path, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(worker)
+
+        run_cli([PREFECT, "deployment", "run", "rpx-bench/smoke", "--watch",
+                 "--param", f"output_dir={json.dumps(str(output_dir))}"], env, timeout=150)
+
+        [flow_run] = api_post(api_url, "/flow_runs/filter", {"flow_runs": {"name": {"like_": "monocular_depth-ground_plane_prior-hard"}}})
+        assert flow_run["state"]["type"] == "COMPLETED"
+        for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
+            assert (output_dir / name).is_file(), name
+        artifacts = api_post(api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}})
+        types = {artifact["key"]: artifact["type"] for artifact in artifacts}
+        assert types == {
+            "rpx-monocular-depth-ground-plane-prior-hard-summary": "markdown",
+            "rpx-monocular-depth-ground-plane-prior-hard-metrics": "table",
+            "rpx-monocular-depth-ground-plane-prior-hard-output": "markdown",  # a link artifact is markdown
+        }
+    finally:
+        for process in reversed(started):
+            stop(process)

@@ -1,0 +1,378 @@
+"""Flows rpx-bench and rpx-bench-matrix against one session-wide Prefect test API.
+
+Every test queries the API for what it checks (task-run states, logs, artifacts, slots): the
+flows run for real; only CUDA, which this machine lacks, is absent (a run requesting cuda:0
+falls back to the CPU while it holds the gpu-0 slot, see rpx_tasks.steps.gpu_slot).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.rpx_bench import rpx_bench, run_bench_flow
+from flows.rpx_bench_matrix import rpx_bench_matrix
+from rpx_tasks.errors import ConfigError, ManifestError
+from rpx_tasks.steps import BUILTIN_SAMPLE, artifact_key, ensure_concurrency_limit
+from tests.hub_server import build_repo_files
+
+pytest_plugins = ["tests.conftest_prefect"]
+
+STEP_NAMES = ["validate-config", "resolve-device", "download-split", "resolve-model", "run-benchmark", "write-report"]
+
+
+# -- models used by the tests (by import path, as a deployment would name them) ----------------
+
+_intervals_lock = threading.Lock()
+RUN_INTERVALS: dict[int, list[float]] = {}
+
+
+class RecordingDepth:
+    """A slow constant-depth model that records when its run started (setup) and last predicted."""
+
+    task = "monocular_depth"
+
+    def __init__(self, device: str = "cpu"):
+        self.name = "recording_depth"
+
+    def setup(self) -> None:
+        with _intervals_lock:
+            RUN_INTERVALS[id(self)] = [time.monotonic(), time.monotonic()]
+
+    def predict(self, batch):
+        time.sleep(0.15)
+        with _intervals_lock:
+            RUN_INTERVALS[id(self)][1] = time.monotonic()
+        return [np.full(sample.rgb.shape[:2], 2.0, np.float32) for sample in batch]
+
+
+class ExplodingDepth(RecordingDepth):
+    """Fails in the middle of its run."""
+
+    def predict(self, batch):
+        raise RuntimeError("the model exploded")
+
+
+class InterruptedDepth(RecordingDepth):
+    """Interrupted in the middle of its run as a cancelled flow run is: SIGTERM raises TerminationSignal."""
+
+    def predict(self, batch):
+        from prefect.exceptions import TerminationSignal
+
+        raise TerminationSignal(signal.SIGTERM)
+
+
+class CtrlCDepth(RecordingDepth):
+    """Interrupted in the middle of its run by Ctrl-C."""
+
+    def predict(self, batch):
+        raise KeyboardInterrupt
+
+
+# -- API helpers -------------------------------------------------------------------------------
+
+
+def task_runs(client, flow_run_id):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name.rsplit("-", 1)[0]: run for run in runs}
+
+
+def flow_run_logs(client, flow_run_id) -> str:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
+    logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return "\n".join(log.message for log in logs)
+
+
+def artifacts_with_key(client, key):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+
+def hub_params(hub_env, **overrides):
+    values = {"task": "monocular_depth", "split": "hard", "model": "ground_plane_prior", "repo_id": "rpx-test/loose",
+              "revision": "main", "cache_dir": str(hub_env.hf_cache), "device": "cpu",
+              "output_dir": str(hub_env.tmp_path / "out")}
+    values.update(overrides)
+    return values
+
+
+def run(params):
+    """Run rpx-bench in-process; returns its final state (not raising)."""
+    return rpx_bench(**params, return_state=True)
+
+
+# -- the happy path: steps, name, summary, report files, artifacts ------------------------------
+
+
+def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch):
+    monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path / "cache"))
+    state = run({"task": "monocular_depth", "model": "ground_plane_prior", "manifest": BUILTIN_SAMPLE,
+                 "device": "cpu", "output_dir": str(tmp_path / "out")})
+    assert state.is_completed(), state.message
+    summary = state.result()
+    json.dumps(summary)
+    assert summary["num_samples"] == 24 and summary["device"] == "cpu"
+    for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
+        assert (tmp_path / "out" / name).is_file()
+    assert summary["result_json"] == str((tmp_path / "out" / "result.json").resolve())
+
+    flow_run = prefect_client.read_flow_run(state.state_details.flow_run_id)
+    assert flow_run.name == "monocular_depth-ground_plane_prior-hard"
+    steps = task_runs(prefect_client, flow_run.id)
+    assert sorted(steps) == sorted(STEP_NAMES)
+    assert all(run.state.is_completed() for run in steps.values())
+    # Local data: nothing to cache, so the download step always runs.
+    assert steps["download-split"].state.name == "Completed"
+
+    expected = {kind: artifact_key("monocular_depth", "ground_plane_prior", "hard", kind) for kind in ("summary", "metrics", "output")}
+    assert summary["artifacts"] == expected
+    found = {}
+    for kind, artifact_type in (("summary", "markdown"), ("metrics", "table"), ("output", "markdown")):  # a link is markdown
+        [found[kind]] = [a for a in artifacts_with_key(prefect_client, expected[kind]) if a.flow_run_id == flow_run.id]
+        assert found[kind].type == artifact_type, kind
+    assert (tmp_path / "out").resolve().as_uri() in found["output"].data
+    assert found["summary"].data == (tmp_path / "out" / "summary.md").read_text()
+    table = artifacts_with_key(prefect_client, expected["metrics"])[0]
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert {"s_overall", "absrel"} & {row["name"] for row in rows}
+
+
+def test_run_bench_flow_maps_cli_options_and_reports_progress(prefect_api, depth_manifest, tmp_path):
+    seen = []
+    summary = run_bench_flow(
+        {"task": "monocular_depth", "split": "hard", "model_name": "constant_depth", "hf_checkpoint": None,
+         "manifest": str(depth_manifest), "max_samples": 5, "device": "cpu", "output_dir": str(tmp_path)},
+        progress=lambda done, total, stage: seen.append((done, total, stage)),
+    )
+    assert summary["model"] == "constant_depth" and summary["num_samples"] == 5
+    assert (5, 5, "predict") in seen
+
+
+def test_a_process_with_prefect_api_url_runs_in_that_api_quietly(prefect_client, prefect_api_url, depth_manifest, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json\n"
+        "from flows.bootstrap import configure_quiet_prefect\n"
+        "configure_quiet_prefect()\n"
+        "from flows.rpx_bench import run_bench_flow\n"
+        f"print(json.dumps(run_bench_flow({{'task': 'monocular_depth', 'model_name': 'constant_depth', "
+        f"'manifest': {str(depth_manifest)!r}, 'max_samples': 3, 'device': 'cpu', 'output_dir': {str(tmp_path)!r}}})))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_LOGGING", "DO_NOT_TRACK"))}
+    env.update(PREFECT_API_URL=prefect_api_url, PREFECT_HOME=str(tmp_path / "home"))
+    env.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # quiet: no Prefect console logs, no warnings, no telemetry notice
+    summary = json.loads(done.stdout)
+    assert summary["num_samples"] == 3
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    named = prefect_client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["monocular_depth-constant_depth-hard"]))
+    )
+    [flow_run] = [run for run in named if run.parameters.get("output_dir") == str(tmp_path)]
+    assert flow_run.state.is_completed()
+
+
+def test_an_unreachable_prefect_server_is_a_config_error(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        with pytest.raises(ConfigError, match="does not answer") as info:
+            run_bench_flow({"task": "monocular_depth", "model": "constant_depth", "manifest": BUILTIN_SAMPLE, "device": "cpu"})
+    assert "prefect server start" in info.value.hint and not (tmp_path / "out").exists()
+
+
+# -- failures: fast config errors, message and hint in the logs, no retries but for transient ---
+
+
+def test_config_error_fails_before_any_expensive_step(prefect_client, tmp_path):
+    with pytest.raises(ConfigError, match="Unknown model") as info:
+        run_bench_flow({"task": "monocular_depth", "model": "no_such_model", "manifest": BUILTIN_SAMPLE,
+                        "device": "cpu", "output_dir": str(tmp_path)})
+    error = info.value
+    state = run({"task": "monocular_depth", "model": "no_such_model", "split": "hardest", "device": "cpu"})
+    assert state.is_failed()
+    steps = task_runs(prefect_client, state.state_details.flow_run_id)
+    assert list(steps) == ["validate-config"] and steps["validate-config"].state.is_failed()
+    logs = flow_run_logs(prefect_client, state.state_details.flow_run_id)
+    assert "ConfigError: Unknown difficulty split 'hardest'." in logs and "hint: Use one of" in logs
+    assert error.hint  # the caller (the CLI) gets the original error with its hint
+
+
+def test_second_identical_run_is_cached_and_fetches_nothing(prefect_client, hub_env):
+    first = run(hub_params(hub_env))
+    assert first.is_completed(), first.message
+    assert task_runs(prefect_client, first.state_details.flow_run_id)["download-split"].state.name == "Completed"
+    assert hub_env.server.fetched_files()
+
+    hub_env.server.clear()
+    second = run(hub_params(hub_env, model="constant_depth"))  # another model, same data
+    assert second.is_completed(), second.message
+    assert task_runs(prefect_client, second.state_details.flow_run_id)["download-split"].state.name == "Cached"
+    assert hub_env.server.fetched_files() == [] and hub_env.server.fetched_files("HEAD") == []
+    assert second.result()["num_samples"] == first.result()["num_samples"] == 12
+
+
+def test_cache_is_bypassed_when_the_resolved_manifest_is_gone(prefect_client, hub_env):
+    first = run(hub_params(hub_env, max_samples=4))
+    assert first.is_completed(), first.message
+    manifest = Path(json.loads(Path(first.result()["result_json"]).read_text())["manifest"])
+    manifest.unlink()
+
+    hub_env.server.clear()
+    second = run(hub_params(hub_env, max_samples=4))
+    assert second.is_completed(), second.message
+    assert task_runs(prefect_client, second.state_details.flow_run_id)["download-split"].state.name == "Completed"
+    assert manifest.is_file()
+    assert hub_env.server.api_calls()  # the step ran: it resolved the revision again
+
+    third = run(hub_params(hub_env, max_samples=4))
+    assert task_runs(prefect_client, third.state_details.flow_run_id)["download-split"].state.name == "Cached"
+
+
+def requests_per_attempt(hub_env, pattern: str) -> int:
+    """How many requests matching ``pattern`` one failing download attempt makes (huggingface_hub may retry inside)."""
+    from rpx_tasks.hub import download_split
+    from rpx_tasks.errors import TransientDownloadError
+
+    fault = hub_env.server.add_fault(pattern, "status", times=-1, status=503)
+    with pytest.raises(TransientDownloadError):
+        download_split("monocular_depth", "hard", modalities=("rgb", "depth"), repo_id="rpx-test/sharded",
+                       revision="main", cache_dir=str(hub_env.hf_cache), max_samples=2)
+    hub_env.server.clear()
+    return fault.fired
+
+
+def test_transient_download_fault_is_retried_and_the_run_completes(prefect_client, hub_env):
+    pattern = "/api/datasets/rpx-test/sharded/revision/*"
+    # Fail every request of the step's first attempt (503), then let the Hub recover.
+    hub_env.server.add_fault(pattern, "status", times=requests_per_attempt(hub_env, pattern), status=503)
+    state = run(hub_params(hub_env, repo_id="rpx-test/sharded", max_samples=2))
+    assert state.is_completed(), state.message
+    download = task_runs(prefect_client, state.state_details.flow_run_id)["download-split"]
+    assert download.run_count == 2 and download.state.name == "Completed"
+    history = [s.name for s in prefect_client.read_task_run_states(download.id)]
+    assert "AwaitingRetry" in history or "Retrying" in history
+
+
+def test_manifest_error_is_not_retried(prefect_client, hub_env):
+    files = build_repo_files("loose")
+    files["manifests/monocular_depth/hard.json"] = b"{ not json"
+    hub_env.server.add_repo("rpx-test/broken", files)
+    state = run(hub_params(hub_env, repo_id="rpx-test/broken"))
+    assert state.is_failed()
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        state.result()
+    download = task_runs(prefect_client, state.state_details.flow_run_id)["download-split"]
+    assert download.run_count == 1 and download.state.is_failed()
+    assert hub_env.server.fetched_files().count("manifests/monocular_depth/hard.json") == 1
+    logs = flow_run_logs(prefect_client, state.state_details.flow_run_id)
+    assert "ManifestError:" in logs and "hint:" in logs
+
+
+# -- GPU slots -----------------------------------------------------------------------------------
+
+
+def gpu_params(depth_manifest, tmp_path, name, model="tests.test_flows:RecordingDepth"):
+    return {"task": "monocular_depth", "model": model, "manifest": str(depth_manifest), "max_samples": 4,
+            "device": "cuda:0", "output_dir": str(tmp_path / name)}
+
+
+def test_concurrent_gpu_runs_never_overlap(prefect_client, depth_manifest, tmp_path):
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    ensure_concurrency_limit("gpu-0")
+    prefect_client.update_global_concurrency_limit("gpu-0", GlobalConcurrencyLimitUpdate(limit=1))
+    RUN_INTERVALS.clear()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        states = list(pool.map(run, [gpu_params(depth_manifest, tmp_path, "a"), gpu_params(depth_manifest, tmp_path, "b")]))
+    assert all(state.is_completed() for state in states), [state.message for state in states]
+    (start_a, end_a), (start_b, end_b) = sorted(RUN_INTERVALS.values())
+    assert end_a - start_a >= 0.4 and end_b - start_b >= 0.4  # each run really predicted while holding the slot
+    assert end_a <= start_b, f"runs overlapped: {RUN_INTERVALS}"
+    assert prefect_client.read_global_concurrency_limit_by_name("gpu-0").active_slots == 0
+    logs = flow_run_logs(prefect_client, states[0].state_details.flow_run_id)
+    assert "Holding GPU slot gpu-0" in logs
+
+
+def test_gpu_slot_is_released_when_the_run_fails(prefect_client, depth_manifest, tmp_path):
+    ensure_concurrency_limit("gpu-0")
+    failed = run(gpu_params(depth_manifest, tmp_path, "boom", model="tests.test_flows:ExplodingDepth"))
+    assert failed.is_failed()
+    assert prefect_client.read_global_concurrency_limit_by_name("gpu-0").active_slots == 0
+    start = time.monotonic()
+    after = run(gpu_params(depth_manifest, tmp_path, "after"))
+    assert after.is_completed() and time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("model", ["InterruptedDepth", "CtrlCDepth"])
+def test_gpu_slot_is_released_when_the_run_is_cancelled(prefect_client, depth_manifest, tmp_path, model):
+    from prefect.exceptions import TerminationSignal
+
+    ensure_concurrency_limit("gpu-0")
+    # In a worker thread: in the main thread Prefect re-sends SIGTERM to the process, ending pytest.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        interrupted = pool.submit(rpx_bench, **gpu_params(depth_manifest, tmp_path, model, model=f"tests.test_flows:{model}"))
+        with pytest.raises((TerminationSignal, KeyboardInterrupt)):
+            interrupted.result()
+    assert prefect_client.read_global_concurrency_limit_by_name("gpu-0").active_slots == 0
+
+
+def test_cpu_runs_take_no_gpu_slot(prefect_client, depth_manifest, tmp_path):
+    state = run({**gpu_params(depth_manifest, tmp_path, "cpu", model="constant_depth"), "device": "cpu"})
+    assert state.is_completed()
+    assert "GPU slot" not in flow_run_logs(prefect_client, state.state_details.flow_run_id)
+
+
+# -- the matrix ----------------------------------------------------------------------------------
+
+
+def test_matrix_runs_every_entry_and_one_failure_does_not_stop_the_others(prefect_client, tmp_path, monkeypatch):
+    monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path / "cache"))
+    runs = [
+        {"task": "monocular_depth", "model": "ground_plane_prior"},
+        {"task": "monocular_depth", "model": "no_such_model"},
+        {"task": "monocular_depth", "model": "constant_depth", "split": "easy"},
+    ]
+    state = rpx_bench_matrix(runs, defaults={"manifest": BUILTIN_SAMPLE, "device": "cpu"},
+                             output_root=str(tmp_path / "board"), leaderboard_key="rpx-test-board", return_state=True)
+    assert state.is_failed() and "1 of 3 benchmark runs failed" in state.message
+    [board] = [a for a in artifacts_with_key(prefect_client, "rpx-test-board") if a.flow_run_id == state.state_details.flow_run_id]
+    rows = json.loads(board.data) if isinstance(board.data, str) else board.data
+    assert [(row["model"], row["split"], row["state"]) for row in rows] == [
+        ("ground_plane_prior", "hard", "Completed"), ("no_such_model", "hard", "Failed"), ("constant_depth", "easy", "Completed"),
+    ]
+    assert "Unknown model" in rows[1]["error"] and rows[0]["primary_value"] is not None
+    assert (tmp_path / "board" / "monocular_depth" / "constant_depth" / "easy" / "result.json").is_file()
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    children = prefect_client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id]))
+    )
+    assert sorted(child.name for child in children) == sorted(
+        ["monocular_depth-ground_plane_prior-hard", "monocular_depth-no_such_model-hard", "monocular_depth-constant_depth-easy"]
+    )

@@ -1,0 +1,256 @@
+"""The Prefect steps, called directly (``.fn``) or as plain helpers: no Prefect API is started here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from prefect.states import Failed
+
+from rpx_tasks import bench
+from rpx_tasks.config import RunConfig
+from rpx_tasks.errors import ConfigError, DownloadError, ManifestError, TransientDownloadError
+from rpx_tasks.steps import (
+    BUILTIN_SAMPLE,
+    STEP_VERSION,
+    SplitCachePolicy,
+    artifact_key,
+    download_cache_key,
+    download_split_step,
+    ensure_sample_data,
+    gpu_slot_name,
+    metrics_table,
+    report_progress,
+    resolve_device_step,
+    results_dir,
+    retry_transient_only,
+    run_summary,
+    split_is_on_disk,
+    validate_config_step,
+)
+
+BASELINE = "ground_plane_prior"
+
+
+def params(**overrides):
+    values = {"task": "monocular_depth", "split": "hard", "model_name": BASELINE, "device": "cpu"}
+    values.update(overrides)
+    return values
+
+
+# -- validate config -------------------------------------------------------------------------
+
+
+def test_validate_config_builds_a_run_config(depth_manifest):
+    config = validate_config_step.fn(params(manifest=str(depth_manifest), max_samples=3, batch_size=2))
+    assert isinstance(config, RunConfig)
+    assert (config.model_name, config.max_samples, config.batch_size, config.manifest) == (BASELINE, 3, 2, str(depth_manifest))
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"split": "hardest"}, "Unknown difficulty split"),
+        ({"model_name": None}, "exactly one of"),
+        ({"hf_checkpoint": "org/ckpt"}, "exactly one of"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"device": "tpu"}, "Unknown device"),
+        ({"manifest": "/no/such/manifest.json"}, "Manifest file not found"),
+    ],
+)
+def test_validate_config_rejects_bad_values(overrides, match):
+    with pytest.raises(ConfigError, match=match) as info:
+        validate_config_step.fn(params(**overrides))
+    assert info.value.hint
+
+
+def test_an_unresolved_deployment_template_never_reaches_a_run():
+    with pytest.raises(ConfigError, match="unresolved template variable") as info:
+        validate_config_step.fn(params(output_dir="{{ $RPX_RESULTS_DIR }}/smoke"))
+    assert info.value.details["parameter"] == "output_dir"
+    assert "prefect deploy" in info.value.hint
+
+
+def test_builtin_sample_is_only_for_monocular_depth():
+    config = validate_config_step.fn(params(manifest=BUILTIN_SAMPLE), builtin_sample=True)
+    assert config.manifest is None  # the download step writes the data; nothing to check yet
+    with pytest.raises(ConfigError, match="only covers monocular_depth"):
+        validate_config_step.fn(params(task="object_segmentation", manifest=BUILTIN_SAMPLE), builtin_sample=True)
+
+
+# -- resolve device --------------------------------------------------------------------------
+
+
+def test_resolve_device_keeps_cpu_and_rejects_nonsense():
+    assert resolve_device_step.fn("cpu") == "cpu"
+    with pytest.raises(ConfigError):
+        resolve_device_step.fn("gpu0")
+
+
+def test_cuda_falls_back_to_cpu_without_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert resolve_device_step.fn("cuda:0") == "cpu"
+    with pytest.raises(ConfigError, match="CUDA was required"):
+        resolve_device_step.fn("cuda", require_cuda=True)
+
+
+@pytest.mark.parametrize("device, slot", [("cpu", None), ("cuda", "gpu-0"), ("cuda:0", "gpu-0"), ("cuda:3", "gpu-3")])
+def test_gpu_slot_name(device, slot):
+    assert gpu_slot_name(device) == slot
+
+
+# -- download split --------------------------------------------------------------------------
+
+
+def test_download_step_with_a_local_manifest_returns_it(depth_manifest):
+    config = validate_config_step.fn(params(manifest=str(depth_manifest)))
+    prepared = download_split_step.fn(config)
+    assert prepared.manifest_path == depth_manifest.resolve() and prepared.source == "local"
+
+
+def test_builtin_sample_data_is_written_once(tmp_path):
+    root = ensure_sample_data(tmp_path / "sample")
+    manifest = root / "manifests" / "monocular_depth" / "hard.json"
+    stamp = manifest.stat().st_mtime_ns
+    assert ensure_sample_data(tmp_path / "sample") == root
+    assert manifest.stat().st_mtime_ns == stamp  # reused, not rewritten
+    assert [p.name for p in tmp_path.iterdir()] == ["sample"]  # no staging folder left behind
+
+
+def test_download_step_with_builtin_sample(monkeypatch, tmp_path):
+    monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path))
+    config = validate_config_step.fn(params(manifest=BUILTIN_SAMPLE, split="easy"), builtin_sample=True)
+    prepared = download_split_step.fn(config, builtin_sample=True)
+    assert prepared.manifest_path.is_file() and prepared.manifest_path.name == "easy.json"
+    assert prepared.manifest_path.is_relative_to(tmp_path)
+
+
+def test_download_step_fetches_a_hub_split(hub_env):
+    config = RunConfig(task="monocular_depth", model_name=BASELINE, repo_id="rpx-test/loose", revision="main",
+                       cache_dir=str(hub_env.hf_cache), device="cpu")
+    prepared = download_split_step.fn(config)
+    assert prepared.source == "hub" and prepared.repo_id == "rpx-test/loose"
+    assert split_is_on_disk(prepared)
+    assert hub_env.server.fetched_files()
+
+
+def test_cache_key_covers_what_selects_the_files(tmp_path):
+    base = dict(task="monocular_depth", model_name=BASELINE, repo_id="org/rpx", revision="abc", device="cpu")
+    key = download_cache_key(RunConfig(**base))
+    assert key == download_cache_key(RunConfig(**base))
+    assert key == download_cache_key(RunConfig(**{**base, "model_name": "constant_depth", "batch_size": 4}))
+    assert key.startswith("rpx-split-monocular_depth-hard-")
+    different = [
+        {"revision": "def"}, {"repo_id": "org/other"}, {"split": "easy"}, {"max_samples": 5},
+        {"cache_dir": str(tmp_path)},
+    ]
+    keys = {download_cache_key(RunConfig(**{**base, **change})) for change in different}
+    assert key not in keys and len(keys) == len(different)
+    assert STEP_VERSION
+
+
+def test_downloading_more_modalities_is_a_new_cache_key():
+    from rpx_tasks.models.registry import list_models
+
+    [segmenter, *_] = list_models("object_segmentation")
+    plain = RunConfig(task="object_segmentation", model_name=segmenter.name, repo_id="org/rpx", revision="abc")
+    with_sgc = RunConfig(task="object_segmentation", model_name=segmenter.name, repo_id="org/rpx", revision="abc",
+                         geometric_coherence=True)
+    assert download_cache_key(plain) != download_cache_key(with_sgc)
+
+
+def test_a_changed_local_mirror_is_a_new_cache_key(tmp_path):
+    manifest = tmp_path / "mirror" / "manifests" / "monocular_depth" / "hard.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("{}")
+    config = RunConfig(task="monocular_depth", model_name=BASELINE, repo_id=str(tmp_path / "mirror"))
+    key = download_cache_key(config)
+    import os
+
+    os.utime(manifest, ns=(manifest.stat().st_atime_ns, manifest.stat().st_mtime_ns + 10**9))
+    assert download_cache_key(config) != key
+
+
+def test_no_cache_key_for_local_or_builtin_data(depth_manifest):
+    policy = SplitCachePolicy()
+    local = RunConfig(task="monocular_depth", model_name=BASELINE, manifest=str(depth_manifest))
+    assert policy.compute_key(None, {"config": local}, {}) is None
+    hub = RunConfig(task="monocular_depth", model_name=BASELINE)
+    assert policy.compute_key(None, {"config": hub, "builtin_sample": True}, {}) is None
+
+
+def test_split_is_on_disk(tmp_path):
+    manifest = tmp_path / "hard.json"
+    manifest.write_text("{}")
+    prepared = bench.PreparedSplit(manifest_path=manifest, root=tmp_path, num_samples=1, source="hub")
+    assert split_is_on_disk(prepared)
+    assert not split_is_on_disk(bench.PreparedSplit(manifest_path=manifest, root=tmp_path / "gone", num_samples=1, source="hub"))
+    manifest.unlink()
+    assert not split_is_on_disk(prepared)
+    assert not split_is_on_disk(None)
+
+
+@pytest.mark.parametrize(
+    "error, retried",
+    [
+        (TransientDownloadError("503 from the Hub"), True),
+        (DownloadError("unknown repo"), False),
+        (ManifestError("broken manifest"), False),
+        (ConfigError("bad config"), False),
+        (RuntimeError("bug"), False),
+    ],
+)
+def test_only_transient_download_errors_are_retried(error, retried):
+    assert retry_transient_only(None, None, Failed(data=error)) is retried
+
+
+def test_download_step_retry_settings():
+    assert download_split_step.retries == 3
+    delays = download_split_step.retry_delay_seconds
+    assert len(delays) == 3 and delays[1] == 2 * delays[0] and delays[2] == 2 * delays[1]
+    assert download_split_step.retry_jitter_factor > 0
+    assert Path(download_split_step.result_storage) == results_dir()
+
+
+# -- run benchmark / write report helpers ------------------------------------------------------
+
+
+def test_report_progress_is_scoped():
+    import rpx_tasks.steps as steps
+
+    seen = []
+    with report_progress(lambda *args: seen.append(args)):
+        steps._progress_callback(1, 2, "predict")
+        with report_progress(None):
+            assert steps._progress_callback is None
+    assert steps._progress_callback is None and seen == [(1, 2, "predict")]
+
+
+def test_artifact_keys_are_valid_and_stable():
+    key = artifact_key("monocular_depth", "rpx_tasks.models.baselines:ground_plane_depth", "hard", "summary")
+    assert key == "rpx-monocular-depth-rpx-tasks-models-baselines-ground-plane-depth-hard-summary"
+    hf = artifact_key("monocular_depth", "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf", "hard", "metrics")
+    assert hf == "rpx-monocular-depth-depth-anything-depth-anything-v2-metric-indoor-small-hf-hard-metrics"
+    for value in (key, hf):
+        assert re.fullmatch(r"[a-z0-9-]+", value)
+
+
+def test_metrics_table_and_summary_from_a_real_run(depth_manifest, tmp_path):
+    config = RunConfig(task="monocular_depth", model_name=BASELINE, manifest=str(depth_manifest),
+                       max_samples=4, device="cpu", output_dir=str(tmp_path / "out"))
+    paths, payload = bench.run_bench(config)
+    rows = metrics_table(payload)
+    metric_rows = [row for row in rows if row["section"] == "metric"]
+    assert [row["name"] for row in metric_rows] == list(payload["aggregated"])
+    assert any(row["section"] == "phase score" and row["name"] == "s_overall" for row in rows)
+    assert all(set(row) == {"section", "name", "value", "higher_is_better"} for row in rows)
+    summary = run_summary(config, payload, paths, "cpu", {"summary": "k"})
+    assert summary["num_samples"] == 4 and summary["primary_metric"] == payload["primary_metric"]
+    assert Path(summary["result_json"]).is_file() and summary["artifacts"] == {"summary": "k"}
+    import json
+
+    json.dumps(summary)  # plain JSON: a flow run can return it
