@@ -161,8 +161,14 @@ def _rpx_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from rpx_tasks.cli import main; sys.exit(main())"]
 
 
+# Set by main(): the API the `rpx bench` children report to (None = Prefect's embedded API).
+PREFECT_API = {"url": None}
+
+
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
+    if PREFECT_API["url"]:
+        env["PREFECT_API_URL"] = PREFECT_API["url"]
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env["RPX_NO_BANNER"] = "1"
     return env
@@ -278,11 +284,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-frames-per-clip", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest counts (default 2)")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir, removed)")
+    parser.add_argument("--api", choices=("server", "embedded"), default="server",
+                        help="server (default): start one local `prefect server` for all rpx runs, so the flow's fixed "
+                        "cost is small and steady; embedded: each run starts Prefect's temporary API (~8 s, noisy)")
     args = parser.parse_args(argv)
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rpx-throughput-"))
     work.mkdir(parents=True, exist_ok=True)
+    server = None
     try:
+        if args.api == "server":
+            from fixed_cost import start_server
+
+            server, PREFECT_API["url"] = start_server(dict(os.environ), work / "prefect-home")
+            print(f"prefect server for the rpx runs: {PREFECT_API['url']}")
         sizes = {}
         for label, per_clip in (("small", args.small_frames_per_clip), ("large", args.large_frames_per_clip)):
             root = work / f"data_{label}"
@@ -304,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                         for label, (root, n) in sizes.items()}
             print_table(f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
                         upstream["small"], upstream["large"])
+            ours, theirs = _steady_state(runs["small"], runs["large"])[0], _steady_state(upstream["small"], upstream["large"])[0]
+            print(f"\nsteady-state ratio rpx-bench / upstream: {ours / theirs:.2f}x")
 
         decodes = [decode_only(sizes["large"][0]) for _ in repeats]
         frames, seconds, how = min(decodes, key=lambda decode: decode[1])
@@ -311,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
               f"(best of {len(repeats)})")
         print(f"  via {how}")
     finally:
+        if server is not None:
+            from fixed_cost import stop_server
+
+            stop_server(server)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0
