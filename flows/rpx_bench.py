@@ -15,6 +15,7 @@ from prefect.runtime import flow_run
 
 from rpx_tasks.bench import discard_staged
 from rpx_tasks.errors import ConfigError, RPXError
+from rpx_tasks.models.registry import BASELINE_ALIAS, default_baseline
 from rpx_tasks.runner import Progress
 from rpx_tasks.steps import (
     BUILTIN_SAMPLE,
@@ -36,8 +37,14 @@ PARAMETER_FIELDS = {
 }
 
 
-def model_label(model: str | None, hf_checkpoint: str | None) -> str:
-    """A short model name for flow-run names: the callable of an import path, else the name or checkpoint."""
+def model_label(model: str | None, hf_checkpoint: str | None, task: str | None = None) -> str:
+    """A short model name for flow-run names: the callable of an import path, the task's
+    baseline for ``baseline``, else the name or checkpoint."""
+    if model == BASELINE_ALIAS and task:
+        try:
+            return default_baseline(task).name
+        except RPXError:
+            return model
     if model:
         return model.rsplit(":", 1)[-1]
     return hf_checkpoint or "no-model"
@@ -46,7 +53,8 @@ def model_label(model: str | None, hf_checkpoint: str | None) -> str:
 def flow_run_name() -> str:
     """``<task>-<model>-<split>``, e.g. ``monocular_depth-ground_plane_depth-hard``."""
     params = flow_run.parameters
-    return f"{params.get('task')}-{model_label(params.get('model'), params.get('hf_checkpoint'))}-{params.get('split')}"
+    label = model_label(params.get("model"), params.get("hf_checkpoint"), params.get("task"))
+    return f"{params.get('task')}-{label}-{params.get('split')}"
 
 
 def log_rpx_error(error: RPXError) -> None:
@@ -108,7 +116,7 @@ def flow_parameters(options: dict[str, Any]) -> dict[str, Any]:
     renamed = {("model" if key == "model_name" else key): value for key, value in options.items()}
     unknown = sorted(set(renamed) - set(PARAMETER_FIELDS))
     if unknown:
-        raise TypeError(f"not parameters of flow rpx-bench: {unknown}")
+        raise ConfigError(f"Not parameters of flow rpx-bench: {unknown}.", hint=f"known: {sorted(PARAMETER_FIELDS)}")
     return {key: value for key, value in renamed.items() if value is not None}
 
 

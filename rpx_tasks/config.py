@@ -11,6 +11,7 @@ from typing import Any
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS, default_repo_id, default_revision
 from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
+from rpx_tasks.models.registry import BASELINE_ALIAS, default_baseline
 
 
 def _check_positive_int(name: str, value: Any, *, optional: bool) -> None:
@@ -64,6 +65,9 @@ class RunConfig:
                 "with --model, or a Hugging Face checkpoint id with --hf-checkpoint — not both",
                 details={"given_fields": given},
             )
+        if self.model_name == BASELINE_ALIAS:
+            # Reports, output folders and artifact keys name the real model.
+            self.model_name = default_baseline(self.task).name
         if self.split not in SPLITS:
             close = difflib.get_close_matches(str(self.split), SPLITS, n=1)
             raise ConfigError(

@@ -18,6 +18,7 @@ Each step wraps one function of :mod:`rpx_tasks.bench`; no benchmark logic lives
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -46,6 +47,7 @@ from rpx_tasks.config import RunConfig
 from rpx_tasks.device import gpu_index
 from rpx_tasks.errors import ConfigError, TransientDownloadError
 from rpx_tasks.runner import Progress
+from rpx_tasks.tasks import get_task, iter_tasks
 
 # Bump when download_split_step's cached PreparedSplit changes meaning: old records are then ignored.
 STEP_VERSION = "download-split/1"
@@ -84,10 +86,17 @@ def download_backoff_seconds() -> float:
     return float(os.environ.get("RPX_DOWNLOAD_BACKOFF_S") or 2.0)
 
 
+def sample_tasks() -> list[str]:
+    """The registered tasks the built-in sample data covers (those with a ``sample_entry``)."""
+    return [spec.name for spec in iter_tasks() if spec.sample_entry is not None]
+
+
 def sample_data_dir() -> Path:
-    """Where ``manifest="builtin:sample"`` writes the built-in dataset once: under RPX_CACHE_DIR."""
+    """Where ``manifest="builtin:sample"`` writes the built-in dataset once: under RPX_CACHE_DIR,
+    in a folder named by the package version and the covered tasks (a new task means new data)."""
     cache = Path(os.environ.get("RPX_CACHE_DIR") or "~/.cache/rpx_benchmark").expanduser()
-    return cache / f"sample-data-{rpx_tasks.__version__}"
+    tasks = hashlib.sha256(",".join(sample_tasks()).encode()).hexdigest()[:8]
+    return cache / f"sample-data-{rpx_tasks.__version__}-{tasks}"
 
 
 # -- validate config -------------------------------------------------------------------------
@@ -109,12 +118,10 @@ def validate_config_step(params: dict[str, Any], builtin_sample: bool = False) -
                 details={"parameter": name},
             )
     if builtin_sample:
-        from rpx_tasks.sample_data import TASK as SAMPLE_TASK
-
-        if params.get("task") != SAMPLE_TASK:
+        if get_task(params.get("task")).sample_entry is None:
             raise ConfigError(
-                f"The built-in sample data only covers {SAMPLE_TASK}, not {params.get('task')!r}.",
-                hint=f"use task {SAMPLE_TASK} with manifest {BUILTIN_SAMPLE!r}, or pass a real manifest",
+                f"The built-in sample data does not cover {params.get('task')!r}.",
+                hint=f"it covers {', '.join(sample_tasks())}; or pass a real manifest",
             )
         params = {key: value for key, value in params.items() if key != "manifest"}
     return bench.validate_config(params)
@@ -256,10 +263,8 @@ def download_split_step(config: RunConfig, builtin_sample: bool = False) -> benc
     Raises TransientDownloadError (retried), DownloadError, ManifestError, DatasetError.
     """
     if builtin_sample:
-        from rpx_tasks.sample_data import TASK as SAMPLE_TASK
-
         root = ensure_sample_data()
-        manifest = root / "manifests" / SAMPLE_TASK / f"{config.split}.json"
+        manifest = root / "manifests" / config.task / f"{config.split}.json"
         return bench.PreparedSplit(manifest_path=manifest, root=None, num_samples=None, source="local")
     prepared = bench.prepare_split(config)
     _logger().info("Split ready: %s (%s)", prepared.manifest_path, prepared.source)

@@ -72,11 +72,19 @@ def test_an_unresolved_deployment_template_never_reaches_a_run():
     assert "prefect deploy" in info.value.hint
 
 
-def test_builtin_sample_is_only_for_monocular_depth():
+def test_builtin_sample_covers_every_task_with_a_sample_entry(monkeypatch):
+    import dataclasses
+
+    from rpx_tasks import tasks
+
     config = validate_config_step.fn(params(manifest=BUILTIN_SAMPLE), builtin_sample=True)
     assert config.manifest is None  # the download step writes the data; nothing to check yet
-    with pytest.raises(ConfigError, match="only covers monocular_depth"):
-        validate_config_step.fn(params(task="object_segmentation", manifest=BUILTIN_SAMPLE), builtin_sample=True)
+    config = validate_config_step.fn(params(task="object_segmentation", model_name="baseline", manifest=BUILTIN_SAMPLE), builtin_sample=True)
+    assert config.model_name == "colour_segmentation"
+    bare = dataclasses.replace(tasks.get_task("monocular_depth"), name="no_samples", sample_entry=None)
+    monkeypatch.setitem(tasks._REGISTRY, "no_samples", bare)
+    with pytest.raises(ConfigError, match="does not cover 'no_samples'"):
+        validate_config_step.fn(params(task="no_samples", manifest=BUILTIN_SAMPLE), builtin_sample=True)
 
 
 # -- resolve device --------------------------------------------------------------------------

@@ -1,0 +1,41 @@
+"""Registry-driven: every registered task runs through the whole rpx-bench flow on the built-in
+sample data with its default baseline, so a newly added task is covered automatically."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.rpx_bench import rpx_bench
+from rpx_tasks.models.registry import default_baseline
+from rpx_tasks.steps import BUILTIN_SAMPLE, artifact_key
+from rpx_tasks.tasks import iter_tasks
+
+TASKS = [spec for spec in iter_tasks() if spec.sample_entry is not None]
+
+
+def test_every_registered_task_has_sample_data():
+    assert {spec.name for spec in TASKS} == {spec.name for spec in iter_tasks()}
+    assert len(TASKS) >= 9
+
+
+@pytest.mark.parametrize("spec", TASKS, ids=[spec.name for spec in TASKS])
+def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_client):
+    out = tmp_path / spec.name
+    summary = rpx_bench(task=spec.name, model="baseline", manifest=BUILTIN_SAMPLE, split="hard", device="cpu",
+                        output_dir=str(out), max_samples=6)
+    baseline = default_baseline(spec.name).name
+    assert summary["model"] == baseline and summary["num_samples"] > 0
+    assert sorted(p.name for p in out.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["task"] == spec.name and result["model"] == baseline
+    assert result["primary_metric"] == spec.primary_metric
+    assert result["readiness"]["wps"]["direction"] == ("higher_is_better" if spec.higher_is_better(spec.primary_metric) else "lower_is_better")
+    for name in spec.metric_names:
+        assert result["aggregated"][name]["higher_is_better"] == spec.higher_is_better(name)
+    columns = pq.read_schema(out / "per_sample_metrics.parquet").names
+    assert columns[:5] == ["id", "scene", "phase", "difficulty", "frame_idx"]
+    assert columns[5:-1] == spec.metric_names and columns[-1] == "latency_ms"
+    keys = {artifact.key for artifact in prefect_client.read_artifacts() if artifact.key}
+    expected = {artifact_key(spec.name, baseline, "hard", kind) for kind in ("summary", "metrics", "output")}
+    assert set(summary["artifacts"].values()) == expected and expected <= keys
