@@ -147,6 +147,14 @@ def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
             "rpx-monocular-depth-ground-plane-prior-hard-metrics": "table",
             "rpx-monocular-depth-ground-plane-prior-hard-output": "markdown",  # a link artifact is markdown
         }
+
+        # The same deployment runs any task: its model is `baseline`, the task's own.
+        detection_dir = tmp_path / "smoke-detection"
+        run_cli([PREFECT, "deployment", "run", "rpx-bench/smoke", "--watch", "--param", "task=object_detection",
+                 "--param", f"output_dir={json.dumps(str(detection_dir))}"], env, timeout=150)
+        [flow_run] = api_post(api_url, "/flow_runs/filter", {"flow_runs": {"name": {"like_": "object_detection-colour_blob_detector-hard"}}})
+        assert flow_run["state"]["type"] == "COMPLETED"
+        assert json.loads((detection_dir / "result.json").read_text())["task"] == "object_detection"
     finally:
         for process in reversed(started):
             stop(process)
