@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from rpx_tasks.decoding import decode_pose, decode_rgb
-from rpx_tasks.errors import ManifestError
+from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import PATH_KEYS, check_manifest, clip_folder, dataset_root, phase_name, read_manifest, resolve_in_root
-from rpx_tasks.prefetch import prefetch_threads
+from rpx_tasks.prefetch import prefetch_processes, prefetch_threads, processes_available
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks.spec import TaskSpec
+
+DECODE_ENGINES = ("threads", "processes")
+# Below this many samples the worker process's start-up (a fraction of a second) is not repaid.
+PROCESS_ENGINE_MIN_SAMPLES = 32
 
 
 def _frame_index(entry: dict[str, Any]) -> int | None:
@@ -81,13 +88,47 @@ class SplitDataset:
             metadata=metadata,
         )
 
-    def iter_batches(self, batch_size: int = 1, *, prefetch_batches: int = 2, workers: int = 2) -> Iterator[list[Sample]]:
+    def _spec_module(self) -> str | None:
+        # The worker process rebuilds the dataset from the module defining the task's SPEC, so
+        # only the built-in tasks qualify; specs made at run time decode in-process.
+        for name, module in list(sys.modules.items()):
+            if name.startswith("rpx_tasks.tasks.") and getattr(module, "SPEC", None) is self.spec:
+                return name
+        return None
+
+    def decode_engine(self, engine: str | None = None) -> str:
+        """The decoding engine ``iter_batches`` uses: ``engine``, else $RPX_DECODE_ENGINE, else automatic.
+
+        Automatic picks ``processes`` on Linux for registered tasks with at least
+        ``PROCESS_ENGINE_MIN_SAMPLES`` samples, ``threads`` otherwise; ``processes`` falls back
+        to ``threads`` where it cannot run. Raises ConfigError for an unknown engine name.
+        """
+        choice = engine or os.environ.get("RPX_DECODE_ENGINE") or None
+        if choice is not None and choice not in DECODE_ENGINES:
+            raise ConfigError(f"Unknown decode engine {choice!r}.", hint=f"use one of: {', '.join(DECODE_ENGINES)} (RPX_DECODE_ENGINE)")
+        possible = processes_available() and self._spec_module() is not None
+        if choice is None:
+            choice = "processes" if len(self) >= PROCESS_ENGINE_MIN_SAMPLES else "threads"
+        return choice if (choice == "threads" or possible) else "threads"
+
+    def iter_batches(self, batch_size: int = 1, *, prefetch_batches: int = 2, workers: int = 2, engine: str | None = None) -> Iterator[list[Sample]]:
         """Yield lists of decoded Samples of ``batch_size`` (the last may be shorter), in order.
 
-        Up to ``prefetch_batches`` batches are decoded ahead by ``workers`` threads while the
-        caller runs inference, so memory stays O(batch). Raises ManifestError from decoding.
+        Up to ``prefetch_batches`` batches are decoded ahead while the caller runs inference,
+        so memory stays O(batch): by ``workers`` threads, or by one worker process (see
+        ``decode_engine`` for the choice). Raises ManifestError from decoding, ConfigError for
+        an unknown engine.
         """
+        if self.decode_engine(engine) == "processes":
+            args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split)
+            return prefetch_processes("rpx_tasks.dataset:worker_decoder", args, self.entries, batch_size, depth=prefetch_batches)
         return prefetch_threads(self.decode, self.entries, batch_size, depth=prefetch_batches, workers=workers)
+
+
+def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None):
+    """The decode function of a built-in task's split (``spec_module`` defines its SPEC), rebuilt
+    inside the decoding worker process."""
+    return SplitDataset(spec=importlib.import_module(spec_module).SPEC, manifest_path=Path(manifest_path), root=Path(root), entries=[], split=split).decode
 
 
 def open_split(manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | None = None, split: str | None = None) -> SplitDataset:

@@ -1,19 +1,38 @@
-"""Decode samples ahead of inference in worker threads, in order, memory bounded to a few batches.
+"""Decode samples ahead of inference, in order, memory bounded to a few batches.
 
-PIL's PNG decoding and numpy release the GIL for most of their work, so threads overlap
-decoding with inference and scoring. (Worker processes handing frames over through shared
-memory were measured slower on 2 cores: creating and mapping a block per frame cost more
-than the GIL contention it removed.)
+Two engines:
+
+* ``prefetch_threads``: worker threads in this process. PIL and numpy release the GIL for
+  part of the work only, so on few cores decoding threads barely scale.
+* ``prefetch_processes``: one decoding worker process (``python -m rpx_tasks.decode_worker``)
+  that hands frames over through one pre-allocated shared-memory ring (a memfd, never a file
+  under /dev/shm) of as many slots as requests in flight. The worker writes a sample's array
+  buffers into its slot and replies on a pipe; a reader thread here copies them out into fresh
+  arrays and frees the slot at once, so no caller ever holds a view into a reused slot. (One
+  shared-memory block per frame was measured slower: creating and mapping each costs more
+  than the GIL contention it removes.)
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import mmap
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from rpx_tasks.decode_worker import read_message, write_message
+from rpx_tasks.errors import DatasetError
 from rpx_tasks.sample import Sample
+
+_PAGE = mmap.PAGESIZE
+_WORKER_EXIT_S = 5.0
 
 
 def prefetch_threads(decode: Callable[[dict], Sample], entries: Iterable[dict], batch_size: int, *, depth: int = 2, workers: int = 2) -> Iterator[list[Sample]]:
@@ -31,3 +50,134 @@ def prefetch_threads(decode: Callable[[dict], Sample], entries: Iterable[dict], 
             yield batch
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def processes_available() -> bool:
+    """True where ``prefetch_processes`` can run (Linux: memfd shared memory, fd passing)."""
+    return sys.platform.startswith("linux") and hasattr(os, "memfd_create")
+
+
+class _Reader:
+    """Reads the worker's replies in a thread, copies samples out of the ring, queues results."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.results: queue.Queue = queue.Queue()
+        self.ring: mmap.mmap | None = None
+        self.slot_size = 0
+        self.thread = threading.Thread(target=self._run, name="rpx-decode-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                message = read_message(self.stream)
+                if message is None:
+                    break
+                kind, slot, payload, spans, nbytes = message
+                if kind == "error":
+                    self.results.put((False, payload, 0))
+                elif spans is None:
+                    self.results.put((True, pickle.loads(payload), nbytes))
+                else:
+                    base = slot * self.slot_size
+                    with memoryview(self.ring) as view:
+                        buffers = [bytearray(view[base + offset: base + offset + length]) for offset, length in spans]
+                    self.results.put((True, pickle.loads(payload, buffers=buffers), nbytes))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            self.results.put((False, exc, 0))
+        self.results.put((False, DatasetError("The decoding worker exited unexpectedly.", hint="see its error output above; re-run with RPX_DECODE_ENGINE=threads to decode in-process"), 0))
+
+
+def prefetch_processes(factory: str, args: tuple, entries: Iterable[dict], batch_size: int, *, depth: int = 2) -> Iterator[list[Sample]]:
+    """Yield batches of samples decoded in a worker process, in entry order, up to ``depth`` batches ahead.
+
+    The worker builds its decode function as ``factory(*args)`` (``factory`` is
+    ``"module:function"``, everything picklable). Raises whatever decoding raises (e.g.
+    ManifestError, unchanged), at the sample's turn; DatasetError when the worker dies.
+    Closing the generator early stops the worker and frees the ring.
+    """
+    capacity = max(1, (depth + 1) * batch_size)
+    entries = iter(entries)
+    ring_fd = os.memfd_create("rpx-decode-ring", os.MFD_CLOEXEC)
+    process = None
+    reader = None
+    outstanding = 0
+    try:
+        # The child imports rpx_tasks from wherever this process did, installed or not.
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rpx_tasks.decode_worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(ring_fd,), env=env,
+        )
+        reader = _Reader(process.stdout)
+        requests = process.stdin
+        n_slots = 0
+        sent = 0
+
+        def post(message: tuple) -> None:
+            try:
+                write_message(requests, message)
+            except OSError as exc:
+                raise DatasetError("The decoding worker exited unexpectedly.", hint="re-run with RPX_DECODE_ENGINE=threads to decode in-process") from exc
+
+        def send(entry: dict) -> None:
+            nonlocal sent, outstanding
+            post(("decode", sent % n_slots if n_slots else -1, entry))
+            sent += 1
+            outstanding += 1
+
+        def take() -> tuple[bool, Any, int]:
+            nonlocal outstanding
+            result = reader.results.get()
+            outstanding -= 1
+            return result
+
+        post(("init", ring_fd, factory, args))
+        first = next(entries, None)
+        if first is None:
+            return
+        # The first sample travels in the pipe and sizes the ring's slots.
+        send(first)
+        ok, value, nbytes = take()
+        if nbytes > 0:
+            n_slots = capacity
+            slot_size = (nbytes + nbytes // 4 + 16 * 64 + _PAGE - 1) // _PAGE * _PAGE
+            os.ftruncate(ring_fd, slot_size * n_slots)
+            reader.slot_size = slot_size
+            reader.ring = mmap.mmap(ring_fd, slot_size * n_slots)
+            post(("ring", slot_size, n_slots))
+            sent = 0
+        ready = collections.deque([(ok, value)])
+        for entry in itertools.islice(entries, capacity - 1):
+            send(entry)
+        while ready or outstanding:
+            batch = []
+            while len(batch) < batch_size and (ready or outstanding):
+                ok, value = ready.popleft() if ready else take()[:2]
+                if not ok:
+                    raise value
+                batch.append(value)
+            for entry in itertools.islice(entries, len(batch)):
+                send(entry)
+            yield batch
+    finally:
+        if process is not None:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+            if outstanding:
+                process.kill()
+            try:
+                process.wait(timeout=_WORKER_EXIT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if reader is not None:
+                reader.thread.join()
+                if reader.ring is not None:
+                    reader.ring.close()
+            process.stdout.close()
+        os.close(ring_fd)
