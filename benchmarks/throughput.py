@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-python", help="python of a venv with rpx-benchmark 0.3.0 installed")
     parser.add_argument("--small-frames-per-clip", type=int, default=6)
     parser.add_argument("--large-frames-per-clip", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest counts (default 2)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per size; the fastest counts (default 5: the flow's start-up varies by about a second between runs)")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir, removed)")
     parser.add_argument("--api", choices=("server", "embedded"), default="server",
                         help="server (default): start one local `prefect server` for all rpx runs, so the flow's fixed "
