@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 TASK = "monocular_depth"
 
+
 def _depth_model_types() -> list[str]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES
 
