@@ -33,7 +33,7 @@ PARAMETER_FIELDS = {
     "task": "task", "split": "split", "model": "model_name", "hf_checkpoint": "hf_checkpoint",
     "repo_id": "repo_id", "revision": "revision", "cache_dir": "cache_dir", "manifest": "manifest",
     "max_samples": "max_samples", "batch_size": "batch_size", "device": "device", "output_dir": "output_dir",
-    "geometric_coherence": "geometric_coherence",
+    "geometric_coherence": "geometric_coherence", "model_kwargs": "model_kwargs",
 }
 
 
@@ -78,10 +78,12 @@ def rpx_bench(
     device: str = "cuda",
     output_dir: str | None = None,
     geometric_coherence: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``model`` (registry name or ``package.module:callable``) or ``hf_checkpoint`` on one split.
 
     ``geometric_coherence`` also computes SGC (``rpx bench --sgc``; tasks that support it).
+    ``model_kwargs`` go to the model factory or HF loader (``rpx bench --model-kwarg KEY=VALUE``).
 
     Returns the run summary: task, model, split, device, num_samples, primary metric and value,
     s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the
@@ -92,7 +94,7 @@ def rpx_bench(
         "task": task, "split": split, "model": model, "hf_checkpoint": hf_checkpoint, "repo_id": repo_id,
         "revision": revision, "cache_dir": cache_dir, "manifest": manifest, "max_samples": max_samples,
         "batch_size": batch_size, "device": device, "output_dir": output_dir,
-        "geometric_coherence": geometric_coherence,
+        "geometric_coherence": geometric_coherence, "model_kwargs": model_kwargs,
     }
     params = {PARAMETER_FIELDS[name]: value for name, value in values.items()}
     builtin_sample = manifest == BUILTIN_SAMPLE

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--batch-size", type=int, default=1)
         sub.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (CUDA falls back to CPU with a warning)")
         sub.add_argument("--output-dir", default=None, help="default ./rpx_results/<model>/<split>/")
+        sub.add_argument("--model-kwarg", dest="model_kwargs", action="append", default=None, metavar="KEY=VALUE",
+                         help="keyword argument for the model factory or HF loader (repeatable; VALUE is JSON, else text), "
+                         "e.g. --model-kwarg threshold=0.3")
         if spec.make_coherence:
             sub.add_argument("--sgc", dest="geometric_coherence", action="store_true", help="also compute SGC (needs depth in the manifest)")
         sub.add_argument("--plain", action="store_true", help="plain text output")
@@ -194,6 +197,23 @@ def _bench(params: dict[str, Any], ui: PlainUI) -> int:
     return 0
 
 
+def parse_model_kwargs(items: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """``["threshold=0.3", "name=x"]`` -> ``{"threshold": 0.3, "name": "x"}`` (JSON values, else text).
+
+    A malformed item is a usage error (exit 2).
+    """
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            parser.error(f"--model-kwarg expects KEY=VALUE with KEY a Python identifier, got {item!r}")
+        try:
+            kwargs[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            kwargs[key.strip()] = text
+    return kwargs
+
+
 def cmd_bench(args, ui: PlainUI, parser: argparse.ArgumentParser) -> int:
     if not args.model_name and not args.hf_checkpoint:
         parser.error(f"bench {args.task}: one of --model or --hf-checkpoint is required")
@@ -204,6 +224,8 @@ def cmd_bench(args, ui: PlainUI, parser: argparse.ArgumentParser) -> int:
     }
     if getattr(args, "geometric_coherence", False):
         params["geometric_coherence"] = True
+    if args.model_kwargs:
+        params["model_kwargs"] = parse_model_kwargs(args.model_kwargs, parser)
     return _bench(params, ui)
 
 

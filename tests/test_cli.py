@@ -141,3 +141,27 @@ def test_console_script_runs_as_a_process_on_the_embedded_api(depth_manifest, tm
     assert "Traceback" not in done.stderr and "prefect" not in done.stderr.lower()
     assert (tmp_path / "prefect-home").is_dir()
     assert json.loads((tmp_path / "out" / "result.json").read_text())["num_samples"] == 5
+
+
+def test_model_kwargs_reach_the_factory(depth_manifest, tmp_path, capsys, monkeypatch):
+    (tmp_path / "scaled_model.py").write_text(
+        "import numpy as np\n"
+        "from rpx_tasks.tasks import get_task\n"
+        "def make(depth_m=1.0):\n"
+        "    return get_task('monocular_depth').wrap_numpy_function(lambda rgb: np.full(rgb.shape[:2], depth_m, np.float32), 'scaled')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    common = ["--manifest", str(depth_manifest), "--device", "cpu", "--max-samples", "4", "--plain"]
+    results = {}
+    for value in ("2.0", "3.5"):
+        out = tmp_path / value
+        code, _, err = _bench(["--model", "scaled_model:make", "--model-kwarg", f"depth_m={value}", "--output-dir", str(out), *common], capsys)
+        assert code == 0, err
+        results[value] = json.loads((out / "result.json").read_text())["aggregated"]["absrel"]["mean"]
+    code, _, err = _bench(["--model", "constant_depth", "--output-dir", str(tmp_path / "c"), *common], capsys)
+    assert code == 0, err
+    assert results["2.0"] == pytest.approx(json.loads((tmp_path / "c" / "result.json").read_text())["aggregated"]["absrel"]["mean"])
+    assert results["3.5"] != pytest.approx(results["2.0"])
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "monocular_depth", "--model", "constant_depth", "--model-kwarg", "no-equals-sign"])
+    assert info.value.code == 2
