@@ -163,7 +163,8 @@ def write_result_json(path: Path, payload: dict[str, Any]) -> Path:
     return write_text_atomic(path, json.dumps(_json_safe(payload), indent=2, sort_keys=False) + "\n")
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def format_value(value: Any, digits: int = 4) -> str:
+    """A report cell: floats with ``digits`` decimals, None as an en dash."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -171,8 +172,22 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _signed(value: float | None) -> str:
+def format_signed(value: float | None) -> str:
+    """A delta with an explicit sign and 4 decimals, None as an en dash."""
     return "–" if value is None else f"{value:+.4f}"
+
+
+def efficiency_rows(compute: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, formatted value) of every compute figure a run measured, in report order."""
+    rows = [
+        ("params (M)", compute.get("params_m"), 2),
+        ("FLOPs (G)", compute.get("flops_g"), 2),
+        ("latency p50 (ms/sample)", compute.get("latency_ms_p50"), 1),
+        ("latency p95 (ms/sample)", compute.get("latency_ms_p95"), 1),
+        ("throughput (samples/s)", compute.get("throughput_sps"), 1),
+        ("peak memory (MB)", compute.get("peak_memory_mb"), 1),
+    ]
+    return [(label, format_value(float(value), digits)) for label, value, digits in rows if value is not None]
 
 
 def format_summary(payload: dict[str, Any]) -> str:
@@ -193,7 +208,7 @@ def format_summary(payload: dict[str, Any]) -> str:
     for name, stats in payload["aggregated"].items():
         arrow = {True: "↑ higher", False: "↓ lower"}.get(stats.get("higher_is_better"), "")
         lines.append(
-            f"| {name} | {_fmt(stats['mean'])} | {arrow} | {stats['count']} | {stats['nan_count']} | {stats['inf_count']} |"
+            f"| {name} | {format_value(stats['mean'])} | {arrow} | {stats['count']} | {stats['nan_count']} | {stats['inf_count']} |"
         )
     readiness = payload.get("readiness") or {}
     wps = readiness.get("wps")
@@ -208,35 +223,26 @@ def format_summary(payload: dict[str, Any]) -> str:
             "",
             "| phase | score |",
             "|---|---:|",
-            f"| clutter | {_fmt(wps.get('s_clutter'))} |",
-            f"| interaction | {_fmt(wps.get('s_interaction'))} |",
-            f"| clean | {_fmt(wps.get('s_clean'))} |",
-            f"| **overall** | **{_fmt(wps.get('s_overall'))}** |",
-            f"| Δ interaction (S_I − S_C) | {_signed(wps.get('delta_int'))} {_effect(wps.get('interaction_effect'))} |",
-            f"| Δ recovery (S_L − S_I) | {_signed(wps.get('delta_rec'))} {_effect(wps.get('recovery_effect'))} |",
+            f"| clutter | {format_value(wps.get('s_clutter'))} |",
+            f"| interaction | {format_value(wps.get('s_interaction'))} |",
+            f"| clean | {format_value(wps.get('s_clean'))} |",
+            f"| **overall** | **{format_value(wps.get('s_overall'))}** |",
+            f"| Δ interaction (S_I − S_C) | {format_signed(wps.get('delta_int'))} {_effect(wps.get('interaction_effect'))} |",
+            f"| Δ recovery (S_L − S_I) | {format_signed(wps.get('delta_rec'))} {_effect(wps.get('recovery_effect'))} |",
         ]
         str_block = readiness.get("str") or {}
         lines += [
             "",
-            f"- STR C→I (interaction drop): {_signed(str_block.get('str_c_to_i'))}",
-            f"- STR I→L (recovery): {_signed(str_block.get('str_i_to_l'))}",
+            f"- STR C→I (interaction drop): {format_signed(str_block.get('str_c_to_i'))}",
+            f"- STR I→L (recovery): {format_signed(str_block.get('str_i_to_l'))}",
         ]
         ts = readiness.get("ts") or {}
         if ts.get("pairs"):
-            lines.append(f"- Temporal stability (TS): {_fmt(ts.get('score'))} over {ts['pairs']} frame pairs")
-    compute = payload.get("compute") or {}
-    rows = [
-        ("params (M)", compute.get("params_m"), 2),
-        ("FLOPs (G)", compute.get("flops_g"), 2),
-        ("latency p50 (ms/sample)", compute.get("latency_ms_p50"), 1),
-        ("latency p95 (ms/sample)", compute.get("latency_ms_p95"), 1),
-        ("throughput (samples/s)", compute.get("throughput_sps"), 1),
-        ("peak memory (MB)", compute.get("peak_memory_mb"), 1),
-    ]
-    rows = [row for row in rows if row[1] is not None]
+            lines.append(f"- Temporal stability (TS): {format_value(ts.get('score'))} over {ts['pairs']} frame pairs")
+    rows = efficiency_rows(payload.get("compute") or {})
     if rows:
         lines += ["", "## Efficiency", "", "| measure | value |", "|---|---:|"]
-        lines += [f"| {label} | {_fmt(float(value), digits)} |" for label, value, digits in rows]
+        lines += [f"| {label} | {value} |" for label, value in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from rpx_tasks.errors import RPXError
+from rpx_tasks.reports import efficiency_rows, format_signed, format_value
 
 BANNER = r"""
   ____  ____  __  __
@@ -21,43 +22,19 @@ BANNER = r"""
 """
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _signed(value: Any) -> str:
-    return "–" if value is None else f"{value:+.4f}"
-
-
-def _efficiency_rows(compute: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [
-        ("params (M)", compute.get("params_m"), 2),
-        ("FLOPs (G)", compute.get("flops_g"), 2),
-        ("latency p50 (ms/sample)", compute.get("latency_ms_p50"), 1),
-        ("latency p95 (ms/sample)", compute.get("latency_ms_p95"), 1),
-        ("throughput (samples/s)", compute.get("throughput_sps"), 1),
-        ("peak memory (MB)", compute.get("peak_memory_mb"), 1),
-    ]
-    return [(label, _fmt(float(value), digits)) for label, value, digits in rows if value is not None]
-
-
 def _phase_rows(readiness: dict[str, Any]) -> list[tuple[str, str]]:
     wps = readiness.get("wps") or {}
     rows = [
-        ("clutter", _fmt(wps.get("s_clutter"))),
-        ("interaction", _fmt(wps.get("s_interaction"))),
-        ("clean", _fmt(wps.get("s_clean"))),
-        ("overall", _fmt(wps.get("s_overall"))),
-        ("Δ_int (I-C)", f"{_signed(wps.get('delta_int'))} {wps.get('interaction_effect') or ''}".strip()),
-        ("Δ_rec (L-I)", f"{_signed(wps.get('delta_rec'))} {wps.get('recovery_effect') or ''}".strip()),
+        ("clutter", format_value(wps.get("s_clutter"))),
+        ("interaction", format_value(wps.get("s_interaction"))),
+        ("clean", format_value(wps.get("s_clean"))),
+        ("overall", format_value(wps.get("s_overall"))),
+        ("Δ_int (I-C)", f"{format_signed(wps.get('delta_int'))} {wps.get('interaction_effect') or ''}".strip()),
+        ("Δ_rec (L-I)", f"{format_signed(wps.get('delta_rec'))} {wps.get('recovery_effect') or ''}".strip()),
     ]
     ts = readiness.get("ts") or {}
     if ts.get("pairs"):
-        rows.append(("TS", f"{_fmt(ts.get('score'))} ({ts['pairs']} pairs)"))
+        rows.append(("TS", f"{format_value(ts.get('score'))} ({ts['pairs']} pairs)"))
     return rows
 
 
@@ -117,11 +94,11 @@ class PlainUI:
         for name, stats in payload["aggregated"].items():
             arrow = {True: "↑", False: "↓"}.get(stats.get("higher_is_better"), " ")
             extra = f"  (NaN {stats['nan_count']}, inf {stats['inf_count']})" if stats["nan_count"] or stats["inf_count"] else ""
-            rows.append((f"{name} {arrow}", _fmt(stats["mean"]) + extra))
+            rows.append((f"{name} {arrow}", format_value(stats["mean"]) + extra))
         self.table("Aggregated metrics", rows)
         readiness = payload["readiness"]
         self.table(f"Weighted Phase Score ({readiness['primary_metric']})", _phase_rows(readiness))
-        self.table("Efficiency", _efficiency_rows(payload["compute"]))
+        self.table("Efficiency", efficiency_rows(payload["compute"]))
 
     def footer(self, fields: dict[str, Any]) -> None:
         for key, value in fields.items():
