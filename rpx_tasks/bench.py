@@ -6,7 +6,6 @@ validate_config -> resolve_device -> prepare_split -> load_model -> run_split ->
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
