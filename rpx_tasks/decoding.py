@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rpx_tasks.contracts.pose import quaternion_xyzw_to_matrix
 from rpx_tasks.errors import ManifestError
 
 
@@ -73,18 +74,6 @@ def decode_label_map(path: Path, sample_id: str, key: str = "mask") -> np.ndarra
             details={"sample": sample_id, "key": key, "path": str(path)},
         )
     return raw.astype(np.int32, copy=False)
-
-
-def quaternion_xyzw_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrix (3, 3) of a quaternion in x, y, z, w order (normalised first)."""
-    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 def pose_matrix(position: np.ndarray, orientation_xyzw: np.ndarray) -> np.ndarray:

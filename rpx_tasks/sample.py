@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.errors import AdapterError
+
 
 @dataclass
 class Sample:
@@ -31,3 +33,19 @@ class Sample:
     def clip(self) -> tuple[str | None, str | None]:
         """The (scene, phase) clip this frame belongs to."""
         return (self.scene, self.phase)
+
+
+def second_frame(sample: Sample, task: str) -> np.ndarray:
+    """The (H, W, 3) uint8 second frame of a pair sample (``sample.metadata["rgb_b"]``).
+
+    Raises AdapterError "... requires a second RGB frame" naming the sample when the manifest
+    entry had no ``rgb_b``.
+    """
+    rgb_b = (sample.metadata or {}).get("rgb_b")
+    if rgb_b is None:
+        raise AdapterError(
+            f"Sample {sample.id!r}: {task} requires a second RGB frame, but the sample has none.",
+            hint="give every manifest entry an 'rgb_b' path (the second image of the pair)",
+            details={"sample": sample.id, "key": "rgb_b"},
+        )
+    return rgb_b

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from rpx_tasks.errors import MetricError
-from rpx_tasks.tasks.spec import MetricInfo
+from rpx_tasks.contracts.spec import MetricInfo
 
 PRED_FLOOR = 1e-6
 LOG_RANGE_M = (0.3, 5.0)

@@ -27,7 +27,7 @@ import numpy as np
 
 from rpx_tasks.errors import MetricError
 from rpx_tasks.metrics.boxes import box_iou_matrix
-from rpx_tasks.tasks.spec import MetricInfo
+from rpx_tasks.contracts.spec import MetricInfo
 
 IOU_THRESHOLD = 0.5
 

@@ -9,7 +9,7 @@ rule, applied in this order by :func:`model_from_callable`:
    positional parameter). It is called, with ``device=`` and the model kwargs passed only
    when its signature accepts them, and must return a Model of the run's task.
 3. **A numpy function**: any other callable, e.g. ``predict(rgb) -> depth``. It is wrapped by
-   the task's ``wrap_numpy_function`` (see the task's expected signature).
+   the generic numpy adapter (``numpy_function.wrap_numpy_function``) with the task's signature.
 
 So ``def build(device="cpu")`` is a factory while ``def predict(rgb)`` is a numpy function.
 """
@@ -23,7 +23,9 @@ import inspect
 import re
 from typing import Any
 
+from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.errors import ConfigError, ModelError, RPXError
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _IMPORT_PATH = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})*:{_IDENTIFIER}(\.{_IDENTIFIER})*$")
@@ -178,7 +180,7 @@ def _factory_kwargs(factory: Any, label: str, device: str, model_kwargs: dict[st
     return kwargs
 
 
-def _check_task(model: Any, task_spec: Any, label: str) -> None:
+def _check_task(model: Any, task_spec: TaskSpec, label: str) -> None:
     if _task_value(model.task) != task_spec.name:
         raise ModelError(
             f"{label} is a {_task_value(model.task)} model, but this run is {task_spec.name}.",
@@ -198,7 +200,7 @@ def _rename(model: Any, name: str | None) -> None:
 def model_from_callable(
     obj: Any,
     *,
-    task_spec: Any,
+    task_spec: TaskSpec,
     name: str | None = None,
     device: str = "cpu",
     model_kwargs: dict[str, Any] | None = None,
@@ -208,7 +210,7 @@ def model_from_callable(
     The rule (module docstring): a Model is used as it is; a class or a callable with no
     required positional parameter is a factory, called with ``device=`` and ``model_kwargs``
     where its signature accepts them; any other callable is a numpy function wrapped by
-    ``task_spec.wrap_numpy_function(obj, name)``. ``name``, when given, becomes the model's
+    ``wrap_numpy_function(task_spec, obj, name)``. ``name``, when given, becomes the model's
     display name (for a numpy function it defaults to the function's ``__name__``).
 
     Returns a Model of ``task_spec``'s task. Raises ModelError when the model (or what the
@@ -265,7 +267,7 @@ def model_from_callable(
             hint="bind them in your own code (functools.partial) or use a factory that accepts them",
         )
     fn_name = name or getattr(obj, "__name__", None) or f"numpy_{task_spec.name}_model"
-    return task_spec.wrap_numpy_function(obj, fn_name)
+    return wrap_numpy_function(task_spec, obj, fn_name)
 
 
 __all__ = ["is_import_path", "load_import_path", "model_from_callable"]

@@ -1,27 +1,27 @@
-"""Wrap a plain numpy function as a Model: the import-path fast path of every task."""
+"""Wrap a plain numpy function as a Model: the import-path fast path of every task.
+
+The adapter is generic: the task's spec says how to call the function (``numpy_invoke``) and
+how to turn its output into a prediction (``numpy_normalise``).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from rpx_tasks.contracts.spec import NumpyInvoke, NumpyNormalise, TaskSpec
 from rpx_tasks.sample import Sample
-
-# call(fn, sample) -> raw output of the user function for that sample.
-Invoke = Callable[[Callable[..., Any], Sample], Any]
-# normalise(raw, sample) -> the task's prediction; raises AdapterError on a bad output.
-Normalise = Callable[[Any, Sample], Any]
 
 
 class NumpyFunctionModel:
     """A Model that calls ``fn`` once per sample and normalises its output.
 
-    The task module supplies ``invoke`` (which inputs the function receives) and
-    ``normalise`` (dtype, reshape, resize to the frame; AdapterError naming what is wrong).
+    ``invoke`` decides which inputs the function receives; ``normalise`` fixes dtype and shape
+    and resizes to the frame, raising AdapterError naming what is wrong.
     """
 
     torch_module = None
 
-    def __init__(self, fn: Callable[..., Any], *, task: str, name: str, invoke: Invoke, normalise: Normalise):
+    def __init__(self, fn: Callable[..., Any], *, task: str, name: str, invoke: NumpyInvoke, normalise: NumpyNormalise):
         self.fn = fn
         self.task = task
         self.name = name
@@ -37,3 +37,8 @@ class NumpyFunctionModel:
 
     def __repr__(self) -> str:
         return f"NumpyFunctionModel(task={self.task!r}, name={self.name!r})"
+
+
+def wrap_numpy_function(spec: TaskSpec, fn: Callable[..., Any], name: str) -> NumpyFunctionModel:
+    """A Model of ``spec``'s task calling ``fn`` with the task's numpy signature (``spec.numpy_signature``)."""
+    return NumpyFunctionModel(fn, task=spec.name, name=name, invoke=spec.numpy_invoke, normalise=spec.numpy_normalise)

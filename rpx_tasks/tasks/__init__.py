@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 
 from rpx_tasks.errors import ConfigError
-from rpx_tasks.tasks.spec import MetricInfo, TaskSpec
+from rpx_tasks.contracts.spec import MetricInfo, TaskSpec
 
 _REGISTRY: dict[str, TaskSpec] = {}
 _DISCOVERED = False

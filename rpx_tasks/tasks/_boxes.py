@@ -21,50 +21,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth, GroundingGroundTruth, clip_boxes, label_text
 from rpx_tasks.decoding import load_json_value
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
 from rpx_tasks.metrics.detection import detection_metrics
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks.spec import PathResolver
-
-
-@dataclass(frozen=True)
-class DetectionGroundTruth:
-    """Labelled boxes of one frame; ``vocabulary`` is the class list an open-vocabulary model gets."""
-
-    boxes: np.ndarray
-    labels: list[str]
-    vocabulary: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class GroundingGroundTruth:
-    """A referring expression and the box(es) it refers to (``labels`` optional, unused by the metrics)."""
-
-    text: str
-    boxes: np.ndarray
-    labels: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class BoxPrediction:
-    """Predicted boxes (N, 4) float32, their scores (N,) float32 and labels (N strings; None for grounding)."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: list[str] | None = None
+from rpx_tasks.contracts.spec import PathResolver
 
 
 # --------------------------------------------------------------------------- ground truth
-
-
-def label_text(value: Any) -> str | None:
-    """A label as text: strings as they are, integers (incl. numpy) as decimal text; None otherwise."""
-    if isinstance(value, (str, np.str_)):
-        return str(value)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    return None
 
 
 def _bbox(value: Any) -> np.ndarray | None:
@@ -292,16 +257,6 @@ def accepts_second_argument(fn: Callable[..., Any], name: str) -> str | None:
     if any(p.kind is p.KEYWORD_ONLY and p.name == name for p in params):
         return "keyword"
     return None
-
-
-def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Boxes (N, 4) clipped to the frame [0, width] x [0, height]."""
-    clipped = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
-    clipped[:, 0::2] = np.clip(clipped[:, 0::2], 0, width)
-    clipped[:, 1::2] = np.clip(clipped[:, 1::2], 0, height)
-    return clipped
-
-
 
 
 # --------------------------------------------------------------------------- the two detection tasks

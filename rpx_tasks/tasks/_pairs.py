@@ -26,22 +26,6 @@ from rpx_tasks.sample import Sample
 RPX_FOCAL_PX_AT_640 = 615.0
 
 
-def second_frame(sample: Sample, task: str) -> np.ndarray:
-    """The (H, W, 3) uint8 second frame of a pair sample (``sample.metadata["rgb_b"]``).
-
-    Raises AdapterError "... requires a second RGB frame" naming the sample when the manifest
-    entry had no ``rgb_b``.
-    """
-    rgb_b = (sample.metadata or {}).get("rgb_b")
-    if rgb_b is None:
-        raise AdapterError(
-            f"Sample {sample.id!r}: {task} requires a second RGB frame, but the sample has none.",
-            hint="give every manifest entry an 'rgb_b' path (the second image of the pair)",
-            details={"sample": sample.id, "key": "rgb_b"},
-        )
-    return rgb_b
-
-
 def pair_id(scene: str, phase: int | str, stem_a: str, stem_b: str) -> str:
     """The id of a frame pair in the Hub form ``<scene>__<phase>__<stemA>__<stemB>``."""
     return f"{scene}__{phase}__{stem_a}__{stem_b}"

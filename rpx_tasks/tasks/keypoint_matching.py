@@ -40,13 +40,14 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.keypoints import KeypointCorrespondences, KeypointMatches
 from rpx_tasks.decoding import load_array
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError, RPXError
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._pairs import estimate_image_motion, gray_image, pair_entry, second_frame
-from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
+from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "keypoint_matching"
 PIXEL_THRESHOLD = 3.0
@@ -64,26 +65,6 @@ _SIGNATURE = (
     "[, 'scores': (M,)]} or a (points0, points1[, scores]) tuple; points are (x, y) pixels in frame A "
     "and frame B"
 )
-
-
-@dataclass(frozen=True)
-class KeypointCorrespondences:
-    """Ground truth: ``points0`` / ``points1`` (N, 2) float64 (x, y) pixels of the same points in
-    frame A and B, ``visibility`` (N,) bool or None (all visible)."""
-
-    points0: np.ndarray
-    points1: np.ndarray
-    visibility: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class KeypointMatches:
-    """A prediction: ``points0`` / ``points1`` (M, 2) float64 matched pixels in frame A and B,
-    ``scores`` (M,) float64 or None."""
-
-    points0: np.ndarray
-    points1: np.ndarray
-    scores: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- ground truth

@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from rpx_tasks.contracts.frames import resize_depth
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_depth_m
 from rpx_tasks.errors import AdapterError, ModelError
 from rpx_tasks.metrics.depth import DEPTH_METRIC_INFO, depth_metrics
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
-from rpx_tasks.readiness import DepthTemporalStability
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._frame_maps import check_frame_map
-from rpx_tasks.tasks.spec import PathResolver, TaskSpec
 
 NAME = "monocular_depth"
 
@@ -50,19 +47,9 @@ def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
     return prediction
 
 
-def resize_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinearly resize a float depth map to (height, width)."""
-    if depth.shape == (height, width):
-        return depth
-    image = Image.fromarray(np.ascontiguousarray(depth, dtype=np.float32), mode="F")
-    return np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
-
-
-def _invoke(fn, sample: Sample):
-    return fn(sample.rgb)
-
-
-def _normalise(output: Any, sample: Sample) -> np.ndarray:
+def normalise_function_output(output: Any, sample: Sample) -> np.ndarray:
+    """A numpy depth function's output as (H, W) float32 metres: squeezed to 2-D and bilinearly resized to
+    the frame. Raises AdapterError naming the sample when it is not a 2-D array of numbers."""
     try:
         depth = np.asarray(output, dtype=np.float32)
     except (TypeError, ValueError) as exc:
@@ -79,18 +66,6 @@ def _normalise(output: Any, sample: Sample) -> np.ndarray:
         )
     height, width = sample.rgb.shape[:2]
     return resize_depth(depth, height, width)
-
-
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb) -> depth (h, w) metres``; outputs are resized to the frame."""
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
-
-
-def load_hf_model(checkpoint: str, **kwargs):
-    """The ``--hf-checkpoint`` fast path (AutoModelForDepthEstimation); imported lazily."""
-    from rpx_tasks.models.hf_depth import load_hf_depth_model
-
-    return load_hf_depth_model(checkpoint, **kwargs)
 
 
 def sample_entry(frame) -> dict:
@@ -130,9 +105,9 @@ SPEC = TaskSpec(
     compute_metrics=depth_metrics,
     metrics=DEPTH_METRIC_INFO,
     primary_metric="absrel",
-    make_temporal=DepthTemporalStability,
-    wrap_numpy_function=wrap_numpy_function,
-    load_hf_model=load_hf_model,
+    temporal="rpx_tasks.readiness.temporal_stability:DepthTemporalStability",
+    numpy_normalise=normalise_function_output,
+    hf_loader="rpx_tasks.models.hf_depth:load_hf_depth_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> depth: (h, w) float32 metres (resized to H x W)",
     models=MODELS,
     sample_entry=sample_entry,

@@ -17,51 +17,20 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rpx_tasks.contracts.frames import resize_labels
+from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
 from rpx_tasks.decoding import decode_depth_m, decode_label_map
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
 from rpx_tasks.metrics.segmentation import mean_iou
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.readiness import GeometricCoherence, SegmentationTemporalStability
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._frame_maps import check_frame_map
-from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
+from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "object_segmentation"
 _FUNCTION_HINT = "fn(rgb (H,W,3) uint8) must return a 2-D integer array (h, w) of instance ids (0 = background)"
-
-
-@dataclass
-class SegmentationGroundTruth:
-    """The labels of one frame: ``mask`` (H, W) int32 instance ids, and the frame's depth for SGC.
-
-    Depth is optional and decoded only when SGC asks for it (``depth()``): either given as
-    ``depth_m`` or read from ``depth_path``.
-    """
-
-    mask: np.ndarray
-    depth_path: Path | None = None
-    sample_id: str = ""
-    depth_m: np.ndarray | None = None
-
-    def depth(self) -> np.ndarray | None:
-        """The (H, W) float32 depth in metres (0 = invalid), or None when the sample has no depth
-        (no ``depth`` key, or its file was not downloaded). Decoded once, then kept.
-
-        Raises ManifestError naming the sample and file when the file is undecodable, not 2-D,
-        or differs in shape from the mask.
-        """
-        if self.depth_m is None and self.depth_path is not None and self.depth_path.exists():
-            depth = decode_depth_m(self.depth_path, self.sample_id)
-            if depth.shape != self.mask.shape:
-                raise ManifestError(
-                    f"Sample {self.sample_id!r}: depth file {self.depth_path} has shape {depth.shape}, "
-                    f"the mask {self.mask.shape}.",
-                    hint="depth and mask of a sample must have the RGB frame's resolution",
-                    details={"sample": self.sample_id, "key": "depth", "path": str(self.depth_path)},
-                )
-            self.depth_m = depth
-        return self.depth_m
 
 
 def _rgb_size(path: Path) -> tuple[int, int] | None:
@@ -92,7 +61,7 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> SegmentationGroundT
             details={"sample": sample_id, "key": "mask", "path": str(mask_path)},
         )
     depth_path = resolve(entry["depth"], sample_id, "depth") if isinstance(entry.get("depth"), str) else None
-    return SegmentationGroundTruth(mask=mask, depth_path=depth_path, sample_id=sample_id)
+    return SegmentationGroundTruth(mask=mask, load_depth=partial(_load_depth, depth_path, sample_id, mask.shape))
 
 
 def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
@@ -137,14 +106,6 @@ def _sample_depth(sample: Sample) -> np.ndarray | None:
 def make_coherence() -> GeometricCoherence:
     """A fresh SGC accumulator reading each sample's ground-truth depth (samples without one are skipped)."""
     return GeometricCoherence(depth_of=_sample_depth)
-
-
-def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of an int32 label map to (height, width)."""
-    if labels.shape == (height, width):
-        return labels
-    image = Image.fromarray(np.ascontiguousarray(labels, dtype=np.int32), mode="I")
-    return np.asarray(image.resize((width, height), Image.NEAREST), dtype=np.int32)
 
 
 def _invoke(fn, sample: Sample):

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.tracking import Tracklet, TrackletGroundTruth, TrackletPrediction
 from rpx_tasks.decoding import decode_label_map, load_json_value
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
 from rpx_tasks.metrics.boxes import box_iou_matrix
 from rpx_tasks.models.colour_blobs import find_colour_blobs
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
+from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 logger = logging.getLogger("rpx_tasks.tasks.object_tracking")
 
@@ -36,30 +37,6 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("fn", False, "ground-truth boxes matched by no prediction"),
     MetricInfo("idsw", False, "matches whose predicted track id was last matched to another ground-truth track"),
 )
-
-
-@dataclass
-class Tracklet:
-    """One track: ``track_id``, ``boxes`` (T, 4) float32 [x1, y1, x2, y2] (row t = time step t)
-    and optional ``scores`` (T,) float32."""
-
-    track_id: str
-    boxes: np.ndarray
-    scores: np.ndarray | None = None
-
-
-@dataclass
-class TrackletGroundTruth:
-    """The ground-truth tracks of one sample."""
-
-    tracks: list[Tracklet] = field(default_factory=list)
-
-
-@dataclass
-class TrackletPrediction:
-    """The predicted tracks of one sample."""
-
-    tracks: list[Tracklet] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- parsing tracks

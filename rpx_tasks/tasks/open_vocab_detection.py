@@ -25,7 +25,7 @@ from typing import Any
 
 from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._boxes import (
     BoxPrediction,
@@ -37,7 +37,7 @@ from rpx_tasks.tasks._boxes import (
     score_detections,
     validate_detections,
 )
-from rpx_tasks.tasks.spec import PathResolver, TaskSpec
+from rpx_tasks.contracts.spec import PathResolver, TaskSpec
 
 NAME = "open_vocab_detection"
 

@@ -39,17 +39,17 @@ from typing import Any
 
 import numpy as np
 
-from rpx_tasks.decoding import decode_pose, quaternion_xyzw_to_matrix
+from rpx_tasks.contracts.pose import RelativePose, quaternion_xyzw_to_matrix, relative_pose, rotation_matrix
+from rpx_tasks.decoding import decode_pose
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError, RPXError
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._pairs import estimate_image_motion, focal_px, pair_entry, second_frame
-from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
+from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "relative_camera_pose"
 TRANSLATION_NORM_EPS = 1e-9
-_QUATERNION_SHAPES = ((4,), (1, 4), (4, 1))
 
 METRICS = (
     MetricInfo("rotation_error_deg", False, "geodesic angle between predicted and true relative rotation (degrees)"),
@@ -66,32 +66,7 @@ _SIGNATURE = (
 )
 
 
-@dataclass(frozen=True)
-class RelativePose:
-    """A relative camera pose: ``rotation`` (3, 3) float64 and ``translation`` (3,) float64 metres.
-
-    As ground truth, ``rotation`` is always a matrix; a prediction may also carry a (4,)
-    x, y, z, w quaternion (converted by :func:`rotation_matrix`).
-    """
-
-    rotation: np.ndarray
-    translation: np.ndarray
-
-    def matrix(self) -> np.ndarray:
-        """The 4x4 homogeneous transform (rotation converted from a quaternion if needed)."""
-        out = np.eye(4)
-        out[:3, :3] = rotation_matrix(self.rotation)
-        out[:3, 3] = self.translation
-        return out
-
-
 # --------------------------------------------------------------------------- ground truth
-
-
-def relative_pose(pose_a: np.ndarray, pose_b: np.ndarray) -> RelativePose:
-    """``inv(P_a) @ P_b`` of two 4x4 camera->world poses, as a RelativePose (float64)."""
-    rel = np.linalg.inv(np.asarray(pose_a, np.float64)) @ np.asarray(pose_b, np.float64)
-    return RelativePose(rotation=rel[:3, :3].copy(), translation=rel[:3, 3].copy())
 
 
 def load_ground_truth(entry: dict, resolve: PathResolver) -> RelativePose:
@@ -115,32 +90,6 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> RelativePose:
 
 
 # --------------------------------------------------------------------------- predictions
-
-
-def rotation_matrix(value: Any, *, error: type[RPXError] = MetricError, what: str = "rotation") -> np.ndarray:
-    """A (3, 3) float64 rotation from a (3, 3) matrix or a (4,) x, y, z, w quaternion.
-
-    The quaternion is normalised; a matrix is used as given (not re-orthonormalised, like the
-    reference). Raises ``error`` when the shape is neither, or the quaternion has zero norm.
-    """
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise error(
-            f"{what} is not numeric ({exc}).", hint="give a (3, 3) matrix or a (4,) quaternion x, y, z, w"
-        ) from exc
-    if array.shape == (3, 3):
-        return array
-    if array.shape in _QUATERNION_SHAPES:
-        norm = float(np.linalg.norm(array))
-        if not math.isfinite(norm) or norm < 1e-12:
-            raise error(f"{what} quaternion {array.reshape(-1).tolist()} has zero or non-finite norm.",
-                        hint="quaternions are x, y, z, w with a non-zero norm")
-        return quaternion_xyzw_to_matrix(array.reshape(4))
-    raise error(
-        f"{what} must be a (3, 3) matrix or a (4,) quaternion x, y, z, w; got shape {array.shape}.",
-        hint="quaternions use the stored order x, y, z, w (not w, x, y, z)",
-    )
 
 
 def _parse_pose(raw: Any, error: type[RPXError], where: str, hint: str) -> RelativePose:

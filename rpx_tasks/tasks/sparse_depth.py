@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
 from rpx_tasks.decoding import load_array
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks.spec import MetricInfo, PathResolver, TaskSpec
+from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "sparse_depth"
 MATCH_RADIUS_PX = 2.0
@@ -39,22 +40,6 @@ METRICS: tuple[MetricInfo, ...] = (
     ),
     MetricInfo("sparse_rmse", False, "root mean squared pd - d in metres over ground-truth points"),
 )
-
-
-@dataclass
-class SparseDepthGroundTruth:
-    """Depths ``depths`` (N,) float32 metres at pixels ``coordinates`` (N, 2) float32 (x, y)."""
-
-    coordinates: np.ndarray
-    depths: np.ndarray
-
-
-@dataclass
-class SparseDepthPrediction:
-    """Predicted depths ``depths`` (M,) metres at pixels ``coordinates`` (M, 2) (x, y)."""
-
-    coordinates: np.ndarray
-    depths: np.ndarray
 
 
 # --------------------------------------------------------------------------- ground truth

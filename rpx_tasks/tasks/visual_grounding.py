@@ -24,7 +24,7 @@ import numpy as np
 from rpx_tasks.errors import ManifestError
 from rpx_tasks.metrics.detection import GROUNDING_METRIC_INFO, grounding_metrics
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.models.registry import ModelEntry
+from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._boxes import (
     BoxPrediction,
@@ -35,7 +35,7 @@ from rpx_tasks.tasks._boxes import (
     output_fields,
 )
 from rpx_tasks.tasks.open_vocab_detection import object_phrase
-from rpx_tasks.tasks.spec import PathResolver, TaskSpec
+from rpx_tasks.contracts.spec import PathResolver, TaskSpec
 
 NAME = "visual_grounding"
 OUTPUT_HINT = "return {'boxes': (N, 4) [x1, y1, x2, y2] pixels, best box first, 'scores': (N,)} or the tuple (boxes, scores)"

@@ -1,0 +1,159 @@
+"""What an RPX task declares (TaskSpec), what a registered model is (ModelEntry), and the metric info.
+
+These types sit at the bottom of the package so that every layer can name them: metrics declare
+their :class:`MetricInfo`, models type their arguments with :class:`TaskSpec`, tasks build one
+spec each. Hooks that live in higher layers (the HF fast path, the temporal-stability and
+geometric-coherence accumulators) are named by import-path strings (``package.module:attr``)
+and imported on first use, so a task module never imports a layer above it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from rpx_tasks.errors import ConfigError, MetricError
+from rpx_tasks.sample import Sample
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric a task emits, and which way is better."""
+
+    name: str
+    higher_is_better: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model of a task: its name, how to build it and a one-line description.
+
+    ``kind="hf"`` loads the HF checkpoint ``target`` through the task's fast path;
+    ``kind="import"`` loads the import path ``target`` (``package.module:callable``).
+    """
+
+    name: str
+    task: str
+    kind: str
+    target: str
+    description: str = ""
+
+
+class TemporalAccumulator(Protocol):
+    """Streams predictions clip by clip and scores them over time (temporal stability, SGC).
+
+    ``update`` is called once per sample in run order (samples of a clip arrive in
+    ``frame_idx`` order); only the previous frame of the current clip is kept.
+    """
+
+    def update(self, sample: Sample, prediction: Any) -> None: ...
+
+    def result(self) -> dict[str, Any]:
+        """Return ``{"score": float | None, "pairs": int}``."""
+        ...
+
+
+# resolve(path_string, sample_id, key) -> absolute Path inside the dataset root.
+PathResolver = Callable[[str, str, str], Path]
+# invoke(fn, sample) -> what a user's numpy function returns for that sample.
+NumpyInvoke = Callable[[Callable[..., Any], Sample], Any]
+# normalise(raw, sample) -> the task's prediction; raises AdapterError on a bad output.
+NumpyNormalise = Callable[[Any, Sample], Any]
+
+
+def call_with_frame(fn: Callable[..., Any], sample: Sample) -> Any:
+    """The default numpy invocation: ``fn(sample.rgb)``."""
+    return fn(sample.rgb)
+
+
+def load_attribute(path: str) -> Any:
+    """The object an internal import path ``package.module:attr`` names. Raises ConfigError if it is missing."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"Cannot load {path!r}: {exc}.",
+            hint="a task spec names a hook that does not exist; reinstall rpx-tasks or fix the spec",
+        ) from exc
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the pipeline needs to know about one RPX task.
+
+    - ``modalities``: Hub modalities to download (keys of ``hub.MODALITY_FILES``);
+      ``optional_modalities`` are fetched only when an option needs them (e.g. depth for SGC).
+    - ``required_keys``: manifest sample keys besides ``id`` and ``rgb`` that must be present.
+    - ``load_ground_truth(entry, resolve)``: decode the labels of one manifest entry.
+    - ``validate_prediction(prediction, sample)``: the prediction normalised, or ModelError.
+    - ``compute_metrics(prediction, ground_truth)``: a pure function of ``rpx_tasks.metrics``
+      returning metric name -> float (None when undefined for the sample).
+    - ``metrics``: every metric the task can emit, in report order; ``primary_metric`` ranks models.
+    - ``numpy_signature``: the numpy function ``--model pkg.mod:fn`` must have (shown in hints);
+      ``numpy_invoke(fn, sample)`` calls it, ``numpy_normalise(raw, sample)`` turns its output
+      into a prediction. The adapter itself is generic (``models.numpy_function``).
+    - ``hf_loader``: import path of the ``--hf-checkpoint`` fast path, or None.
+    - ``temporal`` / ``coherence``: import paths of accumulator classes (TemporalAccumulator),
+      or None when the task has no temporal stability / geometric coherence.
+    - ``models``: the task's registry entries, at least one weight-free baseline first among
+      its ``import`` entries (that one is ``--model baseline``).
+    - ``sample_entry(frame)``: the manifest entry of one built-in sample frame, or None to skip
+      it (see ``rpx_tasks.sample_data``).
+    """
+
+    name: str
+    display_name: str
+    modalities: tuple[str, ...]
+    required_keys: tuple[str, ...]
+    load_ground_truth: Callable[[dict, PathResolver], Any]
+    validate_prediction: Callable[[Any, Sample], Any]
+    compute_metrics: Callable[[Any, Any], dict[str, float | None]]
+    metrics: tuple[MetricInfo, ...]
+    primary_metric: str
+    numpy_signature: str
+    numpy_normalise: NumpyNormalise
+    numpy_invoke: NumpyInvoke = call_with_frame
+    hf_loader: str | None = None
+    temporal: str | None = None
+    coherence: str | None = None
+    optional_modalities: tuple[str, ...] = ()
+    models: tuple[ModelEntry, ...] = ()
+    sample_entry: Callable[[Any], dict | None] | None = None
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The metric names in report order."""
+        return [m.name for m in self.metrics]
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Direction of ``metric``. Raises MetricError for a metric the task does not emit."""
+        for info in self.metrics:
+            if info.name == metric:
+                return info.higher_is_better
+        raise MetricError(f"Task {self.name} has no metric {metric!r}.", hint=f"Known: {self.metric_names}")
+
+    def make_temporal(self) -> TemporalAccumulator | None:
+        """A fresh temporal-stability accumulator, or None when the task has none."""
+        return load_attribute(self.temporal)() if self.temporal else None
+
+    def make_coherence(self) -> TemporalAccumulator | None:
+        """A fresh geometric-coherence (SGC) accumulator, or None when the task has none."""
+        return load_attribute(self.coherence)() if self.coherence else None
+
+    def load_hf_model(self, checkpoint: str, **kwargs: Any) -> Any:
+        """The task's HF fast-path model for ``checkpoint`` (kwargs go to the loader).
+
+        Raises ConfigError when the task has no fast path, and whatever the loader raises.
+        """
+        if self.hf_loader is None:
+            raise ConfigError(
+                f"{self.name} has no --hf-checkpoint fast path yet.",
+                hint="wrap your model as a numpy function and pass --model package.module:function; "
+                f"expected: {self.numpy_signature}",
+                details={"task": self.name, "checkpoint": checkpoint},
+            )
+        return load_attribute(self.hf_loader)(checkpoint, **kwargs)
