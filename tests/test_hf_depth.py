@@ -10,10 +10,11 @@ import pytest
 from rpx_tasks.errors import ConfigError, ModelError
 from rpx_tasks.models.hf_depth import HFDepthModel, load_hf_depth_model
 from rpx_tasks.models.protocol import Model, count_parameters_m
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.sample import Sample
 from tests.hf_seed import DEFAULT_REPO_ID, seed_tiny_depth_anything
-from tests.test_models import make_spec, real_depth_spec_or_skip
+from rpx_tasks.tasks import get_task
+from tests.support.specs import make_spec
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def offline(monkeypatch):
 
 @pytest.fixture
 def depth_spec():
-    return make_spec(load_hf_model=load_hf_depth_model)
+    return make_spec(hf_loader="rpx_tasks.models.hf_depth:load_hf_depth_model")
 
 
 def _frame(seed: int, h: int, w: int) -> Sample:
@@ -147,7 +148,7 @@ def test_local_folder_checkpoint(hf_cache):
 
 
 def test_real_depth_task_uses_this_fast_path(offline, hf_cache):
-    spec = real_depth_spec_or_skip()
+    spec = get_task("monocular_depth")
     model = resolve_model(spec, model_name="depth_anything_v2_metric_indoor_small", cache_dir=str(hf_cache))
     sample = _frame(6, 24, 32)
     (depth,) = model.predict([sample])

@@ -7,58 +7,16 @@ import textwrap
 import numpy as np
 import pytest
 
+from rpx_tasks import model_selection
+from rpx_tasks.contracts.spec import ModelEntry, TaskSpec
 from rpx_tasks.errors import ConfigError, ModelError
-from rpx_tasks.models import registry
+from rpx_tasks.model_selection import get_entry, list_models, register_model, resolve_model
 from rpx_tasks.models.import_path import load_import_path, model_from_callable
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
+from rpx_tasks.models.numpy_function import NumpyFunctionModel, wrap_numpy_function
 from rpx_tasks.models.protocol import Model
-from rpx_tasks.models.registry import ModelEntry, get_entry, list_models, register_model
-from rpx_tasks.models.resolve import resolve_model
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks.spec import MetricInfo, TaskSpec
-
-
-def _normalise_depth(raw, sample):
-    depth = np.asarray(raw, dtype=np.float32)
-    if depth.ndim != 2:
-        raise ModelError(f"depth must be 2-D, got {depth.ndim}")
-    return depth
-
-
-def _wrap_depth(fn, name):
-    """fn(rgb: (H, W, 3) uint8) -> (H, W) float depth in metres"""
-    return NumpyFunctionModel(
-        fn, task="monocular_depth", name=name, invoke=lambda f, s: f(s.rgb), normalise=_normalise_depth
-    )
-
-
-def make_spec(name: str = "monocular_depth", load_hf_model=None) -> TaskSpec:
-    return TaskSpec(
-        name=name,
-        display_name=name.replace("_", " ").title(),
-        modalities=("rgb", "depth"),
-        required_keys=("depth",),
-        load_ground_truth=lambda entry, resolve: None,
-        validate_prediction=lambda prediction, sample: prediction,
-        compute_metrics=lambda prediction, gt: {},
-        metrics=(MetricInfo("absrel", higher_is_better=False),),
-        primary_metric="absrel",
-        wrap_numpy_function=_wrap_depth,
-        load_hf_model=load_hf_model,
-    )
-
-
-def real_depth_spec_or_skip() -> TaskSpec:
-    """The real monocular_depth spec, or skip while its module (or what it imports) is unwritten."""
-    import importlib
-
-    try:
-        importlib.import_module("rpx_tasks.tasks.monocular_depth")
-    except ImportError as exc:
-        pytest.skip(f"the real monocular_depth task does not import yet: {exc}")
-    from rpx_tasks.tasks import get_task
-
-    return get_task("monocular_depth")
+from rpx_tasks.tasks import get_task
+from tests.support.specs import LOADER_CALLS, RECORDING_LOADER, make_spec
 
 
 @pytest.fixture
@@ -313,7 +271,7 @@ def test_builtin_depth_entries():
 def test_every_entry_is_well_formed(entry):
     from transformers.models.auto.modeling_auto import MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES
 
-    assert entry.kind in registry.KINDS and entry.description
+    assert entry.kind in model_selection.KINDS and entry.description
     if entry.kind == "import":
         module, _, attr = entry.target.partition(":")
         assert module and attr
@@ -332,7 +290,7 @@ def test_unknown_model_suggests_and_lists():
 
 
 def test_register_model_and_duplicates(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(model_selection, "_EXTRA", {})
     entry = register_model(ModelEntry("my_seg", "object_segmentation", "hf", "org/seg", "a segmenter"))
     assert get_entry("my_seg") is entry
     assert "my_seg" in [e.name for e in list_models("object_segmentation")]
@@ -357,7 +315,7 @@ def test_register_model_and_duplicates(monkeypatch):
 def test_exactly_one_selector(depth_spec, selectors):
     with pytest.raises(ConfigError) as info:
         resolve_model(depth_spec, **selectors)
-    assert "Exactly one" in info.value.message
+    assert "exactly one of" in info.value.message
     assert sorted(info.value.details["given_fields"]) == sorted(selectors)
 
 
@@ -381,7 +339,7 @@ def test_resolve_model_object_keeps_its_name(user_modules, depth_spec):
 
 
 def test_resolve_registry_import_entry(user_modules, depth_spec, monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(model_selection, "_EXTRA", {})
     register_model(ModelEntry("user_const", "monocular_depth", "import", "rpx_user_models:predict_depth", "test"))
     model = resolve_model(depth_spec, model_name="user_const")
     assert model.name == "user_const"
@@ -390,13 +348,9 @@ def test_resolve_registry_import_entry(user_modules, depth_spec, monkeypatch):
 
 
 def test_resolve_registry_hf_entry_calls_task_loader(monkeypatch):
-    calls = []
-
-    def fake_loader(checkpoint, **kwargs):
-        calls.append((checkpoint, kwargs))
-        return "loaded"
-
-    spec = make_spec(load_hf_model=fake_loader)
+    LOADER_CALLS.clear()
+    calls = LOADER_CALLS
+    spec = make_spec(hf_loader=RECORDING_LOADER)
     loaded = resolve_model(
         spec, model_name="depth_pro", device="cuda:0", model_kwargs={"dtype": "float16"}, cache_dir="/c", revision="r1"
     )
@@ -424,11 +378,11 @@ def test_task_without_hf_fast_path():
         resolve_model(spec, hf_checkpoint="org/pose")
     assert info.value.message == "relative_camera_pose has no --hf-checkpoint fast path yet."
     assert "--model package.module:function" in info.value.hint
-    assert "fn(rgb" in info.value.hint  # the numpy signature, from wrap_numpy_function's docstring
+    assert "fn(rgb" in info.value.hint  # the numpy signature
 
 
 def test_real_depth_task_when_available(user_modules):
-    spec = real_depth_spec_or_skip()
+    spec = get_task("monocular_depth")
     model = resolve_model(spec, model_name="rpx_user_models:predict_depth")
     assert model.task == "monocular_depth"
     (prediction,) = model.predict([_sample(4, 6)])
@@ -444,20 +398,20 @@ def test_numpy_depth_adapter_resizes_squeezes_and_names_bad_outputs():
 
     spec = get_task("monocular_depth")
     sample = Sample(id="s1", rgb=np.zeros((6, 8, 3), np.uint8), ground_truth=np.ones((6, 8), np.float32))
-    half = spec.wrap_numpy_function(lambda rgb: np.arange(12, dtype=np.float64).reshape(3, 4), "half")
+    half = wrap_numpy_function(spec, lambda rgb: np.arange(12, dtype=np.float64).reshape(3, 4), "half")
     (depth,) = half.predict([sample])
     assert depth.shape == (6, 8) and depth.dtype == np.float32
     assert depth.min() >= 0 and depth.max() <= 11
-    squeezed = spec.wrap_numpy_function(lambda rgb: np.ones((1, 6, 8)), "squeeze").predict([sample])[0]
+    squeezed = wrap_numpy_function(spec, lambda rgb: np.ones((1, 6, 8)), "squeeze").predict([sample])[0]
     assert squeezed.shape == (6, 8)
     with pytest.raises(AdapterError, match=r"Sample 's1'.*2-D array.*\(2, 6, 8\)"):
-        spec.wrap_numpy_function(lambda rgb: np.ones((2, 6, 8)), "bad").predict([sample])
+        wrap_numpy_function(spec, lambda rgb: np.ones((2, 6, 8)), "bad").predict([sample])
     with pytest.raises(AdapterError, match="not an array of numbers"):
-        spec.wrap_numpy_function(lambda rgb: {"depth": 1}, "dict").predict([sample])
+        wrap_numpy_function(spec, lambda rgb: {"depth": 1}, "dict").predict([sample])
 
 
 def test_baseline_alias_resolves_each_tasks_first_weight_free_model():
-    from rpx_tasks.models.registry import BASELINE_ALIAS, default_baseline
+    from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
     from rpx_tasks.tasks import get_task, iter_tasks
 
     for spec in iter_tasks():

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
+from rpx_tasks.contracts.spec import MetricInfo
 from rpx_tasks.errors import MetricError
+
+SEGMENTATION_METRIC_INFO = (MetricInfo("miou", True, "mean IoU over the ground-truth labels >= 0, background included"),)
 
 # Label ranges up to this size are counted with bincount; wider ranges use a sorted lookup.
 _BINCOUNT_RANGE = 1 << 20
@@ -95,3 +99,14 @@ def label_pair_score(labels_t: np.ndarray, labels_next_aligned: np.ndarray) -> f
 
 
 __all__ = ["class_ious", "label_pair_score", "labels_at_least_zero", "mean_iou"]
+
+
+def segmentation_metrics(prediction: np.ndarray, ground_truth: SegmentationGroundTruth) -> dict[str, float | None]:
+    """``{"miou": ...}`` of one frame (``mean_iou``). Raises MetricError for a ground truth that
+    is not a SegmentationGroundTruth or a prediction of another shape."""
+    if not isinstance(ground_truth, SegmentationGroundTruth):
+        raise MetricError(
+            f"object_segmentation expects a SegmentationGroundTruth, got {type(ground_truth).__name__}.",
+            hint="load samples with the object_segmentation task spec",
+        )
+    return {"miou": mean_iou(prediction, ground_truth.mask)}

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.frames import resize_labels
 from rpx_tasks.errors import AdapterError
 from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size, processor_error
 from rpx_tasks.models.hf_loading import (
@@ -106,8 +107,6 @@ def instance_map(result: Any, height: int, width: int) -> np.ndarray:
     other result is a semantic class map, kept as is. A map of another size is resized nearest.
     Raises AdapterError for a result that holds no 2-D map.
     """
-    from rpx_tasks.tasks.object_segmentation import resize_labels
-
     if isinstance(result, dict) or hasattr(result, "keys"):
         segmentation = result.get("segmentation")
         if segmentation is None:

@@ -10,7 +10,7 @@ sample whose manifest entry has ``depth``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,12 @@ from PIL import Image, UnidentifiedImageError
 
 from rpx_tasks.contracts.frames import resize_labels
 from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_depth_m, decode_label_map
-from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
-from rpx_tasks.metrics.segmentation import mean_iou
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.contracts.spec import ModelEntry
-from rpx_tasks.readiness import GeometricCoherence, SegmentationTemporalStability
+from rpx_tasks.errors import AdapterError, ManifestError, ModelError
+from rpx_tasks.metrics.segmentation import SEGMENTATION_METRIC_INFO, segmentation_metrics
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._frame_maps import check_frame_map
-from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "object_segmentation"
 _FUNCTION_HINT = "fn(rgb (H,W,3) uint8) must return a 2-D integer array (h, w) of instance ids (0 = background)"
@@ -64,6 +61,23 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> SegmentationGroundT
     return SegmentationGroundTruth(mask=mask, load_depth=partial(_load_depth, depth_path, sample_id, mask.shape))
 
 
+def _load_depth(depth_path: Path | None, sample_id: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """The frame's (H, W) float32 depth in metres for SGC, or None when there is no depth file.
+
+    Raises ManifestError naming the sample and file when it is undecodable or differs in shape from the mask.
+    """
+    if depth_path is None or not depth_path.exists():
+        return None
+    depth = decode_depth_m(depth_path, sample_id)
+    if depth.shape != shape:
+        raise ManifestError(
+            f"Sample {sample_id!r}: depth file {depth_path} has shape {depth.shape}, the mask {shape}.",
+            hint="depth and mask of a sample must have the RGB frame's resolution",
+            details={"sample": sample_id, "key": "depth", "path": str(depth_path)},
+        )
+    return depth
+
+
 def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
     """Return the prediction as an (H, W) integer array; raise ModelError naming the sample when
     it is not an array, not 2-D, not the frame's size, or not integer."""
@@ -84,35 +98,11 @@ def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
     return prediction
 
 
-def compute_metrics(prediction: np.ndarray, ground_truth: SegmentationGroundTruth) -> dict[str, float | None]:
-    """``{"miou": ...}`` of one frame (``mean_iou``). Raises MetricError for a ground truth that
-    is not a SegmentationGroundTruth or a prediction of another shape."""
-    if not isinstance(ground_truth, SegmentationGroundTruth):
-        raise MetricError(
-            f"object_segmentation expects a SegmentationGroundTruth, got {type(ground_truth).__name__}.",
-            hint="load samples with the object_segmentation task spec",
-        )
-    return {"miou": mean_iou(prediction, ground_truth.mask)}
+def normalise_function_output(output: Any, sample: Sample) -> np.ndarray:
+    """A numpy mask function's output as an (H, W) int32 instance map, nearest-resized to the frame.
 
-
-METRICS = (MetricInfo("miou", True, "mean IoU over the ground-truth labels >= 0, background included"),)
-
-
-def _sample_depth(sample: Sample) -> np.ndarray | None:
-    ground_truth = sample.ground_truth
-    return ground_truth.depth() if isinstance(ground_truth, SegmentationGroundTruth) else None
-
-
-def make_coherence() -> GeometricCoherence:
-    """A fresh SGC accumulator reading each sample's ground-truth depth (samples without one are skipped)."""
-    return GeometricCoherence(depth_of=_sample_depth)
-
-
-def _invoke(fn, sample: Sample):
-    return fn(sample.rgb)
-
-
-def _normalise(output: Any, sample: Sample) -> np.ndarray:
+    Raises AdapterError naming the sample when it is not a 2-D array of whole numbers that fit in int32.
+    """
     try:
         labels = np.asarray(output)
     except (TypeError, ValueError) as exc:
@@ -138,18 +128,6 @@ def _normalise(output: Any, sample: Sample) -> np.ndarray:
         raise AdapterError(f"Sample {sample.id!r}: mask ids do not fit in int32.", hint=_FUNCTION_HINT)
     height, width = sample.rgb.shape[:2]
     return resize_labels(wide.astype(np.int32), height, width)
-
-
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb) -> (h, w) integer mask``; outputs become int32, nearest-resized to the frame."""
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
-
-
-def load_hf_model(checkpoint: str, **kwargs):
-    """The ``--hf-checkpoint`` fast path (AutoModelForUniversalSegmentation); imported lazily."""
-    from rpx_tasks.models.hf_segmentation import load_hf_segmentation_model
-
-    return load_hf_segmentation_model(checkpoint, **kwargs)
 
 
 def sample_entry(frame) -> dict:
@@ -180,13 +158,13 @@ SPEC = TaskSpec(
     required_keys=("mask",),
     load_ground_truth=load_ground_truth,
     validate_prediction=validate_prediction,
-    compute_metrics=compute_metrics,
-    metrics=METRICS,
+    compute_metrics=segmentation_metrics,
+    metrics=SEGMENTATION_METRIC_INFO,
     primary_metric="miou",
-    make_temporal=SegmentationTemporalStability,
-    make_coherence=make_coherence,
-    wrap_numpy_function=wrap_numpy_function,
-    load_hf_model=load_hf_model,
+    temporal="rpx_tasks.readiness.temporal_stability:SegmentationTemporalStability",
+    coherence="rpx_tasks.readiness.coherence:GeometricCoherence",
+    numpy_normalise=normalise_function_output,
+    hf_loader="rpx_tasks.models.hf_segmentation:load_hf_segmentation_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> mask: (h, w) integer instance ids, 0 = background (nearest-resized to H x W)",
     models=MODELS,
     sample_entry=sample_entry,

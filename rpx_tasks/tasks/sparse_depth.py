@@ -12,34 +12,20 @@ A numpy function ``fn(rgb, coords) -> depths`` is asked exactly at the ground-tr
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import load_array
-from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.contracts.spec import ModelEntry
+from rpx_tasks.metrics.sparse_depth import SPARSE_DEPTH_METRIC_INFO, sparse_depth_metrics
+from rpx_tasks.errors import AdapterError, ManifestError, ModelError
 from rpx_tasks.sample import Sample
-from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 NAME = "sparse_depth"
-MATCH_RADIUS_PX = 2.0
-DEPTH_FLOOR_M = 1e-6
 SAMPLE_POINTS = 32
-_CHUNK = 2048  # ground-truth points per block of the distance matrix
 
-METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo(
-        "sparse_absrel",
-        False,
-        "mean over ground-truth points of |pd - d| / max(d, 1e-6); pd = depth of the nearest predicted "
-        f"pixel within {MATCH_RADIUS_PX:g} px, else 0",
-    ),
-    MetricInfo("sparse_rmse", False, "root mean squared pd - d in metres over ground-truth points"),
-)
 
 
 # --------------------------------------------------------------------------- ground truth
@@ -128,64 +114,18 @@ def validate_prediction(prediction: Any, sample: Sample) -> SparseDepthPredictio
 # --------------------------------------------------------------------------- metric
 
 
-def _matched_depths(gt_xy: np.ndarray, pred_xy: np.ndarray, pred_depths: np.ndarray) -> np.ndarray:
-    """Per ground-truth point, the depth of the nearest predicted pixel within the radius, else 0.
-
-    Ties in distance go to the first prediction.
-    """
-    out = np.zeros(len(gt_xy), dtype=np.float64)
-    if len(pred_xy) == 0:
-        return out
-    pred_xy = pred_xy.astype(np.float64)
-    for start in range(0, len(gt_xy), _CHUNK):
-        block = gt_xy[start:start + _CHUNK].astype(np.float64)
-        diff = block[:, None, :] - pred_xy[None, :, :]
-        dist = np.sqrt((diff * diff).sum(axis=2))
-        nearest = dist.argmin(axis=1)
-        within = dist[np.arange(len(block)), nearest] <= MATCH_RADIUS_PX
-        out[start:start + len(block)] = np.where(within, pred_depths[nearest].astype(np.float64), 0.0)
-    return out
-
-
-def sparse_depth_metrics(prediction: SparseDepthPrediction, ground_truth: SparseDepthGroundTruth) -> dict[str, float]:
-    """``sparse_absrel`` and ``sparse_rmse`` of one sample (reference §1.4, SparseDepthError).
-
-    For each ground-truth point (x, y, d): pd = depth of the nearest predicted pixel if it lies
-    within 2 px (Euclidean, inclusive), else 0; abs term |pd - d| / max(d, 1e-6), squared term
-    (pd - d)^2. sparse_absrel = mean abs term, sparse_rmse = sqrt(mean squared term). No
-    ground-truth point -> both 0. No prediction at all -> every pd is 0, so each point adds its
-    relative error 1.0 (0 for d = 0) to AbsRel and d^2 to the squared term (upstream added the
-    raw depth d instead; this project uses the relative error).
-    Returns Python floats. Raises MetricError when an argument has the wrong type.
-    """
-    if not isinstance(ground_truth, SparseDepthGroundTruth):
-        raise MetricError(
-            f"sparse_depth metrics expect a SparseDepthGroundTruth, got {type(ground_truth).__name__}.",
-            hint="load ground truth with rpx_tasks.tasks.sparse_depth.load_ground_truth",
-        )
-    if not isinstance(prediction, SparseDepthPrediction):
-        raise MetricError(
-            f"sparse_depth metrics expect a SparseDepthPrediction, got {type(prediction).__name__}.",
-            hint="validate predictions with rpx_tasks.tasks.sparse_depth.validate_prediction first",
-        )
-    gt_depths = np.asarray(ground_truth.depths, dtype=np.float64)
-    if gt_depths.size == 0:
-        return {"sparse_absrel": 0.0, "sparse_rmse": 0.0}
-    pd = _matched_depths(np.asarray(ground_truth.coordinates), np.asarray(prediction.coordinates), np.asarray(prediction.depths))
-    error = pd - gt_depths
-    absrel = np.abs(error) / np.maximum(gt_depths, DEPTH_FLOOR_M)
-    return {"sparse_absrel": float(absrel.mean()), "sparse_rmse": float(np.sqrt((error * error).mean()))}
-
-
 # --------------------------------------------------------------------------- numpy adapter
 
 
-def _invoke(fn, sample: Sample):
-    # A copy: the function may scribble on its input, the ground truth must stay intact.
+def call_function(fn: Callable[..., Any], sample: Sample) -> Any:
+    """``fn(rgb, coords)`` at the sample's ground-truth pixels (a copy: the function may scribble on
+    its input, the ground truth must stay intact)."""
     return fn(sample.rgb, np.array(sample.ground_truth.coordinates, dtype=np.float32, copy=True))
 
 
-def _normalise(output: Any, sample: Sample) -> SparseDepthPrediction:
+def normalise_function_output(output: Any, sample: Sample) -> SparseDepthPrediction:
+    """A numpy sparse-depth function's output (N depths, or a dict with 'depths') as a prediction at the
+    sample's N coordinates. Raises AdapterError naming the sample for anything but N numbers."""
     coordinates = np.asarray(sample.ground_truth.coordinates, dtype=np.float32)
     expected = len(coordinates)
     hint = f"fn(rgb (H,W,3) uint8, coords (N,2) float32 (x, y)) must return N = {expected} depths in metres, one per coordinate"
@@ -218,49 +158,13 @@ def _normalise(output: Any, sample: Sample) -> SparseDepthPrediction:
     return SparseDepthPrediction(coordinates=coordinates.copy(), depths=depths)
 
 
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb, coords (N, 2) float32) -> depths (N,)`` at the ground-truth pixels.
-
-    The coordinates are passed back unchanged with the returned depths. The Model raises
-    AdapterError when the function returns anything but N numbers (or a dict with 'depths').
-    """
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
-
-
 # --------------------------------------------------------------------------- baselines
 
 
-def _pixel_indices(coords: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-    cols = np.clip(np.rint(coords[:, 0]), 0, width - 1).astype(np.intp)
-    rows = np.clip(np.rint(coords[:, 1]), 0, height - 1).astype(np.intp)
-    return rows, cols
-
-
-def ground_plane_at_points(rgb: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Weight-free baseline: the ground-plane prior (floor below the horizon, wall above) at ``coords``.
-
-    ``coords`` (N, 2) are (x, y) pixels, rounded and clamped into the image. Returns (N,)
-    float32 metres; raises AdapterError if ``rgb`` is not (H, W, 3).
-    """
-    from rpx_tasks.models.baselines import ground_plane_depth
-
-    dense = ground_plane_depth(rgb)
-    rows, cols = _pixel_indices(coords, *dense.shape)
-    return dense[rows, cols].astype(np.float32)
-
-
-def constant_at_points(rgb: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Weight-free baseline: 2.0 m at every coordinate. Returns (N,) float32 metres."""
-    from rpx_tasks.models.baselines import CONSTANT_DEPTH_M
-
-    return np.full(len(np.asarray(coords).reshape(-1, 2)), CONSTANT_DEPTH_M, np.float32)
-
-
 MODELS = (
-    ModelEntry("sparse_ground_plane_prior", NAME, "import", "rpx_tasks.tasks.sparse_depth:ground_plane_at_points",
+    ModelEntry("sparse_ground_plane_prior", NAME, "import", "rpx_tasks.models.sparse_depth_baselines:ground_plane_at_points",
                "weight-free baseline: ground-plane depth prior sampled at the query pixels"),
-    ModelEntry("sparse_constant_depth", NAME, "import", "rpx_tasks.tasks.sparse_depth:constant_at_points",
+    ModelEntry("sparse_constant_depth", NAME, "import", "rpx_tasks.models.sparse_depth_baselines:constant_at_points",
                "weight-free baseline: 2 m at every query pixel"),
 )
 
@@ -298,9 +202,10 @@ SPEC = TaskSpec(
     load_ground_truth=load_ground_truth,
     validate_prediction=validate_prediction,
     compute_metrics=sparse_depth_metrics,
-    metrics=METRICS,
+    metrics=SPARSE_DEPTH_METRIC_INFO,
     primary_metric="sparse_absrel",
-    wrap_numpy_function=wrap_numpy_function,
+    numpy_invoke=call_function,
+    numpy_normalise=normalise_function_output,
     numpy_signature="fn(rgb: (H, W, 3) uint8, coords: (N, 2) float32 (x, y) pixels) -> depths: (N,) float32 metres",
     models=MODELS,
     sample_entry=sample_entry,

@@ -15,7 +15,7 @@ from rpx_tasks.cli import main
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
 from rpx_tasks.metrics.segmentation import class_ious, label_pair_score, mean_iou
-from rpx_tasks.models.registry import get_entry
+from rpx_tasks.model_selection import get_entry
 from rpx_tasks.models.segmentation_baselines import background_only, colour_segmentation
 from rpx_tasks.readiness import (
     GeometricCoherence,
@@ -27,7 +27,10 @@ from rpx_tasks.readiness import (
 )
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks.object_segmentation import SegmentationGroundTruth, compute_metrics, validate_prediction
+from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
+from rpx_tasks.metrics.segmentation import segmentation_metrics as compute_metrics
+from rpx_tasks.models.numpy_function import wrap_numpy_function
+from rpx_tasks.tasks.object_segmentation import validate_prediction
 from tests.tasks.bench_cli import bench
 
 SPEC = get_task("object_segmentation")
@@ -59,8 +62,8 @@ def naive_miou(pred: np.ndarray, mask: np.ndarray) -> float:
 def test_spec_declares_the_reference_contract():
     assert SPEC.modalities == ("rgb", "mask") and SPEC.required_keys == ("mask",)
     assert SPEC.primary_metric == "miou" and SPEC.higher_is_better("miou") is True
-    assert SPEC.make_temporal is SegmentationTemporalStability and SPEC.make_coherence is not None
-    assert SPEC.sample_entry is not None and SPEC.load_hf_model is not None
+    assert isinstance(SPEC.make_temporal(), SegmentationTemporalStability)
+    assert isinstance(SPEC.make_coherence(), GeometricCoherence)
     for name in ("colour_segmentation", "background_only", "mask2former_swin_tiny_coco_instance"):
         assert get_entry(name).task == "object_segmentation"
 
@@ -135,13 +138,13 @@ def test_validation_rejects_wrong_type_dims_shape_and_dtype_naming_the_sample():
 def test_numpy_adapter_casts_and_resizes_nearest():
     s = sample(4, 6)
     half = np.array([[1, 2, 3], [4, 5, 6]], np.int64)
-    model = SPEC.wrap_numpy_function(lambda rgb: half, "half")
+    model = wrap_numpy_function(SPEC, lambda rgb: half, "half")
     (out,) = model.predict([s])
     assert out.dtype == np.int32 and out.shape == (4, 6)
     np.testing.assert_array_equal(out, np.repeat(np.repeat(half, 2, axis=0), 2, axis=1))
-    (from_bool,) = SPEC.wrap_numpy_function(lambda rgb: np.ones((4, 6), bool), "b").predict([s])
+    (from_bool,) = wrap_numpy_function(SPEC, lambda rgb: np.ones((4, 6), bool), "b").predict([s])
     assert from_bool.dtype == np.int32 and from_bool.sum() == 24
-    (from_floats,) = SPEC.wrap_numpy_function(lambda rgb: [[1.0] * 6] * 4, "f").predict([s])
+    (from_floats,) = wrap_numpy_function(SPEC, lambda rgb: [[1.0] * 6] * 4, "f").predict([s])
     assert from_floats.dtype == np.int32 and np.all(from_floats == 1)
 
 
@@ -151,7 +154,7 @@ def test_numpy_adapter_casts_and_resizes_nearest():
      (np.full((4, 6), np.nan), "whole numbers"), ("mask", "2-D array"), (np.full((4, 6), 2**40), "int32")],
 )
 def test_numpy_adapter_errors_say_what_is_wrong(output, words):
-    model = SPEC.wrap_numpy_function(lambda rgb: output, "bad")
+    model = wrap_numpy_function(SPEC, lambda rgb: output, "bad")
     with pytest.raises(AdapterError, match=words) as info:
         model.predict([sample()])
     assert "scene_a-clutter-0" in str(info.value) and "fn(rgb" in info.value.hint
@@ -522,7 +525,6 @@ HF_REPO = "facebook/mask2former-swin-tiny-coco-instance"
 
 @pytest.fixture(scope="module")
 def seg_hf_cache(tmp_path_factory):
-    pytest.importorskip("scipy", reason="Mask2Former builds its training loss with scipy")
     from tests.hf_seed_segmentation import seed_tiny_mask2former
 
     cache = tmp_path_factory.mktemp("hf-seg-cache")
@@ -547,7 +549,7 @@ def _noise_frame(seed: int, h: int, w: int) -> Sample:
 def test_hf_loads_offline_by_checkpoint_and_registry_name(seg_hf_cache, monkeypatch):
     from rpx_tasks.models.hf_segmentation import HFSegmentationModel
     from rpx_tasks.models.protocol import Model, count_parameters_m
-    from rpx_tasks.models.resolve import resolve_model
+    from rpx_tasks.model_selection import resolve_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = resolve_model(SPEC, hf_checkpoint=HF_REPO, device="cpu", cache_dir=str(seg_hf_cache))

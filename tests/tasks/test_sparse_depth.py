@@ -10,16 +10,13 @@ import pytest
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
 from rpx_tasks.models.baselines import ground_plane_depth
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks.sparse_depth import (
-    SparseDepthGroundTruth,
-    SparseDepthPrediction,
-    load_ground_truth,
-    sparse_depth_metrics,
-    validate_prediction,
-)
+from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
+from rpx_tasks.metrics.sparse_depth import sparse_depth_metrics
+from rpx_tasks.tasks.sparse_depth import load_ground_truth, validate_prediction
 from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("sparse_depth")
@@ -100,7 +97,7 @@ def test_spec_declares_task_contract():
     assert SPEC.higher_is_better("sparse_absrel") is False and SPEC.higher_is_better("sparse_rmse") is False
     assert SPEC.modalities == ("rgb", "depth", "sparse_depth")
     assert set(SPEC.required_keys) == {"coordinates", "depths"}
-    assert SPEC.load_hf_model is None and SPEC.make_temporal is None
+    assert SPEC.hf_loader is None and SPEC.make_temporal() is None
     assert any(entry.kind == "import" for entry in SPEC.models)
 
 
@@ -179,12 +176,12 @@ def test_numpy_function_gets_the_coordinates_and_they_are_passed_back_unchanged(
         return [1.0, 2.0]
 
     s = sample()
-    [prediction] = SPEC.wrap_numpy_function(fn, "fn").predict([s])
+    [prediction] = wrap_numpy_function(SPEC, fn, "fn").predict([s])
     assert seen["args"] == ((8, 10, 3), np.float32, (2, 2))
     assert prediction.coordinates.tolist() == [[1, 2], [3, 4]] and s.ground_truth.coordinates.tolist() == [[1, 2], [3, 4]]
     assert prediction.depths.dtype == np.float32 and prediction.depths.tolist() == [1.0, 2.0]
     assert sparse_depth_metrics(validate_prediction(prediction, s), s.ground_truth)["sparse_absrel"] == 0.0
-    [column] = SPEC.wrap_numpy_function(lambda rgb, coords: np.ones((2, 1)), "col").predict([s])
+    [column] = wrap_numpy_function(SPEC, lambda rgb, coords: np.ones((2, 1)), "col").predict([s])
     assert column.depths.shape == (2,)
 
 
@@ -198,7 +195,7 @@ def test_numpy_function_gets_the_coordinates_and_they_are_passed_back_unchanged(
     ],
 )
 def test_adapter_errors_say_what_is_wrong(output, words):
-    model = SPEC.wrap_numpy_function(lambda rgb, coords: output, "bad")
+    model = wrap_numpy_function(SPEC, lambda rgb, coords: output, "bad")
     with pytest.raises(AdapterError) as info:
         model.predict([sample()])
     for word in words:
@@ -273,7 +270,7 @@ def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, ca
 
 def test_cli_run_with_an_import_path(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, _ = bench_all("sparse_depth", ["--model", "rpx_tasks.tasks.sparse_depth:constant_at_points"], sample_dataset, out_dir, capsys)
+    samples, _ = bench_all("sparse_depth", ["--model", "rpx_tasks.models.sparse_depth_baselines:constant_at_points"], sample_dataset, out_dir, capsys)
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     for entry in samples[:6]:
         _, depths = _ground_truth(sample_dataset, entry)
