@@ -25,9 +25,10 @@ from typing import Sequence
 
 import numpy as np
 
+from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth, GroundingGroundTruth
+from rpx_tasks.contracts.spec import MetricInfo
 from rpx_tasks.errors import MetricError
 from rpx_tasks.metrics.boxes import box_iou_matrix
-from rpx_tasks.contracts.spec import MetricInfo
 
 IOU_THRESHOLD = 0.5
 
@@ -122,7 +123,9 @@ def detection_metrics(
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
 
 
-def grounding_metrics(pred_boxes: np.ndarray, gt_boxes: np.ndarray, iou_threshold: float = IOU_THRESHOLD) -> dict[str, float]:
+def grounding_metrics(
+    pred_boxes: np.ndarray, gt_boxes: np.ndarray, iou_threshold: float = IOU_THRESHOLD
+) -> dict[str, float]:
     """Top-1 grounding IoU and accuracy of one frame (see the module docstring).
 
     Returns ``{"grounding_iou", "grounding_acc"}`` as floats. Raises MetricError when the box
@@ -138,6 +141,20 @@ def grounding_metrics(pred_boxes: np.ndarray, gt_boxes: np.ndarray, iou_threshol
     return {"grounding_iou": best, "grounding_acc": 1.0 if best >= iou_threshold else 0.0}
 
 
+def score_detections(prediction: BoxPrediction, ground_truth: DetectionGroundTruth) -> dict[str, float]:
+    """precision, recall and f1 of one frame (:func:`detection_metrics`): the ``compute_metrics`` of
+    object_detection and open_vocab_detection. Raises MetricError on malformed inputs."""
+    return detection_metrics(
+        prediction.boxes, prediction.scores, prediction.labels or [], ground_truth.boxes, ground_truth.labels
+    )
+
+
+def score_grounding(prediction: BoxPrediction, ground_truth: GroundingGroundTruth) -> dict[str, float]:
+    """grounding_iou and grounding_acc of one frame (:func:`grounding_metrics`): the ``compute_metrics``
+    of visual_grounding. Raises MetricError when the box arrays are not (N, 4)."""
+    return grounding_metrics(prediction.boxes, ground_truth.boxes)
+
+
 __all__ = [
     "DETECTION_METRIC_INFO",
     "GROUNDING_METRIC_INFO",
@@ -145,4 +162,6 @@ __all__ = [
     "count_true_positives",
     "detection_metrics",
     "grounding_metrics",
+    "score_detections",
+    "score_grounding",
 ]

@@ -12,6 +12,8 @@ comes from the box's proportions only.
   the vocabulary.
 - :func:`ground_phrase` ``fn(rgb, text) -> {boxes, scores}`` (visual_grounding): the blobs of
   the hue word the text names, best first.
+- :func:`colour_blob_tracks` ``fn(rgb) -> tracks`` (object_tracking): one single-step track per
+  blob, its id the blob's hue word; its score is the blob's share of the image instead.
 
 Every function raises AdapterError when ``rgb`` is not an (H, W, 3) image.
 """
@@ -19,7 +21,7 @@ Every function raises AdapterError when ``rgb`` is not an (H, W, 3) image.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -97,4 +99,25 @@ def ground_phrase(rgb: np.ndarray, text: str) -> dict:
     return _result(blobs, None)
 
 
-__all__ = ["detect_objects", "detect_phrases", "ground_phrase", "shape_word", "colour_word"]
+def colour_blob_tracks(rgb: np.ndarray) -> list[dict[str, Any]]:
+    """Object-tracking baseline: one single-step track per blob of saturated colour
+    (``rpx_tasks.models.colour_blobs``).
+
+    The track id is the blob's hue word (``red``, ``blue``, ...), so an object keeps its id
+    from frame to frame; blobs of one frame that share a word get ``-2``, ``-3``, ... in
+    left-to-right order. The score is the blob's share of the image. Returns a list of
+    ``{track_id, boxes (1, 4), scores (1,)}``; raises AdapterError if ``rgb`` is not (H, W, 3).
+    """
+    blobs = find_colour_blobs(rgb)
+    area = float(rgb.shape[0] * rgb.shape[1])
+    seen: dict[str, int] = {}
+    tracks = []
+    for blob in blobs:
+        seen[blob.hue] = seen.get(blob.hue, 0) + 1
+        track_id = blob.hue if seen[blob.hue] == 1 else f"{blob.hue}-{seen[blob.hue]}"
+        boxes = np.asarray(blob.box, np.float32).reshape(1, 4)
+        tracks.append({"track_id": track_id, "boxes": boxes, "scores": [blob.pixels / area]})
+    return tracks
+
+
+__all__ = ["colour_blob_tracks", "colour_word", "detect_objects", "detect_phrases", "ground_phrase", "shape_word"]

@@ -43,7 +43,9 @@ def check_rgb(rgb: np.ndarray) -> np.ndarray:
     """``rgb`` as an array; raises AdapterError unless it is (H, W, 3)."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise AdapterError(f"expected an (H, W, 3) image, got shape {rgb.shape}", hint="pass the frame as an (H, W, 3) uint8 array")
+        raise AdapterError(
+            f"expected an (H, W, 3) image, got shape {rgb.shape}", hint="pass the frame as an (H, W, 3) uint8 array"
+        )
     return rgb
 
 
@@ -65,7 +67,8 @@ def hue_word(hue: np.ndarray) -> np.ndarray:
 
 
 def hue_classes(rgb: np.ndarray) -> np.ndarray:
-    """Per-pixel index into ``HUE_WORDS`` (H, W) int8; -1 for unsaturated or dark pixels. Raises AdapterError for a non-image."""
+    """Per-pixel index into ``HUE_WORDS`` (H, W) int8; -1 for unsaturated or dark pixels.
+    Raises AdapterError for a non-image."""
     image = check_rgb(rgb).astype(np.float32)
     hi, lo = image.max(axis=2), image.min(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -9,7 +9,8 @@
   ``AutoProcessor``. The text queries are the sample's vocabulary (open vocabulary) or its
   referring expression (grounding); predictions come from the processor's
   ``post_process_grounded_object_detection`` at the frame size, labelled with the query they
-  answer.
+  answer. ``load_hf_open_vocab_model`` and ``load_hf_grounding_model`` are its two tasks'
+  ``TaskSpec.hf_loader``.
 
 Both run one batched forward per group of same-sized frames (RPX frames are all 640x480, so
 one per batch), return boxes clipped to the frame and sorted by descending score (at most
@@ -29,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rpx_tasks.contracts.boxes import BoxPrediction, clip_boxes
 from rpx_tasks.errors import AdapterError, ConfigError, ModelError
 from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size
 from rpx_tasks.models.hf_loading import (
@@ -40,7 +42,6 @@ from rpx_tasks.models.hf_loading import (
     move_module,
 )
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks._boxes import BoxPrediction, clip_boxes
 
 DETECTION_TASK = "object_detection"
 ZERO_SHOT_TASKS = ("open_vocab_detection", "visual_grounding")
@@ -161,6 +162,16 @@ def load_hf_zero_shot_model(
                       text_threshold=text_threshold, max_detections=max_detections)
 
 
+def load_hf_open_vocab_model(checkpoint: str, **kwargs: Any) -> "HFBoxModel":
+    """The open_vocab_detection fast path: :func:`load_hf_zero_shot_model` with the vocabulary as queries."""
+    return load_hf_zero_shot_model(checkpoint, task="open_vocab_detection", **kwargs)
+
+
+def load_hf_grounding_model(checkpoint: str, **kwargs: Any) -> "HFBoxModel":
+    """The visual_grounding fast path: :func:`load_hf_zero_shot_model` with the expression as the query."""
+    return load_hf_zero_shot_model(checkpoint, task="visual_grounding", **kwargs)
+
+
 def _queries(sample: Sample, task: str) -> list[str]:
     """The text queries of a sample: its vocabulary (open vocabulary) or its expression (grounding)."""
     truth = sample.ground_truth
@@ -248,10 +259,13 @@ class HFBoxModel:
         except Exception as exc:
             raise forward_error(self.name, f"{len(active)} frame(s) of {height}x{width}", exc) from exc
         for position, result in zip(active, raw):
-            results[position] = self._to_prediction(result, queries[position] if queries is not None else None, height, width)
+            position_queries = queries[position] if queries is not None else None
+            results[position] = self._to_prediction(result, position_queries, height, width)
         return results
 
-    def _inputs(self, images: list[np.ndarray], queries: list[list[str]] | None, height: int, width: int) -> dict[str, Any]:
+    def _inputs(
+        self, images: list[np.ndarray], queries: list[list[str]] | None, height: int, width: int
+    ) -> dict[str, Any]:
         try:
             if queries is None:
                 inputs = self.processor(images=images, return_tensors="pt")
@@ -267,14 +281,16 @@ class HFBoxModel:
             raise AdapterError(
                 f"The processor of {self.name} failed on {len(images)} frame(s) of {height}x{width}: {exc}",
                 hint=f"this checkpoint's image processor needs {missing}: pip install {missing}" if missing
-                else "frames must be (H, W, 3) uint8 RGB" + ("" if queries is None else "; queries must be non-empty text"),
+                else "frames must be (H, W, 3) uint8 RGB"
+                + ("" if queries is None else "; queries must be non-empty text"),
             ) from exc
         return inputs_to_device(inputs, self.torch_module, self.device)
 
     def _query_length(self, queries: list[list[str]]) -> int:
         """Tokens in the longest query of the batch, capped by the tokenizer's maximum."""
         tokenizer = self.processor.tokenizer
-        longest = max(len(ids) for ids in tokenizer([q for image_queries in queries for q in image_queries])["input_ids"])
+        all_queries = [q for image_queries in queries for q in image_queries]
+        longest = max(len(ids) for ids in tokenizer(all_queries)["input_ids"])
         limit = getattr(tokenizer, "model_max_length", None)
         return min(longest, limit) if isinstance(limit, int) and limit > 0 else longest
 
@@ -288,7 +304,11 @@ class HFBoxModel:
             if queries is None:
                 return self.processor.post_process_object_detection(outputs, **kwargs)
             logits = outputs.get("logits")
-            if self.model_type not in _MERGED_QUERY_TYPES and torch.is_tensor(logits) and logits.shape[-1] == max(map(len, queries)):
+            if (
+                self.model_type not in _MERGED_QUERY_TYPES
+                and torch.is_tensor(logits)
+                and logits.shape[-1] == max(map(len, queries))
+            ):
                 # One logit per query (OWL): a frame's padding queries must not win its boxes, so
                 # a frame scores the same alone as in a batch with longer vocabularies.
                 logits = logits.clone()
@@ -306,7 +326,9 @@ class HFBoxModel:
                 self._attach_query_index(results, outputs["logits"], inputs["input_ids"], queries)
             return results
 
-    def _attach_query_index(self, results: list[dict[str, Any]], logits: Any, input_ids: Any, queries: list[list[str]]) -> None:
+    def _attach_query_index(
+        self, results: list[dict[str, Any]], logits: Any, input_ids: Any, queries: list[list[str]]
+    ) -> None:
         """Grounding DINO scores text tokens, not queries: give each kept box the query ("a. b."
         phrase) holding its most probable token, as ``result["query_index"]``.
 
@@ -333,7 +355,9 @@ class HFBoxModel:
                     per_query[:, index] = row_probs[kept][:, tokens].max(axis=1)
             result["query_index"] = per_query.argmax(axis=1) if per_query.size else np.zeros(0, np.int64)
 
-    def _to_prediction(self, result: dict[str, Any], queries: Sequence[str] | None, height: int, width: int) -> BoxPrediction:
+    def _to_prediction(
+        self, result: dict[str, Any], queries: Sequence[str] | None, height: int, width: int
+    ) -> BoxPrediction:
         boxes = _numpy(result["boxes"], np.float32).reshape(-1, 4)
         scores = _numpy(result["scores"], np.float32).reshape(-1)
         labels, keep = self._labels(result, queries, len(boxes))
@@ -341,7 +365,9 @@ class HFBoxModel:
         order = np.argsort(-scores, kind="stable")[: self.max_detections]
         return BoxPrediction(clip_boxes(boxes[order], height, width), scores[order], [labels[i] for i in order])
 
-    def _labels(self, result: dict[str, Any], queries: Sequence[str] | None, count: int) -> tuple[list[str], np.ndarray]:
+    def _labels(
+        self, result: dict[str, Any], queries: Sequence[str] | None, count: int
+    ) -> tuple[list[str], np.ndarray]:
         """Label text per box and the indices of the boxes to keep (a padding query answers nothing)."""
         if queries is None:
             id2label = getattr(self.torch_module.config, "id2label", None) or {}
@@ -368,4 +394,11 @@ def _numpy(value: Any, dtype) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
-__all__ = ["DEFAULT_THRESHOLD", "HFBoxModel", "load_hf_detection_model", "load_hf_zero_shot_model"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "HFBoxModel",
+    "load_hf_detection_model",
+    "load_hf_grounding_model",
+    "load_hf_open_vocab_model",
+    "load_hf_zero_shot_model",
+]

@@ -1,6 +1,8 @@
-"""What the box tasks share: ground-truth and prediction types, box-label loading and the
-normalisation of model outputs (object_detection, open_vocab_detection, visual_grounding).
+"""What the box tasks share on the task side: box-label loading, the validation of predictions and
+the normalisation of numpy-function outputs (object_detection, open_vocab_detection, visual_grounding).
 
+The types (BoxPrediction, DetectionGroundTruth, GroundingGroundTruth), ``label_text`` and
+``clip_boxes`` live in ``rpx_tasks.contracts.boxes``; the metrics in ``rpx_tasks.metrics.detection``.
 Boxes are ``[x1, y1, x2, y2]`` float pixels everywhere, stored as (N, 4) float32 arrays;
 labels are strings (JSON numbers such as COCO category ids become their decimal text, so a
 model's ``3`` matches a ground-truth ``3``).
@@ -16,18 +18,15 @@ This module's name starts with "_" so the task registry does not take it for a t
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth, GroundingGroundTruth, clip_boxes, label_text
+from rpx_tasks.contracts.boxes import BoxPrediction, label_text
+from rpx_tasks.contracts.spec import PathResolver
 from rpx_tasks.decoding import load_json_value
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
-from rpx_tasks.metrics.detection import detection_metrics
 from rpx_tasks.sample import Sample
-from rpx_tasks.contracts.spec import PathResolver
-
 
 # --------------------------------------------------------------------------- ground truth
 
@@ -85,7 +84,8 @@ def load_box_annotations(
                 raise bad(f"item {index} has bbox {item['bbox']!r}, not four finite numbers [x1, y1, x2, y2]")
             label = label_text(item["label"]) if "label" in item else None
             if label is None and labels_required:
-                raise bad(f"item {index} has " + (f"label {item['label']!r}, not a string" if "label" in item else "no 'label'"))
+                what = f"label {item['label']!r}, not a string" if "label" in item else "no 'label'"
+                raise bad(f"item {index} has " + what)
         elif not labels_required and _bbox(item) is not None:
             box, label = _bbox(item), None
         else:
@@ -215,7 +215,9 @@ def coerce_box_prediction(
     return BoxPrediction(boxes=boxes, scores=scores, labels=labels)
 
 
-def output_fields(output: Any, keys: Sequence[str], sample: Sample, *, task: str, optional: Sequence[str] = (), hint: str) -> dict[str, Any]:
+def output_fields(
+    output: Any, keys: Sequence[str], sample: Sample, *, task: str, optional: Sequence[str] = (), hint: str
+) -> dict[str, Any]:
     """The fields of a numpy function's result: a dict with ``keys`` (plus any ``optional``),
     a tuple of ``len(keys)`` (or ``len(keys) + len(optional)``) values in that order, or a
     BoxPrediction. Raises AdapterError listing missing keys, or naming the type that was returned."""
@@ -286,27 +288,18 @@ def detections_from_function(output: Any, sample: Sample, *, task: str) -> BoxPr
     float32, scores to (N,) float32, labels to strings. Raises AdapterError naming missing keys,
     a wrong return type, boxes that do not reshape to (N, 4), or unequal counts."""
     fields = output_fields(output, ("boxes", "scores", "labels"), sample, task=task, hint=DETECTION_OUTPUT_HINT)
-    return coerce_box_prediction(fields, sample, task=task, labels_required=True, strict=False, hint=DETECTION_OUTPUT_HINT)
-
-
-def score_detections(prediction: BoxPrediction, ground_truth: DetectionGroundTruth) -> dict[str, float]:
-    """precision, recall and f1 of one frame (``metrics.detection.detection_metrics``)."""
-    return detection_metrics(prediction.boxes, prediction.scores, prediction.labels or [], ground_truth.boxes, ground_truth.labels)
+    return coerce_box_prediction(
+        fields, sample, task=task, labels_required=True, strict=False, hint=DETECTION_OUTPUT_HINT
+    )
 
 
 __all__ = [
-    "BoxPrediction",
-    "DetectionGroundTruth",
-    "GroundingGroundTruth",
     "DETECTION_OUTPUT_HINT",
     "accepts_second_argument",
-    "clip_boxes",
     "coerce_box_prediction",
     "detections_from_function",
-    "label_text",
     "load_box_annotations",
     "load_string_list",
     "output_fields",
-    "score_detections",
     "validate_detections",
 ]

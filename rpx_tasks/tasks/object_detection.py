@@ -17,19 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.contracts.spec import ModelEntry
+from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
+from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO, score_detections
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks._boxes import (
-    BoxPrediction,
-    DetectionGroundTruth,
-    detections_from_function,
-    load_box_annotations,
-    score_detections,
-    validate_detections,
-)
-from rpx_tasks.contracts.spec import PathResolver, TaskSpec
+from rpx_tasks.tasks._boxes import detections_from_function, load_box_annotations, validate_detections
 
 NAME = "object_detection"
 
@@ -45,24 +37,11 @@ def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
     return validate_detections(prediction, sample, task=NAME)
 
 
-def _invoke(fn, sample: Sample):
-    return fn(sample.rgb)
-
-
-def _normalise(output: Any, sample: Sample) -> BoxPrediction:
+def normalise_function_output(output: Any, sample: Sample) -> BoxPrediction:
+    """A numpy detection function's ``{boxes, scores, labels}`` (or 3-tuple) as a BoxPrediction: boxes
+    reshaped to (-1, 4) float32, scores (N,) float32, labels strings. Raises AdapterError naming the
+    sample on missing keys, a wrong return type, boxes that do not reshape to (N, 4) or unequal counts."""
     return detections_from_function(output, sample, task=NAME)
-
-
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb) -> {boxes, scores, labels}`` (or a 3-tuple) once per frame."""
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
-
-
-def load_hf_model(checkpoint: str, **kwargs):
-    """The ``--hf-checkpoint`` fast path (AutoModelForObjectDetection); imported lazily."""
-    from rpx_tasks.models.hf_detection import load_hf_detection_model
-
-    return load_hf_detection_model(checkpoint, **kwargs)
 
 
 def sample_entry(frame) -> dict:
@@ -75,7 +54,8 @@ MODELS = (
     ModelEntry("yolos_small", NAME, "hf", "hustvl/yolos-small",
                "YOLOS-S (ViT, COCO classes); needs neither timm nor torchvision"),
     ModelEntry("yolos_tiny", NAME, "hf", "hustvl/yolos-tiny", "YOLOS-Ti (ViT, COCO classes), the smallest YOLOS"),
-    ModelEntry("rt_detr_v2_r18", NAME, "hf", "PekingU/rtdetr_v2_r18vd", "RT-DETRv2 ResNet-18 (COCO classes), real-time"),
+    ModelEntry("rt_detr_v2_r18", NAME, "hf", "PekingU/rtdetr_v2_r18vd",
+               "RT-DETRv2 ResNet-18 (COCO classes), real-time"),
     ModelEntry("colour_blob_detector", NAME, "import", "rpx_tasks.models.box_baselines:detect_objects",
                "weight-free baseline: boxes of saturated-colour blobs, labelled box/crate/bottle by shape"),
 )
@@ -90,8 +70,8 @@ SPEC = TaskSpec(
     compute_metrics=score_detections,
     metrics=DETECTION_METRIC_INFO,
     primary_metric="f1",
-    wrap_numpy_function=wrap_numpy_function,
-    load_hf_model=load_hf_model,
+    numpy_normalise=normalise_function_output,
+    hf_loader="rpx_tasks.models.hf_detection:load_hf_detection_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> {'boxes': (N, 4) [x1, y1, x2, y2] px, 'scores': (N,), "
     "'labels': N strings} or (boxes, scores, labels)",
     models=MODELS,

@@ -4,39 +4,28 @@ Ground truth and predictions are lists of :class:`Tracklet` s, each a track id a
 time step. A manifest entry gives the ground truth as ``tracks``, a JSON file (or inline list)
 of ``{track_id, boxes: [[x1, y1, x2, y2], ...], scores?}``; without ``tracks`` it is derived
 from the instance ``mask`` (reference §1.4, 0.3.x): one single-step tracklet per instance id
-> 0 with box [min x, min y, max x + 1, max y + 1] and track id ``str(id)``.
+> 0 with box [min x, min y, max x + 1, max y + 1] and track id ``str(id)``. The metrics are
+``metrics.tracking.tracking_metrics``; the weight-free baseline is
+``models.box_baselines.colour_blob_tracks``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.contracts.tracking import Tracklet, TrackletGroundTruth, TrackletPrediction
 from rpx_tasks.decoding import decode_label_map, load_json_value
-from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
-from rpx_tasks.metrics.boxes import box_iou_matrix
-from rpx_tasks.models.colour_blobs import find_colour_blobs
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.contracts.spec import ModelEntry
+from rpx_tasks.errors import AdapterError, ManifestError, ModelError
+from rpx_tasks.metrics.tracking import TRACKING_METRIC_INFO, tracking_metrics
 from rpx_tasks.sample import Sample
-from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
 
 logger = logging.getLogger("rpx_tasks.tasks.object_tracking")
 
 NAME = "object_tracking"
-IOU_THRESHOLD = 0.5
-
-METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("mota", True, "clip(1 - (FN + FP + IDSW) / max(#GT boxes, 1), -1, 1); greedy IoU >= 0.5 per time step"),
-    MetricInfo("idf1", True, "clip(2 TP / max(2 TP + FP + FN, 1), 0, 1) with TP = #GT boxes - FN"),
-    MetricInfo("fp", False, "predicted boxes matched to no ground-truth box"),
-    MetricInfo("fn", False, "ground-truth boxes matched by no prediction"),
-    MetricInfo("idsw", False, "matches whose predicted track id was last matched to another ground-truth track"),
-)
 
 
 # --------------------------------------------------------------------------- parsing tracks
@@ -158,8 +147,12 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> TrackletGroundTruth
             def fail(reason: str, missing: list[str] | None = None) -> ManifestError:
                 return ManifestError(
                     f"Sample {sample_id!r}: tracks ({source}) is malformed: {reason}.",
-                    hint="tracks is a JSON list of {\"track_id\": str, \"boxes\": [[x1, y1, x2, y2], ...], \"scores\"?: [...]}",
-                    details={"sample": sample_id, "key": "tracks", "path": source, **({"missing": missing} if missing else {})},
+                    hint="tracks is a JSON list of "
+                    "{\"track_id\": str, \"boxes\": [[x1, y1, x2, y2], ...], \"scores\"?: [...]}",
+                    details={
+                        "sample": sample_id, "key": "tracks", "path": source,
+                        **({"missing": missing} if missing else {}),
+                    },
                 )
 
             return TrackletGroundTruth(tracks=_tracklets(raw, fail, id_required=True))
@@ -167,7 +160,7 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> TrackletGroundTruth
     return TrackletGroundTruth(tracks=_tracks_from_mask(mask))
 
 
-# --------------------------------------------------------------------------- predictions and metric
+# --------------------------------------------------------------------------- predictions
 
 
 def validate_prediction(prediction: Any, sample: Sample) -> TrackletPrediction:
@@ -179,112 +172,15 @@ def validate_prediction(prediction: Any, sample: Sample) -> TrackletPrediction:
     return tracklets_from_output(prediction, sample.id, error=ModelError)
 
 
-def _boxes_at(tracks: list[Tracklet], t: int) -> tuple[list[str], np.ndarray]:
-    alive = [track for track in tracks if len(track.boxes) > t]
-    return [track.track_id for track in alive], np.array([track.boxes[t] for track in alive], dtype=np.float32).reshape(-1, 4)
-
-
-def tracking_metrics(prediction: TrackletPrediction, ground_truth: TrackletGroundTruth) -> dict[str, float | None]:
-    """``mota``, ``idf1``, ``fp``, ``fn``, ``idsw`` of one sample (reference §1.4, TrackletMetrics).
-
-    T = the longest ground-truth tracklet; T = 0 gives mota 1, idf1 1 and fp/fn/idsw null
-    (undefined, not counted). For t in 0..T-1 the boxes at t are row t of every tracklet that
-    long (predictions beyond T are ignored). Without predictions at t every ground-truth box
-    is a miss; else each prediction, in order, takes the unmatched ground-truth box of highest
-    IoU (first on ties) and matches it when IoU >= 0.5; a match is an ID switch when the
-    prediction's track id was last matched to another ground-truth track id. FN += #GT_t -
-    matches, FP += #pred_t - matches. MOTA = clip(1 - (FN + FP + IDSW) / max(sum #GT_t, 1), -1, 1),
-    TP = sum #GT_t - FN, IDF1 = clip(2 TP / max(2 TP + FP + FN, 1), 0, 1).
-    Returns floats (None as above). Raises MetricError when an argument has the wrong type.
-    """
-    if not isinstance(ground_truth, TrackletGroundTruth):
-        raise MetricError(
-            f"object_tracking metrics expect a TrackletGroundTruth, got {type(ground_truth).__name__}.",
-            hint="load ground truth with rpx_tasks.tasks.object_tracking.load_ground_truth",
-        )
-    if not isinstance(prediction, TrackletPrediction):
-        raise MetricError(
-            f"object_tracking metrics expect a TrackletPrediction, got {type(prediction).__name__}.",
-            hint="validate predictions with rpx_tasks.tasks.object_tracking.validate_prediction first",
-        )
-    steps = max((len(track.boxes) for track in ground_truth.tracks), default=0)
-    if steps == 0:
-        return {"mota": 1.0, "idf1": 1.0, "fp": None, "fn": None, "idsw": None}
-    fp = fn = idsw = total_gt = 0
-    last_gt_of: dict[str, str] = {}
-    for t in range(steps):
-        gt_ids, gt_boxes = _boxes_at(ground_truth.tracks, t)
-        pred_ids, pred_boxes = _boxes_at(prediction.tracks, t)
-        total_gt += len(gt_ids)
-        if not pred_ids:
-            fn += len(gt_ids)
-            continue
-        iou = box_iou_matrix(pred_boxes, gt_boxes)
-        taken = np.zeros(len(gt_ids), dtype=bool)
-        matched = 0
-        for i, pred_id in enumerate(pred_ids):
-            if taken.all():
-                continue
-            candidates = np.where(taken, -1.0, iou[i])
-            j = int(candidates.argmax())
-            if candidates[j] < IOU_THRESHOLD:
-                continue
-            taken[j] = True
-            matched += 1
-            previous = last_gt_of.get(pred_id)
-            if previous is not None and previous != gt_ids[j]:
-                idsw += 1
-            last_gt_of[pred_id] = gt_ids[j]
-        fn += len(gt_ids) - matched
-        fp += len(pred_ids) - matched
-    mota = min(max(1.0 - (fn + fp + idsw) / max(total_gt, 1), -1.0), 1.0)
-    tp = total_gt - fn
-    idf1 = min(max(2 * tp / max(2 * tp + fp + fn, 1), 0.0), 1.0)
-    return {"mota": float(mota), "idf1": float(idf1), "fp": float(fp), "fn": float(fn), "idsw": float(idsw)}
-
-
-# --------------------------------------------------------------------------- numpy adapter
-
-
-def _invoke(fn, sample: Sample):
-    return fn(sample.rgb)
-
-
-def _normalise(output: Any, sample: Sample) -> TrackletPrediction:
+def normalise_function_output(output: Any, sample: Sample) -> TrackletPrediction:
+    """A numpy tracking function's ``tracks`` (a TrackletPrediction, a list of Tracklet or of dicts
+    ``{track_id, boxes, scores?}``, or ``{"tracks": ...}``) as a TrackletPrediction, as
+    :func:`tracklets_from_output` normalises it. Raises AdapterError naming the sample on other outputs."""
     return tracklets_from_output(output, sample.id, error=AdapterError)
 
 
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb) -> tracks`` (a TrackletPrediction, a list of Tracklet or of dicts
-    ``{track_id, boxes, scores?}``, or ``{"tracks": ...}``); raises AdapterError on other outputs."""
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
-
-
-# --------------------------------------------------------------------------- baseline
-
-
-def colour_blob_tracks(rgb: np.ndarray) -> list[dict[str, Any]]:
-    """Weight-free baseline: one single-step track per blob of saturated colour
-    (``rpx_tasks.models.colour_blobs``).
-
-    The track id is the blob's hue word (``red``, ``blue``, ...), so an object keeps its id
-    from frame to frame; blobs of one frame that share a word get ``-2``, ``-3``, ... in
-    left-to-right order. The score is the blob's share of the image. Returns a list of
-    ``{track_id, boxes (1, 4), scores (1,)}``; raises AdapterError if ``rgb`` is not (H, W, 3).
-    """
-    blobs = find_colour_blobs(rgb)
-    area = float(rgb.shape[0] * rgb.shape[1])
-    seen: dict[str, int] = {}
-    tracks = []
-    for blob in blobs:
-        seen[blob.hue] = seen.get(blob.hue, 0) + 1
-        track_id = blob.hue if seen[blob.hue] == 1 else f"{blob.hue}-{seen[blob.hue]}"
-        tracks.append({"track_id": track_id, "boxes": np.asarray(blob.box, np.float32).reshape(1, 4), "scores": [blob.pixels / area]})
-    return tracks
-
-
 MODELS = (
-    ModelEntry("colour_blob_tracker", NAME, "import", "rpx_tasks.tasks.object_tracking:colour_blob_tracks",
+    ModelEntry("colour_blob_tracker", NAME, "import", "rpx_tasks.models.box_baselines:colour_blob_tracks",
                "weight-free baseline: boxes of saturated-colour blobs, track id from the blob's hue word"),
 )
 
@@ -316,9 +212,9 @@ SPEC = TaskSpec(
     load_ground_truth=load_ground_truth,
     validate_prediction=validate_prediction,
     compute_metrics=tracking_metrics,
-    metrics=METRICS,
+    metrics=TRACKING_METRIC_INFO,
     primary_metric="mota",
-    wrap_numpy_function=wrap_numpy_function,
+    numpy_normalise=normalise_function_output,
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> tracks: list of {'track_id': str, 'boxes': (T, 4) [x1, y1, x2, y2], "
     "'scores'?: (T,)} (or a TrackletPrediction, a list of Tracklet, or {'tracks': ...})",
     models=MODELS,

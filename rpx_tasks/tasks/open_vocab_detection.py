@@ -15,38 +15,29 @@ on such manifests are an upper bound of real open-vocabulary performance. Give a
 ``--model package.module:fn`` takes ``fn(rgb, vocabulary: list[str]) -> {"boxes", "scores",
 "labels"}`` (or the tuple); a function that takes only ``rgb`` (the reference's
 ``make_numpy_detection_model(fn, task=OPEN_VOCAB_DETECTION)`` signature) is called as
-``fn(rgb)``. ``--hf-checkpoint`` loads an ``AutoModelForZeroShotObjectDetection`` checkpoint
-(OWL-ViT, OWLv2, Grounding DINO) with the vocabulary as its text queries.
+``fn(rgb)`` (see :func:`call_function`). ``--hf-checkpoint`` loads an
+``AutoModelForZeroShotObjectDetection`` checkpoint (OWL-ViT, OWLv2, Grounding DINO) with the
+vocabulary as its text queries.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.contracts.spec import ModelEntry
+from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
+from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO, score_detections
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._boxes import (
-    BoxPrediction,
-    DetectionGroundTruth,
     accepts_second_argument,
     detections_from_function,
     load_box_annotations,
     load_string_list,
-    score_detections,
     validate_detections,
 )
-from rpx_tasks.contracts.spec import PathResolver, TaskSpec
+from rpx_tasks.tasks._sample_phrases import SAMPLE_VOCABULARY, object_phrase
 
 NAME = "open_vocab_detection"
-
-# The built-in sample data's classes: "<colour> <category>" for every colour word and floor-object
-# category of rpx_tasks.sample_data, and the robot arm.
-SAMPLE_COLOURS = ("black", "grey", "white", "red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
-SAMPLE_CATEGORIES = ("box", "crate", "bottle")
-ARM_PHRASE = "robot arm"
-SAMPLE_VOCABULARY = tuple(f"{colour} {category}" for colour in SAMPLE_COLOURS for category in SAMPLE_CATEGORIES) + (ARM_PHRASE,)
 
 
 def load_ground_truth(entry: dict, resolve: PathResolver) -> DetectionGroundTruth:
@@ -72,42 +63,27 @@ def _vocabulary(sample: Sample) -> list[str]:
     return list(getattr(sample.ground_truth, "vocabulary", None) or [])
 
 
-def _normalise(output: Any, sample: Sample) -> BoxPrediction:
-    return detections_from_function(output, sample, task=NAME)
+def call_function(fn: Callable[..., Any], sample: Sample) -> Any:
+    """Call a numpy open-vocabulary function on one sample, in the form its signature asks for.
 
-
-def _call_with_vocabulary(fn, sample: Sample):
-    return fn(sample.rgb, _vocabulary(sample))
-
-
-def _call_with_vocabulary_keyword(fn, sample: Sample):
-    return fn(sample.rgb, vocabulary=_vocabulary(sample))
-
-
-def _call_with_frame_only(fn, sample: Sample):
+    ``fn(rgb, vocabulary)`` when its second positional parameter is required or is called
+    ``vocabulary``; ``fn(rgb, vocabulary=...)`` when it has a keyword-only ``vocabulary``; else
+    ``fn(rgb)`` (``fn(rgb)``, ``fn(rgb, threshold=0.5)``, ``fn(*args)`` or an unreadable
+    signature). The vocabulary is the sample's ground-truth ``vocabulary`` as a list.
+    """
+    form = accepts_second_argument(fn, "vocabulary")
+    if form == "positional":
+        return fn(sample.rgb, _vocabulary(sample))
+    if form == "keyword":
+        return fn(sample.rgb, vocabulary=_vocabulary(sample))
     return fn(sample.rgb)
 
 
-_INVOKERS = {"positional": _call_with_vocabulary, "keyword": _call_with_vocabulary_keyword, None: _call_with_frame_only}
-
-
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb, vocabulary) -> {boxes, scores, labels}`` (or a 3-tuple) once per frame;
-    a function without a second parameter is called as ``fn(rgb)``."""
-    invoke = _INVOKERS[accepts_second_argument(fn, "vocabulary")]
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=invoke, normalise=_normalise)
-
-
-def load_hf_model(checkpoint: str, **kwargs):
-    """The ``--hf-checkpoint`` fast path (AutoModelForZeroShotObjectDetection, vocabulary as queries)."""
-    from rpx_tasks.models.hf_detection import load_hf_zero_shot_model
-
-    return load_hf_zero_shot_model(checkpoint, task=NAME, **kwargs)
-
-
-def object_phrase(obj) -> str:
-    """The class name of a built-in sample object: ``robot arm`` or "<colour> <category>"."""
-    return ARM_PHRASE if obj.label == "arm" else f"{obj.colour} {obj.label}"
+def normalise_function_output(output: Any, sample: Sample) -> BoxPrediction:
+    """A numpy open-vocabulary function's ``{boxes, scores, labels}`` (or 3-tuple) as a BoxPrediction:
+    boxes reshaped to (-1, 4) float32, scores (N,) float32, labels strings. Raises AdapterError naming
+    the sample on missing keys, a wrong return type, boxes that do not reshape to (N, 4) or unequal counts."""
+    return detections_from_function(output, sample, task=NAME)
 
 
 def sample_entry(frame) -> dict:
@@ -120,7 +96,8 @@ def sample_entry(frame) -> dict:
 
 MODELS = (
     ModelEntry("owlv2_base_ensemble", NAME, "hf", "google/owlv2-base-patch16-ensemble",
-               "OWLv2 base/16 (ensemble), zero-shot boxes for the vocabulary's text queries; its image processor needs scipy"),
+               "OWLv2 base/16 (ensemble), zero-shot boxes for the vocabulary's text queries; "
+               "its image processor needs scipy"),
     ModelEntry("owlvit_base_patch32", NAME, "hf", "google/owlvit-base-patch32",
                "OWL-ViT base/32, zero-shot boxes for the vocabulary's text queries"),
     ModelEntry("grounding_dino_tiny", NAME, "hf", "IDEA-Research/grounding-dino-tiny",
@@ -139,8 +116,9 @@ SPEC = TaskSpec(
     compute_metrics=score_detections,
     metrics=DETECTION_METRIC_INFO,
     primary_metric="f1",
-    wrap_numpy_function=wrap_numpy_function,
-    load_hf_model=load_hf_model,
+    numpy_invoke=call_function,
+    numpy_normalise=normalise_function_output,
+    hf_loader="rpx_tasks.models.hf_detection:load_hf_open_vocab_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8, vocabulary: list[str]) -> {'boxes': (N, 4) [x1, y1, x2, y2] px, "
     "'scores': (N,), 'labels': N strings from the vocabulary} or (boxes, scores, labels); fn(rgb) also works",
     models=MODELS,

@@ -17,28 +17,22 @@ OWLv2, Grounding DINO) with the expression as its one text query, boxes by desce
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from rpx_tasks.contracts.boxes import BoxPrediction, GroundingGroundTruth, label_text
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.errors import ManifestError
-from rpx_tasks.metrics.detection import GROUNDING_METRIC_INFO, grounding_metrics
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.contracts.spec import ModelEntry
+from rpx_tasks.metrics.detection import GROUNDING_METRIC_INFO, score_grounding
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks._boxes import (
-    BoxPrediction,
-    GroundingGroundTruth,
-    coerce_box_prediction,
-    label_text,
-    load_box_annotations,
-    output_fields,
-)
-from rpx_tasks.tasks.open_vocab_detection import object_phrase
-from rpx_tasks.contracts.spec import PathResolver, TaskSpec
+from rpx_tasks.tasks._boxes import coerce_box_prediction, load_box_annotations, output_fields
+from rpx_tasks.tasks._sample_phrases import object_phrase
 
 NAME = "visual_grounding"
-OUTPUT_HINT = "return {'boxes': (N, 4) [x1, y1, x2, y2] pixels, best box first, 'scores': (N,)} or the tuple (boxes, scores)"
+OUTPUT_HINT = (
+    "return {'boxes': (N, 4) [x1, y1, x2, y2] pixels, best box first, 'scores': (N,)} or the tuple (boxes, scores)"
+)
 
 
 def _labels(value: Any) -> list[str] | None:
@@ -62,7 +56,8 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> GroundingGroundTrut
     text = entry.get("text")
     if not isinstance(text, str):
         raise ManifestError(
-            f"Sample {sample_id!r}: visual_grounding needs a 'text' string (the referring expression), got {text!r}.",
+            f"Sample {sample_id!r}: visual_grounding needs a 'text' string (the referring expression), "
+            f"got {text!r}.",
             hint="add \"text\": \"the red box\" (and its 'boxes') to every visual_grounding sample",
             details={"sample": sample_id, "key": "text"},
         )
@@ -85,30 +80,17 @@ def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
     )
 
 
-def compute_metrics(prediction: BoxPrediction, ground_truth: GroundingGroundTruth) -> dict[str, float]:
-    """grounding_iou and grounding_acc of one frame (``metrics.detection.grounding_metrics``)."""
-    return grounding_metrics(prediction.boxes, ground_truth.boxes)
-
-
-def _invoke(fn, sample: Sample):
+def call_function(fn: Callable[..., Any], sample: Sample) -> Any:
+    """Call a numpy grounding function on one sample: ``fn(rgb, text)`` with the referring expression."""
     return fn(sample.rgb, sample.ground_truth.text)
 
 
-def _normalise(output: Any, sample: Sample) -> BoxPrediction:
+def normalise_function_output(output: Any, sample: Sample) -> BoxPrediction:
+    """A numpy grounding function's ``{boxes, scores}`` (or 2-tuple; ``labels`` optional) as a
+    BoxPrediction: boxes reshaped to (-1, 4) float32 and not reordered, scores (N,) float32. Raises
+    AdapterError naming the sample on missing keys, a wrong return type or boxes that do not reshape."""
     fields = output_fields(output, ("boxes", "scores"), sample, task=NAME, optional=("labels",), hint=OUTPUT_HINT)
     return coerce_box_prediction(fields, sample, task=NAME, labels_required=False, strict=False, hint=OUTPUT_HINT)
-
-
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb, text) -> {boxes, scores}`` (or a 2-tuple) once per frame."""
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
-
-
-def load_hf_model(checkpoint: str, **kwargs):
-    """The ``--hf-checkpoint`` fast path (AutoModelForZeroShotObjectDetection, the text as the query)."""
-    from rpx_tasks.models.hf_detection import load_hf_zero_shot_model
-
-    return load_hf_zero_shot_model(checkpoint, task=NAME, **kwargs)
 
 
 def sample_entry(frame) -> dict | None:
@@ -126,7 +108,8 @@ def sample_entry(frame) -> dict | None:
 
 MODELS = (
     ModelEntry("owlv2_base_ensemble_grounding", NAME, "hf", "google/owlv2-base-patch16-ensemble",
-               "OWLv2 base/16 (ensemble) with the expression as its text query, top box first; its image processor needs scipy"),
+               "OWLv2 base/16 (ensemble) with the expression as its text query, top box first; "
+               "its image processor needs scipy"),
     ModelEntry("owlvit_base_patch32_grounding", NAME, "hf", "google/owlvit-base-patch32",
                "OWL-ViT base/32 with the expression as its text query, top box first"),
     ModelEntry("grounding_dino_tiny_grounding", NAME, "hf", "IDEA-Research/grounding-dino-tiny",
@@ -142,11 +125,12 @@ SPEC = TaskSpec(
     required_keys=(),
     load_ground_truth=load_ground_truth,
     validate_prediction=validate_prediction,
-    compute_metrics=compute_metrics,
+    compute_metrics=score_grounding,
     metrics=GROUNDING_METRIC_INFO,
     primary_metric="grounding_acc",
-    wrap_numpy_function=wrap_numpy_function,
-    load_hf_model=load_hf_model,
+    numpy_invoke=call_function,
+    numpy_normalise=normalise_function_output,
+    hf_loader="rpx_tasks.models.hf_detection:load_hf_grounding_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8, text: str) -> {'boxes': (N, 4) [x1, y1, x2, y2] px, best first, "
     "'scores': (N,)} or (boxes, scores)",
     models=MODELS,

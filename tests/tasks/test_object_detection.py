@@ -7,17 +7,18 @@ import json
 import time
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
+from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, ModelError
 from rpx_tasks.metrics.detection import detection_metrics
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks._boxes import BoxPrediction, DetectionGroundTruth
 from tests.tasks.bench_cli import bench
+from tests.tasks.box_helpers import check_report, reference_detection, resolver
 
 SPEC = get_task("object_detection")
 A = [0, 0, 10, 10]
@@ -30,35 +31,6 @@ def metrics(pred_boxes, scores, labels, gt_boxes, gt_labels):
 
 def prf(p, r, f):
     return {"precision": pytest.approx(p, abs=1e-9), "recall": pytest.approx(r, abs=1e-9), "f1": pytest.approx(f, abs=1e-9)}
-
-
-def reference_detection(pred: BoxPrediction, boxes, labels) -> dict:
-    """§1.4 written out plainly: greedy by descending score, same label, best IoU, TP at >= 0.5."""
-    def iou(a, b):
-        iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        union = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]) + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - iw * ih
-        return iw * ih / union if union > 0 else 0.0
-
-    n_pred, n_gt = len(pred.boxes), len(boxes)
-    if n_pred == 0 and n_gt == 0:
-        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
-    if n_pred == 0:
-        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    used, tp = set(), 0
-    for i in sorted(range(n_pred), key=lambda k: -float(pred.scores[k])):
-        best, best_j = 0.0, -1
-        for j in range(n_gt):
-            if j not in used and str(labels[j]) == str(pred.labels[i]):
-                value = iou([float(v) for v in pred.boxes[i]], [float(v) for v in boxes[j]])
-                if value > best:
-                    best, best_j = value, j
-        if best_j >= 0 and best >= 0.5:
-            used.add(best_j)
-            tp += 1
-    p = tp / n_pred
-    r = tp / n_gt if n_gt else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -121,10 +93,6 @@ def test_spec_declares_f1_higher_is_better():
 # --------------------------------------------------------------------------- ground truth
 
 
-def resolver(root):
-    return lambda value, sample_id, key: root / value
-
-
 def test_boxes_from_a_json_file_and_inline(tmp_path):
     items = [{"bbox": [1, 2, 3, 4], "label": "box"}, {"bbox": [5, 6, 7, 8], "label": 7}]
     (tmp_path / "b.json").write_text(json.dumps(items))
@@ -179,7 +147,7 @@ def frame(sample_id="f0"):
 
 
 def run_fn(fn, sample=None):
-    return SPEC.wrap_numpy_function(fn, "fn").predict([sample or frame()])[0]
+    return wrap_numpy_function(SPEC, fn, "fn").predict([sample or frame()])[0]
 
 
 def test_dict_and_tuple_results_are_normalised():
@@ -234,25 +202,6 @@ def test_validation_of_any_models_predictions():
 # --------------------------------------------------------------------------- end to end
 
 
-def check_report(out_dir, spec, manifest) -> list[dict]:
-    """The four report files exist and per-sample rows carry every metric; returns the rows."""
-    assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
-    rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
-    samples = json.loads(manifest.read_text())["samples"]
-    assert len(rows) == len(samples) > 0
-    assert set(spec.metric_names) <= set(rows[0])
-    assert all(row[name] is not None for row in rows for name in spec.metric_names)
-    result = json.loads((out_dir / "result.json").read_text())
-    assert result["task"] == spec.name and result["num_samples"] == len(rows)
-    assert result["readiness"]["primary_metric"] == spec.primary_metric
-    assert result["aggregated"][spec.primary_metric]["higher_is_better"] is True
-    assert result["aggregated"][spec.primary_metric]["mean"] == pytest.approx(
-        sum(row[spec.primary_metric] for row in rows) / len(rows), rel=1e-9)
-    assert {"s_clutter", "s_interaction", "s_clean", "s_overall"} <= set(result["readiness"]["wps"])
-    assert "higher is better" in (out_dir / "summary.md").read_text()
-    return rows
-
-
 def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "object_detection" / "all.json"
     out_dir = tmp_path / "out"
@@ -262,7 +211,7 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
     from rpx_tasks.models.box_baselines import detect_objects
 
-    model = SPEC.wrap_numpy_function(detect_objects, "b")
+    model = wrap_numpy_function(SPEC, detect_objects, "b")
     split = open_split(manifest, SPEC)
     by_id = {row["id"]: row for row in rows}
     for batch in split.iter_batches(8):

@@ -7,21 +7,17 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from rpx_tasks.contracts.tracking import Tracklet, TrackletGroundTruth, TrackletPrediction
 from rpx_tasks.decoding import decode_label_map
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
 from rpx_tasks.manifest import resolve_in_root
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.metrics.tracking import tracking_metrics
+from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.box_baselines import colour_blob_tracks
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks.object_tracking import (
-    Tracklet,
-    TrackletGroundTruth,
-    TrackletPrediction,
-    colour_blob_tracks,
-    load_ground_truth,
-    tracking_metrics,
-    validate_prediction,
-)
+from rpx_tasks.tasks.object_tracking import load_ground_truth, validate_prediction
 from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("object_tracking")
@@ -144,7 +140,7 @@ def test_spec_declares_task_contract():
     assert SPEC.higher_is_better("mota") and SPEC.higher_is_better("idf1")
     assert not any(SPEC.higher_is_better(name) for name in ("fp", "fn", "idsw"))
     assert SPEC.modalities == ("rgb", "mask", "tracklets")
-    assert SPEC.load_hf_model is None and SPEC.make_temporal is None
+    assert SPEC.hf_loader is None and SPEC.temporal is None and SPEC.make_temporal() is None
     assert any(entry.kind == "import" for entry in SPEC.models)
 
 
@@ -252,14 +248,14 @@ def test_numpy_function_outputs_are_normalised():
         pred(track("t0", A1), track("5", [1, 1, 2, 2], [2, 2, 3, 3], scores=np.array([0.5, 0.25]))),
     ]
     for output in forms:
-        [prediction] = SPEC.wrap_numpy_function(lambda rgb, out=output: out, "fn").predict([s])
+        [prediction] = wrap_numpy_function(SPEC, lambda rgb, out=output: out, "fn").predict([s])
         assert isinstance(prediction, TrackletPrediction)
         assert [t.track_id for t in prediction.tracks] == ["t0", "5"]
         assert prediction.tracks[0].boxes.dtype == np.float32 and prediction.tracks[0].boxes.shape == (1, 4)
         assert prediction.tracks[1].boxes.shape == (2, 4) and prediction.tracks[1].scores.tolist() == [0.5, 0.25]
         checked = validate_prediction(prediction, s)
         assert counts(tracking_metrics(checked, s.ground_truth)) == (1.0, 0.0, 0.0)  # "5" at t=0 is a false positive
-    [empty] = SPEC.wrap_numpy_function(lambda rgb: [], "none").predict([s])
+    [empty] = wrap_numpy_function(SPEC, lambda rgb: [], "none").predict([s])
     assert empty.tracks == []
 
 
@@ -275,7 +271,7 @@ def test_numpy_function_outputs_are_normalised():
     ],
 )
 def test_adapter_errors_name_the_bad_key_or_shape(output, words):
-    model = SPEC.wrap_numpy_function(lambda rgb: output, "bad")
+    model = wrap_numpy_function(SPEC, lambda rgb: output, "bad")
     with pytest.raises(AdapterError) as info:
         model.predict([sample()])
     assert "'s'" in str(info.value)

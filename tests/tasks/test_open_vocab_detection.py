@@ -9,14 +9,15 @@ import json
 import numpy as np
 import pytest
 
+from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks._boxes import BoxPrediction, DetectionGroundTruth
 from tests.tasks.bench_cli import bench
-from tests.tasks.test_object_detection import check_report, reference_detection, resolver
+from tests.tasks.box_helpers import check_report, reference_detection, resolver
 
 SPEC = get_task("open_vocab_detection")
 A = [0, 0, 10, 10]
@@ -87,19 +88,19 @@ def test_numpy_function_gets_the_vocabulary_when_it_takes_one():
         assert threshold == 0.5
         return {"boxes": np.zeros((0, 4)), "scores": [], "labels": []}
 
-    out = SPEC.wrap_numpy_function(with_vocabulary, "v").predict([sample()])[0]
+    out = wrap_numpy_function(SPEC, with_vocabulary, "v").predict([sample()])[0]
     assert out.labels == ["red box"] and out.boxes.shape == (1, 4)
-    assert SPEC.wrap_numpy_function(keyword_vocabulary, "k").predict([sample()])[0].labels == ["cup"]
-    assert SPEC.wrap_numpy_function(frame_only, "f").predict([sample()])[0].boxes.shape == (0, 4)
-    assert SPEC.wrap_numpy_function(lambda *args: frame_only(*args), "a").predict([sample()])[0].boxes.shape == (0, 4)
+    assert wrap_numpy_function(SPEC, keyword_vocabulary, "k").predict([sample()])[0].labels == ["cup"]
+    assert wrap_numpy_function(SPEC, frame_only, "f").predict([sample()])[0].boxes.shape == (0, 4)
+    assert wrap_numpy_function(SPEC, lambda *args: frame_only(*args), "a").predict([sample()])[0].boxes.shape == (0, 4)
     assert seen == [["red box", "cup"], ["red box", "cup"]]
 
 
 def test_adapter_and_validation_errors():
     with pytest.raises(AdapterError, match=r"'o9'.*missing required keys: \['scores', 'labels'\]"):
-        SPEC.wrap_numpy_function(lambda rgb, vocabulary: {"boxes": [A]}, "x").predict([sample("o9")])
+        wrap_numpy_function(SPEC, lambda rgb, vocabulary: {"boxes": [A]}, "x").predict([sample("o9")])
     with pytest.raises(AdapterError, match="does not reshape to \\(N, 4\\)"):
-        SPEC.wrap_numpy_function(lambda rgb, v: ([1, 2], [1.0], ["a"]), "x").predict([sample()])
+        wrap_numpy_function(SPEC, lambda rgb, v: ([1, 2], [1.0], ["a"]), "x").predict([sample()])
     with pytest.raises(ModelError) as info:
         SPEC.validate_prediction({"boxes": [A], "scores": [0.5, 0.4], "labels": ["a"]}, sample("o10"))
     assert info.value.details == {"sample": "o10", "n_boxes": 1, "n_scores": 2, "n_labels": 1}
@@ -114,7 +115,7 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
     from rpx_tasks.models.box_baselines import detect_phrases
 
-    model = SPEC.wrap_numpy_function(detect_phrases, "b")
+    model = wrap_numpy_function(SPEC, detect_phrases, "b")
     by_id = {row["id"]: row for row in rows}
     for batch in open_split(manifest, SPEC).iter_batches(8):
         for item, prediction in zip(batch, model.predict(batch)):

@@ -9,15 +9,16 @@ import json
 import numpy as np
 import pytest
 
+from rpx_tasks.contracts.boxes import BoxPrediction, GroundingGroundTruth
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
 from rpx_tasks.metrics.detection import grounding_metrics
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks._boxes import BoxPrediction, GroundingGroundTruth
 from tests.tasks.bench_cli import bench
-from tests.tasks.test_object_detection import check_report, resolver
+from tests.tasks.box_helpers import check_report, resolver
 
 SPEC = get_task("visual_grounding")
 A = [0, 0, 10, 10]
@@ -130,12 +131,12 @@ def test_function_gets_the_text_and_its_order_is_kept():
         seen.append(text)
         return np.array([[1, 1, 5, 5], A], np.float64), np.array([0.2, 0.9])
 
-    out = SPEC.wrap_numpy_function(fn, "fn").predict([sample()])[0]
+    out = wrap_numpy_function(SPEC, fn, "fn").predict([sample()])[0]
     assert seen == ["the red box"]
     assert out.boxes.dtype == np.float32 and out.boxes.tolist() == [[1, 1, 5, 5], A] and out.scores.tolist() == pytest.approx([0.2, 0.9])
-    flat = SPEC.wrap_numpy_function(lambda rgb, text: {"boxes": A, "scores": 1.0}, "fn").predict([sample()])[0]
+    flat = wrap_numpy_function(SPEC, lambda rgb, text: {"boxes": A, "scores": 1.0}, "fn").predict([sample()])[0]
     assert flat.boxes.shape == (1, 4) and flat.labels is None
-    labelled = SPEC.wrap_numpy_function(lambda rgb, text: ([A], [1.0], ["box"]), "fn").predict([sample()])[0]
+    labelled = wrap_numpy_function(SPEC, lambda rgb, text: ([A], [1.0], ["box"]), "fn").predict([sample()])[0]
     assert labelled.labels == ["box"]
 
 
@@ -150,7 +151,7 @@ def test_function_gets_the_text_and_its_order_is_kept():
 )
 def test_adapter_errors(result, message):
     with pytest.raises(AdapterError) as info:
-        SPEC.wrap_numpy_function(lambda rgb, text: result, "fn").predict([sample("g5")])
+        wrap_numpy_function(SPEC, lambda rgb, text: result, "fn").predict([sample("g5")])
     assert message in str(info.value) and "g5" in str(info.value)
 
 
@@ -171,7 +172,7 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
     from rpx_tasks.models.box_baselines import ground_phrase
 
-    model = SPEC.wrap_numpy_function(ground_phrase, "b")
+    model = wrap_numpy_function(SPEC, ground_phrase, "b")
     by_id = {row["id"]: row for row in rows}
     for batch in open_split(manifest, SPEC).iter_batches(8):
         for item, prediction in zip(batch, model.predict(batch)):
