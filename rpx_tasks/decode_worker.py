@@ -26,7 +26,7 @@ import struct
 import sys
 from typing import Any, BinaryIO
 
-from rpx_tasks.allocator import keep_frame_buffers_mapped
+from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.errors import DatasetError, RPXError
 
 HEADER = struct.Struct("<Q")
@@ -134,7 +134,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
 def main() -> None:
     """Entry point: serve on stdin/stdout; anything printed by decoding code goes to stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    keep_frame_buffers_mapped()
+    tune_allocator_for_frames()  # this process is an entry point of its own
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:

@@ -1,0 +1,193 @@
+"""Temporal Stability (TS, reference §8.3) of per-frame depth maps and label maps.
+
+``DepthTemporalStability`` and ``SegmentationTemporalStability`` are TemporalAccumulators
+(``rpx_tasks.contracts.spec``): they pair only consecutive frames of the same (scene, phase)
+clip, align the next frame to the previous one by their relative in-plane camera rotation,
+and hold just the previous frame. With no pair the score is None ("not defined").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from rpx_tasks.errors import MetricError
+from rpx_tasks.metrics.segmentation import label_pair_score
+from rpx_tasks.readiness.rotation import ringed, rotate_ringed
+from rpx_tasks.sample import Sample
+
+
+def inplane_rotation_deg(pose_t: np.ndarray | None, pose_next: np.ndarray | None) -> float | None:
+    """Return the in-plane rotation between two camera-to-world poses, in degrees.
+
+    With R the rotation block of inv(pose_t) @ pose_next, the angle is
+    atan2(R[1, 0], R[0, 0]) (reference §8.3). Returns None when either pose is missing,
+    has a non-finite entry or is singular. Raises MetricError when a pose is not 4x4.
+    """
+    first, second = _usable_pose(pose_t), _usable_pose(pose_next)
+    if first is None or second is None:
+        return None
+    try:
+        relative = np.linalg.solve(first, second)  # inv(P_t) @ P_next
+    except np.linalg.LinAlgError:
+        return None
+    return math.degrees(math.atan2(relative[1, 0], relative[0, 0]))
+
+
+def _usable_pose(pose: np.ndarray | None) -> np.ndarray | None:
+    """The pose as a float64 4x4 matrix, or None when missing or not finite."""
+    if pose is None:
+        return None
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.shape != (4, 4):
+        raise MetricError(
+            f"Camera pose must be a 4x4 matrix; got shape {pose.shape}.",
+            hint="Poses are camera-to-world homogeneous transforms; check the pose loader.",
+        )
+    return pose if np.isfinite(pose).all() else None
+
+
+def depth_pair_score(depth_t: np.ndarray, depth_next_aligned: np.ndarray) -> float:
+    """Return the TS score of one frame pair (reference §8.3), in [0, 1].
+
+    Valid pixels are finite and > 0 in both maps; none valid gives 1.0. Otherwise
+    max(0, 1 - L1 / range) with L1 the mean |d_t - d_next| over valid pixels and range =
+    max(max d_t - min d_t over valid pixels, 1e-3). Raises MetricError when the shapes differ.
+    """
+    if depth_t.shape != depth_next_aligned.shape:
+        raise MetricError(
+            f"Consecutive depth maps differ in shape: {depth_t.shape} vs {depth_next_aligned.shape}.",
+            hint="Every prediction of a clip must have the resolution of its sample's RGB frame.",
+        )
+    with np.errstate(invalid="ignore"):
+        valid = (depth_t > 0) & (depth_t < np.inf) & (depth_next_aligned > 0) & (depth_next_aligned < np.inf)
+        n = int(np.count_nonzero(valid))
+        if n == 0:
+            return 1.0
+        l1 = float(np.add.reduce(np.abs(depth_t - depth_next_aligned), axis=None, where=valid, dtype=np.float64)) / n
+    hi = float(np.maximum.reduce(depth_t, axis=None, where=valid, initial=-np.inf))
+    lo = float(np.minimum.reduce(depth_t, axis=None, where=valid, initial=np.inf))
+    return max(0.0, 1.0 - l1 / max(hi - lo, 1e-3))
+
+
+class _ClipTemporalStability:
+    """Temporal Stability of per-frame maps, one clip at a time (a TemporalAccumulator).
+
+    Frames are paired only with the previous frame of the same (scene, phase) clip; samples
+    must arrive sorted by (scene, phase, frame_idx). Only that previous frame (its map and
+    pose) is held, next to one buffer for the incoming frame. Frames without a scene or phase
+    are never paired, and a frame whose ``frame_idx`` does not increase starts the clip over
+    instead of pairing. Subclasses say what a map is (``_what``, ``_dtype``), how it is
+    rotated (``_resample``, with ``_border`` outside the image) and how a pair scores
+    (``_pair_score``).
+    """
+
+    _what = "map"
+    _dtype: Any = np.float32
+    _border: float = 0.0
+    _resample = Image.Resampling.BILINEAR
+
+    def __init__(self) -> None:
+        # Two ringed buffers take turns: one holds the previous frame, the spare receives the
+        # next one, ready for the rotation without another copy.
+        self._spare: np.ndarray | None = None
+        self._prev: np.ndarray | None = None
+        self._prev_pose: np.ndarray | None = None
+        self._prev_clip: tuple[str | None, str | None] | None = None
+        self._prev_frame_idx: int | None = None
+        self._score_sum = 0.0
+        self._pairs = 0
+
+    def _pair_score(self, previous: np.ndarray, aligned: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def update(self, sample: Sample, prediction: Any) -> None:
+        """Pair ``prediction`` (the (H, W) map of ``sample``) with the previous frame of the
+        same clip, if any, and keep a copy of it as the new previous frame; returns None.
+
+        When both frames have finite poses the new map is first rotated by their relative
+        in-plane angle (``inplane_rotation_deg``); a zero angle skips the warp. Raises
+        MetricError when the prediction is not 2-D, differs in shape from the previous frame
+        of its clip, or a pose is not 4x4.
+        """
+        padded = self._copy_into_spare(prediction)
+        current = padded[1:-1, 1:-1]
+        pose = _usable_pose(sample.camera_pose)
+        clip = sample.clip
+        if self._pairs_with_previous(clip, sample.frame_idx):
+            previous = self._prev[1:-1, 1:-1]
+            angle = inplane_rotation_deg(self._prev_pose, pose)
+            aligned = rotate_ringed(padded, angle, self._resample, self._border) if angle else current
+            self._score_sum += self._pair_score(previous, aligned)
+            self._pairs += 1
+        self._spare, self._prev = self._prev, padded
+        self._prev_pose = pose
+        self._prev_clip = clip
+        self._prev_frame_idx = sample.frame_idx
+
+    def _copy_into_spare(self, prediction: Any) -> np.ndarray:
+        """The spare ringed buffer (a new one when its shape does not fit) holding a copy of
+        ``prediction``; callers may reuse their prediction buffers. Raises MetricError when
+        the prediction is not 2-D."""
+        array = np.asarray(prediction)
+        if array.ndim != 2:
+            raise MetricError(
+                f"{self._what.capitalize()} must have 2 dims; got {array.ndim}.",
+                hint="Check the shape your model returns: temporal stability needs (H, W) maps.",
+            )
+        padded = self._spare
+        if padded is None or padded.shape != (array.shape[0] + 2, array.shape[1] + 2):
+            padded = ringed(array.shape, self._dtype, self._border)
+        np.copyto(padded[1:-1, 1:-1], array, casting="same_kind")
+        return padded
+
+    def _pairs_with_previous(self, clip: tuple[str | None, str | None], frame_idx: int | None) -> bool:
+        if self._prev is None or None in clip or clip != self._prev_clip:
+            return False
+        return frame_idx is None or self._prev_frame_idx is None or frame_idx > self._prev_frame_idx
+
+    def result(self) -> dict[str, Any]:
+        """Return ``{"score": mean pair score, or None without pairs, "pairs": int}``.
+        Raises nothing."""
+        score = self._score_sum / self._pairs if self._pairs else None
+        return {"score": score, "pairs": self._pairs}
+
+
+class DepthTemporalStability(_ClipTemporalStability):
+    """Temporal Stability of depth predictions (§8.3): each pair scores ``depth_pair_score``
+    after a bilinear rotation with a 0 border (as ``rotate_about_centre``); see the base class
+    for the clip pairing."""
+
+    _what = "depth map"
+
+    def _pair_score(self, previous: np.ndarray, aligned: np.ndarray) -> float:
+        return depth_pair_score(previous, aligned)
+
+
+class SegmentationTemporalStability(_ClipTemporalStability):
+    """Temporal Stability of predicted label maps (§8.3): the next mask is rotated by the
+    relative in-plane angle with nearest sampling and a -1 border
+    (as ``rotate_labels_about_centre``), and each pair scores ``label_pair_score`` (mean IoU
+    over the labels >= 0 in either map, 1.0 when none); see the base class for the clip pairing.
+    Labels are held as int32."""
+
+    _what = "label map"
+    _dtype = np.int32
+    _border = -1
+    _resample = Image.Resampling.NEAREST
+
+    def update(self, sample: Sample, prediction: Any) -> None:
+        """As the base class; also raises MetricError when the prediction does not hold integers."""
+        array = np.asarray(prediction)
+        if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+            raise MetricError(
+                f"Label map must hold integers for temporal stability; got {array.dtype}.",
+                hint="return an (H, W) integer instance map",
+            )
+        super().update(sample, array)
+
+    def _pair_score(self, previous: np.ndarray, aligned: np.ndarray) -> float:
+        return label_pair_score(previous, aligned)
