@@ -1,5 +1,10 @@
 """The benchmark loop: predict, validate, score and stream one row per sample.
 
+The stages live in ``rpx_tasks.runner_stages``; ``run_benchmark`` wires them: samples are
+decoded ahead, each batch is predicted and timed, its samples are scored on a scoring thread
+while the next batch is predicted (at most two batches in flight), and rows are written in
+sample order.
+
 Timing: the first batch is warm-up and excluded from latency; on CUDA the device is
 synchronised around every timed region. FLOPs are counted in a separate single-sample call
 outside the timed window. Memory stays O(batch): rows go straight to the row sink, temporal
@@ -9,34 +14,29 @@ metrics keep one previous frame, aggregates are running sums.
 from __future__ import annotations
 
 import collections
-import logging
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any
 
 import numpy as np
 
-from rpx_tasks.aggregation import CellTable, MetricTable
-from rpx_tasks.allocator import keep_frame_buffers_mapped
+from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.dataset import SplitDataset
-from rpx_tasks.device import peak_memory_mb, reset_peak_memory, synchronize
+from rpx_tasks.device import peak_memory_mb, reset_peak_memory
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.protocol import count_parameters_m, torch_module_of
-from rpx_tasks.readiness import PhaseScores
+from rpx_tasks.models.protocol import count_parameters_m
+from rpx_tasks.runner_stages import (
+    Predictor,
+    Progress,
+    RowRecorder,
+    RowSink,
+    Scorer,
+    count_flops_g,
+    read_ahead,
+)
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks.spec import TaskSpec
 
-logger = logging.getLogger("rpx_tasks.runner")
-
-# progress(done, total, stage)
-Progress = Callable[[int, "int | None", str], None]
-
-
-class RowSink(Protocol):
-    """Where per-sample rows go as they are produced (e.g. a streaming Parquet writer)."""
-
-    def write(self, row: dict[str, Any]) -> None: ...
+__all__ = ["Progress", "RowSink", "RunOutcome", "count_flops_g", "run_benchmark"]
 
 
 @dataclass
@@ -49,29 +49,6 @@ class RunOutcome:
     readiness: dict[str, Any]
     compute: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-
-
-def count_flops_g(model: Any, sample: Sample) -> float | None:
-    """GFLOPs of one ``predict([sample])`` call under torch's FlopCounterMode.
-
-    Returns None for models without a torch module or when counting fails (logged).
-    """
-    if torch_module_of(model) is None:
-        return None
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        with FlopCounterMode(display=False) as counter:
-            model.predict([sample])
-        total = counter.get_total_flops()
-    except Exception as exc:  # noqa: BLE001 - counting is best effort, the run must go on
-        logger.warning("FLOP counting failed (%s); reporting flops_g as null.", exc)
-        return None
-    return total / 1e9 if total > 0 else None
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    return float(np.percentile(np.asarray(values), q)) if values else None
 
 
 def run_benchmark(
@@ -92,128 +69,112 @@ def run_benchmark(
 
     Writes one row per sample to ``rows`` (id, scene, phase, difficulty, frame_idx, every
     metric, latency_ms). Returns the aggregates, per-cell means, readiness scores (WPS, STR,
-    TS) and compute figures. Raises ModelError when the model returns the wrong number or
-    kind of predictions, ManifestError when a sample cannot be decoded.
+    TS, SGC) and compute figures. Raises ModelError when the model is for another task or
+    returns the wrong number or kind of predictions, ManifestError when a sample cannot be
+    decoded, MetricError from the metrics.
     """
     if getattr(model, "task", spec.name) != spec.name:
         raise ModelError(
             f"Task mismatch between model ({model.task}) and dataset ({spec.name}).",
             hint=f"use a model built for {spec.name}",
         )
-    total = len(dataset)
-    notify = progress or (lambda done, total_, stage: None)
+    notify = progress or _no_progress
     if call_setup:
         notify(0, None, "setup")
         model.setup()
-    keep_frame_buffers_mapped()
-    metric_table = MetricTable(spec.metric_names)
-    cells = CellTable(spec.metric_names)
-    phase_scores = PhaseScores()
-    temporal = spec.make_temporal() if (temporal_stability and spec.make_temporal) else None
-    coherence = spec.make_coherence() if (geometric_coherence and spec.make_coherence) else None
+    temporal = spec.make_temporal() if temporal_stability else None
+    coherence = spec.make_coherence() if geometric_coherence else None
     params_m = count_parameters_m(model)
-    flops_g: float | None = None
-    warmup_seconds: list[float] = []
-    steady_seconds: list[float] = []
+    predictor = Predictor(model, device, count_flops=count_flops)
+    recorder = RowRecorder(spec, rows, notify, len(dataset))
     reset_peak_memory(device)
-
-    def score(sample: Sample, raw: Any) -> dict[str, float | None]:
-        # Runs on the scoring thread, one sample at a time in run order; the temporal thread
-        # likewise receives each clip's frames in sequence.
-        prediction = spec.validate_prediction(raw, sample)
-        if temporal is not None:
-            temporal_updates.append(temporal_thread.submit(temporal.update, sample, prediction))
-        if coherence is not None:
-            coherence.update(sample, prediction)
-        return spec.compute_metrics(prediction, sample.ground_truth)
-
-    done = 0
-
-    def finish(sample: Sample, seconds: float, scored: Future) -> None:
-        nonlocal done
-        metrics = scored.result()
-        # Bound the frames queued for the temporal thread (memory stays O(batch)).
-        while temporal_updates and (temporal_updates[0].done() or len(temporal_updates) > 2 * batch_size):
-            temporal_updates.popleft().result()
-        rows.write(
-            {
-                "id": sample.id,
-                "scene": sample.scene,
-                "phase": sample.phase,
-                "difficulty": sample.difficulty,
-                "frame_idx": sample.frame_idx,
-                **metrics,
-                "latency_ms": seconds * 1000.0,
-            }
-        )
-        metric_table.add_row(metrics)
-        cells.add(sample.scene, sample.phase, metrics)
-        phase_scores.add(sample.phase, sample.difficulty, metrics.get(spec.primary_metric))
-        done += 1
-        notify(done, total, "predict")
-
-    notify(0, total, "predict")
-    # Scoring of batch k overlaps inference of batch k+1; at most two batches are in flight.
-    in_flight: collections.deque[tuple[Sample, float, Future]] = collections.deque()
-    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpx-score")
-    temporal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpx-temporal")
-    temporal_updates: collections.deque[Future] = collections.deque()
-    try:
-        for batch_number, batch in enumerate(dataset.iter_batches(batch_size)):
-            if batch_number == 0 and count_flops:
-                flops_g = count_flops_g(model, batch[0])
-            synchronize(device)
-            start = time.perf_counter()
-            predictions = model.predict(batch)
-            synchronize(device)
-            per_sample = (time.perf_counter() - start) / len(batch)
-            if not isinstance(predictions, (list, tuple)) or len(predictions) != len(batch):
-                count = len(predictions) if hasattr(predictions, "__len__") else type(predictions).__name__
-                raise ModelError(
-                    f"Model returned {count} predictions for a batch of {len(batch)} samples "
-                    f"(first sample {batch[0].id!r}).",
-                    hint="predict(batch) must return a list with one prediction per sample, in order",
-                )
-            (warmup_seconds if batch_number == 0 else steady_seconds).extend([per_sample] * len(batch))
-            while len(in_flight) >= batch_size:
-                finish(*in_flight.popleft())
-            in_flight.extend((sample, per_sample, scorer.submit(score, sample, raw)) for sample, raw in zip(batch, predictions))
-        while in_flight:
-            finish(*in_flight.popleft())
-        while temporal_updates:
-            temporal_updates.popleft().result()
-    finally:
-        scorer.shutdown(wait=True, cancel_futures=True)
-        temporal_thread.shutdown(wait=True, cancel_futures=True)
-
-    notes = []
-    timed = steady_seconds
-    if not timed:
-        timed = warmup_seconds
-        notes.append("only one batch: latency includes the warm-up batch")
+    notify(0, len(dataset), "predict")
+    with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size) as scorer:
+        _predict_and_score(dataset, batch_size, predictor, scorer, recorder)
+    compute, notes = _compute_figures(predictor, params_m, device, batch_size)
     higher = spec.higher_is_better(spec.primary_metric)
+    readiness = {
+        "primary_metric": spec.primary_metric,
+        "wps": recorder.phase_scores.wps(higher),
+        "str": recorder.phase_scores.str_block(higher),
+        "ts": temporal.result() if temporal is not None else {"score": None, "pairs": 0},
+        "sgc": coherence.result() if coherence is not None else None,
+    }
+    return RunOutcome(
+        num_samples=recorder.done,
+        aggregated=_aggregated(recorder, spec),
+        cells=recorder.cells.rows(),
+        readiness=readiness,
+        compute=compute,
+        notes=notes,
+    )
+
+
+def _no_progress(done: int, total: int | None, stage: str) -> None:
+    """The progress callback of a run without one: does nothing."""
+
+
+def _predict_and_score(
+    dataset: SplitDataset, batch_size: int, predictor: Predictor, scorer: Scorer, recorder: RowRecorder
+) -> None:
+    """Predict every batch read ahead from ``dataset`` while the previous one is scored, and
+    write each sample's row once scored, in order (at most two batches in flight); returns
+    None after the last temporal update. Raises what any stage raises."""
+    in_flight: collections.deque[tuple[Sample, float, Future]] = collections.deque()
+    for batch in read_ahead(dataset, batch_size):
+        predictions, per_sample = predictor.predict(batch)
+        while len(in_flight) >= batch_size:
+            _write_scored(*in_flight.popleft(), scorer, recorder)
+        in_flight.extend((sample, per_sample, scorer.submit(sample, raw)) for sample, raw in zip(batch, predictions))
+    while in_flight:
+        _write_scored(*in_flight.popleft(), scorer, recorder)
+    scorer.wait_temporal()
+
+
+def _write_scored(sample: Sample, seconds: float, scored: Future, scorer: Scorer, recorder: RowRecorder) -> None:
+    """Wait for the metrics of ``sample``, bound the temporal queue and write the row; returns None.
+    Raises what scoring raised (ModelError for an invalid prediction, MetricError)."""
+    metrics = scored.result()
+    scorer.bound_temporal_queue()
+    recorder.write(sample, seconds, metrics)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(values), q)) if values else None
+
+
+def _compute_figures(
+    predictor: Predictor, params_m: float | None, device: str, batch_size: int
+) -> tuple[dict[str, Any], list[str]]:
+    """Return the compute block (size, FLOPs, latency percentiles, throughput, peak memory) and
+    the run's notes; latency falls back to the warm-up batch when it was the only one."""
+    notes = []
+    timed = predictor.steady_seconds
+    if not timed:
+        timed = predictor.warmup_seconds
+        notes.append("only one batch: latency includes the warm-up batch")
     latency_ms = [s * 1000.0 for s in timed]
     compute = {
         "params_m": params_m,
-        "flops_g": flops_g,
+        "flops_g": predictor.flops_g,
         "latency_ms_p50": _percentile(latency_ms, 50),
         "latency_ms_p95": _percentile(latency_ms, 95),
         "throughput_sps": (len(timed) / sum(timed)) if timed and sum(timed) > 0 else None,
         "peak_memory_mb": peak_memory_mb(device),
         "batch_size": batch_size,
-        "warmup_samples": len(warmup_seconds),
+        "warmup_samples": len(predictor.warmup_seconds),
         "timed_samples": len(timed),
         "device": device,
     }
-    aggregated = {
-        name: {**stats.to_dict(), "higher_is_better": spec.higher_is_better(name) if name in spec.metric_names else None}
-        for name, stats in metric_table.stats.items()
+    return compute, notes
+
+
+def _aggregated(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:
+    """Return each metric's statistics with its direction (None for a metric the task does not declare)."""
+    return {
+        name: {
+            **stats.to_dict(),
+            "higher_is_better": spec.higher_is_better(name) if name in spec.metric_names else None,
+        }
+        for name, stats in recorder.metric_table.stats.items()
     }
-    readiness = {
-        "primary_metric": spec.primary_metric,
-        "wps": phase_scores.wps(higher),
-        "str": phase_scores.str_block(higher),
-        "ts": temporal.result() if temporal is not None else {"score": None, "pairs": 0},
-        "sgc": coherence.result() if coherence is not None else None,
-    }
-    return RunOutcome(num_samples=done, aggregated=aggregated, cells=cells.rows(), readiness=readiness, compute=compute, notes=notes)

@@ -1,0 +1,210 @@
+"""The stages of the benchmark loop (``rpx_tasks.runner.run_benchmark``), one class or function each.
+
+read-ahead (``read_ahead``: samples decoded ahead of inference) -> predict (``Predictor``:
+batching, warm-up, timing with device synchronisation) -> validate (``check_batch_predictions``
+for the batch, the task's ``validate_prediction`` per sample) -> score (``Scorer``: metrics and
+readiness accumulators on a scoring thread, temporal stability on a thread of its own) -> write
+(``RowRecorder``: one row per sample to the sink, plus the running aggregates).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol, Self
+
+from rpx_tasks.aggregation import CellTable, MetricTable
+from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
+from rpx_tasks.dataset import SplitDataset
+from rpx_tasks.device import synchronize
+from rpx_tasks.errors import ModelError
+from rpx_tasks.models.protocol import torch_module_of
+from rpx_tasks.readiness import PhaseScores
+from rpx_tasks.sample import Sample
+
+logger = logging.getLogger("rpx_tasks.runner")
+
+# progress(done, total, stage)
+Progress = Callable[[int, "int | None", str], None]
+
+
+class RowSink(Protocol):
+    """Where per-sample rows go as they are produced (e.g. a streaming Parquet writer)."""
+
+    def write(self, row: dict[str, Any]) -> None: ...
+
+
+def read_ahead(dataset: SplitDataset, batch_size: int) -> Iterator[list[Sample]]:
+    """Return the dataset's batches of ``batch_size`` decoded samples, in order, decoded ahead of
+    the caller (``SplitDataset.iter_batches``). Iterating raises ManifestError from decoding."""
+    return dataset.iter_batches(batch_size)
+
+
+def count_flops_g(model: Any, sample: Sample) -> float | None:
+    """Return the GFLOPs of one ``predict([sample])`` call under torch's FlopCounterMode.
+
+    Returns None for models without a torch module, when nothing was counted, or when counting
+    fails (logged as a warning). Raises nothing.
+    """
+    if torch_module_of(model) is None:
+        return None
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            model.predict([sample])
+        total = counter.get_total_flops()
+    except Exception as exc:  # noqa: BLE001 - counting is best effort, the run must go on
+        logger.warning("FLOP counting failed (%s); reporting flops_g as null.", exc)
+        return None
+    return total / 1e9 if total > 0 else None
+
+
+def check_batch_predictions(predictions: Any, batch: list[Sample]) -> None:
+    """Validate stage of a batch: returns None when ``predictions`` is a list or tuple with one
+    prediction per sample. Raises ModelError naming the batch's first sample otherwise."""
+    if not isinstance(predictions, (list, tuple)) or len(predictions) != len(batch):
+        count = len(predictions) if hasattr(predictions, "__len__") else type(predictions).__name__
+        raise ModelError(
+            f"Model returned {count} predictions for a batch of {len(batch)} samples (first sample {batch[0].id!r}).",
+            hint="predict(batch) must return a list with one prediction per sample, in order",
+        )
+
+
+class Predictor:
+    """Predict stage: runs the model batch by batch and times it.
+
+    The first batch is the warm-up (its per-sample seconds go to ``warmup_seconds``, the later
+    ones' to ``steady_seconds``); the device is synchronised around every timed call. With
+    ``count_flops``, ``flops_g`` is counted on the first batch's first sample in a separate
+    call before the timed window.
+    """
+
+    def __init__(self, model: Any, device: str, *, count_flops: bool) -> None:
+        self._model = model
+        self._device = device
+        self._count_flops = count_flops
+        self._batches = 0
+        self.flops_g: float | None = None
+        self.warmup_seconds: list[float] = []
+        self.steady_seconds: list[float] = []
+
+    def predict(self, batch: list[Sample]) -> tuple[list[Any], float]:
+        """Return the model's predictions for ``batch`` and the seconds per sample of the call.
+
+        Raises ModelError when the model does not return one prediction per sample, and
+        whatever the model's ``predict`` raises.
+        """
+        if self._batches == 0 and self._count_flops:
+            self.flops_g = count_flops_g(self._model, batch[0])
+        synchronize(self._device)
+        start = time.perf_counter()
+        predictions = self._model.predict(batch)
+        synchronize(self._device)
+        per_sample = (time.perf_counter() - start) / len(batch)
+        check_batch_predictions(predictions, batch)
+        (self.warmup_seconds if self._batches == 0 else self.steady_seconds).extend([per_sample] * len(batch))
+        self._batches += 1
+        return predictions, per_sample
+
+
+class Scorer:
+    """Score stage: validates each prediction and computes its metrics on one scoring thread.
+
+    Samples are scored one at a time in submission order. The geometric-coherence accumulator
+    is updated on the scoring thread; temporal-stability updates go to a second thread, which
+    likewise receives each clip's frames in sequence. Use as a context manager: leaving it
+    shuts both threads down (pending work is cancelled after an error).
+    """
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        temporal: TemporalAccumulator | None,
+        coherence: TemporalAccumulator | None,
+        *,
+        max_queued_frames: int,
+    ) -> None:
+        self._spec = spec
+        self._temporal = temporal
+        self._coherence = coherence
+        self._max_queued_frames = max_queued_frames
+        self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpx-score")
+        self._temporal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpx-temporal")
+        self._temporal_updates: collections.deque[Future] = collections.deque()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._scorer.shutdown(wait=True, cancel_futures=True)
+        self._temporal_thread.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, sample: Sample, raw: Any) -> Future:
+        """Return a Future of the sample's metrics (metric name -> float or None); its result
+        raises ModelError for an invalid prediction and MetricError from the metrics."""
+        return self._scorer.submit(self._score, sample, raw)
+
+    def _score(self, sample: Sample, raw: Any) -> dict[str, float | None]:
+        prediction = self._spec.validate_prediction(raw, sample)
+        if self._temporal is not None:
+            self._temporal_updates.append(self._temporal_thread.submit(self._temporal.update, sample, prediction))
+        if self._coherence is not None:
+            self._coherence.update(sample, prediction)
+        return self._spec.compute_metrics(prediction, sample.ground_truth)
+
+    def bound_temporal_queue(self) -> None:
+        """Collect the finished temporal updates, and wait for the oldest while more than
+        ``max_queued_frames`` are queued (memory stays O(batch)); returns None. Raises what a
+        collected update raised (e.g. MetricError)."""
+        updates = self._temporal_updates
+        while updates and (updates[0].done() or len(updates) > self._max_queued_frames):
+            updates.popleft().result()
+
+    def wait_temporal(self) -> None:
+        """Wait for every queued temporal update; returns None. Raises what an update raised."""
+        while self._temporal_updates:
+            self._temporal_updates.popleft().result()
+
+
+class RowRecorder:
+    """Write stage: one row per scored sample to the sink, plus the running aggregates.
+
+    ``metric_table`` (per-metric statistics), ``cells`` (per scene and phase means) and
+    ``phase_scores`` (WPS/STR of the primary metric) grow row by row; ``done`` counts the rows
+    and each row is reported to ``notify`` as ``(done, total, "predict")``.
+    """
+
+    def __init__(self, spec: TaskSpec, rows: RowSink, notify: Progress, total: int) -> None:
+        self._primary_metric = spec.primary_metric
+        self._rows = rows
+        self._notify = notify
+        self._total = total
+        self.metric_table = MetricTable(spec.metric_names)
+        self.cells = CellTable(spec.metric_names)
+        self.phase_scores = PhaseScores()
+        self.done = 0
+
+    def write(self, sample: Sample, seconds: float, metrics: dict[str, float | None]) -> None:
+        """Write the row of ``sample`` (identity, every metric, latency_ms) and fold its metrics
+        into the aggregates; returns None. Raises what the sink raises, and MetricError for a
+        sample whose phase or difficulty is unknown."""
+        self._rows.write(
+            {
+                "id": sample.id,
+                "scene": sample.scene,
+                "phase": sample.phase,
+                "difficulty": sample.difficulty,
+                "frame_idx": sample.frame_idx,
+                **metrics,
+                "latency_ms": seconds * 1000.0,
+            }
+        )
+        self.metric_table.add_row(metrics)
+        self.cells.add(sample.scene, sample.phase, metrics)
+        self.phase_scores.add(sample.phase, sample.difficulty, metrics.get(self._primary_metric))
+        self.done += 1
+        self._notify(self.done, self._total, "predict")
