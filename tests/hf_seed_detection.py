@@ -29,8 +29,14 @@ def build_tiny_yolos(seed: int = 0):
     from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessorPil
 
     config = YolosConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=[48, 64],
-        patch_size=16, num_detection_tokens=10, id2label=dict(enumerate(TINY_CLASSES)),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=[48, 64],
+        patch_size=16,
+        num_detection_tokens=10,
+        id2label=dict(enumerate(TINY_CLASSES)),
         label2id={name: i for i, name in enumerate(TINY_CLASSES)},
     )
     torch.manual_seed(seed)
@@ -45,7 +51,9 @@ def build_tiny_clip_tokenizer():
     from transformers import CLIPTokenizer
 
     # CLIP's byte -> printable-character table (as in GPT-2).
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = printable + [256 + n for n in range(256 - len(printable))]
     chars = [chr(code) for code in codes]
     vocab = {char: i for i, char in enumerate(chars)}
@@ -72,11 +80,25 @@ def build_tiny_owlvit(seed: int = 0):
     tokenizer = build_tiny_clip_tokenizer()
     special = tokenizer.convert_tokens_to_ids(["<|startoftext|>", "<|endoftext|>"])
     config = OwlViTConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16, bos_token_id=special[0],
-                         eos_token_id=special[1], pad_token_id=special[1]),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=64, patch_size=16),
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=16,
+            bos_token_id=special[0],
+            eos_token_id=special[1],
+            pad_token_id=special[1],
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=64,
+            patch_size=16,
+        ),
         projection_dim=32,
     )
     torch.manual_seed(seed)
@@ -92,7 +114,8 @@ def seed_tiny_yolos(cache_dir: str | Path, repo_id: str = YOLOS_REPO_ID) -> Path
 
 
 def seed_tiny_owlvit(cache_dir: str | Path, repo_id: str = OWLVIT_REPO_ID) -> Path:
-    """Write the tiny OWL-ViT (model, tokenizer, processor) into the hub cache under ``repo_id``; return the snapshot folder."""
+    """Write the tiny OWL-ViT (model, tokenizer, processor) into the hub cache under ``repo_id``;
+    return the snapshot folder."""
     return seed_checkpoint(cache_dir, repo_id, *build_tiny_owlvit())
 
 
@@ -118,19 +141,44 @@ def build_tiny_grounding_dino(folder: str | Path, seed: int = 0):
     vocab.parent.mkdir(parents=True, exist_ok=True)
     vocab.write_text("\n".join(_BERT_WORDS) + "\n")
     tokenizer = BertTokenizer(str(vocab))
-    backbone = SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
-                          window_size=4, out_features=["stage2", "stage3", "stage4"])
-    text = BertConfig(vocab_size=len(_BERT_WORDS), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=64, max_position_embeddings=64)
+    backbone = SwinConfig(
+        image_size=64,
+        patch_size=4,
+        embed_dim=8,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 1, 1],
+        window_size=4,
+        out_features=["stage2", "stage3", "stage4"],
+    )
+    text = BertConfig(
+        vocab_size=len(_BERT_WORDS),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     config = GroundingDinoConfig(
-        backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1, decoder_layers=2,
-        encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2, num_queries=10,
-        num_feature_levels=3, encoder_n_points=2, decoder_n_points=2, max_text_len=32,
+        backbone_config=backbone,
+        text_config=text,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_queries=10,
+        num_feature_levels=3,
+        encoder_n_points=2,
+        decoder_n_points=2,
+        max_text_len=32,
     )
     torch.manual_seed(seed)
     model = GroundingDinoForObjectDetection(config).eval()
     processor = GroundingDinoProcessor(
-        image_processor=GroundingDinoImageProcessorPil(size={"shortest_edge": 48, "longest_edge": 64}), tokenizer=tokenizer
+        image_processor=GroundingDinoImageProcessorPil(size={"shortest_edge": 48, "longest_edge": 64}),
+        tokenizer=tokenizer,
     )
     return model, processor
 

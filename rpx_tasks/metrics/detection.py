@@ -82,9 +82,10 @@ def count_true_positives(
         return 0
     iou = box_iou_matrix(pred, gt)
     # Label compatibility as a matrix; labels compare as strings.
-    same_label = np.asarray([str(p) for p in pred_labels], dtype=object)[:, None] == np.asarray(
-        [str(g) for g in gt_labels], dtype=object
-    )[None, :]
+    same_label = (
+        np.asarray([str(p) for p in pred_labels], dtype=object)[:, None]
+        == np.asarray([str(g) for g in gt_labels], dtype=object)[None, :]
+    )
     candidates = np.where(same_label, iou, -1.0)
     unmatched = np.ones(len(gt), dtype=bool)
     tp = 0

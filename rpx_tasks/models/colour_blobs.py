@@ -18,8 +18,15 @@ from rpx_tasks.errors import AdapterError
 
 # Upper hue limit (degrees) of each sector word; hues from 335 to 360 are red again.
 HUE_SECTORS: tuple[tuple[float, str], ...] = (
-    (15, "red"), (40, "orange"), (70, "yellow"), (160, "green"), (200, "cyan"), (255, "blue"),
-    (290, "purple"), (335, "pink"), (360, "red"),
+    (15, "red"),
+    (40, "orange"),
+    (70, "yellow"),
+    (160, "green"),
+    (200, "cyan"),
+    (255, "blue"),
+    (290, "purple"),
+    (335, "pink"),
+    (360, "red"),
 )
 HUE_WORDS: tuple[str, ...] = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
 MIN_SATURATION = 0.3  # (max - min) / max of the RGB channels

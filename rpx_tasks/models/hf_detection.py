@@ -118,11 +118,25 @@ def load_hf_detection_model(
     object-detection model, or its processor needs a missing library.
     """
     module, processor, model_type = _load(
-        checkpoint, zero_shot=False, device=device, dtype=dtype, cache_dir=cache_dir, revision=revision,
-        processor_kwargs=processor_kwargs, model_kwargs=dict(kwargs),
+        checkpoint,
+        zero_shot=False,
+        device=device,
+        dtype=dtype,
+        cache_dir=cache_dir,
+        revision=revision,
+        processor_kwargs=processor_kwargs,
+        model_kwargs=dict(kwargs),
     )
-    return HFBoxModel(module, processor, task=DETECTION_TASK, model_type=model_type, name=name or checkpoint,
-                      device=device, threshold=threshold, max_detections=max_detections)
+    return HFBoxModel(
+        module,
+        processor,
+        task=DETECTION_TASK,
+        model_type=model_type,
+        name=name or checkpoint,
+        device=device,
+        threshold=threshold,
+        max_detections=max_detections,
+    )
 
 
 def load_hf_zero_shot_model(
@@ -151,15 +165,31 @@ def load_hf_zero_shot_model(
     object-detection model.
     """
     if task not in ZERO_SHOT_TASKS:
-        raise ConfigError(f"The zero-shot detection fast path serves {list(ZERO_SHOT_TASKS)}, not {task!r}.",
-                          hint="use load_hf_detection_model for object_detection")
+        raise ConfigError(
+            f"The zero-shot detection fast path serves {list(ZERO_SHOT_TASKS)}, not {task!r}.",
+            hint="use load_hf_detection_model for object_detection",
+        )
     module, processor, model_type = _load(
-        checkpoint, zero_shot=True, device=device, dtype=dtype, cache_dir=cache_dir, revision=revision,
-        processor_kwargs=processor_kwargs, model_kwargs=dict(kwargs),
+        checkpoint,
+        zero_shot=True,
+        device=device,
+        dtype=dtype,
+        cache_dir=cache_dir,
+        revision=revision,
+        processor_kwargs=processor_kwargs,
+        model_kwargs=dict(kwargs),
     )
-    return HFBoxModel(module, processor, task=task, model_type=model_type, name=name or checkpoint, device=device,
-                      threshold=DEFAULT_THRESHOLD[task] if threshold is None else threshold,
-                      text_threshold=text_threshold, max_detections=max_detections)
+    return HFBoxModel(
+        module,
+        processor,
+        task=task,
+        model_type=model_type,
+        name=name or checkpoint,
+        device=device,
+        threshold=DEFAULT_THRESHOLD[task] if threshold is None else threshold,
+        text_threshold=text_threshold,
+        max_detections=max_detections,
+    )
 
 
 def load_hf_open_vocab_model(checkpoint: str, **kwargs: Any) -> "HFBoxModel":
@@ -191,9 +221,19 @@ class HFBoxModel:
     (clipped to it), scores and labels, by descending score.
     """
 
-    def __init__(self, module: Any, processor: Any, *, task: str, model_type: str | None, name: str,
-                 device: str = "cpu", threshold: float = 0.5, text_threshold: float | None = None,
-                 max_detections: int = MAX_DETECTIONS):
+    def __init__(
+        self,
+        module: Any,
+        processor: Any,
+        *,
+        task: str,
+        model_type: str | None,
+        name: str,
+        device: str = "cpu",
+        threshold: float = 0.5,
+        text_threshold: float | None = None,
+        max_detections: int = MAX_DETECTIONS,
+    ):
         self.torch_module = module
         self.processor = processor
         self.task = task
@@ -274,13 +314,20 @@ class HFBoxModel:
                 inputs = self.processor(images=images, text=text, padding=True, return_tensors="pt")
             else:
                 # OWL processors tokenise each image's queries separately: pad all to one length.
-                inputs = self.processor(images=images, text=queries, padding="max_length",
-                                        max_length=self._query_length(queries), truncation=True, return_tensors="pt")
+                inputs = self.processor(
+                    images=images,
+                    text=queries,
+                    padding="max_length",
+                    max_length=self._query_length(queries),
+                    truncation=True,
+                    return_tensors="pt",
+                )
         except Exception as exc:
             missing = next((lib for lib in ("scipy", "torchvision") if f"requires the {lib} library" in str(exc)), None)
             raise AdapterError(
                 f"The processor of {self.name} failed on {len(images)} frame(s) of {height}x{width}: {exc}",
-                hint=f"this checkpoint's image processor needs {missing}: pip install {missing}" if missing
+                hint=f"this checkpoint's image processor needs {missing}: pip install {missing}"
+                if missing
                 else "frames must be (H, W, 3) uint8 RGB"
                 + ("" if queries is None else "; queries must be non-empty text"),
             ) from exc
@@ -294,8 +341,9 @@ class HFBoxModel:
         limit = getattr(tokenizer, "model_max_length", None)
         return min(longest, limit) if isinstance(limit, int) and limit > 0 else longest
 
-    def _forward_and_post_process(self, inputs: dict[str, Any], queries: list[list[str]] | None,
-                                  sizes: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    def _forward_and_post_process(
+        self, inputs: dict[str, Any], queries: list[list[str]] | None, sizes: list[tuple[int, int]]
+    ) -> list[dict[str, Any]]:
         import torch
 
         with torch.inference_mode():
@@ -313,7 +361,7 @@ class HFBoxModel:
                 # a frame scores the same alone as in a batch with longer vocabularies.
                 logits = logits.clone()
                 for row, image_queries in enumerate(queries):
-                    logits[row, ..., len(image_queries):] = torch.finfo(logits.dtype).min
+                    logits[row, ..., len(image_queries) :] = torch.finfo(logits.dtype).min
                 outputs["logits"] = logits
             # No text_labels: OWL processors index them with padded query ids; labels are mapped below.
             if "input_ids" in self._post_params and "input_ids" in inputs:

@@ -58,7 +58,7 @@ def load_box_annotations(
     data = load_json_value(value, resolve, sample_id, key)
     source = f" in {resolve(value, sample_id, key)}" if isinstance(value, str) else " (inline)"
     shape_hint = (
-        f"'{key}' is a JSON file or an inline list of {{\"bbox\": [x1, y1, x2, y2], \"label\": \"...\"}} objects"
+        f'\'{key}\' is a JSON file or an inline list of {{"bbox": [x1, y1, x2, y2], "label": "..."}} objects'
         + ("" if labels_required else " or of [x1, y1, x2, y2] lists")
     )
 
@@ -203,8 +203,11 @@ def coerce_box_prediction(
     if raw_labels is not _MISSING and raw_labels is not None:
         labels = _labels(raw_labels, error, where, hint)
     if labels_required and labels is None:
-        raise error(f"{where}: {task} prediction has labels None; one label per box is required.", hint=hint,
-                    details={"sample": sample.id})
+        raise error(
+            f"{where}: {task} prediction has labels None; one label per box is required.",
+            hint=hint,
+            details={"sample": sample.id},
+        )
     if labels_required and not (len(boxes) == len(scores) == len(labels)):
         raise error(
             f"{where}: {task} prediction has {len(boxes)} boxes, {len(scores)} scores and {len(labels)} labels; "
@@ -277,7 +280,11 @@ def validate_detections(prediction: Any, sample: Sample, *, task: str) -> BoxPre
     ``n_labels``), or boxes are non-finite.
     """
     return coerce_box_prediction(
-        prediction, sample, task=task, labels_required=True, strict=True,
+        prediction,
+        sample,
+        task=task,
+        labels_required=True,
+        strict=True,
         hint=f"check your model's predict() return type for {task}: one BoxPrediction (or dict with "
         "boxes, scores, labels) per sample",
     )

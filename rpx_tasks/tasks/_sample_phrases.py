@@ -12,9 +12,8 @@ from __future__ import annotations
 SAMPLE_COLOURS = ("black", "grey", "white", "red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
 SAMPLE_CATEGORIES = ("box", "crate", "bottle")
 ARM_PHRASE = "robot arm"
-SAMPLE_VOCABULARY = tuple(
-    f"{colour} {category}" for colour in SAMPLE_COLOURS for category in SAMPLE_CATEGORIES
-) + (ARM_PHRASE,)
+_FLOOR_PHRASES = tuple(f"{colour} {category}" for colour in SAMPLE_COLOURS for category in SAMPLE_CATEGORIES)
+SAMPLE_VOCABULARY = _FLOOR_PHRASES + (ARM_PHRASE,)
 
 
 def object_phrase(obj) -> str:

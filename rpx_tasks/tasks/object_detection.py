@@ -51,13 +51,24 @@ def sample_entry(frame) -> dict:
 
 
 MODELS = (
-    ModelEntry("yolos_small", NAME, "hf", "hustvl/yolos-small",
-               "YOLOS-S (ViT, COCO classes); needs neither timm nor torchvision"),
+    ModelEntry(
+        "yolos_small",
+        NAME,
+        "hf",
+        "hustvl/yolos-small",
+        "YOLOS-S (ViT, COCO classes); needs neither timm nor torchvision",
+    ),
     ModelEntry("yolos_tiny", NAME, "hf", "hustvl/yolos-tiny", "YOLOS-Ti (ViT, COCO classes), the smallest YOLOS"),
-    ModelEntry("rt_detr_v2_r18", NAME, "hf", "PekingU/rtdetr_v2_r18vd",
-               "RT-DETRv2 ResNet-18 (COCO classes), real-time"),
-    ModelEntry("colour_blob_detector", NAME, "import", "rpx_tasks.models.box_baselines:detect_objects",
-               "weight-free baseline: boxes of saturated-colour blobs, labelled box/crate/bottle by shape"),
+    ModelEntry(
+        "rt_detr_v2_r18", NAME, "hf", "PekingU/rtdetr_v2_r18vd", "RT-DETRv2 ResNet-18 (COCO classes), real-time"
+    ),
+    ModelEntry(
+        "colour_blob_detector",
+        NAME,
+        "import",
+        "rpx_tasks.models.box_baselines:detect_objects",
+        "weight-free baseline: boxes of saturated-colour blobs, labelled box/crate/bottle by shape",
+    ),
 )
 
 SPEC = TaskSpec(

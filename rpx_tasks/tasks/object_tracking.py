@@ -30,8 +30,10 @@ NAME = "object_tracking"
 
 # --------------------------------------------------------------------------- parsing tracks
 
-_FORMS = ("a TrackletPrediction, a list of Tracklet, a list of dicts {'track_id', 'boxes' (T, 4), 'scores'?} "
-          "or a dict {'tracks': that list}")
+_FORMS = (
+    "a TrackletPrediction, a list of Tracklet, a list of dicts {'track_id', 'boxes' (T, 4), 'scores'?} "
+    "or a dict {'tracks': that list}"
+)
 
 
 def _tracklet(item: Any, index: int, fail, *, id_required: bool) -> Tracklet:
@@ -88,6 +90,7 @@ def tracklets_from_output(output: Any, sample_id: str, *, error: type[ModelError
     missing or null track id becomes ``"t<index>"``. Raises ``error`` (AdapterError by default)
     naming the sample, the track and the bad key or shape.
     """
+
     def fail(reason: str, missing: list[str] | None = None) -> ModelError:
         return error(
             f"Sample {sample_id!r}: tracking output is not usable: {reason}.",
@@ -148,9 +151,11 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> TrackletGroundTruth
                 return ManifestError(
                     f"Sample {sample_id!r}: tracks ({source}) is malformed: {reason}.",
                     hint="tracks is a JSON list of "
-                    "{\"track_id\": str, \"boxes\": [[x1, y1, x2, y2], ...], \"scores\"?: [...]}",
+                    '{"track_id": str, "boxes": [[x1, y1, x2, y2], ...], "scores"?: [...]}',
                     details={
-                        "sample": sample_id, "key": "tracks", "path": source,
+                        "sample": sample_id,
+                        "key": "tracks",
+                        "path": source,
                         **({"missing": missing} if missing else {}),
                     },
                 )
@@ -180,8 +185,13 @@ def normalise_function_output(output: Any, sample: Sample) -> TrackletPrediction
 
 
 MODELS = (
-    ModelEntry("colour_blob_tracker", NAME, "import", "rpx_tasks.models.box_baselines:colour_blob_tracks",
-               "weight-free baseline: boxes of saturated-colour blobs, track id from the blob's hue word"),
+    ModelEntry(
+        "colour_blob_tracker",
+        NAME,
+        "import",
+        "rpx_tasks.models.box_baselines:colour_blob_tracks",
+        "weight-free baseline: boxes of saturated-colour blobs, track id from the blob's hue word",
+    ),
 )
 
 

@@ -95,15 +95,34 @@ def sample_entry(frame) -> dict:
 
 
 MODELS = (
-    ModelEntry("owlv2_base_ensemble", NAME, "hf", "google/owlv2-base-patch16-ensemble",
-               "OWLv2 base/16 (ensemble), zero-shot boxes for the vocabulary's text queries; "
-               "its image processor needs scipy"),
-    ModelEntry("owlvit_base_patch32", NAME, "hf", "google/owlvit-base-patch32",
-               "OWL-ViT base/32, zero-shot boxes for the vocabulary's text queries"),
-    ModelEntry("grounding_dino_tiny", NAME, "hf", "IDEA-Research/grounding-dino-tiny",
-               "Grounding DINO tiny, zero-shot boxes for the vocabulary's text queries"),
-    ModelEntry("colour_phrase_detector", NAME, "import", "rpx_tasks.models.box_baselines:detect_phrases",
-               "weight-free baseline: saturated-colour blobs named '<hue> <shape>', kept when in the vocabulary"),
+    ModelEntry(
+        "owlv2_base_ensemble",
+        NAME,
+        "hf",
+        "google/owlv2-base-patch16-ensemble",
+        "OWLv2 base/16 (ensemble), zero-shot boxes for the vocabulary's text queries; its image processor needs scipy",
+    ),
+    ModelEntry(
+        "owlvit_base_patch32",
+        NAME,
+        "hf",
+        "google/owlvit-base-patch32",
+        "OWL-ViT base/32, zero-shot boxes for the vocabulary's text queries",
+    ),
+    ModelEntry(
+        "grounding_dino_tiny",
+        NAME,
+        "hf",
+        "IDEA-Research/grounding-dino-tiny",
+        "Grounding DINO tiny, zero-shot boxes for the vocabulary's text queries",
+    ),
+    ModelEntry(
+        "colour_phrase_detector",
+        NAME,
+        "import",
+        "rpx_tasks.models.box_baselines:detect_phrases",
+        "weight-free baseline: saturated-colour blobs named '<hue> <shape>', kept when in the vocabulary",
+    ),
 )
 
 SPEC = TaskSpec(

@@ -56,9 +56,8 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> GroundingGroundTrut
     text = entry.get("text")
     if not isinstance(text, str):
         raise ManifestError(
-            f"Sample {sample_id!r}: visual_grounding needs a 'text' string (the referring expression), "
-            f"got {text!r}.",
-            hint="add \"text\": \"the red box\" (and its 'boxes') to every visual_grounding sample",
+            f"Sample {sample_id!r}: visual_grounding needs a 'text' string (the referring expression), got {text!r}.",
+            hint='add "text": "the red box" (and its \'boxes\') to every visual_grounding sample',
             details={"sample": sample_id, "key": "text"},
         )
     raw = entry.get("boxes")
@@ -74,7 +73,11 @@ def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
     """The prediction as a BoxPrediction (boxes reshaped to (N, 4)); raises ModelError naming the
     sample when it has no boxes and scores or they are not numeric."""
     return coerce_box_prediction(
-        prediction, sample, task=NAME, labels_required=False, strict=True,
+        prediction,
+        sample,
+        task=NAME,
+        labels_required=False,
+        strict=True,
         hint="check your model's predict() return type for visual_grounding: one BoxPrediction (or dict with "
         "boxes and scores, best box first) per sample",
     )
@@ -107,15 +110,35 @@ def sample_entry(frame) -> dict | None:
 
 
 MODELS = (
-    ModelEntry("owlv2_base_ensemble_grounding", NAME, "hf", "google/owlv2-base-patch16-ensemble",
-               "OWLv2 base/16 (ensemble) with the expression as its text query, top box first; "
-               "its image processor needs scipy"),
-    ModelEntry("owlvit_base_patch32_grounding", NAME, "hf", "google/owlvit-base-patch32",
-               "OWL-ViT base/32 with the expression as its text query, top box first"),
-    ModelEntry("grounding_dino_tiny_grounding", NAME, "hf", "IDEA-Research/grounding-dino-tiny",
-               "Grounding DINO tiny with the expression as its text query; top-scoring box first"),
-    ModelEntry("colour_phrase_grounder", NAME, "import", "rpx_tasks.models.box_baselines:ground_phrase",
-               "weight-free baseline: the saturated-colour blob whose hue (and shape) word the text names"),
+    ModelEntry(
+        "owlv2_base_ensemble_grounding",
+        NAME,
+        "hf",
+        "google/owlv2-base-patch16-ensemble",
+        "OWLv2 base/16 (ensemble) with the expression as its text query, top box first; "
+        "its image processor needs scipy",
+    ),
+    ModelEntry(
+        "owlvit_base_patch32_grounding",
+        NAME,
+        "hf",
+        "google/owlvit-base-patch32",
+        "OWL-ViT base/32 with the expression as its text query, top box first",
+    ),
+    ModelEntry(
+        "grounding_dino_tiny_grounding",
+        NAME,
+        "hf",
+        "IDEA-Research/grounding-dino-tiny",
+        "Grounding DINO tiny with the expression as its text query; top-scoring box first",
+    ),
+    ModelEntry(
+        "colour_phrase_grounder",
+        NAME,
+        "import",
+        "rpx_tasks.models.box_baselines:ground_phrase",
+        "weight-free baseline: the saturated-colour blob whose hue (and shape) word the text names",
+    ),
 )
 
 SPEC = TaskSpec(

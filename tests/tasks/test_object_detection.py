@@ -17,27 +17,38 @@ from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
+from tests.support.boxes import check_report, reference_detection, resolver
 from tests.tasks.bench_cli import bench
-from tests.tasks.box_helpers import check_report, reference_detection, resolver
 
 SPEC = get_task("object_detection")
 A = [0, 0, 10, 10]
 
 
 def metrics(pred_boxes, scores, labels, gt_boxes, gt_labels):
-    return detection_metrics(np.asarray(pred_boxes, np.float32).reshape(-1, 4), scores, labels,
-                             np.asarray(gt_boxes, np.float32).reshape(-1, 4), gt_labels)
+    return detection_metrics(
+        np.asarray(pred_boxes, np.float32).reshape(-1, 4),
+        scores,
+        labels,
+        np.asarray(gt_boxes, np.float32).reshape(-1, 4),
+        gt_labels,
+    )
 
 
 def prf(p, r, f):
-    return {"precision": pytest.approx(p, abs=1e-9), "recall": pytest.approx(r, abs=1e-9), "f1": pytest.approx(f, abs=1e-9)}
+    return {
+        "precision": pytest.approx(p, abs=1e-9),
+        "recall": pytest.approx(r, abs=1e-9),
+        "f1": pytest.approx(f, abs=1e-9),
+    }
 
 
 # --------------------------------------------------------------------------- metrics
 
 
 def test_perfect_detections():
-    assert metrics([A, [20, 20, 30, 40]], [0.9, 0.8], ["box", "cup"], [[20, 20, 30, 40], A], ["cup", "box"]) == prf(1, 1, 1)
+    assert metrics([A, [20, 20, 30, 40]], [0.9, 0.8], ["box", "cup"], [[20, 20, 30, 40], A], ["cup", "box"]) == prf(
+        1, 1, 1
+    )
 
 
 def test_both_empty_is_perfect_and_no_predictions_is_zero():
@@ -134,7 +145,9 @@ def test_manifest_without_boxes_or_with_escaping_boxes(tmp_path):
     manifest.write_text(json.dumps({"task": "object_detection", "samples": [{"id": "a", "rgb": "a.png"}]}))
     with pytest.raises(ManifestError, match="'a'.*no 'boxes' field"):
         open_split(manifest, SPEC)
-    manifest.write_text(json.dumps({"task": "object_detection", "samples": [{"id": "a", "rgb": "a.png", "boxes": "../x.json"}]}))
+    manifest.write_text(
+        json.dumps({"task": "object_detection", "samples": [{"id": "a", "rgb": "a.png", "boxes": "../x.json"}]})
+    )
     with pytest.raises(ManifestError, match="escapes the dataset root"):
         open_split(manifest, SPEC)
 
@@ -143,7 +156,11 @@ def test_manifest_without_boxes_or_with_escaping_boxes(tmp_path):
 
 
 def frame(sample_id="f0"):
-    return Sample(id=sample_id, rgb=np.zeros((20, 30, 3), np.uint8), ground_truth=DetectionGroundTruth(np.zeros((0, 4), np.float32), []))
+    return Sample(
+        id=sample_id,
+        rgb=np.zeros((20, 30, 3), np.uint8),
+        ground_truth=DetectionGroundTruth(np.zeros((0, 4), np.float32), []),
+    )
 
 
 def run_fn(fn, sample=None):
@@ -151,7 +168,9 @@ def run_fn(fn, sample=None):
 
 
 def test_dict_and_tuple_results_are_normalised():
-    out = run_fn(lambda rgb: {"boxes": [1, 2, 3, 4, 5, 6, 7, 8], "scores": [[0.5], [0.25]], "labels": np.array(["a", "b"])})
+    out = run_fn(
+        lambda rgb: {"boxes": [1, 2, 3, 4, 5, 6, 7, 8], "scores": [[0.5], [0.25]], "labels": np.array(["a", "b"])}
+    )
     assert out.boxes.dtype == np.float32 and out.boxes.shape == (2, 4) and out.scores.tolist() == [0.5, 0.25]
     assert out.labels == ["a", "b"]
     out = run_fn(lambda rgb: (np.zeros((0, 4)), [], []))
@@ -182,7 +201,11 @@ def test_adapter_errors_say_what_is_wrong(result, message):
 def test_adapter_error_details_carry_the_counts():
     with pytest.raises(AdapterError) as info:
         run_fn(lambda rgb: {"boxes": [A, A], "scores": [1.0], "labels": ["a"]})
-    assert info.value.details["n_boxes"] == 2 and info.value.details["n_scores"] == 1 and info.value.details["n_labels"] == 1
+    assert (
+        info.value.details["n_boxes"] == 2
+        and info.value.details["n_scores"] == 1
+        and info.value.details["n_labels"] == 1
+    )
 
 
 def test_validation_of_any_models_predictions():
@@ -205,7 +228,9 @@ def test_validation_of_any_models_predictions():
 def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "object_detection" / "all.json"
     out_dir = tmp_path / "out"
-    assert bench("object_detection", manifest, out_dir, "--model", "rpx_tasks.models.box_baselines:detect_objects") == 0, capsys.readouterr().err
+    assert (
+        bench("object_detection", manifest, out_dir, "--model", "rpx_tasks.models.box_baselines:detect_objects") == 0
+    ), capsys.readouterr().err
     rows = check_report(out_dir, SPEC, manifest)
     assert 0.1 < sum(r["f1"] for r in rows) / len(rows) < 1.0  # meaningful, not perfect
 
@@ -223,7 +248,9 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
 def test_registered_baseline_by_name(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "object_detection" / "hard.json"
-    assert bench("object_detection", manifest, tmp_path, "--model", "colour_blob_detector") == 0, capsys.readouterr().err
+    assert bench("object_detection", manifest, tmp_path, "--model", "colour_blob_detector") == 0, (
+        capsys.readouterr().err
+    )
     assert json.loads((tmp_path / "result.json").read_text())["model"] == "colour_blob_detector"
 
 
@@ -273,8 +300,19 @@ def test_hf_detection_loads_offline_and_predicts_frame_boxes(offline, yolos_cach
 
 def test_hf_detection_end_to_end_through_the_cli(offline, yolos_cache, sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "object_detection" / "hard.json"
-    code = bench("object_detection", manifest, tmp_path, "--hf-checkpoint", "hustvl/yolos-small", "--cache-dir", str(yolos_cache),
-                 "--max-samples", "4", "--batch-size", "2")
+    code = bench(
+        "object_detection",
+        manifest,
+        tmp_path,
+        "--hf-checkpoint",
+        "hustvl/yolos-small",
+        "--cache-dir",
+        str(yolos_cache),
+        "--max-samples",
+        "4",
+        "--batch-size",
+        "2",
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["num_samples"] == 4 and result["compute"]["params_m"] > 0

@@ -153,8 +153,10 @@ def write_mask(path, mask):
 
 
 def test_loads_a_tracks_file_inline_tracks_and_the_tracks_dict(tmp_path, resolve):
-    tracks = [{"track_id": 7, "boxes": [[1, 2, 3, 4], [2, 3, 4, 5]], "scores": [0.9, 0.8]},
-              {"track_id": "b", "boxes": [[5, 5, 9, 9]]}]
+    tracks = [
+        {"track_id": 7, "boxes": [[1, 2, 3, 4], [2, 3, 4, 5]], "scores": [0.9, 0.8]},
+        {"track_id": "b", "boxes": [[5, 5, 9, 9]]},
+    ]
     (tmp_path / "tracks.json").write_text(json.dumps(tracks))
     gt = load_ground_truth({"id": "s1", "tracks": "tracks.json"}, resolve)
     assert [t.track_id for t in gt.tracks] == ["7", "b"]
@@ -243,7 +245,12 @@ def test_numpy_function_outputs_are_normalised():
     s = sample()
     forms = [
         [{"boxes": [0, 0, 10, 10]}, {"track_id": 5, "boxes": [[1, 1, 2, 2], [2, 2, 3, 3]], "scores": [0.5, 0.25]}],
-        {"tracks": [{"track_id": None, "boxes": np.array([0, 0, 10, 10])}, {"track_id": "5", "boxes": [[1, 1, 2, 2], [2, 2, 3, 3]], "scores": [0.5, 0.25]}]},
+        {
+            "tracks": [
+                {"track_id": None, "boxes": np.array([0, 0, 10, 10])},
+                {"track_id": "5", "boxes": [[1, 1, 2, 2], [2, 2, 3, 3]], "scores": [0.5, 0.25]},
+            ]
+        },
         [track("t0", A1), Tracklet("5", [[1, 1, 2, 2], [2, 2, 3, 3]], [0.5, 0.25])],
         pred(track("t0", A1), track("5", [1, 1, 2, 2], [2, 2, 3, 3], scores=np.array([0.5, 0.25]))),
     ]
@@ -302,7 +309,11 @@ def test_colour_blob_baseline_boxes_saturated_objects_with_colour_ids():
     rgb[25:32, 10:16] = (210, 40, 35)  # a second red blob
     tracks = colour_blob_tracks(rgb)
     assert [t["track_id"] for t in tracks] == ["red", "red-2", "blue"]
-    assert [np.asarray(t["boxes"]).tolist() for t in tracks] == [[[5, 5, 12, 15]], [[10, 25, 16, 32]], [[40, 20, 50, 35]]]
+    assert [np.asarray(t["boxes"]).tolist() for t in tracks] == [
+        [[5, 5, 12, 15]],
+        [[10, 25, 16, 32]],
+        [[40, 20, 50, 35]],
+    ]
     prediction = validate_prediction(tracks, sample())
     gt = truth(track("1", [5, 5, 12, 15]), track("2", [40, 20, 50, 35]))
     assert counts(tracking_metrics(prediction, gt)) == (1.0, 0.0, 0.0)
@@ -322,7 +333,12 @@ def test_cli_run_on_sample_data(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
     samples, out = bench_all("object_tracking", ["--model", "colour_blob_tracker"], sample_dataset, out_dir, capsys)
     assert "mota" in out and "Weighted Phase Score" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
 
     with_tracks = [entry for entry in samples if "tracks" in entry]
     assert 0 < len(with_tracks) < len(samples) and all("mask" in entry for entry in samples)
@@ -356,5 +372,8 @@ def test_sample_tracks_match_the_mask_boxes_of_listed_objects(sample_dataset):
     entry = next(e for e in samples if "tracks" in e and json.loads((sample_dataset / e["tracks"]).read_text()))
     resolve = lambda value, sample_id, key: resolve_in_root(sample_dataset, value, sample_id=sample_id, key=key)  # noqa: E731
     from_tracks = {t.track_id: t.boxes.tolist() for t in load_ground_truth(entry, resolve).tracks}
-    from_mask = {t.track_id: t.boxes.tolist() for t in load_ground_truth({k: v for k, v in entry.items() if k != "tracks"}, resolve).tracks}
+    from_mask = {
+        t.track_id: t.boxes.tolist()
+        for t in load_ground_truth({k: v for k, v in entry.items() if k != "tracks"}, resolve).tracks
+    }
     assert from_tracks and all(from_mask[track_id] == boxes for track_id, boxes in from_tracks.items())

@@ -16,8 +16,8 @@ from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
+from tests.support.boxes import check_report, reference_detection, resolver
 from tests.tasks.bench_cli import bench
-from tests.tasks.box_helpers import check_report, reference_detection, resolver
 
 SPEC = get_task("open_vocab_detection")
 A = [0, 0, 10, 10]
@@ -39,7 +39,9 @@ def test_spec_is_detection_with_open_labels():
 
 def test_metrics_are_detection_metrics_with_exact_phrase_matching():
     gt = truth()
-    hit = BoxPrediction(np.array([A, [0, 0, 10, 5]], np.float32), np.array([0.9, 0.8], np.float32), ["red box", "red box"])
+    hit = BoxPrediction(
+        np.array([A, [0, 0, 10, 5]], np.float32), np.array([0.9, 0.8], np.float32), ["red box", "red box"]
+    )
     assert SPEC.compute_metrics(hit, gt) == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3)}
     other = BoxPrediction(np.array([A], np.float32), np.array([0.9], np.float32), ["Red box"])
     assert SPEC.compute_metrics(other, gt) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
@@ -56,11 +58,22 @@ def test_vocabulary_from_the_sample_or_from_the_ground_truth_labels(tmp_path):
     resolve = resolver(tmp_path)
     assert SPEC.load_ground_truth({"id": "s", "boxes": "b.json"}, resolve).vocabulary == ["cup", "red box"]
     assert SPEC.load_ground_truth({"id": "s", "boxes": boxes, "vocabulary": ["mug"]}, resolve).vocabulary == ["mug"]
-    assert SPEC.load_ground_truth({"id": "s", "boxes": "b.json", "vocabulary": "v.json"}, resolve).vocabulary == ["mug", "cup", "red box"]
+    assert SPEC.load_ground_truth({"id": "s", "boxes": "b.json", "vocabulary": "v.json"}, resolve).vocabulary == [
+        "mug",
+        "cup",
+        "red box",
+    ]
     assert SPEC.load_ground_truth({"id": "s", "boxes": []}, resolve).vocabulary == []
 
 
-@pytest.mark.parametrize("vocabulary, message", [("missing.json", "not found"), ({"a": 1}, "must be a list of strings"), (["a", None], "must be a list of strings")])
+@pytest.mark.parametrize(
+    "vocabulary, message",
+    [
+        ("missing.json", "not found"),
+        ({"a": 1}, "must be a list of strings"),
+        (["a", None], "must be a list of strings"),
+    ],
+)
 def test_bad_vocabulary_is_a_manifest_error(tmp_path, vocabulary, message):
     with pytest.raises(ManifestError) as info:
         SPEC.load_ground_truth({"id": "ov_7", "boxes": [], "vocabulary": vocabulary}, resolver(tmp_path))
@@ -109,7 +122,9 @@ def test_adapter_and_validation_errors():
 
 def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "open_vocab_detection" / "all.json"
-    assert bench("open_vocab_detection", manifest, tmp_path, "--model", "colour_phrase_detector") == 0, capsys.readouterr().err
+    assert bench("open_vocab_detection", manifest, tmp_path, "--model", "colour_phrase_detector") == 0, (
+        capsys.readouterr().err
+    )
     rows = check_report(tmp_path, SPEC, manifest)
     assert 0.1 < sum(r["f1"] for r in rows) / len(rows) < 1.0
 
@@ -130,11 +145,15 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
 def rgb_sample(seed, vocabulary, h=48, w=64):
     rgb = np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-    return Sample(id=f"z{seed}", rgb=rgb, ground_truth=DetectionGroundTruth(np.zeros((0, 4), np.float32), [], list(vocabulary)))
+    return Sample(
+        id=f"z{seed}", rgb=rgb, ground_truth=DetectionGroundTruth(np.zeros((0, 4), np.float32), [], list(vocabulary))
+    )
 
 
 def test_zero_shot_model_queries_each_frames_vocabulary(offline, owl_cache):
-    model = resolve_model(SPEC, model_name="owlvit_base_patch32", cache_dir=str(owl_cache), model_kwargs={"threshold": 0.0})
+    model = resolve_model(
+        SPEC, model_name="owlvit_base_patch32", cache_dir=str(owl_cache), model_kwargs={"threshold": 0.0}
+    )
     model.setup()
     assert model.task == "open_vocab_detection" and model.name == "owlvit_base_patch32"
     vocabularies = [["red box"], ["red box", "cup", "the crate"], [], ["cup", "bottle"]]
@@ -149,7 +168,9 @@ def test_zero_shot_model_queries_each_frames_vocabulary(offline, owl_cache):
     for item, prediction, vocabulary in zip(batch, predictions, vocabularies):
         valid = SPEC.validate_prediction(prediction, item)
         assert set(valid.labels) <= set(vocabulary)  # padding queries never answer
-        assert (valid.boxes[:, [0, 2]] <= 64).all() and (valid.boxes[:, [1, 3]] <= 48).all() and (valid.boxes >= 0).all()
+        assert (
+            (valid.boxes[:, [0, 2]] <= 64).all() and (valid.boxes[:, [1, 3]] <= 48).all() and (valid.boxes >= 0).all()
+        )
         assert (np.diff(valid.scores) <= 0).all()
         if vocabulary:
             assert len(valid.boxes) > 0
@@ -160,17 +181,27 @@ def test_zero_shot_model_queries_each_frames_vocabulary(offline, owl_cache):
 
 def test_zero_shot_end_to_end_through_the_cli(offline, owl_cache, sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "open_vocab_detection" / "hard.json"
-    code = bench("open_vocab_detection", manifest, tmp_path, "--hf-checkpoint", "google/owlvit-base-patch32",
-                 "--cache-dir", str(owl_cache), "--max-samples", "3", "--batch-size", "2")
+    code = bench(
+        "open_vocab_detection",
+        manifest,
+        tmp_path,
+        "--hf-checkpoint",
+        "google/owlvit-base-patch32",
+        "--cache-dir",
+        str(owl_cache),
+        "--max-samples",
+        "3",
+        "--batch-size",
+        "2",
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["num_samples"] == 3 and result["compute"]["params_m"] > 0
 
 
 def test_zero_shot_loader_rejects_a_closed_vocabulary_detector(offline, tmp_path):
-    from tests.hf_seed_detection import seed_tiny_yolos
-
     from rpx_tasks.models.hf_detection import load_hf_zero_shot_model
+    from tests.hf_seed_detection import seed_tiny_yolos
 
     seed_tiny_yolos(tmp_path, "someone/tiny-yolos")
     with pytest.raises(ModelError, match="'yolos' model, not a zero-shot object-detection model") as info:
@@ -182,7 +213,9 @@ def test_grounding_dino_labels_each_box_with_a_vocabulary_entry(offline, tmp_pat
     from tests.hf_seed_detection import seed_tiny_grounding_dino
 
     seed_tiny_grounding_dino(tmp_path)
-    model = resolve_model(SPEC, model_name="grounding_dino_tiny", cache_dir=str(tmp_path), model_kwargs={"threshold": 0.0})
+    model = resolve_model(
+        SPEC, model_name="grounding_dino_tiny", cache_dir=str(tmp_path), model_kwargs={"threshold": 0.0}
+    )
     model.setup()
     vocabularies = [["red box"], ["red box", "cup", "the crate"], ["cup", "robot arm"]]
     batch = [rgb_sample(10 + i, v) for i, v in enumerate(vocabularies)]

@@ -17,15 +17,17 @@ from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
+from tests.support.boxes import check_report, resolver
 from tests.tasks.bench_cli import bench
-from tests.tasks.box_helpers import check_report, resolver
 
 SPEC = get_task("visual_grounding")
 A = [0, 0, 10, 10]
 
 
 def grounding(pred_boxes, gt_boxes):
-    return grounding_metrics(np.asarray(pred_boxes, np.float32).reshape(-1, 4), np.asarray(gt_boxes, np.float32).reshape(-1, 4))
+    return grounding_metrics(
+        np.asarray(pred_boxes, np.float32).reshape(-1, 4), np.asarray(gt_boxes, np.float32).reshape(-1, 4)
+    )
 
 
 def reference_grounding(pred_boxes, gt_boxes) -> dict:
@@ -48,14 +50,19 @@ def reference_grounding(pred_boxes, gt_boxes) -> dict:
 
 
 def test_spec_declares_grounding_acc_higher_is_better():
-    assert SPEC.primary_metric == "grounding_acc" and SPEC.higher_is_better("grounding_acc") and SPEC.higher_is_better("grounding_iou")
+    assert (
+        SPEC.primary_metric == "grounding_acc"
+        and SPEC.higher_is_better("grounding_acc")
+        and SPEC.higher_is_better("grounding_iou")
+    )
     assert SPEC.metric_names == ["grounding_iou", "grounding_acc"]
     assert SPEC.modalities == ("rgb", "questionnaires", "spatial_qa")
 
 
 def test_perfect_and_partial():
     assert grounding([A], [A]) == {"grounding_iou": 1.0, "grounding_acc": 1.0}
-    assert grounding([[0, 0, 10, 5]], [A]) == {"grounding_iou": 0.5, "grounding_acc": 1.0}  # threshold edge: IoU 0.5 counts
+    # threshold edge: IoU 0.5 counts
+    assert grounding([[0, 0, 10, 5]], [A]) == {"grounding_iou": 0.5, "grounding_acc": 1.0}
     result = grounding([[0, 0, 10, 4.99]], [A])
     assert result["grounding_iou"] == pytest.approx(0.499) and result["grounding_acc"] == 0.0
 
@@ -72,17 +79,26 @@ def test_only_the_first_box_counts_against_the_best_ground_truth_box():
     truth = GroundingGroundTruth("the box", np.array([A], np.float32))
     assert SPEC.compute_metrics(prediction, truth) == {"grounding_iou": 0.0, "grounding_acc": 0.0}
     # Against several GT boxes the best IoU counts.
-    assert grounding([[0, 0, 10, 5]], [[50, 50, 60, 60], [0, 0, 10, 6], A]) == {"grounding_iou": pytest.approx(5 / 6), "grounding_acc": 1.0}
+    assert grounding([[0, 0, 10, 5]], [[50, 50, 60, 60], [0, 0, 10, 6], A]) == {
+        "grounding_iou": pytest.approx(5 / 6),
+        "grounding_acc": 1.0,
+    }
 
 
 # --------------------------------------------------------------------------- ground truth
 
 
 def test_box_encodings(tmp_path):
-    (tmp_path / "b.json").write_text(json.dumps([{"bbox": A, "label": "red box"}, {"bbox": [1, 1, 2, 2], "label": "cup"}]))
+    (tmp_path / "b.json").write_text(
+        json.dumps([{"bbox": A, "label": "red box"}, {"bbox": [1, 1, 2, 2], "label": "cup"}])
+    )
     resolve = resolver(tmp_path)
     from_file = SPEC.load_ground_truth({"id": "g", "text": "the red box", "boxes": "b.json"}, resolve)
-    assert from_file.text == "the red box" and from_file.boxes.tolist() == [A, [1, 1, 2, 2]] and from_file.labels == ["red box", "cup"]
+    assert (
+        from_file.text == "the red box"
+        and from_file.boxes.tolist() == [A, [1, 1, 2, 2]]
+        and from_file.labels == ["red box", "cup"]
+    )
     inline = SPEC.load_ground_truth({"id": "g", "text": "t", "boxes": [A, [1, 2, 3, 4]], "labels": ["x"]}, resolve)
     assert inline.boxes.dtype == np.float32 and inline.boxes.shape == (2, 4) and inline.labels == ["x"]
     assert SPEC.load_ground_truth({"id": "g", "text": "t", "boxes": [{"bbox": A}]}, resolve).boxes.tolist() == [A]
@@ -121,7 +137,11 @@ def test_text_is_not_treated_as_a_path(tmp_path):
 
 
 def sample(sample_id="g1", text="the red box"):
-    return Sample(id=sample_id, rgb=np.zeros((20, 30, 3), np.uint8), ground_truth=GroundingGroundTruth(text, np.array([A], np.float32)))
+    return Sample(
+        id=sample_id,
+        rgb=np.zeros((20, 30, 3), np.uint8),
+        ground_truth=GroundingGroundTruth(text, np.array([A], np.float32)),
+    )
 
 
 def test_function_gets_the_text_and_its_order_is_kept():
@@ -133,7 +153,11 @@ def test_function_gets_the_text_and_its_order_is_kept():
 
     out = wrap_numpy_function(SPEC, fn, "fn").predict([sample()])[0]
     assert seen == ["the red box"]
-    assert out.boxes.dtype == np.float32 and out.boxes.tolist() == [[1, 1, 5, 5], A] and out.scores.tolist() == pytest.approx([0.2, 0.9])
+    assert (
+        out.boxes.dtype == np.float32
+        and out.boxes.tolist() == [[1, 1, 5, 5], A]
+        and out.scores.tolist() == pytest.approx([0.2, 0.9])
+    )
     flat = wrap_numpy_function(SPEC, lambda rgb, text: {"boxes": A, "scores": 1.0}, "fn").predict([sample()])[0]
     assert flat.boxes.shape == (1, 4) and flat.labels is None
     labelled = wrap_numpy_function(SPEC, lambda rgb, text: ([A], [1.0], ["box"]), "fn").predict([sample()])[0]
@@ -165,7 +189,9 @@ def test_validation_is_lenient_on_counts_but_not_on_type():
 
 def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "visual_grounding" / "all.json"
-    assert bench("visual_grounding", manifest, tmp_path, "--model", "rpx_tasks.models.box_baselines:ground_phrase") == 0, capsys.readouterr().err
+    assert (
+        bench("visual_grounding", manifest, tmp_path, "--model", "rpx_tasks.models.box_baselines:ground_phrase") == 0
+    ), capsys.readouterr().err
     rows = check_report(tmp_path, SPEC, manifest)
     accuracy = sum(r["grounding_acc"] for r in rows) / len(rows)
     assert 0.2 < accuracy < 1.0
@@ -191,21 +217,49 @@ def test_zero_shot_grounding_uses_the_text_as_the_query(monkeypatch, owl_cache, 
     model.setup()
     assert model.task == "visual_grounding" and model.threshold == 0.0
     rng = np.random.default_rng(0)
-    batch = [Sample(id=f"q{i}", rgb=rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
-                    ground_truth=GroundingGroundTruth(text, np.array([A], np.float32))) for i, text in enumerate(["the red box", "cup"])]
+    batch = [
+        Sample(
+            id=f"q{i}",
+            rgb=rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+            ground_truth=GroundingGroundTruth(text, np.array([A], np.float32)),
+        )
+        for i, text in enumerate(["the red box", "cup"])
+    ]
     predictions = model.predict(batch)
     for item, prediction in zip(batch, predictions):
         valid = SPEC.validate_prediction(prediction, item)
         assert len(valid.boxes) > 0 and valid.labels and set(valid.labels) == {item.ground_truth.text}
         assert valid.scores[0] == valid.scores.max()  # the scored first box is the best one
         assert SPEC.compute_metrics(valid, item.ground_truth)["grounding_iou"] == pytest.approx(
-            reference_grounding(valid.boxes.tolist(), [A])["grounding_iou"], abs=1e-6)
+            reference_grounding(valid.boxes.tolist(), [A])["grounding_iou"], abs=1e-6
+        )
 
     manifest = sample_dataset / "manifests" / "visual_grounding" / "hard.json"
-    code = bench("visual_grounding", manifest, tmp_path, "--model", "owlvit_base_patch32", "--cache-dir", str(owl_cache), "--max-samples", "2")
+    code = bench(
+        "visual_grounding",
+        manifest,
+        tmp_path,
+        "--model",
+        "owlvit_base_patch32",
+        "--cache-dir",
+        str(owl_cache),
+        "--max-samples",
+        "2",
+    )
     assert code == 1  # an open_vocab_detection registry entry is not a grounding model
     assert "is a open_vocab_detection model, but this run is visual_grounding" in capsys.readouterr().err
-    code = bench("visual_grounding", manifest, tmp_path, "--model", "owlvit_base_patch32_grounding", "--cache-dir", str(owl_cache),
-                 "--max-samples", "3", "--batch-size", "2")
+    code = bench(
+        "visual_grounding",
+        manifest,
+        tmp_path,
+        "--model",
+        "owlvit_base_patch32_grounding",
+        "--cache-dir",
+        str(owl_cache),
+        "--max-samples",
+        "3",
+        "--batch-size",
+        "2",
+    )
     assert code == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "result.json").read_text())["num_samples"] == 3

@@ -18,6 +18,7 @@ def resolver(root):
 
 def reference_detection(pred: BoxPrediction, boxes, labels) -> dict:
     """§1.4 written out plainly: greedy by descending score, same label, best IoU, TP at >= 0.5."""
+
     def iou(a, b):
         iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
         ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -49,7 +50,11 @@ def reference_detection(pred: BoxPrediction, boxes, labels) -> dict:
 def check_report(out_dir, spec, manifest) -> list[dict]:
     """The four report files exist and per-sample rows carry every metric; returns the rows."""
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
     samples = json.loads(manifest.read_text())["samples"]
     assert len(rows) == len(samples) > 0
@@ -60,7 +65,8 @@ def check_report(out_dir, spec, manifest) -> list[dict]:
     assert result["readiness"]["primary_metric"] == spec.primary_metric
     assert result["aggregated"][spec.primary_metric]["higher_is_better"] is True
     assert result["aggregated"][spec.primary_metric]["mean"] == pytest.approx(
-        sum(row[spec.primary_metric] for row in rows) / len(rows), rel=1e-9)
+        sum(row[spec.primary_metric] for row in rows) / len(rows), rel=1e-9
+    )
     assert {"s_clutter", "s_interaction", "s_clean", "s_overall"} <= set(result["readiness"]["wps"])
     assert "higher is better" in (out_dir / "summary.md").read_text()
     return rows
