@@ -1,8 +1,9 @@
-"""RPX vocabulary: splits, phases, difficulty weights and the default dataset location."""
+"""RPX vocabulary: splits, phases, difficulty weights, the dataset and cache locations and the camera."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 SPLITS: tuple[str, ...] = ("easy", "medium", "hard")
 DEFAULT_SPLIT = "hard"
@@ -27,3 +28,37 @@ def default_repo_id() -> str:
 def default_revision() -> str:
     """The dataset revision: ``RPX_HF_REVISION`` if set, else the pinned commit."""
     return os.environ.get("RPX_HF_REVISION") or PINNED_REVISION
+
+
+def rpx_cache_dir() -> Path:
+    """Return the RPX cache folder: ``RPX_CACHE_DIR`` if set, else ``~/.cache/rpx_benchmark`` (user-expanded).
+
+    Resolved manifests of downloaded splits and the built-in sample data live under it. Read on
+    every call, so a changed environment takes effect at once. Raises nothing.
+    """
+    return Path(os.environ.get("RPX_CACHE_DIR") or "~/.cache/rpx_benchmark").expanduser()
+
+
+# -- The RPX camera ---------------------------------------------------------------------------
+# Paper-declared RealSense D435 colour intrinsics of the RPX recordings at 640x480; other image
+# sizes scale them by width / 640 (see scaled_intrinsics).
+RPX_WIDTH = 640
+RPX_HEIGHT = 480
+RPX_FOCAL_PX = 615.0
+
+# ASSUMPTIONS about RPX recordings, not measured per frame: the D435 stands level (no pitch or
+# roll) about CAMERA_HEIGHT_M above a flat floor and faces a wall about WALL_DISTANCE_M away (an
+# indoor room ~4 m deep). The weight-free depth baselines build their prior from these, and the
+# procedural sample data centres its rooms on them.
+CAMERA_HEIGHT_M = 1.2
+WALL_DISTANCE_M = 4.0
+
+
+def scaled_intrinsics(width: int, height: int) -> tuple[float, float, float, float]:
+    """Return (fx, fy, cx, cy) of the RPX D435 camera scaled to an image of ``width`` x ``height``.
+
+    fx = fy = ``RPX_FOCAL_PX`` * width / ``RPX_WIDTH``; the principal point is the image centre.
+    Raises nothing.
+    """
+    f = RPX_FOCAL_PX * width / RPX_WIDTH
+    return f, f, width / 2.0, height / 2.0

@@ -15,6 +15,9 @@ from typing import Any, Iterable
 from rpx_tasks.constants import PHASE_BY_INDEX, PHASES
 from rpx_tasks.errors import ManifestError
 
+# The folder of a dataset root that holds the manifests: manifests/<task>/<split>.json.
+MANIFESTS_DIR = "manifests"
+
 # Every manifest sample key that may hold a file path (when its value is a string): each is
 # checked to stay inside the dataset root.
 PATH_KEYS: tuple[str, ...] = (
@@ -25,6 +28,16 @@ PATH_KEYS: tuple[str, ...] = (
 
 # Sample keys whose path reveals the (scene, phase) clip, in order of preference.
 CLIP_PATH_KEYS: tuple[str, ...] = ("rgb", "depth", "mask")
+
+
+def manifest_relpath(task: str, split: str, suffix: str = "") -> str:
+    """Return the dataset-root-relative POSIX path of a manifest: ``manifests/<task>/<split><suffix>.json``.
+
+    ``suffix`` tells variants of one split apart (``".max8"`` for a manifest cut to 8 samples).
+    The same scheme holds on the Hub, in a local mirror, in the RPX cache and in the sample data.
+    Raises nothing.
+    """
+    return f"{MANIFESTS_DIR}/{task}/{split}{suffix}.json"
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -109,7 +122,7 @@ def dataset_root(manifest: dict[str, Any], manifest_path: str | Path) -> Path:
         root_path = Path(root)
         return (root_path if root_path.is_absolute() else manifest_path.parent / root_path).resolve()
     for parent in manifest_path.parents:
-        if parent.name == "manifests":
+        if parent.name == MANIFESTS_DIR:
             return parent.parent
     return manifest_path.parent
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from PIL import Image
 
-from rpx_tasks.errors import AdapterError, ConfigError
-
+from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.decoding import decode_label_map, decode_pose, decode_rgb
+from rpx_tasks.errors import AdapterError, ConfigError
 from rpx_tasks.models.baselines import constant_depth, ground_plane_depth
 from rpx_tasks.sample_data import (
     MAX_VALID_DEPTH_M,
@@ -28,9 +28,8 @@ from rpx_tasks.sample_data import (
     scaled_intrinsics,
     write_sample_dataset,
 )
-from rpx_tasks.tasks import iter_tasks, register_task
 from rpx_tasks.tasks import _REGISTRY as TASK_REGISTRY
-from rpx_tasks.tasks.spec import MetricInfo, TaskSpec
+from rpx_tasks.tasks import get_task, iter_tasks, register_task
 
 SPLITS = ("easy", "medium", "hard")
 
@@ -356,12 +355,8 @@ PROBE = "zz_sample_frame_probe"
 
 
 def _probe_spec(entry) -> TaskSpec:
-    return TaskSpec(
-        name=PROBE, display_name="probe", modalities=("rgb",), required_keys=(),
-        load_ground_truth=lambda entry_, resolve: None, validate_prediction=lambda prediction, sample: prediction,
-        compute_metrics=lambda prediction, gt: {}, metrics=(MetricInfo("m", True),), primary_metric="m",
-        wrap_numpy_function=lambda fn, name: None, sample_entry=entry,
-    )
+    """A task that only records the frames it is handed (a copy of monocular_depth with another sample_entry)."""
+    return dataclasses.replace(get_task("monocular_depth"), name=PROBE, display_name="probe", sample_entry=entry)
 
 
 @pytest.fixture(scope="module")

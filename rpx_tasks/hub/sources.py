@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 from rpx_tasks.constants import REPO_TYPE
 from rpx_tasks.errors import DownloadError, ManifestError
-from rpx_tasks.manifest import read_manifest
+from rpx_tasks.manifest import manifest_relpath, read_manifest
 
 from .failures import env_true, translate
 from .modalities import clip_prefix
@@ -102,7 +102,7 @@ class MirrorSource:
         self.where = f"local folder {self.root}"
 
     def manifest(self, task: str, split: str) -> dict[str, Any]:
-        file = f"manifests/{task}/{split}.json"
+        file = manifest_relpath(task, split)
         if not (self.root / file).is_file():
             raise ManifestError(
                 f"No manifest {file} in {self.where}.",
@@ -177,7 +177,7 @@ class HubSource:
     def manifest(self, task: str, split: str) -> dict[str, Any]:
         from huggingface_hub import hf_hub_download
 
-        file = f"manifests/{task}/{split}.json"
+        file = manifest_relpath(task, split)
         revision = self.resolved
         local = self._call(
             f"fetching the manifest {file}", hf_hub_download, self.repo_id, file, repo_type=REPO_TYPE,

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from rpx_tasks.constants import default_repo_id, default_revision
+from rpx_tasks.constants import default_repo_id, default_revision, rpx_cache_dir
 from rpx_tasks.errors import ConfigError, DatasetError, DownloadError, ManifestError
-from rpx_tasks.manifest import resolve_in_root, scene_phase_pairs
+from rpx_tasks.manifest import PATH_KEYS, manifest_relpath, resolve_in_root, scene_phase_pairs
 
 from .failures import OFFLINE_HINT, redact
-from ..manifest import PATH_KEYS
 from .modalities import CHECKSUMS_PATH, MODALITY_SAMPLE_KEYS, allow_patterns, check_modalities, shard_paths
 from .shards import extract_shards, read_checksums
 from .sources import HubSource, MirrorSource, looks_like_path, open_source
@@ -75,10 +74,6 @@ class SplitDescription:
     num_files: int | None = None
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("RPX_CACHE_DIR") or "~/.cache/rpx_benchmark").expanduser()
-
-
 def repo_cache_key(repo_id: str) -> str:
     """Folder name for a repo in the RPX cache: ORG__NAME, or local__<path parts> for a mirror."""
     if looks_like_path(repo_id):
@@ -93,8 +88,8 @@ def resolved_manifest_path(repo_id: str | None, task: str, split: str, max_sampl
     ``<RPX_CACHE_DIR or ~/.cache/rpx_benchmark>/<repo key>/manifests/<task>/<split>.json``, or
     ``<split>.max<N>.json`` when ``max_samples`` is N, so different sizes never overwrite each other.
     """
-    name = f"{split}.json" if max_samples is None else f"{split}.max{max_samples}.json"
-    return _cache_root() / repo_cache_key(repo_id or default_repo_id()) / "manifests" / task / name
+    suffix = "" if max_samples is None else f".max{max_samples}"
+    return rpx_cache_dir() / repo_cache_key(repo_id or default_repo_id()) / manifest_relpath(task, split, suffix)
 
 
 def _check_max_samples(max_samples: int | None) -> None:
@@ -236,7 +231,7 @@ def download_split(
             "the manifest may have been generated against an empty scene list",
             details={"task": task, "split": split, "samples": len(manifest["samples"])},
         )
-    patterns = allow_patterns(pairs, names) + [f"manifests/{task}/{split}.json", CHECKSUMS_PATH]
+    patterns = allow_patterns(pairs, names) + [manifest_relpath(task, split), CHECKSUMS_PATH]
     log.info("%s/%s: %d sample(s) in %d clip(s), modalities %s", task, split, len(manifest["samples"]), len(pairs), ", ".join(names))
     root = source.fetch(patterns, max_workers=max_workers)
     target = resolved_manifest_path(source.repo_id, task, split, max_samples)

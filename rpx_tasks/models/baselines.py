@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from rpx_tasks.constants import CAMERA_HEIGHT_M, WALL_DISTANCE_M, scaled_intrinsics
 from rpx_tasks.errors import AdapterError
-
-from rpx_tasks.sample_data import CAMERA_HEIGHT_M, WALL_DISTANCE_M, scaled_intrinsics
 
 CONSTANT_DEPTH_M = 2.0
 
 
 def _image_shape(rgb: np.ndarray) -> tuple[int, int]:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise AdapterError(f"expected an (H, W, 3) image, got shape {rgb.shape}", hint="pass the frame as an (H, W, 3) uint8 array")
+        raise AdapterError(
+            f"expected an (H, W, 3) image, got shape {rgb.shape}", hint="pass the frame as an (H, W, 3) uint8 array"
+        )
     return rgb.shape[0], rgb.shape[1]
 
 
