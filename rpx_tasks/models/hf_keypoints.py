@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.keypoints import KeypointMatches
 from rpx_tasks.errors import ConfigError, ModelError
 from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size, processor_error
 from rpx_tasks.models.hf_loading import (
@@ -37,7 +38,7 @@ from rpx_tasks.models.hf_loading import (
     model_load_kwargs,
     move_module,
 )
-from rpx_tasks.sample import Sample
+from rpx_tasks.sample import Sample, second_frame
 
 TASK = "keypoint_matching"
 SUBPIXEL = 64
@@ -126,8 +127,6 @@ class HFKeypointMatchingModel:
         Raises AdapterError when a sample has no second frame ("requires a second RGB frame"),
         or when the processor or the model fails on the batch.
         """
-        from rpx_tasks.tasks._pairs import second_frame
-
         if not self._ready:
             self.setup()
         pairs = [(sample.rgb, second_frame(sample, TASK)) for sample in batch]
@@ -140,8 +139,6 @@ class HFKeypointMatchingModel:
     def _match_same_size(self, pairs: list[tuple[np.ndarray, np.ndarray]], size_a, size_b) -> list[Any]:
         """One forward pass for pairs of equal frame sizes; returns their KeypointMatches."""
         import torch
-
-        from rpx_tasks.tasks.keypoint_matching import KeypointMatches
 
         described = f"{len(pairs)} pair(s) of {size_a[0]}x{size_a[1]} / {size_b[0]}x{size_b[1]} frames"
         try:

@@ -18,46 +18,31 @@ Quaternions: ONE order everywhere, **x, y, z, w** as the data stores it (the ref
 deliberate difference from upstream, whose metric read predictions as w, x, y, z). A (4,)
 rotation in a prediction (or ground truth) is x, y, z, w and is normalised first.
 
-Metrics per sample (all lower is better; primary ``rotation_error_deg``):
-
-- ``rotation_error_deg = degrees(arccos(clip((trace(R_pred^T R_gt) - 1) / 2, -1, 1)))``
-- ``translation_error_m = ||t_pred - t_gt||``
-- ``translation_angular_deg``: the angle between t_pred and t_gt, 180 when either has a
-  norm below 1e-9 (0.3.x; direction error, useful because monocular models get no scale)
-- ``pose_error_max_deg = max(rotation_error_deg, translation_angular_deg)`` (0.3.x)
+Metrics per sample (all lower is better; primary ``rotation_error_deg``): ``rotation_error_deg``,
+``translation_error_m``, ``translation_angular_deg`` and ``pose_error_max_deg``, computed by
+``rpx_tasks.metrics.pose``, whose docstring gives the formulas.
 
 Models: ``fn(rgb_a, rgb_b) -> {"rotation": (3, 3) or (4,) xyzw, "translation": (3,)}`` or a
 ``(rotation, translation)`` tuple (float64), or any Model whose ``predict`` returns
-:class:`RelativePose` objects, such dicts or tuples. There is no HF fast path.
+:class:`RelativePose` objects, such dicts or tuples. There is no HF fast path; the weight-free
+baselines are in ``rpx_tasks.models.pose_baselines``.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rpx_tasks.contracts.pose import RelativePose, quaternion_xyzw_to_matrix, relative_pose, rotation_matrix
+from rpx_tasks.contracts.pose import _QUATERNION_SHAPES, RelativePose, quaternion_xyzw_to_matrix, relative_pose
+from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_pose
-from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError, RPXError
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
-from rpx_tasks.contracts.spec import ModelEntry
-from rpx_tasks.sample import Sample
-from rpx_tasks.tasks._pairs import estimate_image_motion, focal_px, pair_entry, second_frame
-from rpx_tasks.contracts.spec import MetricInfo, PathResolver, TaskSpec
+from rpx_tasks.errors import AdapterError, ManifestError, ModelError, RPXError
+from rpx_tasks.metrics.pose import POSE_METRIC_INFO, pose_metrics
+from rpx_tasks.sample import Sample, second_frame
+from rpx_tasks.tasks._pairs import pair_entry
 
 NAME = "relative_camera_pose"
-TRANSLATION_NORM_EPS = 1e-9
-
-METRICS = (
-    MetricInfo("rotation_error_deg", False, "geodesic angle between predicted and true relative rotation (degrees)"),
-    MetricInfo("translation_error_m", False, "Euclidean distance between predicted and true relative translation (m)"),
-    MetricInfo("translation_angular_deg", False,
-               "angle between predicted and true translation directions (180 if either is ~0)"),
-    MetricInfo("pose_error_max_deg", False, "max(rotation_error_deg, translation_angular_deg)"),
-)
 
 _SIGNATURE = (
     "fn(rgb_a: (H, W, 3) uint8, rgb_b: (H, W, 3) uint8) -> {'rotation': (3, 3) matrix or (4,) quaternion "
@@ -149,8 +134,9 @@ def validate_prediction(prediction: Any, sample: Sample) -> RelativePose:
     """Return the prediction as a RelativePose with a (3, 3) float64 rotation.
 
     Accepts a RelativePose (or an object with ``rotation`` and ``translation`` attributes), a
-    dict {rotation, translation} or a (rotation, translation) tuple; a (4,) rotation is an x, y, z, w quaternion. Raises ModelError naming the sample
-    when a key is missing, a shape is wrong or a value is not finite.
+    dict {rotation, translation} or a (rotation, translation) tuple; a (4,) rotation is an x, y,
+    z, w quaternion. Raises ModelError naming the sample when a key is missing, a shape is wrong
+    or a value is not finite.
     """
     return _parse_pose(
         prediction,
@@ -161,54 +147,23 @@ def validate_prediction(prediction: Any, sample: Sample) -> RelativePose:
     )
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-def _angle_deg(cosine: float) -> float:
-    return math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
-
-
-def pose_metrics(prediction: RelativePose, ground_truth: RelativePose) -> dict[str, float | None]:
-    """The four pose errors of one sample (module docstring gives the formulas).
-
-    Returns ``{rotation_error_deg, translation_error_m, translation_angular_deg,
-    pose_error_max_deg}`` as floats. Raises MetricError when either argument is not a
-    RelativePose or a rotation has the wrong shape.
-    """
-    for value, role in ((prediction, "prediction"), (ground_truth, "ground truth")):
-        if not isinstance(value, RelativePose):
-            raise MetricError(
-                f"relative_camera_pose expects a RelativePose {role}, got {type(value).__name__}.",
-                hint="pass predictions through SPEC.validate_prediction and ground truth from SPEC.load_ground_truth",
-            )
-    r_pred = rotation_matrix(prediction.rotation, what="predicted rotation")
-    r_gt = rotation_matrix(ground_truth.rotation, what="ground-truth rotation")
-    r_rel = r_pred.T @ r_gt
-    rotation_error = _angle_deg((float(np.trace(r_rel)) - 1.0) / 2.0)
-    t_pred = np.asarray(prediction.translation, np.float64).reshape(3)
-    t_gt = np.asarray(ground_truth.translation, np.float64).reshape(3)
-    translation_error = float(np.linalg.norm(t_pred - t_gt))
-    n_pred, n_gt = float(np.linalg.norm(t_pred)), float(np.linalg.norm(t_gt))
-    if n_pred < TRANSLATION_NORM_EPS or n_gt < TRANSLATION_NORM_EPS:
-        translation_angle = 180.0
-    else:
-        translation_angle = _angle_deg(float(np.dot(t_pred, t_gt)) / (n_pred * n_gt))
-    return {
-        "rotation_error_deg": rotation_error,
-        "translation_error_m": translation_error,
-        "translation_angular_deg": translation_angle,
-        "pose_error_max_deg": max(rotation_error, translation_angle),
-    }
-
-
 # --------------------------------------------------------------------------- numpy models
 
 
-def _invoke(fn, sample: Sample):
+def call_function(fn, sample: Sample) -> Any:
+    """Call a numpy pose function as ``fn(rgb_a, rgb_b)`` on the sample's two frames.
+
+    Raises AdapterError naming the sample when it has no ``rgb_b`` ("requires a second RGB frame").
+    """
     return fn(sample.rgb, second_frame(sample, NAME))
 
 
-def _normalise(output: Any, sample: Sample) -> RelativePose:
+def normalise_function_output(output: Any, sample: Sample) -> RelativePose:
+    """A numpy pose function's output (``{rotation, translation}`` or a 2-tuple) as a RelativePose.
+
+    Float64; a (4,) rotation is an x, y, z, w quaternion, turned into a matrix. Raises
+    AdapterError naming the sample when a key is missing, a shape is wrong or a value is not finite.
+    """
     return _parse_pose(
         output,
         AdapterError,
@@ -217,61 +172,10 @@ def _normalise(output: Any, sample: Sample) -> RelativePose:
     )
 
 
-def wrap_numpy_function(fn, name: str) -> NumpyFunctionModel:
-    """A Model calling ``fn(rgb_a, rgb_b) -> {rotation, translation}`` (or a 2-tuple) per sample.
-
-    Outputs become RelativePose (float64; a (4,) rotation is an x, y, z, w quaternion).
-    ``predict`` raises AdapterError when the sample has no ``rgb_b`` ("requires a second RGB
-    frame") or the output lacks a key or has a wrong shape.
-    """
-    return NumpyFunctionModel(fn, task=NAME, name=name, invoke=_invoke, normalise=_normalise)
-
-
-def _rot_x(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-
-
-def _rot_y(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def _rot_z(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def image_motion_pose(rgb_a: np.ndarray, rgb_b: np.ndarray) -> dict[str, np.ndarray]:
-    """Weight-free baseline: the camera rotation implied by the image motion, no translation.
-
-    Aligns the two frames with an in-plane rotation about the centre plus a shift
-    (``_pairs.estimate_image_motion``). In T265 axes an image rotation by ``angle`` (clockwise
-    on screen) is a roll of +angle about Z, and a shift (dx, dy) is a turn of atan(dx / f)
-    about Y and atan(dy / f) about X, with the RPX focal length f scaled to the frame width.
-    Translation is zero: one camera cannot see metric scale.
-    Returns {"rotation": (3, 3) float64, "translation": zeros (3,)}; raises AdapterError when
-    a frame is not (H, W, 3).
-    """
-    motion = estimate_image_motion(rgb_a, rgb_b)
-    f = focal_px(np.asarray(rgb_a).shape[1])
-    yaw, pitch = math.atan2(motion.shift[0], f), math.atan2(motion.shift[1], f)
-    rotation = _rot_z(motion.angle) @ _rot_x(pitch) @ _rot_y(yaw)
-    return {"rotation": rotation, "translation": np.zeros(3)}
-
-
-def identity_pose(rgb_a: np.ndarray, rgb_b: np.ndarray) -> dict[str, np.ndarray]:
-    """Trivial baseline: "the camera did not move" (identity rotation, zero translation).
-
-    Returns {"rotation": eye(3), "translation": zeros(3)}; raises nothing.
-    """
-    return {"rotation": np.eye(3), "translation": np.zeros(3)}
-
-
 MODELS = (
-    ModelEntry("image_motion_pose", NAME, "import", "rpx_tasks.tasks.relative_camera_pose:image_motion_pose",
+    ModelEntry("image_motion_pose", NAME, "import", "rpx_tasks.models.pose_baselines:image_motion_pose",
                "weight-free baseline: rotation from aligning the two frames (roll + shift), zero translation"),
-    ModelEntry("identity_pose", NAME, "import", "rpx_tasks.tasks.relative_camera_pose:identity_pose",
+    ModelEntry("identity_pose", NAME, "import", "rpx_tasks.models.pose_baselines:identity_pose",
                "weight-free baseline: the camera did not move"),
 )
 
@@ -299,10 +203,11 @@ SPEC = TaskSpec(
     load_ground_truth=load_ground_truth,
     validate_prediction=validate_prediction,
     compute_metrics=pose_metrics,
-    metrics=METRICS,
+    metrics=POSE_METRIC_INFO,
     primary_metric="rotation_error_deg",
-    wrap_numpy_function=wrap_numpy_function,
     numpy_signature=_SIGNATURE,
+    numpy_invoke=call_function,
+    numpy_normalise=normalise_function_output,
     models=MODELS,
     sample_entry=sample_entry,
 )

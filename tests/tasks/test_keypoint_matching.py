@@ -10,17 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from rpx_tasks.contracts.keypoints import KeypointCorrespondences, KeypointMatches
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.metrics.keypoints import keypoint_metrics
+from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.keypoint_baselines import global_motion_matches
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks.keypoint_matching import (
-    KeypointCorrespondences,
-    KeypointMatches,
-    global_motion_matches,
-    keypoint_metrics,
-    load_ground_truth,
-)
+from rpx_tasks.tasks.keypoint_matching import load_ground_truth
 from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("keypoint_matching")
@@ -121,7 +119,7 @@ def test_spec_declares_task_contract():
     assert SPEC.higher_is_better("mean_match_error") is False
     assert SPEC.metric_names == ["keypoint_acc", "mean_match_error"]
     assert SPEC.modalities == ("rgb", "keypoints") and set(SPEC.required_keys) == {"points0", "points1"}
-    assert SPEC.load_hf_model is not None and "rgb_b" in SPEC.numpy_signature
+    assert SPEC.hf_loader is not None and "rgb_b" in SPEC.numpy_signature
     names = {entry.name: entry for entry in SPEC.models}
     assert {"lightglue_superpoint", "superglue_indoor", "global_motion_grid", "identity_matches"} <= set(names)
     assert names["lightglue_superpoint"].target == "ETH-CVG/lightglue_superpoint"
@@ -202,19 +200,20 @@ def test_numpy_outputs_are_reshaped_and_may_carry_scores():
         return [1, 2, 3, 4], np.array([[5, 6], [7, 8]], np.float32), [0.9, 0.1]
 
     sample = _pair_sample()
-    (matches,) = SPEC.wrap_numpy_function(fn, "flat").predict([sample])
+    (matches,) = wrap_numpy_function(SPEC, fn, "flat").predict([sample])
     assert seen["b"] == sample.metadata["rgb_b"][0, 0].tolist()
     assert isinstance(matches, KeypointMatches) and matches.points0.tolist() == [[1, 2], [3, 4]]
     assert matches.points1.dtype == np.float64 and matches.scores.tolist() == [0.9, 0.1]
-    (as_dict,) = SPEC.wrap_numpy_function(lambda a, b: {"points0": [[1, 1]], "points1": [[2, 2]]}, "d").predict([sample])
+    as_dict_model = wrap_numpy_function(SPEC, lambda a, b: {"points0": [[1, 1]], "points1": [[2, 2]]}, "d")
+    (as_dict,) = as_dict_model.predict([sample])
     assert as_dict.scores is None and as_dict.points1.tolist() == [[2, 2]]
-    (empty,) = SPEC.wrap_numpy_function(no_matches, "none").predict([sample])
+    (empty,) = wrap_numpy_function(SPEC, no_matches, "none").predict([sample])
     assert empty.points0.shape == (0, 2)
 
 
 def test_missing_second_frame_is_an_adapter_error():
     with pytest.raises(AdapterError, match="requires a second RGB frame") as info:
-        SPEC.wrap_numpy_function(global_motion_matches, "g").predict([_pair_sample(with_b=False)])
+        wrap_numpy_function(SPEC, global_motion_matches, "g").predict([_pair_sample(with_b=False)])
     assert "pair-1" in str(info.value)
 
 
@@ -236,7 +235,7 @@ def test_missing_second_frame_is_an_adapter_error():
 )
 def test_adapter_errors_say_what_is_wrong(output, words):
     with pytest.raises(AdapterError) as info:
-        SPEC.wrap_numpy_function(lambda a, b: output, "bad").predict([_pair_sample()])
+        wrap_numpy_function(SPEC, lambda a, b: output, "bad").predict([_pair_sample()])
     assert words in str(info.value) and "pair-1" in str(info.value) and "points0" in info.value.hint
 
 
@@ -306,7 +305,8 @@ def test_no_matches_give_counted_infinities_not_averages(sample_dataset, tmp_pat
 
 def test_global_motion_baseline_beats_standing_still(sample_dataset, tmp_path, capsys):
     bench_all("keypoint_matching", ["--model", "identity_matches"], sample_dataset, tmp_path / "still", capsys)
-    bench_all("keypoint_matching", ["--model", "rpx_tasks.tasks.keypoint_matching:global_motion_matches"], sample_dataset, tmp_path / "motion", capsys)
+    motion_model = "rpx_tasks.models.keypoint_baselines:global_motion_matches"
+    bench_all("keypoint_matching", ["--model", motion_model], sample_dataset, tmp_path / "motion", capsys)
     still = json.loads((tmp_path / "still" / "result.json").read_text())["aggregated"]["mean_match_error"]["mean"]
     motion = json.loads((tmp_path / "motion" / "result.json").read_text())["aggregated"]["mean_match_error"]["mean"]
     assert motion < still / 2

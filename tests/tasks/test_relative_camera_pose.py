@@ -10,17 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from rpx_tasks.contracts.pose import RelativePose
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
-from rpx_tasks.models.resolve import resolve_model
+from rpx_tasks.metrics.pose import pose_metrics
+from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.numpy_function import wrap_numpy_function
+from rpx_tasks.models.pose_baselines import identity_pose, image_motion_pose
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.tasks.relative_camera_pose import (
-    RelativePose,
-    identity_pose,
-    image_motion_pose,
-    load_ground_truth,
-    pose_metrics,
-)
+from rpx_tasks.tasks.relative_camera_pose import load_ground_truth
 from tests.tasks.bench_cli import bench_all
 
 SPEC = get_task("relative_camera_pose")
@@ -124,7 +122,7 @@ def test_spec_declares_task_contract():
     assert SPEC.metric_names == ["rotation_error_deg", "translation_error_m", "translation_angular_deg", "pose_error_max_deg"]
     assert all(not SPEC.higher_is_better(name) for name in SPEC.metric_names)
     assert SPEC.modalities == ("rgb", "pose") and set(SPEC.required_keys) == {"pose_a", "pose_b"}
-    assert SPEC.load_hf_model is None and "rgb_b" in SPEC.numpy_signature and "x, y, z, w" in SPEC.numpy_signature
+    assert SPEC.hf_loader is None and "rgb_b" in SPEC.numpy_signature and "x, y, z, w" in SPEC.numpy_signature
     assert {"image_motion_pose", "identity_pose"} <= {entry.name for entry in SPEC.models}
 
 
@@ -228,20 +226,20 @@ def test_numpy_function_gets_both_frames_and_outputs_become_float64():
         seen["shapes"] = (rgb_a.shape, rgb_b.shape)
         return (np.eye(3, dtype=np.float32), [0.5, 0, 0])
 
-    model = SPEC.wrap_numpy_function(fn, "tuple_pose")
+    model = wrap_numpy_function(SPEC, fn, "tuple_pose")
     (prediction,) = model.predict([_pair_sample()])
     assert seen["shapes"] == ((24, 32, 3), (24, 32, 3))
     assert isinstance(prediction, RelativePose)
     assert prediction.rotation.dtype == np.float64 and prediction.translation.dtype == np.float64
     assert isinstance(SPEC.validate_prediction(prediction, _pair_sample()), RelativePose)
-    dict_model = SPEC.wrap_numpy_function(lambda a, b: {"rotation": [0, 0, 0, 1], "translation": [[1], [2], [3]]}, "d")
+    dict_model = wrap_numpy_function(SPEC, lambda a, b: {"rotation": [0, 0, 0, 1], "translation": [[1], [2], [3]]}, "d")
     (prediction,) = dict_model.predict([_pair_sample()])
     np.testing.assert_allclose(prediction.rotation, np.eye(3))
     np.testing.assert_allclose(prediction.translation, [1, 2, 3])
 
 
 def test_missing_second_frame_is_an_adapter_error():
-    model = SPEC.wrap_numpy_function(identity_pose, "identity")
+    model = wrap_numpy_function(SPEC, identity_pose, "identity")
     with pytest.raises(AdapterError, match="requires a second RGB frame") as info:
         model.predict([_pair_sample(with_b=False)])
     assert "pair-1" in str(info.value) and "rgb_b" in info.value.hint
@@ -264,7 +262,7 @@ def test_missing_second_frame_is_an_adapter_error():
     ],
 )
 def test_adapter_errors_say_what_is_wrong(output, words):
-    model = SPEC.wrap_numpy_function(lambda a, b: output, "bad")
+    model = wrap_numpy_function(SPEC, lambda a, b: output, "bad")
     with pytest.raises(AdapterError) as info:
         model.predict([_pair_sample()])
     assert words in str(info.value) and "pair-1" in str(info.value) and "rotation" in info.value.hint
@@ -334,7 +332,8 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
 
 def test_image_motion_baseline_beats_standing_still(sample_dataset, tmp_path, capsys):
     bench_all("relative_camera_pose", ["--model", "identity_pose"], sample_dataset, tmp_path / "still", capsys)
-    bench_all("relative_camera_pose", ["--model", "rpx_tasks.tasks.relative_camera_pose:image_motion_pose"], sample_dataset, tmp_path / "motion", capsys)
+    motion_model = "rpx_tasks.models.pose_baselines:image_motion_pose"
+    bench_all("relative_camera_pose", ["--model", motion_model], sample_dataset, tmp_path / "motion", capsys)
     still = json.loads((tmp_path / "still" / "result.json").read_text())["aggregated"]["rotation_error_deg"]["mean"]
     motion = json.loads((tmp_path / "motion" / "result.json").read_text())["aggregated"]["rotation_error_deg"]["mean"]
     assert still > 0.5 and motion < still / 3
