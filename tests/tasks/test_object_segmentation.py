@@ -282,7 +282,7 @@ def test_sgc_perfectly_aligned_step_by_hand():
     # mask edge: column 5, dilated to columns 3..7 (50 px); depth edges: columns 5, 6 -> 3..8 (60 px)
     precision, recall = boundary_precision_recall(mask, depth)
     assert precision == 1.0 and recall == pytest.approx(50 / 60)
-    sgc = GeometricCoherence(depth_of=lambda s: s.ground_truth.depth())
+    sgc = GeometricCoherence()
     sgc.update(sample(10, 12, ground_truth=gt(mask, depth)), mask)
     result = sgc.result()
     assert result["score"] == pytest.approx(2 * (50 / 60) / (1 + 50 / 60))
@@ -290,7 +290,7 @@ def test_sgc_perfectly_aligned_step_by_hand():
 
 
 def test_sgc_empty_flat_and_misaligned():
-    assert GeometricCoherence(depth_of=lambda s: None).result() == {
+    assert GeometricCoherence().result() == {
         "score": 0.0, "precision": 0.0, "recall": 0.0, "samples": 0, "skipped_no_depth": 0}
     flat = np.ones((10, 12), np.float32)
     assert boundary_precision_recall(np.zeros((10, 12), np.int32), flat) == (1.0, 1.0)  # no edges at all: 0/0 -> 1
