@@ -25,7 +25,7 @@ PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
 
 
 def work_pool_names(prefect_yaml: Path = PREFECT_YAML) -> list[str]:
-    """The work pool names the deployments of ``prefect_yaml`` use, in order of first use."""
+    """Return the work pool names the deployments of ``prefect_yaml`` use, in order of first use."""
     config = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8"))
     names: list[str] = []
     for deployment in config.get("deployments") or []:
@@ -36,7 +36,8 @@ def work_pool_names(prefect_yaml: Path = PREFECT_YAML) -> list[str]:
 
 
 def visible_gpu_count() -> int:
-    """GPUs this machine shows: ``nvidia-smi -L`` lines (respecting CUDA_VISIBLE_DEVICES), 0 without a driver."""
+    """Return the GPUs this machine shows: ``nvidia-smi -L`` lines (respecting CUDA_VISIBLE_DEVICES), 0 without a
+    driver. Raises nothing."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return len([part for part in visible.split(",") if part.strip() and part.strip() != "-1"])
@@ -50,7 +51,10 @@ def visible_gpu_count() -> int:
 
 
 def ensure_work_pool(client, name: str) -> str:
-    """Create the process work pool ``name`` unless it exists; returns what happened."""
+    """Create the process work pool ``name`` unless it exists; returns what happened.
+
+    Raises Prefect's errors when the API does not answer.
+    """
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
@@ -66,29 +70,26 @@ def ensure_work_pool(client, name: str) -> str:
     return f"work pool {name}: created (type process)"
 
 
-def ensure_gpu_limit(client, index: int, *, reset: bool) -> str:
-    """Create ``gpu-<index>`` with one slot unless it exists (or set it back to one with ``reset``)."""
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+def ensure_gpu_limit(index: int, *, reset: bool) -> str:
+    """Create the slot limit of GPU ``index`` with one slot unless it exists (or set it back to one with
+    ``reset``); returns what happened. Raises Prefect's errors when the API does not answer."""
+    from prefect.client.orchestration import get_client
 
-    name = f"gpu-{index}"
-    try:
-        limit = client.read_global_concurrency_limit_by_name(name)
-    except ObjectNotFound:
-        limit = None
-    if limit is None:
-        try:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-        except ObjectAlreadyExists:
-            return f"concurrency limit {name}: exists"
+    from rpx_tasks.steps.gpu_slots import ensure_concurrency_limit, gpu_slot_name
+
+    name = gpu_slot_name(f"cuda:{index}")
+    outcome = ensure_concurrency_limit(name, 1, reset=reset)
+    if outcome == "created":
         return f"concurrency limit {name}: created (1 slot)"
-    if reset and (limit.limit != 1 or not limit.active):
-        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1, active=True))
+    if outcome == "reset":
         return f"concurrency limit {name}: reset to 1 slot"
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(name)
     return f"concurrency limit {name}: exists ({limit.limit} slot(s), {'active' if limit.active else 'inactive'})"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Create the work pool(s) and GPU limits; returns the exit code (2 without PREFECT_API_URL)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--gpus", type=int, default=None, help="number of gpu-<i> limits (default: the visible GPUs)")
     parser.add_argument("--reset-limits", action="store_true", help="set existing gpu-<i> limits back to 1 slot")
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in work_pool_names():
             print(ensure_work_pool(client, name))
         for index in range(gpus):
-            print(ensure_gpu_limit(client, index, reset=args.reset_limits))
+            print(ensure_gpu_limit(index, reset=args.reset_limits))
     if gpus == 0:
         print("no GPU visible: no gpu-<i> limit created (CPU runs take no GPU slot)")
     return 0

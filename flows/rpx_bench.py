@@ -2,25 +2,26 @@
 
 validate config -> resolve device -> download split -> resolve model -> run benchmark -> write report
 
-Parameters are the ``rpx bench`` options as plain JSON values, so ``prefect deployment run``
-can pass them. ``manifest="builtin:sample"`` runs the built-in procedural dataset (offline).
+Parameters are the ``rpx bench`` options as plain JSON values (:mod:`flows.parameters`), so
+``prefect deployment run`` can pass them. ``manifest="builtin:sample"`` runs the built-in
+procedural dataset (offline).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import Flow, flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.parameters import PARAMETER_FIELDS, config_params, flow_parameters
+from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import discard_staged
 from rpx_tasks.errors import ConfigError, RPXError
-from rpx_tasks.models.registry import BASELINE_ALIAS, default_baseline
+from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.runner import Progress
 from rpx_tasks.steps import (
-    BUILTIN_SAMPLE,
     download_split_step,
-    report_progress,
     resolve_device_step,
     resolve_model_step,
     run_benchmark_step,
@@ -28,18 +29,20 @@ from rpx_tasks.steps import (
     write_report_step,
 )
 
-# Flow parameter -> RunConfig field; the flow's `model` is RunConfig.model_name.
-PARAMETER_FIELDS = {
-    "task": "task", "split": "split", "model": "model_name", "hf_checkpoint": "hf_checkpoint",
-    "repo_id": "repo_id", "revision": "revision", "cache_dir": "cache_dir", "manifest": "manifest",
-    "max_samples": "max_samples", "batch_size": "batch_size", "device": "device", "output_dir": "output_dir",
-    "geometric_coherence": "geometric_coherence", "model_kwargs": "model_kwargs",
-}
+__all__ = [
+    "PARAMETER_FIELDS",
+    "bench_flow",
+    "check_prefect_api",
+    "flow_parameters",
+    "model_label",
+    "rpx_bench",
+    "run_bench_flow",
+]
 
 
 def model_label(model: str | None, hf_checkpoint: str | None, task: str | None = None) -> str:
-    """A short model name for flow-run names: the callable of an import path, the task's
-    baseline for ``baseline``, else the name or checkpoint."""
+    """Return a short model name for flow-run names: the callable of an import path, the task's
+    baseline for ``baseline``, else the name or checkpoint. Raises nothing."""
     if model == BASELINE_ALIAS and task:
         try:
             return default_baseline(task).name
@@ -51,7 +54,7 @@ def model_label(model: str | None, hf_checkpoint: str | None, task: str | None =
 
 
 def flow_run_name() -> str:
-    """``<task>-<model>-<split>``, e.g. ``monocular_depth-ground_plane_depth-hard``."""
+    """Return ``<task>-<model>-<split>``, e.g. ``monocular_depth-ground_plane_depth-hard``."""
     params = flow_run.parameters
     label = model_label(params.get("model"), params.get("hf_checkpoint"), params.get("task"))
     return f"{params.get('task')}-{label}-{params.get('split')}"
@@ -63,47 +66,20 @@ def log_rpx_error(error: RPXError) -> None:
     get_run_logger().error("%s: %s%s", type(error).__name__, error.message, hint)
 
 
-@flow(name="rpx-bench", flow_run_name=flow_run_name, log_prints=False)
-def rpx_bench(
-    task: str,
-    split: str = "hard",
-    model: str | None = None,
-    hf_checkpoint: str | None = None,
-    repo_id: str | None = None,
-    revision: str | None = None,
-    cache_dir: str | None = None,
-    manifest: str | None = None,
-    max_samples: int | None = None,
-    batch_size: int = 1,
-    device: str = "cuda",
-    output_dir: str | None = None,
-    geometric_coherence: bool = False,
-    model_kwargs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Benchmark ``model`` (registry name or ``package.module:callable``) or ``hf_checkpoint`` on one split.
+def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+    """Run the six steps on RunConfig keyword arguments; returns the run summary.
 
-    ``geometric_coherence`` also computes SGC (``rpx bench --sgc``; tasks that support it).
-    ``model_kwargs`` go to the model factory or HF loader (``rpx bench --model-kwarg KEY=VALUE``).
-
-    Returns the run summary: task, model, split, device, num_samples, primary metric and value,
-    s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the
-    RPX error (message and hint logged) of the first step that fails; the config is validated
-    before any download or model load.
+    ``progress`` also receives the benchmark loop's progress. Must run inside a flow run.
+    Re-raises the RPXError of the first step that fails, after logging its message and hint.
     """
-    values = {
-        "task": task, "split": split, "model": model, "hf_checkpoint": hf_checkpoint, "repo_id": repo_id,
-        "revision": revision, "cache_dir": cache_dir, "manifest": manifest, "max_samples": max_samples,
-        "batch_size": batch_size, "device": device, "output_dir": output_dir,
-        "geometric_coherence": geometric_coherence, "model_kwargs": model_kwargs,
-    }
-    params = {PARAMETER_FIELDS[name]: value for name, value in values.items()}
-    builtin_sample = manifest == BUILTIN_SAMPLE
+    # The allocator setting is process-wide, so the entry point (this flow run) opts in, not the library.
+    tune_allocator_for_frames()
     try:
-        config = validate_config_step(params, builtin_sample=builtin_sample)
+        config = validate_config_step(params)
         resolved_device = resolve_device_step(config.device, require_cuda=config.require_cuda)
-        prepared = download_split_step(config, builtin_sample=builtin_sample)
+        prepared = download_split_step(config)
         loaded_model = resolve_model_step(config, resolved_device)
-        staged = run_benchmark_step(config, loaded_model, prepared, resolved_device)
+        staged = run_benchmark_step(config, loaded_model, prepared, resolved_device, progress)
         try:
             return write_report_step(config, prepared, staged, resolved_device)
         finally:
@@ -113,13 +89,50 @@ def rpx_bench(
         raise
 
 
-def flow_parameters(options: dict[str, Any]) -> dict[str, Any]:
-    """The flow parameters of CLI-style options: ``model_name`` becomes ``model``, None values drop out."""
-    renamed = {("model" if key == "model_name" else key): value for key, value in options.items()}
-    unknown = sorted(set(renamed) - set(PARAMETER_FIELDS))
-    if unknown:
-        raise ConfigError(f"Not parameters of flow rpx-bench: {unknown}.", hint=f"known: {sorted(PARAMETER_FIELDS)}")
-    return {key: value for key, value in renamed.items() if value is not None}
+def bench_flow(progress: Progress | None = None) -> Flow:
+    """Return flow ``rpx-bench``, whose benchmark step also sends its progress to ``progress``.
+
+    ``progress(done, total, stage)`` is bound here, not passed as a flow parameter: flow
+    parameters stay plain JSON (the CLI passes its live progress bar). Raises nothing.
+    """
+
+    @flow(name="rpx-bench", flow_run_name=flow_run_name, log_prints=False)
+    def rpx_bench(
+        task: str,
+        split: str = "hard",
+        model: str | None = None,
+        hf_checkpoint: str | None = None,
+        repo_id: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        manifest: str | None = None,
+        max_samples: int | None = None,
+        batch_size: int = 1,
+        device: str = "cuda",
+        output_dir: str | None = None,
+        geometric_coherence: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
+
+        ``manifest`` is a local manifest file or ``builtin:sample`` (the built-in sample data);
+        without it the split is downloaded from ``repo_id`` at ``revision``.
+        ``geometric_coherence`` also computes SGC (``rpx bench --sgc``; tasks that support it).
+        ``model_kwargs`` go to the model factory or HF loader (``rpx bench --model-kwarg KEY=VALUE``).
+
+        Returns the run summary: task, model, split, device, num_samples, primary metric and value,
+        s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the
+        RPX error (message and hint logged) of the first step that fails; the config is validated
+        before any download or model load.
+        """
+        values = {name: value for name, value in locals().items() if name in PARAMETER_FIELDS}
+        return run_steps(config_params(values), progress)
+
+    return rpx_bench
+
+
+# The flow deployments and the matrix run (entrypoint flows/rpx_bench.py:rpx_bench).
+rpx_bench = bench_flow()
 
 
 def check_prefect_api() -> None:
@@ -147,8 +160,7 @@ def run_bench_flow(params: dict[str, Any], progress: Progress | None = None) -> 
     ``params`` are the CLI options (``model`` or ``model_name``). ``progress(done, total,
     stage)`` receives the benchmark loop's progress. Re-raises the RPXError of a failed step
     unchanged, so the caller can print its message and hint; raises ConfigError when a
-    configured Prefect server does not answer.
+    configured Prefect server does not answer or an option is not a flow parameter.
     """
     check_prefect_api()
-    with report_progress(progress):
-        return rpx_bench(**flow_parameters(params))
+    return bench_flow(progress)(**flow_parameters(params))

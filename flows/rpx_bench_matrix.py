@@ -34,7 +34,9 @@ def run_parameters(run: dict[str, Any], defaults: dict[str, Any], output_root: s
         )
     if output_root and not params.get("output_dir"):
         label = re.sub(r"[^A-Za-z0-9_.-]+", "__", model_label(params.get("model"), params.get("hf_checkpoint")))
-        params["output_dir"] = str(Path(output_root) / str(params.get("task")) / label / str(params.get("split", "hard")))
+        params["output_dir"] = str(
+            Path(output_root) / str(params.get("task")) / label / str(params.get("split", "hard"))
+        )
     return {key: value for key, value in params.items() if value is not None}
 
 
@@ -54,7 +56,12 @@ def leaderboard_row(params: dict[str, Any], state: Any = None, error: RPXError |
     }
     if state is not None and state.is_completed():
         summary = state.result()
-        row.update({key: summary.get(key) for key in ("primary_metric", "primary_value", "s_overall", "num_samples", "output_dir")})
+        row.update(
+            {
+                key: summary.get(key)
+                for key in ("primary_metric", "primary_value", "s_overall", "num_samples", "output_dir")
+            }
+        )
     elif state is not None:
         failure = state.result(raise_on_failure=False)
         row["error"] = failure.message if isinstance(failure, RPXError) else (state.message or repr(failure))
@@ -90,5 +97,8 @@ def rpx_bench_matrix(
     failed = [row for row in rows if row["state"] != "Completed"]
     if failed:
         names = ", ".join(f"{row['task']}/{row['model']}/{row['split']}" for row in failed)
-        raise RPXError(f"{len(failed)} of {len(rows)} benchmark runs failed: {names}.", hint="open the failed subflow runs for their logs")
+        raise RPXError(
+            f"{len(failed)} of {len(rows)} benchmark runs failed: {names}.",
+            hint="open the failed subflow runs for their logs",
+        )
     return rows

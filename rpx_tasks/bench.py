@@ -1,11 +1,12 @@
 """The benchmark pipeline as plain functions, one per step; the Prefect steps wrap these.
 
 validate_config -> resolve_device -> prepare_split -> load_model -> run_split -> write_report
+
+``run_bench`` runs them all in-process without Prefect.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,30 @@ from rpx_tasks.reports import (
     write_text_atomic,
 )
 from rpx_tasks.runner import Progress, RunOutcome, run_benchmark
+from rpx_tasks.sample_data.builtin import builtin_manifest_path, is_builtin
 from rpx_tasks.tasks import get_task
 
-logger = logging.getLogger("rpx_tasks.bench")
-
-__all__ = ["RunConfig", "PreparedSplit", "StagedRun", "validate_config", "resolve_device", "prepare_split", "load_model", "run_split", "write_report", "run_bench"]
+__all__ = [
+    "RunConfig",
+    "PreparedSplit",
+    "StagedRun",
+    "ReportPaths",
+    "validate_config",
+    "resolve_device",
+    "prepare_split",
+    "load_model",
+    "run_split",
+    "write_report",
+    "discard_staged",
+    "run_bench",
+]
 
 
 def validate_config(params: dict[str, Any]) -> RunConfig:
-    """Build a RunConfig from plain values (CLI options or flow parameters). Raises ConfigError."""
+    """Return a RunConfig built from plain values (CLI options or flow parameters; None means default).
+
+    Raises ConfigError for any invalid value.
+    """
     return RunConfig(**{key: value for key, value in params.items() if value is not None})
 
 
@@ -46,23 +62,28 @@ class PreparedSplit:
     manifest_path: Path
     root: Path | None
     num_samples: int | None
-    source: str  # "local" (--manifest) or "hub" (downloaded or mirror)
+    source: str  # "local" (--manifest or the built-in sample data) or "hub" (downloaded or mirror)
     repo_id: str | None = None
     revision: str | None = None
 
 
 def download_modalities(config: RunConfig) -> tuple[str, ...]:
-    """The modalities a run downloads: the task's, plus depth when SGC is asked for."""
+    """Return the modalities a run downloads: the task's, plus depth when SGC is asked for."""
     spec = get_task(config.task)
     extra = ("depth",) if config.geometric_coherence and "depth" in spec.optional_modalities else ()
     return (*spec.modalities, *extra)
 
 
 def prepare_split(config: RunConfig) -> PreparedSplit:
-    """Return the split's manifest: the local ``--manifest`` as is, or a task-scoped Hub download.
+    """Return the split's manifest: the local ``--manifest`` as is, the built-in sample data's
+    manifest of the split (written under the RPX cache on first use), or a task-scoped Hub download.
 
-    Raises DownloadError / ManifestError / DatasetError from the Hub layer.
+    Raises ConfigError (the built-in sample data lacks the task), OSError (it cannot be written),
+    DownloadError / ManifestError / DatasetError from the Hub layer.
     """
+    if is_builtin(config.manifest):
+        manifest = builtin_manifest_path(config.task, config.split)
+        return PreparedSplit(manifest_path=manifest, root=None, num_samples=None, source="local")
     if config.manifest:
         return PreparedSplit(manifest_path=Path(config.manifest).resolve(), root=None, num_samples=None, source="local")
     from rpx_tasks import hub
@@ -86,9 +107,12 @@ def prepare_split(config: RunConfig) -> PreparedSplit:
     )
 
 
-def load_model(config: RunConfig, device: str):
-    """Resolve the config's model selector into a Model on ``device``. Raises ConfigError/ModelError."""
-    from rpx_tasks.models.resolve import resolve_model
+def load_model(config: RunConfig, device: str) -> Any:
+    """Return the Model the config's model selector names, on ``device`` (not yet set up).
+
+    Raises ConfigError (unknown or mismatched model) / ModelError (it cannot be built).
+    """
+    from rpx_tasks.model_selection import resolve_model
 
     return resolve_model(
         get_task(config.task),
@@ -111,11 +135,14 @@ class StagedRun:
     metric_names: list[str] = field(default_factory=list)
 
 
-def run_split(config: RunConfig, model: Any, prepared: PreparedSplit, device: str, progress: Progress | None = None) -> StagedRun:
+def run_split(
+    config: RunConfig, model: Any, prepared: PreparedSplit, device: str, progress: Progress | None = None
+) -> StagedRun:
     """Run the benchmark loop, streaming rows to a staged Parquet file in the output folder.
 
-    Raises ManifestError (bad samples), ModelError (bad predictions). On failure the staged
-    file is removed and any previous report is untouched.
+    ``progress(done, total, stage)`` receives the loop's progress. Returns the StagedRun (rows
+    not yet published). Raises ManifestError (bad samples), ModelError (bad predictions),
+    MetricError. On failure the staged file is removed and any previous report is untouched.
     """
     spec = get_task(config.task)
     dataset = open_split(
@@ -153,12 +180,9 @@ class ReportPaths:
     per_sample: Path
     cells: Path
 
-    def as_dict(self) -> dict[str, str]:
-        return {key: str(value) for key, value in self.__dict__.items()}
-
 
 def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> dict[str, Any]:
-    """The content of result.json."""
+    """Return the content of result.json. Raises nothing."""
     outcome = staged.outcome
     return {
         "task": config.task,
@@ -177,10 +201,13 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
     }
 
 
-def write_report(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> tuple[ReportPaths, dict[str, Any]]:
+def write_report(
+    config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str
+) -> tuple[ReportPaths, dict[str, Any]]:
     """Publish the four report files into the output folder; returns their paths and the payload.
 
-    result.json is written last, so its presence means the report is complete.
+    result.json is written last, so its presence means the report is complete. Raises OSError
+    when a file cannot be written.
     """
     out = staged.output_dir
     payload = result_payload(config, prepared, staged, device)
@@ -199,12 +226,16 @@ def write_report(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, 
 
 
 def discard_staged(staged: StagedRun) -> None:
-    """Delete a staged run's temporary rows (used when a later step fails)."""
+    """Delete a staged run's temporary rows, if still there (after publishing, or when a later step fails)."""
     staged.staged_rows.unlink(missing_ok=True)
 
 
 def run_bench(config: RunConfig, progress: Progress | None = None) -> tuple[ReportPaths, dict[str, Any]]:
-    """Run every step in-process without Prefect; returns the report paths and payload."""
+    """Run every step in-process without Prefect; returns the report paths and payload.
+
+    Raises the RPXError of the first step that fails (ConfigError, DownloadError, ManifestError,
+    ModelError, MetricError).
+    """
     device = resolve_device(config.device, require_cuda=config.require_cuda)
     prepared = prepare_split(config)
     model = load_model(config, device)

@@ -11,12 +11,14 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
+from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.errors import RPXError
+from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.tasks import get_task, iter_tasks
 from rpx_tasks.ui import PlainUI, make_ui
 
@@ -41,8 +43,15 @@ def _configure_logging(verbose: bool, quiet: bool, plain: bool) -> None:
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=SPLITS, default=DEFAULT_SPLIT, help="difficulty split (default: hard)")
-    parser.add_argument("--repo", dest="repo_id", default=None, help="dataset repo ORG/NAME or a local mirror directory (default: $RPX_HF_REPO or IRVLUTD/RPX)")
-    parser.add_argument("--revision", default=None, help="dataset revision (default: $RPX_HF_REVISION or the pinned commit)")
+    parser.add_argument(
+        "--repo",
+        dest="repo_id",
+        default=None,
+        help="dataset repo ORG/NAME or a local mirror directory (default: $RPX_HF_REPO or IRVLUTD/RPX)",
+    )
+    parser.add_argument(
+        "--revision", default=None, help="dataset revision (default: $RPX_HF_REVISION or the pinned commit)"
+    )
     parser.add_argument("--cache-dir", default=None, help="Hugging Face cache directory")
     parser.add_argument("--max-samples", type=int, default=None, help="use only the first N samples of the split")
 
@@ -61,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("ls", help="list tasks and splits")
     commands.add_parser("models", help="list registered models")
 
-    for name, help_text in (("info", "describe a split from its manifest (no frames fetched)"), ("download", "download a split")):
+    for name, help_text in (
+        ("info", "describe a split from its manifest (no frames fetched)"),
+        ("download", "download a split"),
+    ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("task", help="RPX task, e.g. monocular_depth")
         _add_data_options(sub)
@@ -80,24 +92,57 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmark a model on one task and split")
     tasks = bench.add_subparsers(dest="task", required=True, metavar="TASK")
     for spec in iter_tasks():
-        sub = tasks.add_parser(spec.name, help=spec.display_name, description=f"Benchmark {spec.display_name} ({spec.name}).")
-        _add_data_options(sub)
-        sub.add_argument("--model", dest="model_name", default=None, help="registry name (`rpx models`), `baseline`, or import path package.module:callable")
-        sub.add_argument("--hf-checkpoint", default=None, help="Hugging Face checkpoint id" + ("" if spec.load_hf_model else " (no fast path for this task)"))
-        sub.add_argument("--manifest", default=None, help="local manifest JSON: its samples are the run (--split only names the output)")
-        sub.add_argument("--batch-size", type=int, default=1)
-        sub.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (CUDA falls back to CPU with a warning)")
-        sub.add_argument("--output-dir", default=None, help="default ./rpx_results/<model>/<split>/")
-        sub.add_argument("--model-kwarg", dest="model_kwargs", action="append", default=None, metavar="KEY=VALUE",
-                         help="keyword argument for the model factory or HF loader (repeatable; VALUE is JSON, else text), "
-                         "e.g. --model-kwarg threshold=0.3")
-        if spec.make_coherence:
-            sub.add_argument("--sgc", dest="geometric_coherence", action="store_true", help="also compute SGC (needs depth in the manifest)")
-        sub.add_argument("--plain", action="store_true", help="plain text output")
+        sub = tasks.add_parser(
+            spec.name, help=spec.display_name, description=f"Benchmark {spec.display_name} ({spec.name})."
+        )
+        _add_bench_options(sub, spec)
     return parser
 
 
+def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
+    """Add the options of ``rpx bench <task>``: the dest of each is its RunConfig field."""
+    _add_data_options(sub)
+    sub.add_argument(
+        "--model",
+        dest="model_name",
+        default=None,
+        help="registry name (`rpx models`), `baseline`, or import path package.module:callable",
+    )
+    sub.add_argument(
+        "--hf-checkpoint",
+        default=None,
+        help="Hugging Face checkpoint id" + ("" if spec.hf_loader is not None else " (no fast path for this task)"),
+    )
+    sub.add_argument(
+        "--manifest",
+        default=None,
+        help="local manifest JSON: its samples are the run (--split only "
+        "names the output); builtin:sample for the built-in sample data of --split",
+    )
+    sub.add_argument("--batch-size", type=int, default=1)
+    sub.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (CUDA falls back to CPU with a warning)")
+    sub.add_argument("--output-dir", default=None, help="default ./rpx_results/<model>/<split>/")
+    sub.add_argument(
+        "--model-kwarg",
+        dest="model_kwargs",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="keyword argument for the model factory or HF loader (repeatable; VALUE is JSON, else text), "
+        "e.g. --model-kwarg threshold=0.3",
+    )
+    if spec.coherence is not None:
+        sub.add_argument(
+            "--sgc",
+            dest="geometric_coherence",
+            action="store_true",
+            help="also compute SGC (needs depth in the manifest)",
+        )
+    sub.add_argument("--plain", action="store_true", help="plain text output")
+
+
 def cmd_ls(args, ui: PlainUI) -> int:
+    """Print the tasks with the files they download, and the splits; returns 0."""
     from rpx_tasks.hub import MODALITY_FILES
 
     print("Tasks:")
@@ -110,7 +155,8 @@ def cmd_ls(args, ui: PlainUI) -> int:
 
 
 def cmd_models(args, ui: PlainUI) -> int:
-    from rpx_tasks.models.registry import default_baseline, list_models
+    """Print the registered models and each task's default baseline; returns 0. Raises ConfigError."""
+    from rpx_tasks.model_selection import default_baseline, list_models
 
     print("Registered models:")
     for entry in list_models():
@@ -123,12 +169,21 @@ def cmd_models(args, ui: PlainUI) -> int:
 
 
 def cmd_info(args, ui: PlainUI) -> int:
+    """Print a split's scenes, clips, samples and download size from its manifest; returns 0.
+
+    Raises DownloadError / ManifestError / DatasetError.
+    """
     from rpx_tasks import hub
 
     spec = get_task(args.task)
     info = hub.describe_split(
-        spec.name, args.split, modalities=spec.modalities, repo_id=args.repo_id, revision=args.revision,
-        cache_dir=args.cache_dir, max_samples=args.max_samples,
+        spec.name,
+        args.split,
+        modalities=spec.modalities,
+        repo_id=args.repo_id,
+        revision=args.revision,
+        cache_dir=args.cache_dir,
+        max_samples=args.max_samples,
     )
     print(f"Task: {spec.name}")
     print(f"Split: {args.split}")
@@ -142,13 +197,22 @@ def cmd_info(args, ui: PlainUI) -> int:
 
 
 def cmd_download(args, ui: PlainUI) -> int:
+    """Download a split and print its resolved manifest, root and samples; returns 0.
+
+    Raises DownloadError / ManifestError / DatasetError.
+    """
     from rpx_tasks import hub
 
     spec = get_task(args.task)
     with ui.stage(f"download {spec.name}/{args.split}"):
         split = hub.download_split(
-            spec.name, args.split, modalities=spec.modalities, repo_id=args.repo_id, revision=args.revision,
-            cache_dir=args.cache_dir, max_samples=args.max_samples,
+            spec.name,
+            args.split,
+            modalities=spec.modalities,
+            repo_id=args.repo_id,
+            revision=args.revision,
+            cache_dir=args.cache_dir,
+            max_samples=args.max_samples,
         )
     print(f"Manifest: {split.manifest_path}")
     print(f"Root: {split.root}")
@@ -157,20 +221,28 @@ def cmd_download(args, ui: PlainUI) -> int:
 
 
 def cmd_sample_data(args, ui: PlainUI) -> int:
+    """Write the procedural sample dataset to ``args.directory`` and print its manifests; returns 0."""
     from rpx_tasks.sample_data import write_sample_dataset
 
     root = write_sample_dataset(
-        Path(args.directory), scenes_per_split=args.scenes_per_split, frames_per_clip=args.frames_per_clip,
-        height=args.height, width=args.width,
+        Path(args.directory),
+        scenes_per_split=args.scenes_per_split,
+        frames_per_clip=args.frames_per_clip,
+        height=args.height,
+        width=args.width,
     )
     print(f"Sample dataset: {root}")
     for spec in iter_tasks():
         if spec.sample_entry is not None:
-            print(f"  {spec.name:<22} {root / 'manifests' / spec.name / 'all.json'}")
+            print(f"  {spec.name:<22} {root / manifest_relpath(spec.name, 'all')}")
     return 0
 
 
 def _bench(params: dict[str, Any], ui: PlainUI) -> int:
+    """Validate ``params`` (RunConfig fields), run flow rpx-bench with a progress bar and print the results.
+
+    Returns 0. Raises ConfigError before Prefect starts, else the RPXError of the failed step.
+    """
     from rpx_tasks.bench import validate_config
 
     # Cheap validation first: a bad option fails before Prefect starts.
@@ -215,49 +287,53 @@ def parse_model_kwargs(items: list[str], parser: argparse.ArgumentParser) -> dic
 
 
 def cmd_bench(args, ui: PlainUI, parser: argparse.ArgumentParser) -> int:
+    """Run ``rpx bench <task>`` as flow rpx-bench; returns 0. Exits 2 without a model; raises RPXError."""
+    from flows.parameters import PARAMETER_FIELDS
+
     if not args.model_name and not args.hf_checkpoint:
         parser.error(f"bench {args.task}: one of --model or --hf-checkpoint is required")
-    params = {
-        key: getattr(args, key)
-        for key in ("task", "split", "model_name", "hf_checkpoint", "repo_id", "revision", "cache_dir", "manifest",
-                    "max_samples", "batch_size", "device", "output_dir")
-    }
-    if getattr(args, "geometric_coherence", False):
-        params["geometric_coherence"] = True
+    # Every flow parameter is a RunConfig field of the same name as the option's dest (None: the default).
+    params = {name: getattr(args, name, None) for name in PARAMETER_FIELDS.values()}
     if args.model_kwargs:
         params["model_kwargs"] = parse_model_kwargs(args.model_kwargs, parser)
     return _bench(params, ui)
 
 
 def cmd_demo(args, ui: PlainUI) -> int:
-    from rpx_tasks.sample_data import write_sample_dataset
+    """Benchmark ``ground_plane_prior`` on the built-in sample data (hard split, CPU); returns 0. Raises RPXError."""
+    from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE, ensure_sample_data
 
-    with tempfile.TemporaryDirectory(prefix="rpx-demo-") as tmp:
-        with ui.stage("write sample data"):
-            root = write_sample_dataset(Path(tmp))
-        params = {
-            "task": "monocular_depth",
-            "split": "hard",
-            "model_name": "ground_plane_prior",
-            "manifest": str(root / "manifests" / "monocular_depth" / "hard.json"),
-            "device": "cpu",
-            "output_dir": args.output_dir,
-        }
-        return _bench(params, ui)
+    with ui.stage("write sample data"):
+        ensure_sample_data()  # once per version; the run below finds it
+    params = {
+        "task": "monocular_depth",
+        "split": "hard",
+        "model_name": "ground_plane_prior",
+        "manifest": BUILTIN_SAMPLE,
+        "device": "cpu",
+        "output_dir": args.output_dir,
+    }
+    return _bench(params, ui)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``rpx``; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Process-wide malloc setting for frame-sized buffers: the entry point decides, not the library.
+    tune_allocator_for_frames()
     plain = getattr(args, "plain", False)
     _configure_logging(args.verbose, args.quiet, plain)
     ui = make_ui(plain)
     if not args.quiet and not os.environ.get("RPX_NO_BANNER") and args.command in ("bench", "demo"):
         ui.banner(f"rpx {args.command}" + (f" {args.task}" if args.command == "bench" else ""))
     handlers = {
-        "ls": cmd_ls, "models": cmd_models, "info": cmd_info, "download": cmd_download,
-        "sample-data": cmd_sample_data, "demo": cmd_demo,
+        "ls": cmd_ls,
+        "models": cmd_models,
+        "info": cmd_info,
+        "download": cmd_download,
+        "sample-data": cmd_sample_data,
+        "demo": cmd_demo,
     }
     try:
         if args.command == "bench":

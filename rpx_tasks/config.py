@@ -11,14 +11,36 @@ from typing import Any
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS, default_repo_id, default_revision
 from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
-from rpx_tasks.models.registry import BASELINE_ALIAS, default_baseline
+from rpx_tasks.model_selection import BASELINE_ALIAS, check_one_selector, default_baseline
+from rpx_tasks.sample_data.builtin import is_builtin, sample_tasks
 
 
 def _check_positive_int(name: str, value: Any, *, optional: bool) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}.", hint=f"pass --{name.replace('_', '-')} 1 or more")
+        raise ConfigError(
+            f"{name} must be an integer >= 1, got {value!r}.", hint=f"pass --{name.replace('_', '-')} 1 or more"
+        )
+
+
+def _check_manifest(manifest: str | None, task: str) -> None:
+    """Raise ConfigError for a manifest file that does not exist, or built-in sample data the task lacks."""
+    if manifest is None:
+        return
+    if is_builtin(manifest):
+        if task not in sample_tasks():
+            raise ConfigError(
+                f"The built-in sample data does not cover {task!r}.",
+                hint=f"it covers {', '.join(sample_tasks())}; or pass a real manifest",
+                details={"task": task},
+            )
+        return
+    if not Path(manifest).is_file():
+        raise ConfigError(
+            f"Manifest file not found: {manifest}",
+            hint="pass an existing manifest JSON with --manifest, or drop --manifest to download the split",
+        )
 
 
 @dataclass
@@ -26,10 +48,12 @@ class RunConfig:
     """One (task, model, split) run.
 
     Exactly one model selector: ``model`` (a constructed Model object, library use),
-    ``model_name`` (a registry name or an import path ``package.module:callable``) or
-    ``hf_checkpoint`` (a Hugging Face checkpoint id). ``manifest`` runs a local manifest
-    as is (``split`` then only names the output); otherwise the split is downloaded from
-    ``repo_id`` at ``revision``. Raises ConfigError at construction for any invalid value.
+    ``model_name`` (a registry name, ``baseline`` for the task's weight-free baseline, or an
+    import path ``package.module:callable``) or ``hf_checkpoint`` (a Hugging Face checkpoint
+    id). ``manifest`` runs a local manifest as is (``split`` then only names the output), or
+    ``"builtin:sample"`` the built-in procedural sample data of ``split``; otherwise the split
+    is downloaded from ``repo_id`` at ``revision``. Raises ConfigError at construction for any
+    invalid value.
     """
 
     task: str
@@ -55,16 +79,7 @@ class RunConfig:
         from rpx_tasks.tasks import get_task
 
         get_task(self.task)
-        selectors = {"model": self.model, "model_name": self.model_name, "hf_checkpoint": self.hf_checkpoint}
-        given = [name for name, value in selectors.items() if value]
-        if len(given) != 1:
-            raise ConfigError(
-                f"{type(self).__name__} requires exactly one of `model`, `model_name`, or `hf_checkpoint`"
-                + (f"; got {', '.join(given)}." if given else "; got none."),
-                hint="pick a registered model (`rpx models` lists them) or an import path package.module:callable "
-                "with --model, or a Hugging Face checkpoint id with --hf-checkpoint — not both",
-                details={"given_fields": given},
-            )
+        check_one_selector(self.model, self.model_name, self.hf_checkpoint, owner=type(self).__name__)
         if self.model_name == BASELINE_ALIAS:
             # Reports, output folders and artifact keys name the real model.
             self.model_name = default_baseline(self.task).name
@@ -77,11 +92,7 @@ class RunConfig:
         _check_positive_int("batch_size", self.batch_size, optional=False)
         _check_positive_int("max_samples", self.max_samples, optional=True)
         check_device_string(self.device)
-        if self.manifest is not None and not Path(self.manifest).is_file():
-            raise ConfigError(
-                f"Manifest file not found: {self.manifest}",
-                hint="pass an existing manifest JSON with --manifest, or drop --manifest to download the split",
-            )
+        _check_manifest(self.manifest, self.task)
         if self.repo_id is not None and not self.repo_id.strip():
             raise ConfigError("repo_id is empty.", hint="pass --repo ORG/NAME or a local mirror directory")
         if not isinstance(self.model_kwargs, dict):
@@ -89,17 +100,17 @@ class RunConfig:
 
     @property
     def effective_repo_id(self) -> str:
-        """The dataset repo: the config's, else ``RPX_HF_REPO``, else the pinned default."""
+        """Return the dataset repo: the config's, else ``RPX_HF_REPO``, else the pinned default."""
         return self.repo_id or default_repo_id()
 
     @property
     def effective_revision(self) -> str:
-        """The dataset revision: the config's, else ``RPX_HF_REVISION``, else the pinned commit."""
+        """Return the dataset revision: the config's, else ``RPX_HF_REVISION``, else the pinned commit."""
         return self.revision or default_revision()
 
     @property
     def display_name(self) -> str:
-        """The model's name in reports and output paths."""
+        """Return the model's name in reports and output paths."""
         if self.model_name:
             return self.model_name
         if self.hf_checkpoint:
@@ -108,20 +119,8 @@ class RunConfig:
 
     @property
     def output_path(self) -> Path:
-        """``output_dir`` or ``./rpx_results/<model with / -> __>/<split>/``."""
+        """Return ``output_dir``, or ``./rpx_results/<model with / -> __>/<split>/``."""
         if self.output_dir:
             return Path(self.output_dir)
         safe = self.display_name.replace("/", "__").replace(os.sep, "__")
         return Path("rpx_results") / safe / self.split
-
-
-@dataclass
-class MonocularDepthRunConfig(RunConfig):
-    """RunConfig for ``monocular_depth`` (the task is fixed)."""
-
-    task: str = "monocular_depth"
-
-    def __post_init__(self) -> None:
-        if self.task != "monocular_depth":
-            raise ConfigError(f"MonocularDepthRunConfig is for monocular_depth, not {self.task!r}.", hint="use RunConfig(task=...)")
-        super().__post_init__()

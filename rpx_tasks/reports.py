@@ -21,7 +21,6 @@ PER_SAMPLE_FILE = "per_sample_metrics.parquet"
 CELLS_FILE = "cells.parquet"
 RESULT_FILE = "result.json"
 SUMMARY_FILE = "summary.md"
-REPORT_FILES = (RESULT_FILE, SUMMARY_FILE, PER_SAMPLE_FILE, CELLS_FILE)
 
 
 def _temp_path(final: Path) -> Path:
@@ -71,8 +70,8 @@ def per_sample_schema(metric_names: Iterable[str]) -> pa.Schema:
 class PerSampleWriter:
     """Streams per-sample rows into a Parquet file in row groups; memory stays O(row group).
 
-    Rows go to a temp file beside ``path``; ``commit()`` renames it into place, ``abort()``
-    deletes it. Use as a context manager: an exception aborts.
+    Rows go to a temp file beside ``path``; ``close()`` returns it for ``publish`` to rename
+    into place, ``abort()`` deletes it. Use as a context manager: an exception aborts.
     """
 
     def __init__(self, path: Path, metric_names: Iterable[str], *, rows_per_group: int = 1024):
@@ -106,11 +105,6 @@ class PerSampleWriter:
         self._flush()
         self._writer.close()
         return self.temp
-
-    def commit(self) -> Path:
-        """Close and move the file into place; returns the final path."""
-        publish(self.close(), self.path)
-        return self.path
 
     def abort(self) -> None:
         """Close and delete the temp file; the previous report (if any) is untouched."""

@@ -46,9 +46,11 @@ class PlainUI:
         self.err = err or sys.stderr
 
     def banner(self, subtitle: str = "") -> None:
+        """Print the RPX banner (and ``subtitle``) to stderr."""
         print(BANNER.rstrip("\n") + (f"\n  {subtitle}" if subtitle else ""), file=self.err)
 
     def header(self, title: str, fields: dict[str, Any]) -> None:
+        """Print the run's title and its key/value fields (model, split, data, device) to stdout."""
         print("=" * 64, file=self.out)
         print(f"RPX — {title}", file=self.out)
         print("=" * 64, file=self.out)
@@ -57,6 +59,7 @@ class PlainUI:
 
     @contextmanager
     def stage(self, label: str) -> Iterator[None]:
+        """Report ``label`` as started, then done with its duration or failed (the exception propagates)."""
         print(f"[..] {label}", file=self.err, flush=True)
         start = time.perf_counter()
         try:
@@ -68,6 +71,7 @@ class PlainUI:
 
     @contextmanager
     def progress(self) -> Iterator[Any]:
+        """Yield a ``progress(done, total, stage)`` callback that shows the benchmark loop's progress."""
         state = {"stage": None, "last": 0}
 
         def update(done: int, total: int | None, stage: str) -> None:
@@ -81,19 +85,26 @@ class PlainUI:
         yield update
 
     def info(self, message: str) -> None:
+        """Print an informational line to stderr."""
         print(f"[info] {message}", file=self.err)
 
     def table(self, title: str, rows: list[tuple[str, str]]) -> None:
+        """Print a titled two-column table to stdout."""
         print(f"-- {title} --", file=self.out)
         width = max((len(key) for key, _ in rows), default=0)
         for key, value in rows:
             print(f"    {key:<{width}}  {value}", file=self.out)
 
     def results(self, payload: dict[str, Any]) -> None:
+        """Print result.json's aggregated metrics, Weighted Phase Score and efficiency tables."""
         rows = []
         for name, stats in payload["aggregated"].items():
             arrow = {True: "↑", False: "↓"}.get(stats.get("higher_is_better"), " ")
-            extra = f"  (NaN {stats['nan_count']}, inf {stats['inf_count']})" if stats["nan_count"] or stats["inf_count"] else ""
+            extra = (
+                f"  (NaN {stats['nan_count']}, inf {stats['inf_count']})"
+                if stats["nan_count"] or stats["inf_count"]
+                else ""
+            )
             rows.append((f"{name} {arrow}", format_value(stats["mean"]) + extra))
         self.table("Aggregated metrics", rows)
         readiness = payload["readiness"]
@@ -101,10 +112,12 @@ class PlainUI:
         self.table("Efficiency", efficiency_rows(payload["compute"]))
 
     def footer(self, fields: dict[str, Any]) -> None:
+        """Print closing key/value lines (samples, output folder) to stdout."""
         for key, value in fields.items():
             print(f"[{key}] {value}", file=self.out)
 
     def error(self, error: RPXError) -> None:
+        """Print an RPX error's message and hint to stderr (no traceback)."""
         print(f"error: {error.message}", file=self.err)
         if error.hint:
             print(f"  hint: {error.hint}", file=self.err)
@@ -123,7 +136,9 @@ class RichUI(PlainUI):
     def banner(self, subtitle: str = "") -> None:
         from rich.panel import Panel
 
-        self.err_console.print(Panel(BANNER.strip("\n") + (f"\n{subtitle}" if subtitle else ""), border_style="cyan", expand=False))
+        self.err_console.print(
+            Panel(BANNER.strip("\n") + (f"\n{subtitle}" if subtitle else ""), border_style="cyan", expand=False)
+        )
 
     def header(self, title: str, fields: dict[str, Any]) -> None:
         from rich.panel import Panel
@@ -147,11 +162,25 @@ class RichUI(PlainUI):
 
     @contextmanager
     def progress(self) -> Iterator[Any]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         bar = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=self.err_console, transient=False,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.err_console,
+            transient=False,
         )
         task_id = bar.add_task("starting", total=None)
 

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -46,7 +45,9 @@ def test_no_subcommand_and_no_model_are_usage_errors(capsys):
 
 
 def test_two_model_selectors_exit_1_with_hint_before_any_download(capsys, tmp_path):
-    code, out, err = _bench(["--model", "a", "--hf-checkpoint", "b", "--split", "hard", "--cache-dir", str(tmp_path / "c")], capsys)
+    code, out, err = _bench(
+        ["--model", "a", "--hf-checkpoint", "b", "--split", "hard", "--cache-dir", str(tmp_path / "c")], capsys
+    )
     assert code == 1
     assert "exactly one of" in err and "hint:" in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()
@@ -55,13 +56,29 @@ def test_two_model_selectors_exit_1_with_hint_before_any_download(capsys, tmp_pa
 def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, capsys):
     out_dir = tmp_path / "out"
     code, out, err = _bench(
-        ["--model", "rpx_tasks.models.baselines:ground_plane_depth", "--manifest", str(depth_manifest), "--split", "hard",
-         "--device", "cpu", "--output-dir", str(out_dir), "--plain"],
+        [
+            "--model",
+            "rpx_tasks.models.baselines:ground_plane_depth",
+            "--manifest",
+            str(depth_manifest),
+            "--split",
+            "hard",
+            "--device",
+            "cpu",
+            "--output-dir",
+            str(out_dir),
+            "--plain",
+        ],
         capsys,
     )
     assert code == 0, err
     assert "Aggregated metrics" in out and "Weighted Phase Score" in out and "Efficiency" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
 
     manifest = json.loads(depth_manifest.read_text())
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
@@ -89,7 +106,14 @@ def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, 
     assert result["readiness"]["ts"]["pairs"] == len(rows) - 3 * len(scenes)
     assert 0.0 < result["readiness"]["ts"]["score"] <= 1.0
     compute = result["compute"]
-    assert set(compute) >= {"params_m", "flops_g", "latency_ms_p50", "latency_ms_p95", "throughput_sps", "peak_memory_mb"}
+    assert set(compute) >= {
+        "params_m",
+        "flops_g",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "throughput_sps",
+        "peak_memory_mb",
+    }
     assert compute["params_m"] is None and compute["flops_g"] is None
     assert compute["latency_ms_p95"] >= compute["latency_ms_p50"] > 0
     env = result["environment"]
@@ -99,13 +123,37 @@ def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, 
     assert "lower is better" in summary
 
 
+def test_demo_runs_the_baseline_on_the_builtin_sample_data(tmp_path, capsys):
+    from rpx_tasks.sample_data.builtin import builtin_manifest_path
+
+    assert main(["demo", "--output-dir", str(tmp_path / "demo"), "--plain"]) == 0
+    out = capsys.readouterr().out
+    assert "Aggregated metrics" in out and "builtin:sample" in out
+    result = json.loads((tmp_path / "demo" / "result.json").read_text())
+    assert (result["task"], result["model"], result["split"]) == ("monocular_depth", "ground_plane_prior", "hard")
+    assert result["manifest"] == str(builtin_manifest_path("monocular_depth", "hard"))
+
+
 def test_manifest_with_escaping_path_exits_1_naming_it(depth_manifest, tmp_path, capsys):
     manifest = json.loads(depth_manifest.read_text())
     manifest["samples"][0]["depth"] = "../../../etc/passwd"
     bad = depth_manifest.parent / "escape.json"
     bad.write_text(json.dumps(manifest))
     try:
-        code, out, err = _bench(["--model", "constant_depth", "--manifest", str(bad), "--device", "cpu", "--output-dir", str(tmp_path), "--plain"], capsys)
+        code, out, err = _bench(
+            [
+                "--model",
+                "constant_depth",
+                "--manifest",
+                str(bad),
+                "--device",
+                "cpu",
+                "--output-dir",
+                str(tmp_path),
+                "--plain",
+            ],
+            capsys,
+        )
     finally:
         bad.unlink()
     assert code == 1
@@ -133,9 +181,28 @@ def test_console_script_runs_as_a_process_on_the_embedded_api(depth_manifest, tm
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     done = subprocess.run(
-        [sys.executable, "-m", "rpx_tasks.cli", "bench", "monocular_depth", "--model", "ground_plane_prior",
-         "--manifest", str(depth_manifest), "--device", "cpu", "--output-dir", str(tmp_path / "out"), "--max-samples", "5", "--plain"],
-        capture_output=True, text=True, timeout=180, env=env,
+        [
+            sys.executable,
+            "-m",
+            "rpx_tasks.cli",
+            "bench",
+            "monocular_depth",
+            "--model",
+            "ground_plane_prior",
+            "--manifest",
+            str(depth_manifest),
+            "--device",
+            "cpu",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--max-samples",
+            "5",
+            "--plain",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "prefect" not in done.stderr.lower()
@@ -146,21 +213,28 @@ def test_console_script_runs_as_a_process_on_the_embedded_api(depth_manifest, tm
 def test_model_kwargs_reach_the_factory(depth_manifest, tmp_path, capsys, monkeypatch):
     (tmp_path / "scaled_model.py").write_text(
         "import numpy as np\n"
+        "from rpx_tasks.models.numpy_function import wrap_numpy_function\n"
         "from rpx_tasks.tasks import get_task\n"
         "def make(depth_m=1.0):\n"
-        "    return get_task('monocular_depth').wrap_numpy_function(lambda rgb: np.full(rgb.shape[:2], depth_m, np.float32), 'scaled')\n"
+        "    constant = lambda rgb: np.full(rgb.shape[:2], depth_m, np.float32)\n"
+        "    return wrap_numpy_function(get_task('monocular_depth'), constant, 'scaled')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     common = ["--manifest", str(depth_manifest), "--device", "cpu", "--max-samples", "4", "--plain"]
     results = {}
     for value in ("2.0", "3.5"):
         out = tmp_path / value
-        code, _, err = _bench(["--model", "scaled_model:make", "--model-kwarg", f"depth_m={value}", "--output-dir", str(out), *common], capsys)
+        code, _, err = _bench(
+            ["--model", "scaled_model:make", "--model-kwarg", f"depth_m={value}", "--output-dir", str(out), *common],
+            capsys,
+        )
         assert code == 0, err
         results[value] = json.loads((out / "result.json").read_text())["aggregated"]["absrel"]["mean"]
     code, _, err = _bench(["--model", "constant_depth", "--output-dir", str(tmp_path / "c"), *common], capsys)
     assert code == 0, err
-    assert results["2.0"] == pytest.approx(json.loads((tmp_path / "c" / "result.json").read_text())["aggregated"]["absrel"]["mean"])
+    assert results["2.0"] == pytest.approx(
+        json.loads((tmp_path / "c" / "result.json").read_text())["aggregated"]["absrel"]["mean"]
+    )
     assert results["3.5"] != pytest.approx(results["2.0"])
     with pytest.raises(SystemExit) as info:
         main(["bench", "monocular_depth", "--model", "constant_depth", "--model-kwarg", "no-equals-sign"])

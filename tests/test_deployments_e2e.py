@@ -67,8 +67,9 @@ def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 def api_post(api_url: str, path: str, body: dict) -> list | dict:
-    request = urllib.request.Request(f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{api_url}{path}", data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
 
@@ -84,20 +85,23 @@ def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith("PREFECT_") and key not in ("RPX_PREFECT_RESULTS",)
     }
-    env.update({
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": api_url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "RPX_CACHE_DIR": str(tmp_path / "rpx-cache"),
-        "CUDA_VISIBLE_DEVICES": "",
-    })
+    env.update(
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+            "RPX_CACHE_DIR": str(tmp_path / "rpx-cache"),
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+    )
     server_env = {key: value for key, value in env.items() if key != "PREFECT_API_URL"}
     output_dir = tmp_path / "smoke-report"
     started: list[subprocess.Popen] = []
@@ -106,7 +110,10 @@ def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
     try:
         server = subprocess.Popen(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path, env=server_env, stdout=open(logs / "server.log", "w"), stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=server_env,
+            stdout=open(logs / "server.log", "w"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         started.append(server)
@@ -128,15 +135,31 @@ def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
 
         worker = subprocess.Popen(
             [PREFECT, "worker", "start", "--pool", "rpx-process"],
-            cwd=tmp_path, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=env,
+            stdout=open(logs / "worker.log", "w"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         started.append(worker)
 
-        run_cli([PREFECT, "deployment", "run", "rpx-bench/smoke", "--watch",
-                 "--param", f"output_dir={json.dumps(str(output_dir))}"], env, timeout=150)
+        run_cli(
+            [
+                PREFECT,
+                "deployment",
+                "run",
+                "rpx-bench/smoke",
+                "--watch",
+                "--param",
+                f"output_dir={json.dumps(str(output_dir))}",
+            ],
+            env,
+            timeout=150,
+        )
 
-        [flow_run] = api_post(api_url, "/flow_runs/filter", {"flow_runs": {"name": {"like_": "monocular_depth-ground_plane_prior-hard"}}})
+        [flow_run] = api_post(
+            api_url, "/flow_runs/filter", {"flow_runs": {"name": {"like_": "monocular_depth-ground_plane_prior-hard"}}}
+        )
         assert flow_run["state"]["type"] == "COMPLETED"
         for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
             assert (output_dir / name).is_file(), name
@@ -150,9 +173,26 @@ def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
 
         # The same deployment runs any task: its model is `baseline`, the task's own.
         detection_dir = tmp_path / "smoke-detection"
-        run_cli([PREFECT, "deployment", "run", "rpx-bench/smoke", "--watch", "--param", "task=object_detection",
-                 "--param", f"output_dir={json.dumps(str(detection_dir))}"], env, timeout=150)
-        [flow_run] = api_post(api_url, "/flow_runs/filter", {"flow_runs": {"name": {"like_": "object_detection-colour_blob_detector-hard"}}})
+        run_cli(
+            [
+                PREFECT,
+                "deployment",
+                "run",
+                "rpx-bench/smoke",
+                "--watch",
+                "--param",
+                "task=object_detection",
+                "--param",
+                f"output_dir={json.dumps(str(detection_dir))}",
+            ],
+            env,
+            timeout=150,
+        )
+        [flow_run] = api_post(
+            api_url,
+            "/flow_runs/filter",
+            {"flow_runs": {"name": {"like_": "object_detection-colour_blob_detector-hard"}}},
+        )
         assert flow_run["state"]["type"] == "COMPLETED"
         assert json.loads((detection_dir / "result.json").read_text())["task"] == "object_detection"
     finally:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import rpx_tasks
-from rpx_tasks.config import MonocularDepthRunConfig, RunConfig
+from rpx_tasks.config import RunConfig
 from rpx_tasks.device import gpu_index, resolve_device
 from rpx_tasks.errors import (
     AdapterError,
@@ -57,6 +57,7 @@ def test_config_needs_exactly_one_model_selector():
         RunConfig(task="monocular_depth", model_name="a", hf_checkpoint="b")
     assert both.value.details["given_fields"] == ["model_name", "hf_checkpoint"]
     assert "not both" in both.value.hint
+    assert both.value.message.startswith("RunConfig requires exactly one of")
 
 
 @pytest.mark.parametrize(
@@ -79,23 +80,35 @@ def test_config_rejects_bad_values(kwargs, fragment):
     assert info.value.hint
 
 
+def test_builtin_sample_is_a_manifest_and_needs_the_task_covered(monkeypatch, tmp_path):
+    import dataclasses
+
+    from rpx_tasks import tasks
+
+    monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path))
+    config = RunConfig(task="object_detection", model_name="baseline", manifest="builtin:sample")
+    assert config.manifest == "builtin:sample" and list(tmp_path.iterdir()) == []  # nothing written yet
+    bare = dataclasses.replace(tasks.get_task("monocular_depth"), name="no_samples", sample_entry=None)
+    monkeypatch.setitem(tasks._REGISTRY, "no_samples", bare)
+    with pytest.raises(ConfigError, match="does not cover 'no_samples'") as info:
+        RunConfig(task="no_samples", model_name="constant_depth", manifest="builtin:sample")
+    assert info.value.hint
+
+
 def test_unknown_task_suggests_the_close_name():
     with pytest.raises(ConfigError) as info:
         RunConfig(task="monocular_dept", model_name="x")
     assert "did you mean 'monocular_depth'" in info.value.hint
 
 
-def test_depth_config_defaults_and_output_path(monkeypatch):
+def test_config_defaults_and_output_path(monkeypatch):
     monkeypatch.setenv("RPX_HF_REPO", "acme/mirror")
-    config = MonocularDepthRunConfig(hf_checkpoint="org/some-model", split="easy")
-    assert config.task == "monocular_depth"
+    config = RunConfig(task="monocular_depth", hf_checkpoint="org/some-model", split="easy")
     assert config.effective_repo_id == "acme/mirror"
     assert config.output_path == Path("rpx_results/org__some-model/easy")
     monkeypatch.delenv("RPX_HF_REPO")
     assert config.effective_repo_id == "IRVLUTD/RPX"
     assert config.effective_revision == "51432e5d48895bbafb490ae7c5e34e0f6b7da7d6"
-    with pytest.raises(ConfigError):
-        MonocularDepthRunConfig(task="object_segmentation", model_name="x")
 
 
 def test_device_fallback_warns_once_and_require_cuda_refuses(monkeypatch, caplog):

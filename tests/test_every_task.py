@@ -7,8 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.rpx_bench import rpx_bench
-from rpx_tasks.models.registry import default_baseline
-from rpx_tasks.steps import BUILTIN_SAMPLE, artifact_key
+from rpx_tasks.model_selection import default_baseline
+from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE
+from rpx_tasks.steps import artifact_key
 from rpx_tasks.tasks import iter_tasks
 
 TASKS = [spec for spec in iter_tasks() if spec.sample_entry is not None]
@@ -22,15 +23,29 @@ def test_every_registered_task_has_sample_data():
 @pytest.mark.parametrize("spec", TASKS, ids=[spec.name for spec in TASKS])
 def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_client):
     out = tmp_path / spec.name
-    summary = rpx_bench(task=spec.name, model="baseline", manifest=BUILTIN_SAMPLE, split="hard", device="cpu",
-                        output_dir=str(out), max_samples=6)
+    summary = rpx_bench(
+        task=spec.name,
+        model="baseline",
+        manifest=BUILTIN_SAMPLE,
+        split="hard",
+        device="cpu",
+        output_dir=str(out),
+        max_samples=6,
+    )
     baseline = default_baseline(spec.name).name
     assert summary["model"] == baseline and summary["num_samples"] > 0
-    assert sorted(p.name for p in out.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
     result = json.loads((out / "result.json").read_text())
     assert result["task"] == spec.name and result["model"] == baseline
     assert result["primary_metric"] == spec.primary_metric
-    assert result["readiness"]["wps"]["direction"] == ("higher_is_better" if spec.higher_is_better(spec.primary_metric) else "lower_is_better")
+    assert result["readiness"]["wps"]["direction"] == (
+        "higher_is_better" if spec.higher_is_better(spec.primary_metric) else "lower_is_better"
+    )
     for name in spec.metric_names:
         assert result["aggregated"][name]["higher_is_better"] == spec.higher_is_better(name)
     columns = pq.read_schema(out / "per_sample_metrics.parquet").names

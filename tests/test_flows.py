@@ -2,7 +2,7 @@
 
 Every test queries the API for what it checks (task-run states, logs, artifacts, slots): the
 flows run for real; only CUDA, which this machine lacks, is absent (a run requesting cuda:0
-falls back to the CPU while it holds the gpu-0 slot, see rpx_tasks.steps.gpu_slot).
+falls back to the CPU while it holds the gpu-0 slot, see rpx_tasks.steps.gpu_slots.gpu_slot).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.rpx_bench import rpx_bench, run_bench_flow
+from flows.rpx_bench import PARAMETER_FIELDS, rpx_bench, run_bench_flow
 from flows.rpx_bench_matrix import rpx_bench_matrix
 from rpx_tasks.errors import ConfigError, ManifestError
-from rpx_tasks.steps import BUILTIN_SAMPLE, artifact_key, ensure_concurrency_limit
+from rpx_tasks.manifest import manifest_relpath
+from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE, builtin_manifest_path
+from rpx_tasks.steps import artifact_key, ensure_concurrency_limit
 from tests.hub_server import build_repo_files
 
 pytest_plugins = ["tests.conftest_prefect"]
@@ -103,9 +105,16 @@ def artifacts_with_key(client, key):
 
 
 def hub_params(hub_env, **overrides):
-    values = {"task": "monocular_depth", "split": "hard", "model": "ground_plane_prior", "repo_id": "rpx-test/loose",
-              "revision": "main", "cache_dir": str(hub_env.hf_cache), "device": "cpu",
-              "output_dir": str(hub_env.tmp_path / "out")}
+    values = {
+        "task": "monocular_depth",
+        "split": "hard",
+        "model": "ground_plane_prior",
+        "repo_id": "rpx-test/loose",
+        "revision": "main",
+        "cache_dir": str(hub_env.hf_cache),
+        "device": "cpu",
+        "output_dir": str(hub_env.tmp_path / "out"),
+    }
     values.update(overrides)
     return values
 
@@ -115,13 +124,52 @@ def run(params):
     return rpx_bench(**params, return_state=True)
 
 
+# -- the parameters ----------------------------------------------------------------------------
+
+
+def test_flow_parameters_are_the_run_config_fields_a_flow_can_take():
+    import dataclasses
+    import inspect
+
+    from flows.parameters import NOT_FLOW_PARAMETERS
+    from rpx_tasks.config import RunConfig
+
+    signature = list(inspect.signature(rpx_bench.fn).parameters)
+    fields = {field.name for field in dataclasses.fields(RunConfig)} - set(NOT_FLOW_PARAMETERS)
+    assert set(signature) == set(PARAMETER_FIELDS) == (fields - {"model_name"}) | {"model"}
+    assert PARAMETER_FIELDS["model"] == "model_name"
+    assert signature == [
+        "task",
+        "split",
+        "model",
+        "hf_checkpoint",
+        "repo_id",
+        "revision",
+        "cache_dir",
+        "manifest",
+        "max_samples",
+        "batch_size",
+        "device",
+        "output_dir",
+        "geometric_coherence",
+        "model_kwargs",
+    ]
+
+
 # -- the happy path: steps, name, summary, report files, artifacts ------------------------------
 
 
 def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch):
     monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path / "cache"))
-    state = run({"task": "monocular_depth", "model": "ground_plane_prior", "manifest": BUILTIN_SAMPLE,
-                 "device": "cpu", "output_dir": str(tmp_path / "out")})
+    state = run(
+        {
+            "task": "monocular_depth",
+            "model": "ground_plane_prior",
+            "manifest": BUILTIN_SAMPLE,
+            "device": "cpu",
+            "output_dir": str(tmp_path / "out"),
+        }
+    )
     assert state.is_completed(), state.message
     summary = state.result()
     json.dumps(summary)
@@ -129,6 +177,9 @@ def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch)
     for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
         assert (tmp_path / "out" / name).is_file()
     assert summary["result_json"] == str((tmp_path / "out" / "result.json").resolve())
+    # result.json names the real manifest the built-in sample data resolved to, not "builtin:sample".
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["manifest"] == str(builtin_manifest_path("monocular_depth", "hard")) and result["repo_id"] is None
 
     flow_run = prefect_client.read_flow_run(state.state_details.flow_run_id)
     assert flow_run.name == "monocular_depth-ground_plane_prior-hard"
@@ -138,10 +189,17 @@ def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch)
     # Local data: nothing to cache, so the download step always runs.
     assert steps["download-split"].state.name == "Completed"
 
-    expected = {kind: artifact_key("monocular_depth", "ground_plane_prior", "hard", kind) for kind in ("summary", "metrics", "output")}
+    expected = {
+        kind: artifact_key("monocular_depth", "ground_plane_prior", "hard", kind)
+        for kind in ("summary", "metrics", "output")
+    }
     assert summary["artifacts"] == expected
     found = {}
-    for kind, artifact_type in (("summary", "markdown"), ("metrics", "table"), ("output", "markdown")):  # a link is markdown
+    for kind, artifact_type in (
+        ("summary", "markdown"),
+        ("metrics", "table"),
+        ("output", "markdown"),
+    ):  # a link is markdown
         [found[kind]] = [a for a in artifacts_with_key(prefect_client, expected[kind]) if a.flow_run_id == flow_run.id]
         assert found[kind].type == artifact_type, kind
     assert (tmp_path / "out").resolve().as_uri() in found["output"].data
@@ -154,15 +212,25 @@ def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch)
 def test_run_bench_flow_maps_cli_options_and_reports_progress(prefect_api, depth_manifest, tmp_path):
     seen = []
     summary = run_bench_flow(
-        {"task": "monocular_depth", "split": "hard", "model_name": "constant_depth", "hf_checkpoint": None,
-         "manifest": str(depth_manifest), "max_samples": 5, "device": "cpu", "output_dir": str(tmp_path)},
+        {
+            "task": "monocular_depth",
+            "split": "hard",
+            "model_name": "constant_depth",
+            "hf_checkpoint": None,
+            "manifest": str(depth_manifest),
+            "max_samples": 5,
+            "device": "cpu",
+            "output_dir": str(tmp_path),
+        },
         progress=lambda done, total, stage: seen.append((done, total, stage)),
     )
     assert summary["model"] == "constant_depth" and summary["num_samples"] == 5
     assert (5, 5, "predict") in seen
 
 
-def test_a_process_with_prefect_api_url_runs_in_that_api_quietly(prefect_client, prefect_api_url, depth_manifest, tmp_path):
+def test_a_process_with_prefect_api_url_runs_in_that_api_quietly(
+    prefect_client, prefect_api_url, depth_manifest, tmp_path
+):
     import os
     import subprocess
     import sys
@@ -173,13 +241,20 @@ def test_a_process_with_prefect_api_url_runs_in_that_api_quietly(prefect_client,
         "configure_quiet_prefect()\n"
         "from flows.rpx_bench import run_bench_flow\n"
         f"print(json.dumps(run_bench_flow({{'task': 'monocular_depth', 'model_name': 'constant_depth', "
-        f"'manifest': {str(depth_manifest)!r}, 'max_samples': 3, 'device': 'cpu', 'output_dir': {str(tmp_path)!r}}})))\n"
+        f"'manifest': {str(depth_manifest)!r}, 'max_samples': 3, 'device': 'cpu', "
+        f"'output_dir': {str(tmp_path)!r}}})))\n"
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_LOGGING", "DO_NOT_TRACK"))}
     env.update(PREFECT_API_URL=prefect_api_url, PREFECT_HOME=str(tmp_path / "home"))
     env.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # quiet: no Prefect console logs, no warnings, no telemetry notice
     summary = json.loads(done.stdout)
@@ -201,7 +276,9 @@ def test_an_unreachable_prefect_server_is_a_config_error(tmp_path):
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
     with temporary_settings(updates={PREFECT_API_URL: url}):
         with pytest.raises(ConfigError, match="does not answer") as info:
-            run_bench_flow({"task": "monocular_depth", "model": "constant_depth", "manifest": BUILTIN_SAMPLE, "device": "cpu"})
+            run_bench_flow(
+                {"task": "monocular_depth", "model": "constant_depth", "manifest": BUILTIN_SAMPLE, "device": "cpu"}
+            )
     assert "prefect server start" in info.value.hint and not (tmp_path / "out").exists()
 
 
@@ -210,8 +287,15 @@ def test_an_unreachable_prefect_server_is_a_config_error(tmp_path):
 
 def test_config_error_fails_before_any_expensive_step(prefect_client, tmp_path):
     with pytest.raises(ConfigError, match="Unknown model") as info:
-        run_bench_flow({"task": "monocular_depth", "model": "no_such_model", "manifest": BUILTIN_SAMPLE,
-                        "device": "cpu", "output_dir": str(tmp_path)})
+        run_bench_flow(
+            {
+                "task": "monocular_depth",
+                "model": "no_such_model",
+                "manifest": BUILTIN_SAMPLE,
+                "device": "cpu",
+                "output_dir": str(tmp_path),
+            }
+        )
     error = info.value
     state = run({"task": "monocular_depth", "model": "no_such_model", "split": "hardest", "device": "cpu"})
     assert state.is_failed()
@@ -255,13 +339,20 @@ def test_cache_is_bypassed_when_the_resolved_manifest_is_gone(prefect_client, hu
 
 def requests_per_attempt(hub_env, pattern: str) -> int:
     """How many requests matching ``pattern`` one failing download attempt makes (huggingface_hub may retry inside)."""
-    from rpx_tasks.hub import download_split
     from rpx_tasks.errors import TransientDownloadError
+    from rpx_tasks.hub import download_split
 
     fault = hub_env.server.add_fault(pattern, "status", times=-1, status=503)
     with pytest.raises(TransientDownloadError):
-        download_split("monocular_depth", "hard", modalities=("rgb", "depth"), repo_id="rpx-test/sharded",
-                       revision="main", cache_dir=str(hub_env.hf_cache), max_samples=2)
+        download_split(
+            "monocular_depth",
+            "hard",
+            modalities=("rgb", "depth"),
+            repo_id="rpx-test/sharded",
+            revision="main",
+            cache_dir=str(hub_env.hf_cache),
+            max_samples=2,
+        )
     hub_env.server.clear()
     return fault.fired
 
@@ -280,7 +371,7 @@ def test_transient_download_fault_is_retried_and_the_run_completes(prefect_clien
 
 def test_manifest_error_is_not_retried(prefect_client, hub_env):
     files = build_repo_files("loose")
-    files["manifests/monocular_depth/hard.json"] = b"{ not json"
+    files[manifest_relpath("monocular_depth", "hard")] = b"{ not json"
     hub_env.server.add_repo("rpx-test/broken", files)
     state = run(hub_params(hub_env, repo_id="rpx-test/broken"))
     assert state.is_failed()
@@ -288,7 +379,7 @@ def test_manifest_error_is_not_retried(prefect_client, hub_env):
         state.result()
     download = task_runs(prefect_client, state.state_details.flow_run_id)["download-split"]
     assert download.run_count == 1 and download.state.is_failed()
-    assert hub_env.server.fetched_files().count("manifests/monocular_depth/hard.json") == 1
+    assert hub_env.server.fetched_files().count(manifest_relpath("monocular_depth", "hard")) == 1
     logs = flow_run_logs(prefect_client, state.state_details.flow_run_id)
     assert "ManifestError:" in logs and "hint:" in logs
 
@@ -297,8 +388,14 @@ def test_manifest_error_is_not_retried(prefect_client, hub_env):
 
 
 def gpu_params(depth_manifest, tmp_path, name, model="tests.test_flows:RecordingDepth"):
-    return {"task": "monocular_depth", "model": model, "manifest": str(depth_manifest), "max_samples": 4,
-            "device": "cuda:0", "output_dir": str(tmp_path / name)}
+    return {
+        "task": "monocular_depth",
+        "model": model,
+        "manifest": str(depth_manifest),
+        "max_samples": 4,
+        "device": "cuda:0",
+        "output_dir": str(tmp_path / name),
+    }
 
 
 def test_concurrent_gpu_runs_never_overlap(prefect_client, depth_manifest, tmp_path):
@@ -308,7 +405,9 @@ def test_concurrent_gpu_runs_never_overlap(prefect_client, depth_manifest, tmp_p
     prefect_client.update_global_concurrency_limit("gpu-0", GlobalConcurrencyLimitUpdate(limit=1))
     RUN_INTERVALS.clear()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        states = list(pool.map(run, [gpu_params(depth_manifest, tmp_path, "a"), gpu_params(depth_manifest, tmp_path, "b")]))
+        states = list(
+            pool.map(run, [gpu_params(depth_manifest, tmp_path, "a"), gpu_params(depth_manifest, tmp_path, "b")])
+        )
     assert all(state.is_completed() for state in states), [state.message for state in states]
     (start_a, end_a), (start_b, end_b) = sorted(RUN_INTERVALS.values())
     assert end_a - start_a >= 0.4 and end_b - start_b >= 0.4  # each run really predicted while holding the slot
@@ -335,7 +434,9 @@ def test_gpu_slot_is_released_when_the_run_is_cancelled(prefect_client, depth_ma
     ensure_concurrency_limit("gpu-0")
     # In a worker thread: in the main thread Prefect re-sends SIGTERM to the process, ending pytest.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        interrupted = pool.submit(rpx_bench, **gpu_params(depth_manifest, tmp_path, model, model=f"tests.test_flows:{model}"))
+        interrupted = pool.submit(
+            rpx_bench, **gpu_params(depth_manifest, tmp_path, model, model=f"tests.test_flows:{model}")
+        )
         with pytest.raises((TerminationSignal, KeyboardInterrupt)):
             interrupted.result()
     assert prefect_client.read_global_concurrency_limit_by_name("gpu-0").active_slots == 0
@@ -357,13 +458,24 @@ def test_matrix_runs_every_entry_and_one_failure_does_not_stop_the_others(prefec
         {"task": "monocular_depth", "model": "no_such_model"},
         {"task": "monocular_depth", "model": "constant_depth", "split": "easy"},
     ]
-    state = rpx_bench_matrix(runs, defaults={"manifest": BUILTIN_SAMPLE, "device": "cpu"},
-                             output_root=str(tmp_path / "board"), leaderboard_key="rpx-test-board", return_state=True)
+    state = rpx_bench_matrix(
+        runs,
+        defaults={"manifest": BUILTIN_SAMPLE, "device": "cpu"},
+        output_root=str(tmp_path / "board"),
+        leaderboard_key="rpx-test-board",
+        return_state=True,
+    )
     assert state.is_failed() and "1 of 3 benchmark runs failed" in state.message
-    [board] = [a for a in artifacts_with_key(prefect_client, "rpx-test-board") if a.flow_run_id == state.state_details.flow_run_id]
+    [board] = [
+        a
+        for a in artifacts_with_key(prefect_client, "rpx-test-board")
+        if a.flow_run_id == state.state_details.flow_run_id
+    ]
     rows = json.loads(board.data) if isinstance(board.data, str) else board.data
     assert [(row["model"], row["split"], row["state"]) for row in rows] == [
-        ("ground_plane_prior", "hard", "Completed"), ("no_such_model", "hard", "Failed"), ("constant_depth", "easy", "Completed"),
+        ("ground_plane_prior", "hard", "Completed"),
+        ("no_such_model", "hard", "Failed"),
+        ("constant_depth", "easy", "Completed"),
     ]
     assert "Unknown model" in rows[1]["error"] and rows[0]["primary_value"] is not None
     assert (tmp_path / "board" / "monocular_depth" / "constant_depth" / "easy" / "result.json").is_file()
@@ -371,8 +483,14 @@ def test_matrix_runs_every_entry_and_one_failure_does_not_stop_the_others(prefec
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     children = prefect_client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id]))
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id])
+        )
     )
     assert sorted(child.name for child in children) == sorted(
-        ["monocular_depth-ground_plane_prior-hard", "monocular_depth-no_such_model-hard", "monocular_depth-constant_depth-easy"]
+        [
+            "monocular_depth-ground_plane_prior-hard",
+            "monocular_depth-no_such_model-hard",
+            "monocular_depth-constant_depth-easy",
+        ]
     )

@@ -11,19 +11,17 @@ from prefect.states import Failed
 from rpx_tasks import bench
 from rpx_tasks.config import RunConfig
 from rpx_tasks.errors import ConfigError, DownloadError, ManifestError, TransientDownloadError
+from rpx_tasks.manifest import manifest_relpath
+from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE
 from rpx_tasks.steps import (
-    BUILTIN_SAMPLE,
     STEP_VERSION,
     SplitCachePolicy,
     artifact_key,
     download_cache_key,
     download_split_step,
-    ensure_sample_data,
     gpu_slot_name,
     metrics_table,
-    report_progress,
     resolve_device_step,
-    results_dir,
     retry_transient_only,
     run_summary,
     split_is_on_disk,
@@ -45,7 +43,12 @@ def params(**overrides):
 def test_validate_config_builds_a_run_config(depth_manifest):
     config = validate_config_step.fn(params(manifest=str(depth_manifest), max_samples=3, batch_size=2))
     assert isinstance(config, RunConfig)
-    assert (config.model_name, config.max_samples, config.batch_size, config.manifest) == (BASELINE, 3, 2, str(depth_manifest))
+    assert (config.model_name, config.max_samples, config.batch_size, config.manifest) == (
+        BASELINE,
+        3,
+        2,
+        str(depth_manifest),
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,19 +75,22 @@ def test_an_unresolved_deployment_template_never_reaches_a_run():
     assert "prefect deploy" in info.value.hint
 
 
-def test_builtin_sample_covers_every_task_with_a_sample_entry(monkeypatch):
+def test_builtin_sample_covers_every_task_with_a_sample_entry(monkeypatch, tmp_path):
     import dataclasses
 
     from rpx_tasks import tasks
 
-    config = validate_config_step.fn(params(manifest=BUILTIN_SAMPLE), builtin_sample=True)
-    assert config.manifest is None  # the download step writes the data; nothing to check yet
-    config = validate_config_step.fn(params(task="object_segmentation", model_name="baseline", manifest=BUILTIN_SAMPLE), builtin_sample=True)
+    monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path))
+    config = validate_config_step.fn(params(manifest=BUILTIN_SAMPLE))
+    assert config.manifest == BUILTIN_SAMPLE
+    assert list(tmp_path.iterdir()) == []  # validating writes nothing: the download step writes the data
+    config = validate_config_step.fn(params(task="object_segmentation", model_name="baseline", manifest=BUILTIN_SAMPLE))
     assert config.model_name == "colour_segmentation"
     bare = dataclasses.replace(tasks.get_task("monocular_depth"), name="no_samples", sample_entry=None)
     monkeypatch.setitem(tasks._REGISTRY, "no_samples", bare)
-    with pytest.raises(ConfigError, match="does not cover 'no_samples'"):
-        validate_config_step.fn(params(task="no_samples", manifest=BUILTIN_SAMPLE), builtin_sample=True)
+    with pytest.raises(ConfigError, match="does not cover 'no_samples'") as info:
+        validate_config_step.fn(params(task="no_samples", manifest=BUILTIN_SAMPLE))
+    assert "monocular_depth" in info.value.hint
 
 
 # -- resolve device --------------------------------------------------------------------------
@@ -121,8 +127,10 @@ def test_download_step_with_a_local_manifest_returns_it(depth_manifest):
 
 
 def test_builtin_sample_data_is_written_once(tmp_path):
+    from rpx_tasks.sample_data.builtin import ensure_sample_data
+
     root = ensure_sample_data(tmp_path / "sample")
-    manifest = root / "manifests" / "monocular_depth" / "hard.json"
+    manifest = root / manifest_relpath("monocular_depth", "hard")
     stamp = manifest.stat().st_mtime_ns
     assert ensure_sample_data(tmp_path / "sample") == root
     assert manifest.stat().st_mtime_ns == stamp  # reused, not rewritten
@@ -130,16 +138,25 @@ def test_builtin_sample_data_is_written_once(tmp_path):
 
 
 def test_download_step_with_builtin_sample(monkeypatch, tmp_path):
+    from rpx_tasks.sample_data.builtin import sample_data_dir
+
     monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path))
-    config = validate_config_step.fn(params(manifest=BUILTIN_SAMPLE, split="easy"), builtin_sample=True)
-    prepared = download_split_step.fn(config, builtin_sample=True)
-    assert prepared.manifest_path.is_file() and prepared.manifest_path.name == "easy.json"
-    assert prepared.manifest_path.is_relative_to(tmp_path)
+    config = validate_config_step.fn(params(manifest=BUILTIN_SAMPLE, split="easy"))
+    prepared = download_split_step.fn(config)
+    assert prepared.manifest_path == sample_data_dir() / manifest_relpath("monocular_depth", "easy")
+    assert prepared.manifest_path.is_file() and prepared.manifest_path.is_relative_to(tmp_path)
+    assert prepared.source == "local" and prepared.root is None
 
 
 def test_download_step_fetches_a_hub_split(hub_env):
-    config = RunConfig(task="monocular_depth", model_name=BASELINE, repo_id="rpx-test/loose", revision="main",
-                       cache_dir=str(hub_env.hf_cache), device="cpu")
+    config = RunConfig(
+        task="monocular_depth",
+        model_name=BASELINE,
+        repo_id="rpx-test/loose",
+        revision="main",
+        cache_dir=str(hub_env.hf_cache),
+        device="cpu",
+    )
     prepared = download_split_step.fn(config)
     assert prepared.source == "hub" and prepared.repo_id == "rpx-test/loose"
     assert split_is_on_disk(prepared)
@@ -153,7 +170,10 @@ def test_cache_key_covers_what_selects_the_files(tmp_path):
     assert key == download_cache_key(RunConfig(**{**base, "model_name": "constant_depth", "batch_size": 4}))
     assert key.startswith("rpx-split-monocular_depth-hard-")
     different = [
-        {"revision": "def"}, {"repo_id": "org/other"}, {"split": "easy"}, {"max_samples": 5},
+        {"revision": "def"},
+        {"repo_id": "org/other"},
+        {"split": "easy"},
+        {"max_samples": 5},
         {"cache_dir": str(tmp_path)},
     ]
     keys = {download_cache_key(RunConfig(**{**base, **change})) for change in different}
@@ -162,17 +182,22 @@ def test_cache_key_covers_what_selects_the_files(tmp_path):
 
 
 def test_downloading_more_modalities_is_a_new_cache_key():
-    from rpx_tasks.models.registry import list_models
+    from rpx_tasks.model_selection import list_models
 
     [segmenter, *_] = list_models("object_segmentation")
     plain = RunConfig(task="object_segmentation", model_name=segmenter.name, repo_id="org/rpx", revision="abc")
-    with_sgc = RunConfig(task="object_segmentation", model_name=segmenter.name, repo_id="org/rpx", revision="abc",
-                         geometric_coherence=True)
+    with_sgc = RunConfig(
+        task="object_segmentation",
+        model_name=segmenter.name,
+        repo_id="org/rpx",
+        revision="abc",
+        geometric_coherence=True,
+    )
     assert download_cache_key(plain) != download_cache_key(with_sgc)
 
 
 def test_a_changed_local_mirror_is_a_new_cache_key(tmp_path):
-    manifest = tmp_path / "mirror" / "manifests" / "monocular_depth" / "hard.json"
+    manifest = tmp_path / "mirror" / manifest_relpath("monocular_depth", "hard")
     manifest.parent.mkdir(parents=True)
     manifest.write_text("{}")
     config = RunConfig(task="monocular_depth", model_name=BASELINE, repo_id=str(tmp_path / "mirror"))
@@ -187,8 +212,8 @@ def test_no_cache_key_for_local_or_builtin_data(depth_manifest):
     policy = SplitCachePolicy()
     local = RunConfig(task="monocular_depth", model_name=BASELINE, manifest=str(depth_manifest))
     assert policy.compute_key(None, {"config": local}, {}) is None
-    hub = RunConfig(task="monocular_depth", model_name=BASELINE)
-    assert policy.compute_key(None, {"config": hub, "builtin_sample": True}, {}) is None
+    builtin = RunConfig(task="monocular_depth", model_name=BASELINE, manifest=BUILTIN_SAMPLE)
+    assert policy.compute_key(None, {"config": builtin}, {}) is None
 
 
 def test_split_is_on_disk(tmp_path):
@@ -196,7 +221,9 @@ def test_split_is_on_disk(tmp_path):
     manifest.write_text("{}")
     prepared = bench.PreparedSplit(manifest_path=manifest, root=tmp_path, num_samples=1, source="hub")
     assert split_is_on_disk(prepared)
-    assert not split_is_on_disk(bench.PreparedSplit(manifest_path=manifest, root=tmp_path / "gone", num_samples=1, source="hub"))
+    assert not split_is_on_disk(
+        bench.PreparedSplit(manifest_path=manifest, root=tmp_path / "gone", num_samples=1, source="hub")
+    )
     manifest.unlink()
     assert not split_is_on_disk(prepared)
     assert not split_is_on_disk(None)
@@ -216,26 +243,25 @@ def test_only_transient_download_errors_are_retried(error, retried):
     assert retry_transient_only(None, None, Failed(data=error)) is retried
 
 
-def test_download_step_retry_settings():
-    assert download_split_step.retries == 3
+def test_download_step_retry_delays_double():
     delays = download_split_step.retry_delay_seconds
     assert len(delays) == 3 and delays[1] == 2 * delays[0] and delays[2] == 2 * delays[1]
-    assert download_split_step.retry_jitter_factor > 0
-    assert Path(download_split_step.result_storage) == results_dir()
 
 
 # -- run benchmark / write report helpers ------------------------------------------------------
 
 
-def test_report_progress_is_scoped():
-    import rpx_tasks.steps as steps
+def test_logging_progress_logs_quarters_and_passes_every_update_on(caplog):
+    from rpx_tasks.steps.logs import logging_progress
 
     seen = []
-    with report_progress(lambda *args: seen.append(args)):
-        steps._progress_callback(1, 2, "predict")
-        with report_progress(None):
-            assert steps._progress_callback is None
-    assert steps._progress_callback is None and seen == [(1, 2, "predict")]
+    progress = logging_progress(also=lambda *args: seen.append(args))
+    with caplog.at_level("INFO", logger="rpx_tasks.steps"):
+        for done in range(9):
+            progress(done, 8, "predict")
+        progress(0, None, "setup")
+    assert [r.getMessage() for r in caplog.records] == [f"predict {n}/8 samples" for n in (2, 4, 6, 8)]
+    assert seen == [(done, 8, "predict") for done in range(9)] + [(0, None, "setup")]
 
 
 def test_artifact_keys_are_valid_and_stable():
@@ -248,8 +274,14 @@ def test_artifact_keys_are_valid_and_stable():
 
 
 def test_metrics_table_and_summary_from_a_real_run(depth_manifest, tmp_path):
-    config = RunConfig(task="monocular_depth", model_name=BASELINE, manifest=str(depth_manifest),
-                       max_samples=4, device="cpu", output_dir=str(tmp_path / "out"))
+    config = RunConfig(
+        task="monocular_depth",
+        model_name=BASELINE,
+        manifest=str(depth_manifest),
+        max_samples=4,
+        device="cpu",
+        output_dir=str(tmp_path / "out"),
+    )
     paths, payload = bench.run_bench(config)
     rows = metrics_table(payload)
     metric_rows = [row for row in rows if row["section"] == "metric"]

@@ -8,6 +8,8 @@ Public API (what the CLI and the Prefect steps call):
 - ``download_split(task, split, modalities=...) -> DownloadedSplit``: for ``rpx download``
   and ``rpx bench`` without ``--manifest``.
 - ``resolved_manifest_path(repo_id, task, split, max_samples)``: where the resolved manifest goes.
+- ``mirror_manifest_stamp(repo_id, task, split)``: a local mirror's manifest modification time
+  (None for a Hub repo), for cache keys.
 
 Errors: ManifestError / DatasetError / DownloadError with hints; ``TransientDownloadError``
 (a DownloadError) marks failures worth retrying (network trouble, HTTP 408/429/5xx).
@@ -15,7 +17,7 @@ Errors: ManifestError / DatasetError / DownloadError with hints; ``TransientDown
 
 from .modalities import MODALITY_FILES, ModalityFiles, allow_patterns, check_modalities, shard_paths
 from .shards import extract_shards, read_checksums
-from .sources import hub_offline
+from .sources import hub_offline, mirror_manifest_stamp
 from .split import (
     DownloadedSplit,
     SplitDescription,
@@ -38,6 +40,7 @@ __all__ = [
     "extract_shards",
     "fetch_manifest",
     "hub_offline",
+    "mirror_manifest_stamp",
     "read_checksums",
     "repo_cache_key",
     "resolved_manifest_path",

@@ -61,6 +61,18 @@ def looks_like_path(repo_id: str) -> bool:
     return Path(repo_id).expanduser().is_dir()
 
 
+def mirror_manifest_stamp(repo_id: str, task: str, split: str) -> int | None:
+    """Return the modification time (ns) of the manifest of ``task``/``split`` in a local mirror folder.
+
+    None when ``repo_id`` names a Hub repo or the mirror has no such manifest. Cache keys
+    include it, so a changed mirror is a new key. Raises nothing.
+    """
+    if not looks_like_path(repo_id):
+        return None
+    manifest = Path(repo_id).expanduser() / manifest_relpath(task, split)
+    return manifest.stat().st_mtime_ns if manifest.is_file() else None
+
+
 def _parse_manifest(path: Path, *, file: str, where: str) -> dict[str, Any]:
     try:
         manifest = read_manifest(path)

@@ -1,0 +1,49 @@
+"""The pipeline steps as Prefect tasks (Prefect only: the benchmark logic is :mod:`rpx_tasks.bench`).
+
+- :mod:`.pipeline`: the six steps, validate config -> resolve device -> download split ->
+  resolve model -> run benchmark -> write report;
+- :mod:`.cache_policies`: the download step's cache key, cache policy and retry condition;
+- :mod:`.gpu_slots`: the ``gpu-<i>`` concurrency limits and the slot a run holds;
+- :mod:`.artifacts`: artifact keys, the metrics table and the run summary;
+- :mod:`.logs`: the run logger and progress lines for the run log.
+"""
+
+from .artifacts import artifact_key, metrics_table, run_summary
+from .cache_policies import (
+    STEP_VERSION,
+    SplitCachePolicy,
+    download_cache_key,
+    results_dir,
+    retry_transient_only,
+    split_is_on_disk,
+)
+from .gpu_slots import ensure_concurrency_limit, gpu_slot, gpu_slot_name
+from .pipeline import (
+    download_split_step,
+    resolve_device_step,
+    resolve_model_step,
+    run_benchmark_step,
+    validate_config_step,
+    write_report_step,
+)
+
+__all__ = [
+    "STEP_VERSION",
+    "SplitCachePolicy",
+    "artifact_key",
+    "download_cache_key",
+    "download_split_step",
+    "ensure_concurrency_limit",
+    "gpu_slot",
+    "gpu_slot_name",
+    "metrics_table",
+    "resolve_device_step",
+    "resolve_model_step",
+    "results_dir",
+    "retry_transient_only",
+    "run_benchmark_step",
+    "run_summary",
+    "split_is_on_disk",
+    "validate_config_step",
+    "write_report_step",
+]

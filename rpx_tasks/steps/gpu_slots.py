@@ -1,0 +1,108 @@
+"""GPU slots: one Prefect global concurrency limit ``gpu-<i>`` per GPU, held while a benchmark runs.
+
+So at most one benchmark runs per GPU across every flow run and worker sharing the Prefect
+server. ``deployments/setup_prefect.py`` creates the limits up front with
+``ensure_concurrency_limit``; a run creates a missing one itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from prefect.context import TaskRunContext
+
+from rpx_tasks.device import gpu_index
+
+from .logs import run_logger
+
+# While waiting for a GPU slot, say so (and how to free a leaked one) this often.
+SLOT_WAIT_WARNING_S = 120.0
+
+
+def gpu_slot_name(device: str) -> str | None:
+    """Return the concurrency limit guarding ``device``: ``gpu-<index>`` for CUDA (``cuda`` is 0), None for CPU."""
+    index = gpu_index(device)
+    return None if index is None else f"gpu-{index}"
+
+
+def ensure_concurrency_limit(name: str, limit: int = 1, *, reset: bool = False) -> str:
+    """Make sure the global concurrency limit ``name`` exists on the configured Prefect API.
+
+    Creates it with ``limit`` slots unless it exists; an existing limit is left as it is (a
+    limit someone raised stays raised) unless ``reset``, which sets it back to ``limit`` slots
+    and active. Returns what happened: ``"created"``, ``"reset"`` or ``"exists"``. Raises
+    Prefect's HTTP errors when the API does not answer.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            existing = None
+        if existing is None:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:
+                return "exists"
+            return "created"
+        if reset and (existing.limit != limit or not existing.active):
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, active=True))
+            return "reset"
+    return "exists"
+
+
+def _warn_while_waiting(name: str, acquired: threading.Event) -> None:
+    """Start a thread that warns every ``SLOT_WAIT_WARNING_S`` until ``acquired`` is set."""
+    logger = run_logger()
+    start = time.perf_counter()
+
+    def warn() -> None:
+        while not acquired.wait(SLOT_WAIT_WARNING_S):
+            logger.warning(
+                "Still waiting for GPU slot %s after %.0f s: another benchmark holds it. If none runs, a killed "
+                "run leaked it: free it with `prefect gcl update %s --active-slots 0`.",
+                name,
+                time.perf_counter() - start,
+                name,
+            )
+
+    threading.Thread(target=warn, name=f"wait-{name}", daemon=True).start()
+
+
+@contextmanager
+def gpu_slot(requested_device: str) -> Iterator[None]:
+    """Hold the ``gpu-<i>`` slot of ``requested_device`` while inside the block (no-op for CPU).
+
+    A missing limit is created with one slot first. Waits as long as it takes, with a warning
+    every ``SLOT_WAIT_WARNING_S`` (no acquisition timeout: a timed-out request could still take
+    a slot on the server and leak it). The slot is released when the block exits, by return,
+    exception or cancellation. Raises Prefect's errors when the API does not answer.
+    """
+    name = gpu_slot_name(requested_device)
+    if name is None:
+        yield
+        return
+    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+    from prefect.concurrency.sync import concurrency
+
+    logger = run_logger()
+    context = TaskRunContext.get()
+    holder = ConcurrencyLeaseHolder(type="task_run", id=context.task_run.id) if context else None
+    if ensure_concurrency_limit(name) == "created":
+        logger.warning("Created concurrency limit %s with 1 slot (deployments/setup_prefect.py manages them).", name)
+    start = time.perf_counter()
+    acquired = threading.Event()
+    _warn_while_waiting(name, acquired)
+    try:
+        with concurrency(name, occupy=1, strict=True, holder=holder):
+            acquired.set()
+            logger.info("Holding GPU slot %s (waited %.1f s).", name, time.perf_counter() - start)
+            yield
+    finally:
+        acquired.set()

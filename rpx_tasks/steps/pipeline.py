@@ -1,0 +1,116 @@
+"""The pipeline steps as Prefect tasks; each wraps one function of :mod:`rpx_tasks.bench`.
+
+- ``validate_config_step``: flow parameters -> RunConfig (ConfigError, never retried).
+- ``resolve_device_step``: the device the run will use (CUDA falls back to CPU).
+- ``download_split_step``: the split's manifest on disk; Hub downloads cached across flow runs
+  and retried on transient errors (:mod:`.cache_policies`).
+- ``resolve_model_step``: the Model object; never cached or persisted (not picklable).
+- ``run_benchmark_step``: the benchmark loop, holding the ``gpu-<i>`` slot of the requested GPU
+  for the whole run (:mod:`.gpu_slots`).
+- ``write_report_step``: the four report files, then the artifacts (:mod:`.artifacts`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from rpx_tasks import bench
+from rpx_tasks.config import RunConfig
+from rpx_tasks.errors import ConfigError
+from rpx_tasks.runner import Progress
+
+from .artifacts import publish_artifacts, run_summary
+from .cache_policies import (
+    DOWNLOAD_RETRIES,
+    DOWNLOAD_RETRY_JITTER,
+    SplitCachePolicy,
+    download_backoff_seconds,
+    results_dir,
+    retry_transient_only,
+)
+from .gpu_slots import gpu_slot
+from .logs import logging_progress, run_logger
+
+_TEMPLATE = re.compile(r"\{\{.*?\}\}")
+
+
+@task(name="validate-config", cache_policy=NO_CACHE, persist_result=False)
+def validate_config_step(params: dict[str, Any]) -> RunConfig:
+    """Return the RunConfig of plain flow parameters (RunConfig field names: ``model_name``, not ``model``).
+
+    Raises ConfigError for any invalid value and for a parameter that still holds an
+    unresolved ``{{ ... }}`` deployment template.
+    """
+    for name, value in params.items():
+        if isinstance(value, str) and _TEMPLATE.search(value):
+            raise ConfigError(
+                f"Parameter {name!r} holds an unresolved template variable: {value!r}.",
+                hint="set that environment variable where you run `prefect deploy` and deploy again, "
+                "or pass the parameter explicitly with --param",
+                details={"parameter": name},
+            )
+    return bench.validate_config(params)
+
+
+@task(name="resolve-device", cache_policy=NO_CACHE, persist_result=False)
+def resolve_device_step(requested: str, require_cuda: bool = False) -> str:
+    """Return the device the run uses: ``requested``, or ``cpu`` when CUDA is unavailable. Raises ConfigError."""
+    return bench.resolve_device(requested, require_cuda=require_cuda)
+
+
+@task(
+    name="download-split",
+    cache_policy=SplitCachePolicy(),
+    result_storage=results_dir(),
+    retries=DOWNLOAD_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=download_backoff_seconds()),
+    retry_jitter_factor=DOWNLOAD_RETRY_JITTER,
+    retry_condition_fn=retry_transient_only,
+)
+def download_split_step(config: RunConfig) -> bench.PreparedSplit:
+    """Return the split's manifest on disk: a Hub download, a local manifest, or the built-in sample data.
+
+    Raises TransientDownloadError (retried), DownloadError, ManifestError, DatasetError, ConfigError.
+    """
+    prepared = bench.prepare_split(config)
+    run_logger().info("Split ready: %s (%s)", prepared.manifest_path, prepared.source)
+    return prepared
+
+
+@task(name="resolve-model", cache_policy=NO_CACHE, persist_result=False)
+def resolve_model_step(config: RunConfig, device: str) -> Any:
+    """Return the Model named by the config, on ``device``. Raises ConfigError / ModelError."""
+    return bench.load_model(config, device)
+
+
+@task(name="run-benchmark", cache_policy=NO_CACHE, persist_result=False)
+def run_benchmark_step(
+    config: RunConfig, model: Any, prepared: bench.PreparedSplit, device: str, progress: Progress | None = None
+) -> bench.StagedRun:
+    """Run the benchmark loop; returns the StagedRun (rows staged in the output folder, not yet published).
+
+    Holds the ``gpu-<i>`` slot of the requested device (``config.device``) for the whole run.
+    Progress goes to the run log and, when given, to ``progress(done, total, stage)``.
+    Raises ManifestError / ModelError / MetricError.
+    """
+    with gpu_slot(config.device):
+        return bench.run_split(config, model, prepared, device, logging_progress(also=progress))
+
+
+@task(name="write-report", cache_policy=NO_CACHE, persist_result=False)
+def write_report_step(
+    config: RunConfig, prepared: bench.PreparedSplit, staged: bench.StagedRun, device: str
+) -> dict[str, Any]:
+    """Publish the four report files, then the markdown, table and link artifacts.
+
+    Returns the run summary (``run_summary``). Raises OSError when a file cannot be written.
+    """
+    paths, payload = bench.write_report(config, prepared, staged, device)
+    keys = publish_artifacts(config, paths, payload)
+    run_logger().info("Report written to %s", paths.output_dir.resolve())
+    return run_summary(config, payload, paths, device, keys)
