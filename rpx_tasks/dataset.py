@@ -14,7 +14,7 @@ from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import PATH_KEYS, check_manifest, clip_folder, dataset_root, phase_name, read_manifest, resolve_in_root
 from rpx_tasks.prefetch import prefetch_processes, prefetch_threads, processes_available
 from rpx_tasks.sample import Sample
-from rpx_tasks.tasks.spec import TaskSpec
+from rpx_tasks.contracts.spec import TaskSpec
 
 DECODE_ENGINES = ("threads", "processes")
 # Below this many samples the worker process's start-up (a fraction of a second) is not repaid.
