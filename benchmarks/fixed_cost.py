@@ -87,8 +87,15 @@ def timed(args: list[str], env: dict[str, str]) -> float:
 
 
 def bench_params(manifest: Path, frames: int, output: Path) -> dict:
-    return {"task": "monocular_depth", "split": "hard", "model_name": "ground_plane_prior", "manifest": str(manifest),
-            "max_samples": frames, "device": "cpu", "output_dir": str(output)}
+    return {
+        "task": "monocular_depth",
+        "split": "hard",
+        "model_name": "ground_plane_prior",
+        "manifest": str(manifest),
+        "max_samples": frames,
+        "device": "cpu",
+        "output_dir": str(output),
+    }
 
 
 RPX_COMMAND = [str(BIN / "rpx")]
@@ -97,8 +104,22 @@ RPX_COMMAND = [str(BIN / "rpx")]
 def commands(kind: str, manifest: Path, frames: int, output: Path) -> list[str]:
     params = bench_params(manifest, frames, output)
     if kind == "rpx bench":
-        return [*RPX_COMMAND, "bench", "monocular_depth", "--model", "ground_plane_prior", "--manifest", str(manifest),
-                "--max-samples", str(frames), "--device", "cpu", "--plain", "--output-dir", str(output)]
+        return [
+            *RPX_COMMAND,
+            "bench",
+            "monocular_depth",
+            "--model",
+            "ground_plane_prior",
+            "--manifest",
+            str(manifest),
+            "--max-samples",
+            str(frames),
+            "--device",
+            "cpu",
+            "--plain",
+            "--output-dir",
+            str(output),
+        ]
     if kind == "flow in-process":
         return [sys.executable, "-c", FLOW_IN_PROCESS.format(repo=str(REPO), params=params)]
     if kind == "core only":
@@ -110,7 +131,9 @@ EMPTY = "empty flow (6 tasks)"
 KINDS = (EMPTY, "rpx bench", "flow in-process", "core only")
 
 
-def measure(env: dict[str, str], manifest: Path, sizes: tuple[int, int], repeats: int, workdir: Path) -> dict[str, dict]:
+def measure(
+    env: dict[str, str], manifest: Path, sizes: tuple[int, int], repeats: int, workdir: Path
+) -> dict[str, dict]:
     """{kind: {"median": s, "min": s, "fixed": s}} plus the per-frame work, from interleaved rounds.
 
     Each round runs every kind once at N1 frames, in turn, so drifts of this machine hit them
@@ -136,8 +159,12 @@ def measure(env: dict[str, str], manifest: Path, sizes: tuple[int, int], repeats
     rows = {}
     for kind in KINDS:
         work = 0.0 if kind == EMPTY else n1 * per_frame
-        rows[kind] = {"median": statistics.median(times[kind]), "min": min(times[kind]),
-                      "fixed": statistics.median(times[kind]) - work, "runs": times[kind]}
+        rows[kind] = {
+            "median": statistics.median(times[kind]),
+            "min": min(times[kind]),
+            "fixed": statistics.median(times[kind]) - work,
+            "runs": times[kind],
+        }
     rows["per_frame_s"] = per_frame
     return rows
 
@@ -147,8 +174,13 @@ def start_server(env: dict[str, str], home: Path) -> tuple[subprocess.Popen, str
     api_url = f"http://127.0.0.1:{port}/api"
     server_env = {**env, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false"}
     server_env.pop("PREFECT_API_URL", None)
-    process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                               env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -183,8 +215,10 @@ def print_table(title: str, rows: dict, sizes: tuple[int, int]) -> None:
         row = rows[kind]
         delta = "" if kind == EMPTY else f"{row['fixed'] - empty:+.2f}"
         print(f"  {kind:<22} {row['median']:>9.2f} {row['min']:>7.2f} {row['fixed']:>8.2f} {delta:>9}")
-    print(f"  ({sizes[0]} frames per run; per-frame work {1000 * rows['per_frame_s']:.1f} ms from the core at "
-          f"{sizes[0]} and {sizes[1]} frames; criterion: rpx bench at most +1.50 s over the empty flow)")
+    print(
+        f"  ({sizes[0]} frames per run; per-frame work {1000 * rows['per_frame_s']:.1f} ms from the core at "
+        f"{sizes[0]} and {sizes[1]} frames; criterion: rpx bench at most +1.50 s over the empty flow)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs=2, default=(4, 24), metavar=("N1", "N2"))
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
-    parser.add_argument("--rpx-command", default=None, help="command line that stands for `rpx` (default: the venv's rpx)")
+    parser.add_argument(
+        "--rpx-command", default=None, help="command line that stands for `rpx` (default: the venv's rpx)"
+    )
     args = parser.parse_args(argv)
     if args.rpx_command:
         RPX_COMMAND[:] = args.rpx_command.split()
@@ -205,8 +241,15 @@ def main(argv: list[str] | None = None) -> int:
 
         manifest = write_sample_dataset(workdir / "data") / "manifests" / "monocular_depth" / "hard.json"
         env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-        env.update({"PREFECT_HOME": str(workdir / "embedded-home"), "DO_NOT_TRACK": "1",
-                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RPX_NO_BANNER": "1", "HF_HUB_OFFLINE": "1"})
+        env.update(
+            {
+                "PREFECT_HOME": str(workdir / "embedded-home"),
+                "DO_NOT_TRACK": "1",
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "RPX_NO_BANNER": "1",
+                "HF_HUB_OFFLINE": "1",
+            }
+        )
         results = {"embedded API": measure(env, manifest, sizes, args.repeats, workdir)}
         print_table("Embedded API (no PREFECT_API_URL: a temporary server per process)", results["embedded API"], sizes)
 

@@ -68,7 +68,7 @@ def _process_tree_rss_bytes(root_pid: int) -> int:
                 stat = f.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
     total, stack = 0, [root_pid]
     page = os.sysconf("SC_PAGE_SIZE")
@@ -115,8 +115,14 @@ def measure(command: list[str], env: dict[str, str], frames: int, log_path: Path
 def best_of(runs: list[Run]) -> Run:
     """Combine repeats of one measurement: the fastest wall time (least disturbed), the largest RSS."""
     notes = [run.note for run in runs if run.note]
-    return Run(runs[0].frames, min(run.wall_s for run in runs), max(run.peak_rss_mib for run in runs),
-               max(run.tree_rss_mib for run in runs), all(run.ok for run in runs), notes[0] if notes else "")
+    return Run(
+        runs[0].frames,
+        min(run.wall_s for run in runs),
+        max(run.peak_rss_mib for run in runs),
+        max(run.tree_rss_mib for run in runs),
+        all(run.ok for run in runs),
+        notes[0] if notes else "",
+    )
 
 
 def _tail(path: Path, lines: int = 6) -> str:
@@ -145,10 +151,14 @@ print(time.perf_counter() - start)
 def generate(root: Path, frames_per_clip: int) -> tuple[int, float]:
     """Write the hard split in a child process (keeps this process small). Returns (frames, seconds)."""
     code = _GENERATE_SNIPPET.format(scenes=SCENES_PER_SPLIT, height=HEIGHT, width=WIDTH)
-    done = subprocess.run([sys.executable, "-c", code, str(root), str(frames_per_clip)], env=_child_env(),
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root), str(frames_per_clip)],
+        env=_child_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return SCENES_PER_SPLIT * 3 * frames_per_clip, float(done.stdout.strip().splitlines()[-1])
-
 
 
 def _rpx_command() -> list[str]:
@@ -177,8 +187,19 @@ def _child_env() -> dict[str, str]:
 def run_rpx(dataset: Path, frames: int, out_dir: Path) -> Run:
     manifest = dataset / "manifests" / "monocular_depth" / "hard.json"
     command = _rpx_command() + [
-        "bench", "monocular_depth", "--model", MODEL, "--manifest", str(manifest), "--split", "hard",
-        "--device", "cpu", "--output-dir", str(out_dir), "--plain",
+        "bench",
+        "monocular_depth",
+        "--model",
+        MODEL,
+        "--manifest",
+        str(manifest),
+        "--split",
+        "hard",
+        "--device",
+        "cpu",
+        "--output-dir",
+        str(out_dir),
+        "--plain",
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     run = measure(command, _child_env(), frames, out_dir / "rpx.log")
@@ -273,8 +294,10 @@ def print_table(title: str, small: Run, large: Run) -> None:
     fps, fixed = _steady_state(small, large)
     print(f"  steady-state throughput : {fps:8.1f} frames/s  ((N2-N1)/(T2-T1))")
     print(f"  implied fixed cost      : {fixed:8.2f} s        (start-up, imports, reports)")
-    print(f"  peak RSS ratio {large.frames}/{small.frames}   : {large.peak_rss_mib / small.peak_rss_mib:8.2f} "
-          f"(process), {large.tree_rss_mib / small.tree_rss_mib:.2f} (tree)")
+    print(
+        f"  peak RSS ratio {large.frames}/{small.frames}   : {large.peak_rss_mib / small.peak_rss_mib:8.2f} "
+        f"(process), {large.tree_rss_mib / small.tree_rss_mib:.2f} (tree)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,11 +305,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-python", help="python of a venv with rpx-benchmark 0.3.0 installed")
     parser.add_argument("--small-frames-per-clip", type=int, default=6)
     parser.add_argument("--large-frames-per-clip", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per size; the fastest counts (default 5: the flow's start-up varies by about a second between runs)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="runs per size; the fastest counts (default 5: the flow's start-up varies by about a second between runs)",
+    )
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir, removed)")
-    parser.add_argument("--api", choices=("server", "embedded"), default="server",
-                        help="server (default): start one local `prefect server` for all rpx runs, so the flow's fixed "
-                        "cost is small and steady; embedded: each run starts Prefect's temporary API (~8 s, noisy)")
+    parser.add_argument(
+        "--api",
+        choices=("server", "embedded"),
+        default="server",
+        help="server (default): start one local `prefect server` for all rpx runs, so the flow's fixed "
+        "cost is small and steady; embedded: each run starts Prefect's temporary API (~8 s, noisy)",
+    )
     args = parser.parse_args(argv)
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rpx-throughput-"))
@@ -302,30 +334,48 @@ def main(argv: list[str] | None = None) -> int:
         for label, per_clip in (("small", args.small_frames_per_clip), ("large", args.large_frames_per_clip)):
             root = work / f"data_{label}"
             frames, seconds = generate(root, per_clip)
-            print(f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}) in {seconds:.1f} s "
-                  f"({1000 * seconds / frames:.1f} ms/frame)")
+            print(
+                f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}) in {seconds:.1f} s "
+                f"({1000 * seconds / frames:.1f} ms/frame)"
+            )
             sizes[label] = (root, frames)
         print(f"this script's RSS when launching the runs (floor of the wait4 peak): {_own_rss_mib():.0f} MiB")
 
         repeats = range(max(1, args.repeat))
-        runs = {label: best_of([run_rpx(root, n, work / f"out_{label}_{i}") for i in repeats])
-                for label, (root, n) in sizes.items()}
-        print_table(f"rpx bench monocular_depth --model {MODEL} --device cpu "
-                    f"(hard split, {WIDTH}x{HEIGHT}, best of {len(repeats)})",
-                    runs["small"], runs["large"])
+        runs = {
+            label: best_of([run_rpx(root, n, work / f"out_{label}_{i}") for i in repeats])
+            for label, (root, n) in sizes.items()
+        }
+        print_table(
+            f"rpx bench monocular_depth --model {MODEL} --device cpu "
+            f"(hard split, {WIDTH}x{HEIGHT}, best of {len(repeats)})",
+            runs["small"],
+            runs["large"],
+        )
         if args.upstream_python:
-            upstream = {label: best_of([run_upstream(args.upstream_python, root, n, work / f"upstream_{label}_{i}")
-                                        for i in repeats])
-                        for label, (root, n) in sizes.items()}
-            print_table(f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
-                        upstream["small"], upstream["large"])
-            ours, theirs = _steady_state(runs["small"], runs["large"])[0], _steady_state(upstream["small"], upstream["large"])[0]
+            upstream = {
+                label: best_of(
+                    [run_upstream(args.upstream_python, root, n, work / f"upstream_{label}_{i}") for i in repeats]
+                )
+                for label, (root, n) in sizes.items()
+            }
+            print_table(
+                f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
+                upstream["small"],
+                upstream["large"],
+            )
+            ours, theirs = (
+                _steady_state(runs["small"], runs["large"])[0],
+                _steady_state(upstream["small"], upstream["large"])[0],
+            )
             print(f"\nsteady-state ratio rpx-bench / upstream: {ours / theirs:.2f}x")
 
         decodes = [decode_only(sizes["large"][0]) for _ in repeats]
         frames, seconds, how = min(decodes, key=lambda decode: decode[1])
-        print(f"\ndecode-only (ceiling): {frames} frames in {seconds:.2f} s = {frames / seconds:.1f} frames/s "
-              f"(best of {len(repeats)})")
+        print(
+            f"\ndecode-only (ceiling): {frames} frames in {seconds:.2f} s = {frames / seconds:.1f} frames/s "
+            f"(best of {len(repeats)})"
+        )
         print(f"  via {how}")
     finally:
         if server is not None:

@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.errors import ConfigError, ManifestError
-from rpx_tasks.manifest import PATH_KEYS, check_manifest, clip_folder, dataset_root, phase_name, read_manifest, resolve_in_root
+from rpx_tasks.manifest import (
+    PATH_KEYS,
+    check_manifest,
+    clip_folder,
+    dataset_root,
+    phase_name,
+    read_manifest,
+    resolve_in_root,
+)
 from rpx_tasks.prefetch import prefetch_processes, prefetch_threads, processes_available
 from rpx_tasks.sample import Sample
-from rpx_tasks.contracts.spec import TaskSpec
 
 DECODE_ENGINES = ("threads", "processes")
 # Below this many samples the worker process's start-up (a fraction of a second) is not repaid.
@@ -105,13 +113,18 @@ class SplitDataset:
         """
         choice = engine or os.environ.get("RPX_DECODE_ENGINE") or None
         if choice is not None and choice not in DECODE_ENGINES:
-            raise ConfigError(f"Unknown decode engine {choice!r}.", hint=f"use one of: {', '.join(DECODE_ENGINES)} (RPX_DECODE_ENGINE)")
+            raise ConfigError(
+                f"Unknown decode engine {choice!r}.",
+                hint=f"use one of: {', '.join(DECODE_ENGINES)} (RPX_DECODE_ENGINE)",
+            )
         possible = processes_available() and self._spec_module() is not None
         if choice is None:
             choice = "processes" if len(self) >= PROCESS_ENGINE_MIN_SAMPLES else "threads"
         return choice if (choice == "threads" or possible) else "threads"
 
-    def iter_batches(self, batch_size: int = 1, *, prefetch_batches: int = 2, workers: int = 2, engine: str | None = None) -> Iterator[list[Sample]]:
+    def iter_batches(
+        self, batch_size: int = 1, *, prefetch_batches: int = 2, workers: int = 2, engine: str | None = None
+    ) -> Iterator[list[Sample]]:
         """Yield lists of decoded Samples of ``batch_size`` (the last may be shorter), in order.
 
         Up to ``prefetch_batches`` batches are decoded ahead while the caller runs inference,
@@ -121,17 +134,27 @@ class SplitDataset:
         """
         if self.decode_engine(engine) == "processes":
             args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split)
-            return prefetch_processes("rpx_tasks.dataset:worker_decoder", args, self.entries, batch_size, depth=prefetch_batches)
+            return prefetch_processes(
+                "rpx_tasks.dataset:worker_decoder", args, self.entries, batch_size, depth=prefetch_batches
+            )
         return prefetch_threads(self.decode, self.entries, batch_size, depth=prefetch_batches, workers=workers)
 
 
 def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None):
     """The decode function of a built-in task's split (``spec_module`` defines its SPEC), rebuilt
     inside the decoding worker process."""
-    return SplitDataset(spec=importlib.import_module(spec_module).SPEC, manifest_path=Path(manifest_path), root=Path(root), entries=[], split=split).decode
+    return SplitDataset(
+        spec=importlib.import_module(spec_module).SPEC,
+        manifest_path=Path(manifest_path),
+        root=Path(root),
+        entries=[],
+        split=split,
+    ).decode
 
 
-def open_split(manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | None = None, split: str | None = None) -> SplitDataset:
+def open_split(
+    manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | None = None, split: str | None = None
+) -> SplitDataset:
     """Open a manifest for ``spec``'s task.
 
     Keeps the first ``max_samples`` entries of the manifest, checks the required keys and that
@@ -147,7 +170,9 @@ def open_split(manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | 
     if max_samples is not None:
         entries = entries[:max_samples]
     if not entries:
-        raise ManifestError(f"Manifest {manifest_path} has no samples.", hint="pick a split or manifest that lists samples")
+        raise ManifestError(
+            f"Manifest {manifest_path} has no samples.", hint="pick a split or manifest that lists samples"
+        )
     root = dataset_root(manifest, manifest_path)
     for entry in entries:
         for key in spec.required_keys:
@@ -162,4 +187,6 @@ def open_split(manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | 
             if isinstance(value, str):
                 resolve_in_root(root, value, sample_id=entry["id"], key=key)
     ordered = [entry for _, entry in sorted(enumerate(entries), key=_clip_sort_key)]
-    return SplitDataset(spec=spec, manifest_path=manifest_path, root=root, entries=ordered, split=split or manifest.get("split"))
+    return SplitDataset(
+        spec=spec, manifest_path=manifest_path, root=root, entries=ordered, split=split or manifest.get("split")
+    )

@@ -50,11 +50,15 @@ def read_message(stream: BinaryIO) -> Any:
     if not header:
         return None
     if len(header) != HEADER.size:
-        raise DatasetError("Decoding worker pipe closed in the middle of a message.", hint="the other process died; re-run")
+        raise DatasetError(
+            "Decoding worker pipe closed in the middle of a message.", hint="the other process died; re-run"
+        )
     (length,) = HEADER.unpack(header)
     payload = stream.read(length)
     if len(payload) != length:
-        raise DatasetError("Decoding worker pipe closed in the middle of a message.", hint="the other process died; re-run")
+        raise DatasetError(
+            "Decoding worker pipe closed in the middle of a message.", hint="the other process died; re-run"
+        )
     return pickle.loads(payload)
 
 
@@ -72,10 +76,14 @@ def _portable_error(exc: BaseException, entry: Any) -> BaseException:
         return exc
     except Exception:  # noqa: BLE001 - any unpicklable error is replaced by a typed one
         sample = entry.get("id") if isinstance(entry, dict) else None
-        return DatasetError(f"Decoding sample {sample!r} failed in the worker: {exc!r}", hint="see the error text for the cause")
+        return DatasetError(
+            f"Decoding sample {sample!r} failed in the worker: {exc!r}", hint="see the error text for the cause"
+        )
 
 
-def _encode(sample: Any, ring: mmap.mmap | None, slot: int, slot_size: int) -> tuple[bytes, list[tuple[int, int]] | None, int]:
+def _encode(
+    sample: Any, ring: mmap.mmap | None, slot: int, slot_size: int
+) -> tuple[bytes, list[tuple[int, int]] | None, int]:
     """Pickle ``sample`` with its contiguous buffers out of band into ``slot``; in-band when that fails."""
     buffers: list[pickle.PickleBuffer] = []
     header = pickle.dumps(sample, protocol=5, buffer_callback=buffers.append)
@@ -91,7 +99,7 @@ def _encode(sample: Any, ring: mmap.mmap | None, slot: int, slot_size: int) -> t
             if offset + raw.nbytes > slot_size:
                 spans = None
                 break
-            ring[base + offset: base + offset + raw.nbytes] = raw
+            ring[base + offset : base + offset + raw.nbytes] = raw
             spans.append((offset, raw.nbytes))
             offset = (offset + raw.nbytes + ALIGN - 1) // ALIGN * ALIGN
         if spans is not None:

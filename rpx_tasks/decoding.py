@@ -90,6 +90,7 @@ def decode_pose(path: Path, sample_id: str, key: str = "pose") -> np.ndarray:
     ``.npz`` holds ``position`` (3,) and ``orientation`` (4,) xyzw; ``.npy`` holds a 7-vector
     [x, y, z, qx, qy, qz, qw]. Raises ManifestError on a missing, unreadable or malformed file.
     """
+
     def bad(reason: str) -> ManifestError:
         return ManifestError(
             f"Sample {sample_id!r}: pose file {path} {reason}.",

@@ -21,9 +21,26 @@ MANIFESTS_DIR = "manifests"
 # Every manifest sample key that may hold a file path (when its value is a string): each is
 # checked to stay inside the dataset root.
 PATH_KEYS: tuple[str, ...] = (
-    "rgb", "rgb_b", "target_rgb", "depth", "mask", "pose", "pose_a", "pose_b", "target_pose",
-    "camera_pose", "fisheye_left", "fisheye_right", "boxes", "tracks", "coordinates", "depths",
-    "points0", "points1", "visibility", "vocabulary",
+    "rgb",
+    "rgb_b",
+    "target_rgb",
+    "depth",
+    "mask",
+    "pose",
+    "pose_a",
+    "pose_b",
+    "target_pose",
+    "camera_pose",
+    "fisheye_left",
+    "fisheye_right",
+    "boxes",
+    "tracks",
+    "coordinates",
+    "depths",
+    "points0",
+    "points1",
+    "visibility",
+    "vocabulary",
 )
 
 # Sample keys whose path reveals the (scene, phase) clip, in order of preference.
@@ -69,7 +86,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def check_manifest(manifest: dict[str, Any], *, source: str, known_tasks: Iterable[str], expected_task: str | None = None) -> None:
+def check_manifest(
+    manifest: dict[str, Any], *, source: str, known_tasks: Iterable[str], expected_task: str | None = None
+) -> None:
     """Check the top-level structure of a manifest.
 
     Raises ManifestError when ``task`` is missing or unknown or differs from
@@ -89,7 +108,9 @@ def check_manifest(manifest: dict[str, Any], *, source: str, known_tasks: Iterab
         )
     samples = manifest.get("samples")
     if samples is None:
-        raise ManifestError(f"Manifest {source} has no 'samples' field.", hint="a manifest lists its samples under 'samples'")
+        raise ManifestError(
+            f"Manifest {source} has no 'samples' field.", hint="a manifest lists its samples under 'samples'"
+        )
     if not isinstance(samples, list):
         raise ManifestError(f"Manifest {source}: 'samples' must be a list, got {type(samples).__name__}.")
     root = manifest.get("root")
@@ -101,12 +122,18 @@ def check_manifest(manifest: dict[str, Any], *, source: str, known_tasks: Iterab
             raise ManifestError(f"Manifest {source}: sample #{index} is not an object.")
         sample_id = entry.get("id")
         if not isinstance(sample_id, str) or not sample_id:
-            raise ManifestError(f"Manifest {source}: sample #{index} has no 'id'.", hint="every sample needs a unique string id")
+            raise ManifestError(
+                f"Manifest {source}: sample #{index} has no 'id'.", hint="every sample needs a unique string id"
+            )
         if sample_id in seen:
-            raise ManifestError(f"Manifest {source}: sample id {sample_id!r} appears twice.", hint="sample ids must be unique")
+            raise ManifestError(
+                f"Manifest {source}: sample id {sample_id!r} appears twice.", hint="sample ids must be unique"
+            )
         seen.add(sample_id)
         if not isinstance(entry.get("rgb"), str):
-            raise ManifestError(f"Manifest {source}: sample {sample_id!r} has no 'rgb' path.", details={"sample": sample_id})
+            raise ManifestError(
+                f"Manifest {source}: sample {sample_id!r} has no 'rgb' path.", details={"sample": sample_id}
+            )
 
 
 def dataset_root(manifest: dict[str, Any], manifest_path: str | Path) -> Path:

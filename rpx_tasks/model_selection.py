@@ -52,7 +52,9 @@ def _registry() -> dict[str, ModelEntry]:
         for entry in spec.models:
             _check_entry(entry)
             if entry.name in entries:
-                raise ConfigError(f"Model {entry.name!r} is declared twice.", hint="model names are unique across tasks")
+                raise ConfigError(
+                    f"Model {entry.name!r} is declared twice.", hint="model names are unique across tasks"
+                )
             entries[entry.name] = entry
     return {**entries, **_EXTRA}
 

@@ -35,7 +35,9 @@ _PAGE = mmap.PAGESIZE
 _WORKER_EXIT_S = 5.0
 
 
-def prefetch_threads(decode: Callable[[dict], Sample], entries: Iterable[dict], batch_size: int, *, depth: int = 2, workers: int = 2) -> Iterator[list[Sample]]:
+def prefetch_threads(
+    decode: Callable[[dict], Sample], entries: Iterable[dict], batch_size: int, *, depth: int = 2, workers: int = 2
+) -> Iterator[list[Sample]]:
     """Yield batches of decoded samples in entry order, decoding up to ``depth`` batches ahead.
 
     Raises whatever ``decode`` raises (e.g. ManifestError), at the sample's turn.
@@ -43,7 +45,9 @@ def prefetch_threads(decode: Callable[[dict], Sample], entries: Iterable[dict], 
     executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rpx-decode")
     futures = (executor.submit(decode, entry) for entry in entries)
     try:
-        pending: collections.deque[Future[Sample]] = collections.deque(itertools.islice(futures, (depth + 1) * batch_size))
+        pending: collections.deque[Future[Sample]] = collections.deque(
+            itertools.islice(futures, (depth + 1) * batch_size)
+        )
         while pending:
             batch = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
             pending.extend(itertools.islice(futures, len(batch)))
@@ -82,14 +86,25 @@ class _Reader:
                 else:
                     base = slot * self.slot_size
                     with memoryview(self.ring) as view:
-                        buffers = [bytearray(view[base + offset: base + offset + length]) for offset, length in spans]
+                        buffers = [bytearray(view[base + offset : base + offset + length]) for offset, length in spans]
                     self.results.put((True, pickle.loads(payload, buffers=buffers), nbytes))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             self.results.put((False, exc, 0))
-        self.results.put((False, DatasetError("The decoding worker exited unexpectedly.", hint="see its error output above; re-run with RPX_DECODE_ENGINE=threads to decode in-process"), 0))
+        self.results.put(
+            (
+                False,
+                DatasetError(
+                    "The decoding worker exited unexpectedly.",
+                    hint="see its error output above; re-run with RPX_DECODE_ENGINE=threads to decode in-process",
+                ),
+                0,
+            )
+        )
 
 
-def prefetch_processes(factory: str, args: tuple, entries: Iterable[dict], batch_size: int, *, depth: int = 2) -> Iterator[list[Sample]]:
+def prefetch_processes(
+    factory: str, args: tuple, entries: Iterable[dict], batch_size: int, *, depth: int = 2
+) -> Iterator[list[Sample]]:
     """Yield batches of samples decoded in a worker process, in entry order, up to ``depth`` batches ahead.
 
     The worker builds its decode function as ``factory(*args)`` (``factory`` is
@@ -109,7 +124,10 @@ def prefetch_processes(factory: str, args: tuple, entries: Iterable[dict], batch
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
         process = subprocess.Popen(
             [sys.executable, "-m", "rpx_tasks.decode_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(ring_fd,), env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(ring_fd,),
+            env=env,
         )
         reader = _Reader(process.stdout)
         requests = process.stdin
@@ -120,7 +138,10 @@ def prefetch_processes(factory: str, args: tuple, entries: Iterable[dict], batch
             try:
                 write_message(requests, message)
             except OSError as exc:
-                raise DatasetError("The decoding worker exited unexpectedly.", hint="re-run with RPX_DECODE_ENGINE=threads to decode in-process") from exc
+                raise DatasetError(
+                    "The decoding worker exited unexpectedly.",
+                    hint="re-run with RPX_DECODE_ENGINE=threads to decode in-process",
+                ) from exc
 
         def send(entry: dict) -> None:
             nonlocal sent, outstanding

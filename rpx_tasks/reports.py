@@ -190,7 +190,8 @@ def format_summary(payload: dict[str, Any]) -> str:
     lines += [
         f"- Model: `{payload['model']}`",
         f"- Split: `{payload['split']}`",
-        f"- Data: `{payload.get('manifest') or payload.get('repo_id')}`" + (f" @ `{payload['revision']}`" if payload.get("revision") else ""),
+        f"- Data: `{payload.get('manifest') or payload.get('repo_id')}`"
+        + (f" @ `{payload['revision']}`" if payload.get("revision") else ""),
         f"- Samples: {payload['num_samples']}",
         f"- Device: `{payload.get('environment', {}).get('device', '?')}`",
         "",
@@ -202,7 +203,8 @@ def format_summary(payload: dict[str, Any]) -> str:
     for name, stats in payload["aggregated"].items():
         arrow = {True: "↑ higher", False: "↓ lower"}.get(stats.get("higher_is_better"), "")
         lines.append(
-            f"| {name} | {format_value(stats['mean'])} | {arrow} | {stats['count']} | {stats['nan_count']} | {stats['inf_count']} |"
+            f"| {name} | {format_value(stats['mean'])} | {arrow} | "
+            f"{stats['count']} | {stats['nan_count']} | {stats['inf_count']} |"
         )
     readiness = payload.get("readiness") or {}
     wps = readiness.get("wps")
@@ -221,7 +223,8 @@ def format_summary(payload: dict[str, Any]) -> str:
             f"| interaction | {format_value(wps.get('s_interaction'))} |",
             f"| clean | {format_value(wps.get('s_clean'))} |",
             f"| **overall** | **{format_value(wps.get('s_overall'))}** |",
-            f"| Δ interaction (S_I − S_C) | {format_signed(wps.get('delta_int'))} {_effect(wps.get('interaction_effect'))} |",
+            f"| Δ interaction (S_I − S_C) | {format_signed(wps.get('delta_int'))} "
+            f"{_effect(wps.get('interaction_effect'))} |",
             f"| Δ recovery (S_L − S_I) | {format_signed(wps.get('delta_rec'))} {_effect(wps.get('recovery_effect'))} |",
         ]
         str_block = readiness.get("str") or {}

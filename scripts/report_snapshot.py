@@ -29,9 +29,25 @@ REPO = Path(__file__).resolve().parents[1]
 TIMING_COLUMNS = {"latency_ms"}
 # result.json keys whose values are timings or describe the machine, not the benchmark.
 VOLATILE_KEYS = {
-    "environment", "efficiency", "timings", "latency_ms", "latency_p50_ms", "latency_p95_ms",
-    "latency_ms_p50", "latency_ms_p95", "throughput_sps", "throughput_fps", "wall_s", "peak_memory_mb",
-    "started", "finished", "created", "duration_s", "output_dir", "run", "stages",
+    "environment",
+    "efficiency",
+    "timings",
+    "latency_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "throughput_sps",
+    "throughput_fps",
+    "wall_s",
+    "peak_memory_mb",
+    "started",
+    "finished",
+    "created",
+    "duration_s",
+    "output_dir",
+    "run",
+    "stages",
 }
 HF_REPO_ID = "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"
 
@@ -45,8 +61,13 @@ def _rpx(*args: str, env: dict[str, str]) -> None:
 
 def write(out: Path, data: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PREFECT_HOME": str(out / "prefect"), "HF_HUB_OFFLINE": "1",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(out / "prefect"),
+        "HF_HUB_OFFLINE": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
     env.pop("PREFECT_API_URL", None)
     if data is None:
         data = out / "data"
@@ -54,17 +75,46 @@ def write(out: Path, data: Path | None) -> None:
     tasks = sorted(p.name for p in (data / "manifests").iterdir() if p.is_dir())
     for task in tasks:
         manifest = data / "manifests" / task / "all.json"
-        _rpx("bench", task, "--model", "baseline", "--manifest", str(manifest), "--split", "hard",
-             "--device", "cpu", "--plain", "--output-dir", str(out / "reports" / task), env=env)
+        _rpx(
+            "bench",
+            task,
+            "--model",
+            "baseline",
+            "--manifest",
+            str(manifest),
+            "--split",
+            "hard",
+            "--device",
+            "cpu",
+            "--plain",
+            "--output-dir",
+            str(out / "reports" / task),
+            env=env,
+        )
     sys.path.insert(0, str(REPO))
-    from tests.hf_seed import seed_tiny_depth_anything
+    from tests.support.hf_seed import seed_tiny_depth_anything
 
     cache = out / "hf-cache"
     seed_tiny_depth_anything(cache, HF_REPO_ID)
     manifest = data / "manifests" / "monocular_depth" / "all.json"
-    _rpx("bench", "monocular_depth", "--hf-checkpoint", HF_REPO_ID, "--cache-dir", str(cache),
-         "--manifest", str(manifest), "--split", "hard", "--device", "cpu", "--plain",
-         "--output-dir", str(out / "reports" / "monocular_depth_hf"), env={**env, "HF_HUB_CACHE": str(cache)})
+    _rpx(
+        "bench",
+        "monocular_depth",
+        "--hf-checkpoint",
+        HF_REPO_ID,
+        "--cache-dir",
+        str(cache),
+        "--manifest",
+        str(manifest),
+        "--split",
+        "hard",
+        "--device",
+        "cpu",
+        "--plain",
+        "--output-dir",
+        str(out / "reports" / "monocular_depth_hf"),
+        env={**env, "HF_HUB_CACHE": str(cache)},
+    )
     print(f"wrote {len(tasks) + 1} reports to {out / 'reports'}")
 
 

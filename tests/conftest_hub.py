@@ -2,7 +2,7 @@
 
 Load with ``pytest_plugins = ["tests.conftest_hub"]`` in ``tests/conftest.py``.
 
-- ``hub_server``: a running ``tests/hub_server.HubServer`` holding ``rpx-test/loose`` and
+- ``hub_server``: a running ``tests/support/hub_server.HubServer`` holding ``rpx-test/loose`` and
   ``rpx-test/sharded`` (refs ``main`` and ``v1``, or the commit sha); stopped afterwards.
 - ``hub_env``: ``hub_server`` plus an isolated environment: ``HF_ENDPOINT`` = the server,
   temp ``RPX_CACHE_DIR`` and HF cache, no token, online, telemetry off, retries without sleeps.
@@ -24,10 +24,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests.hub_server import HubServer, build_repo_files, serve_dataset, write_repo_files
-except ImportError:  # tests/ on sys.path as a plain folder
-    from hub_server import HubServer, build_repo_files, serve_dataset, write_repo_files
+from tests.support.hub_server import HubServer, build_repo_files, serve_dataset, write_repo_files
 
 
 class _NoSleepTime:
@@ -82,8 +79,16 @@ def hub_env(hub_server, tmp_path, monkeypatch) -> HubEnv:
 
     hf_cache = tmp_path / "hf-cache"
     rpx_cache = tmp_path / "rpx-cache"
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                 "RPX_HF_REPO", "RPX_HF_REVISION", "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
+    for name in (
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "RPX_HF_REPO",
+        "RPX_HF_REVISION",
+        "HF_HUB_ETAG_TIMEOUT",
+        "HF_HUB_DOWNLOAD_TIMEOUT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
@@ -93,7 +98,9 @@ def hub_env(hub_server, tmp_path, monkeypatch) -> HubEnv:
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # Both or neither: hf_hub_url() builds from the template, then swaps a leading ENDPOINT.
     monkeypatch.setattr(constants, "ENDPOINT", hub_server.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub_server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub_server.url + "/{repo_id}/resolve/{revision}/{filename}"
+    )
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_cache))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))

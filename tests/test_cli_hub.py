@@ -7,11 +7,13 @@ import sys
 
 import pytest
 
-from tests.hub_server import SPLIT_SCENES, build_repo_files, files_of
+from tests.support.hub_server import SPLIT_SCENES, build_repo_files, files_of
 
 
 def _rpx(args, env, timeout=120):
-    return subprocess.run([sys.executable, "-m", "rpx_tasks.cli", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rpx_tasks.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 @pytest.fixture()
@@ -39,7 +41,16 @@ def test_download_then_bench_then_offline_bench(hub_env, cli_env, tmp_path):
     assert "manifests/monocular_depth/hard.json" in hub_env.server.fetched_files()
 
     hub_env.server.clear()
-    bench = ["bench", "monocular_depth", *common, "--model", "rpx_tasks.models.baselines:constant_depth", "--device", "cpu", "--plain"]
+    bench = [
+        "bench",
+        "monocular_depth",
+        *common,
+        "--model",
+        "rpx_tasks.models.baselines:constant_depth",
+        "--device",
+        "cpu",
+        "--plain",
+    ]
     done = _rpx([*bench, "--output-dir", str(tmp_path / "out1")], cli_env)
     assert done.returncode == 0, done.stderr
     assert [f for f in hub_env.server.fetched_files() if not f.startswith("manifests/")] == []
@@ -55,7 +66,21 @@ def test_download_then_bench_then_offline_bench(hub_env, cli_env, tmp_path):
 
 
 def test_info_reads_only_the_manifest(hub_env, cli_env, tmp_path):
-    done = _rpx(["info", "monocular_depth", "--split", "hard", "--repo", "rpx-test/loose", "--revision", "main", "--cache-dir", str(tmp_path)], cli_env)
+    done = _rpx(
+        [
+            "info",
+            "monocular_depth",
+            "--split",
+            "hard",
+            "--repo",
+            "rpx-test/loose",
+            "--revision",
+            "main",
+            "--cache-dir",
+            str(tmp_path),
+        ],
+        cli_env,
+    )
     assert done.returncode == 0, done.stderr
     assert "Scenes: 2" in done.stdout and "(scene, phase) pairs: 6" in done.stdout and "Samples: 12" in done.stdout
     assert "Estimated download" in done.stdout
@@ -68,8 +93,25 @@ def test_tampered_shard_stops_the_bench_naming_it(hub_env, cli_env, tmp_path):
     files[shard] = files[shard][:-10] + b"x" * 10
     hub_env.server.add_repo("rpx-test/tampered", files)
     done = _rpx(
-        ["bench", "monocular_depth", "--split", "hard", "--repo", "rpx-test/tampered", "--revision", "main", "--cache-dir", str(tmp_path / "hf"),
-         "--model", "constant_depth", "--device", "cpu", "--plain", "--output-dir", str(tmp_path / "out")],
+        [
+            "bench",
+            "monocular_depth",
+            "--split",
+            "hard",
+            "--repo",
+            "rpx-test/tampered",
+            "--revision",
+            "main",
+            "--cache-dir",
+            str(tmp_path / "hf"),
+            "--model",
+            "constant_depth",
+            "--device",
+            "cpu",
+            "--plain",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
         cli_env,
     )
     assert done.returncode == 1

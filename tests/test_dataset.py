@@ -23,11 +23,19 @@ def _write_frame(root: Path, scene: str, phase: int, frame: int, *, depth_mm: in
     depth = np.full((6, 8), depth_mm, np.uint16)
     depth[0, 0] = 0
     Image.fromarray(depth).save(clip / "depth" / f"{stem}.png")
-    np.savez(clip / "pose" / f"{stem}.npz", position=np.array([0.1 * frame, 0, 0]), orientation=np.array([0, 0, 0, 1.0]))
+    np.savez(
+        clip / "pose" / f"{stem}.npz", position=np.array([0.1 * frame, 0, 0]), orientation=np.array([0, 0, 0, 1.0])
+    )
     rel = f"scenes/{scene}/{phase}"
     return {
-        "id": f"{scene}__{phase}__{stem}", "scene_id": scene, "phase": phase, "frame_idx": frame, "difficulty": "hard",
-        "rgb": f"{rel}/rgb/{stem}.png", "depth": f"{rel}/depth/{stem}.png", "pose": f"{rel}/pose/{stem}.npz",
+        "id": f"{scene}__{phase}__{stem}",
+        "scene_id": scene,
+        "phase": phase,
+        "frame_idx": frame,
+        "difficulty": "hard",
+        "rgb": f"{rel}/rgb/{stem}.png",
+        "depth": f"{rel}/depth/{stem}.png",
+        "pose": f"{rel}/pose/{stem}.npz",
     }
 
 
@@ -40,7 +48,11 @@ def _write_manifest(root: Path, samples: list, **extra) -> Path:
 
 @pytest.fixture()
 def tiny(tmp_path):
-    samples = [_write_frame(tmp_path, "scene_b", 2, 1), _write_frame(tmp_path, "scene_a", 0, 1), _write_frame(tmp_path, "scene_a", 0, 0)]
+    samples = [
+        _write_frame(tmp_path, "scene_b", 2, 1),
+        _write_frame(tmp_path, "scene_a", 0, 1),
+        _write_frame(tmp_path, "scene_a", 0, 0),
+    ]
     return tmp_path, samples
 
 
@@ -154,10 +166,19 @@ def test_clip_extraction_finds_scenes_anywhere_and_falls_back_to_fields():
     assert clip_folder({"rgb": "scenes/s7/2/rgb/0.png"}) == ("s7", "2")
     assert clip_folder({"rgb": "frames/0.png", "scene_id": "s9", "phase": "interaction"}) == ("s9", "1")
     assert clip_folder({"rgb": "frames/0.png"}) is None
-    manifest = {"samples": [{"rgb": "scenes/b/0/rgb/1.png"}, {"rgb": "scenes/a/1/rgb/1.png"}, {"rgb": "scenes/b/0/rgb/2.png"}]}
+    manifest = {
+        "samples": [{"rgb": "scenes/b/0/rgb/1.png"}, {"rgb": "scenes/a/1/rgb/1.png"}, {"rgb": "scenes/b/0/rgb/2.png"}]
+    }
     assert scene_phase_pairs(manifest) == [("a", "1"), ("b", "0")]
     assert scene_phase_pairs({"scenes": [{"scene": "z", "phase": 2}], "samples": manifest["samples"]}) == [("z", "2")]
-    assert [phase_name(v) for v in (0, "1", "clean", 7, True, None)] == ["clutter", "interaction", "clean", None, None, None]
+    assert [phase_name(v) for v in (0, "1", "clean", 7, True, None)] == [
+        "clutter",
+        "interaction",
+        "clean",
+        None,
+        None,
+        None,
+    ]
 
 
 def test_explicit_relative_root_resolves_against_the_manifest_folder(tmp_path):
@@ -171,5 +192,10 @@ def test_a_manifest_of_another_task_is_refused():
 
     manifest = {"task": "object_segmentation", "samples": []}
     with pytest.raises(ManifestError, match="not 'monocular_depth'") as info:
-        check_manifest(manifest, source="m.json", known_tasks=["monocular_depth", "object_segmentation"], expected_task="monocular_depth")
+        check_manifest(
+            manifest,
+            source="m.json",
+            known_tasks=["monocular_depth", "object_segmentation"],
+            expected_task="monocular_depth",
+        )
     assert "rpx bench object_segmentation" in info.value.hint

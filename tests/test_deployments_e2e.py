@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,8 +16,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -80,7 +77,6 @@ def run_cli(args: list[str], env: dict, timeout: float) -> subprocess.CompletedP
     return result
 
 
-@pytest.mark.skipif(shutil.which(PREFECT) is None and not Path(PREFECT).exists(), reason="prefect CLI not installed")
 def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"

@@ -127,7 +127,11 @@ def test_small_mixed_frame():
 def test_all_invalid_frame_gives_sentinel():
     m = depth_metrics(np.ones((8, 8), np.float32), np.zeros((8, 8), np.float32))
     assert {k: m[k] for k in ("rmse", "absrel", "delta1", "delta2", "delta3")} == {
-        "rmse": 0.0, "absrel": 0.0, "delta1": 1.0, "delta2": 1.0, "delta3": 1.0
+        "rmse": 0.0,
+        "absrel": 0.0,
+        "delta1": 1.0,
+        "delta2": 1.0,
+        "delta3": 1.0,
     }
     assert m["rmselog"] == 0.0 and m["silog"] == 0.0
     assert all(m[f"{k}_{b}"] is None for k in BIN_METRICS for b, _, _ in BINS)

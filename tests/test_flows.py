@@ -24,7 +24,7 @@ from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE, builtin_manifest_path
 from rpx_tasks.steps import artifact_key, ensure_concurrency_limit
-from tests.hub_server import build_repo_files
+from tests.support.hub_server import build_repo_files
 
 pytest_plugins = ["tests.conftest_prefect"]
 

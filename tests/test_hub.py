@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import PHASE_FOLDERS, SPLIT_SCENES, build_repo_files, files_of, write_repo_files
 from rpx_tasks.errors import ConfigError, DatasetError, DownloadError, ManifestError, TransientDownloadError
 from rpx_tasks.hub import (
     MODALITY_FILES,
@@ -27,6 +26,7 @@ from rpx_tasks.hub import (
     resolved_manifest_path,
 )
 from rpx_tasks.hub.failures import translate
+from tests.support.hub_server import PHASE_FOLDERS, SPLIT_SCENES, build_repo_files, files_of, write_repo_files
 
 HARD = SPLIT_SCENES["hard"]
 DEPTH = ("rgb", "depth")
@@ -60,13 +60,31 @@ def assert_resolved_ok(result, expected_samples: int) -> dict:
 
 
 def test_modality_table_and_patterns():
-    for name in ("rgb", "depth", "mask", "pose", "tracklets", "questionnaires", "spatial_qa", "general_qa",
-                 "keypoints", "sparse_depth", "sam2_meta", "fisheye"):
+    for name in (
+        "rgb",
+        "depth",
+        "mask",
+        "pose",
+        "tracklets",
+        "questionnaires",
+        "spatial_qa",
+        "general_qa",
+        "keypoints",
+        "sparse_depth",
+        "sam2_meta",
+        "fisheye",
+    ):
         assert name in MODALITY_FILES
     patterns = allow_patterns([("s2", "1"), ("s1", "0")], ["rgb", "depth"])
     assert patterns == [
-        "scenes/s1/0/rgb/*", "scenes/s1/0/rgb.tar", "scenes/s1/0/depth/*", "scenes/s1/0/depth.tar",
-        "scenes/s2/1/rgb/*", "scenes/s2/1/rgb.tar", "scenes/s2/1/depth/*", "scenes/s2/1/depth.tar",
+        "scenes/s1/0/rgb/*",
+        "scenes/s1/0/rgb.tar",
+        "scenes/s1/0/depth/*",
+        "scenes/s1/0/depth.tar",
+        "scenes/s2/1/rgb/*",
+        "scenes/s2/1/rgb.tar",
+        "scenes/s2/1/depth/*",
+        "scenes/s2/1/depth.tar",
     ]
     assert "scenes/s/0/labels/masks/v1.tar" in allow_patterns([("s", "0")], ["mask"])
     assert allow_patterns([("a[1]", "0")], ["tracklets"]) == ["scenes/a[[]1]/0/tracklets.json"]
@@ -76,7 +94,10 @@ def test_modality_table_and_patterns():
 
 def test_resolved_manifest_path(monkeypatch, tmp_path):
     monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path))
-    assert resolved_manifest_path("ORG/NAME", "monocular_depth", "hard") == tmp_path / "ORG__NAME/manifests/monocular_depth/hard.json"
+    assert (
+        resolved_manifest_path("ORG/NAME", "monocular_depth", "hard")
+        == tmp_path / "ORG__NAME/manifests/monocular_depth/hard.json"
+    )
     assert resolved_manifest_path("ORG/NAME", "monocular_depth", "hard", 10).name == "hard.max10.json"
     monkeypatch.setenv("RPX_HF_REPO", "A/B")
     assert resolved_manifest_path(None, "t", "easy").parts[-4] == "A__B"
@@ -91,8 +112,13 @@ def test_error_mapping_is_transient_only_for_network_trouble():
         return HfHubHTTPError(f"{status} error", response=httpx2.Response(status, request=request))
 
     args = dict(doing="testing", repo_id="o/n", revision="main", offline=False)
-    for exc in (httpx2.ConnectError("refused"), httpx2.ReadTimeout("slow"), http_error(503), http_error(429),
-                ConnectionResetError(104, "reset")):
+    for exc in (
+        httpx2.ConnectError("refused"),
+        httpx2.ReadTimeout("slow"),
+        http_error(503),
+        http_error(429),
+        ConnectionResetError(104, "reset"),
+    ):
         assert isinstance(translate(exc, **args), TransientDownloadError), exc
     for exc in (http_error(404), http_error(400), ValueError("bad")):
         error = translate(exc, **args)
@@ -126,7 +152,9 @@ def test_download_fetches_only_the_task_files_then_nothing_then_only_the_new_mod
 
     server.clear()
     seg = download(hub_env, task="object_segmentation", modalities=("rgb", "mask"))
-    assert set(server.fetched_files()) == files_of("loose", HARD, modalities=("mask",)) | {"manifests/object_segmentation/hard.json"}
+    assert set(server.fetched_files()) == files_of("loose", HARD, modalities=("mask",)) | {
+        "manifests/object_segmentation/hard.json"
+    }
     assert seg.root == result.root
     assert_resolved_ok(seg, expected_samples=12)
 
@@ -160,7 +188,9 @@ def test_sharded_layout_downloads_verifies_and_extracts_only_needed_shards(hub_e
     server = hub_env.server
     result = download(hub_env, repo="rpx-test/sharded")
     assert set(server.fetched_files()) == files_of("sharded", HARD, modalities=DEPTH) | {
-        "manifests/monocular_depth/hard.json", "manifest/checksums.json"}
+        "manifests/monocular_depth/hard.json",
+        "manifest/checksums.json",
+    }
     manifest = assert_resolved_ok(result, expected_samples=12)
     assert manifest["samples"][0]["depth"].startswith("extracted/scenes/")
     assert not (result.root / "extracted/scenes/scene_e1").exists()
@@ -178,7 +208,8 @@ def test_sharded_layout_downloads_verifies_and_extracts_only_needed_shards(hub_e
     server.clear()
     seg = download(hub_env, repo="rpx-test/sharded", task="object_segmentation", modalities=("rgb", "mask"))
     assert set(server.fetched_files()) == files_of("sharded", HARD, modalities=("mask",)) | {
-        "manifests/object_segmentation/hard.json"}
+        "manifests/object_segmentation/hard.json"
+    }
     assert_resolved_ok(seg, expected_samples=12)
 
 
@@ -281,11 +312,22 @@ def test_repo_revision_and_manifest_errors(hub_env):
     files = build_repo_files("loose")
     files["manifests/monocular_depth/hard.json"] = b"{not json"
     files["manifests/monocular_depth/easy.json"] = json.dumps(
-        {"task": "monocular_depth", "samples": [{"id": "a", "rgb": "frames/a.png"}]}).encode()
-    files["manifests/object_segmentation/hard.json"] = json.dumps({"task": "object_segmentation", "samples": [
-        {"id": "a", "rgb": "scenes/scene_h1/0/rgb/../../../../../../outside.png"}]}).encode()
-    files["manifests/object_segmentation/easy.json"] = json.dumps({"task": "object_segmentation", "samples": [
-        {"id": "a", "rgb": "scenes/scene_e1/0/rgb/00000.png", "mask": "scenes/scene_e1/0/mask/00042.png"}]}).encode()
+        {"task": "monocular_depth", "samples": [{"id": "a", "rgb": "frames/a.png"}]}
+    ).encode()
+    files["manifests/object_segmentation/hard.json"] = json.dumps(
+        {
+            "task": "object_segmentation",
+            "samples": [{"id": "a", "rgb": "scenes/scene_h1/0/rgb/../../../../../../outside.png"}],
+        }
+    ).encode()
+    files["manifests/object_segmentation/easy.json"] = json.dumps(
+        {
+            "task": "object_segmentation",
+            "samples": [
+                {"id": "a", "rgb": "scenes/scene_e1/0/rgb/00000.png", "mask": "scenes/scene_e1/0/mask/00042.png"}
+            ],
+        }
+    ).encode()
     hub_env.server.add_repo("rpx-test/broken", files)
 
     with pytest.raises(DownloadError, match="not found") as info:
@@ -297,7 +339,9 @@ def test_repo_revision_and_manifest_errors(hub_env):
     with pytest.raises(ManifestError, match="manifests/monocular_depth/medium.json"):
         download(hub_env, split="medium")
     with pytest.raises(ManifestError, match="not valid JSON"):
-        fetch_manifest("monocular_depth", "hard", repo_id="rpx-test/broken", revision="main", cache_dir=str(hub_env.hf_cache))
+        fetch_manifest(
+            "monocular_depth", "hard", repo_id="rpx-test/broken", revision="main", cache_dir=str(hub_env.hf_cache)
+        )
     hub_env.server.clear()
     with pytest.raises(ManifestError, match="references no scenes"):
         download(hub_env, repo="rpx-test/broken", split="easy")
@@ -384,9 +428,12 @@ def test_server_speaks_enough_of_the_hub_api(hub_server):
     ranged = httpx2.get(url, headers={"Range": "bytes=10-"})
     assert ranged.status_code == 206 and ranged.content == data[10:]
     assert ranged.headers["Content-Range"] == f"bytes 10-{len(data) - 1}/{len(data)}"
-    tree = httpx2.get(f"{hub_server.url}/api/datasets/rpx-test/loose/tree/{repo.commit}/scenes%2Fscene_h1?recursive=true").json()
+    tree = httpx2.get(
+        f"{hub_server.url}/api/datasets/rpx-test/loose/tree/{repo.commit}/scenes%2Fscene_h1?recursive=true"
+    ).json()
     assert {"type": "file", "oid": repo.tree_entry(path)["oid"], "size": len(data), "path": path} | {
-        "lfs": repo.tree_entry(path)["lfs"]} in tree
+        "lfs": repo.tree_entry(path)["lfs"]
+    } in tree
     for url, code in [
         ("/api/datasets/rpx-test/nope/revision/main", "RepoNotFound"),
         ("/api/datasets/rpx-test/loose/revision/nope", "RevisionNotFound"),
@@ -420,8 +467,14 @@ def test_offline_with_warm_cache_succeeds_without_network(hub_env):
     again = download(hub_env, repo="rpx-test/sharded")
     assert again.manifest_path == first.manifest_path and again.revision == first.revision
     assert_resolved_ok(again, expected_samples=12)
-    info = describe_split("monocular_depth", "hard", modalities=DEPTH, repo_id="rpx-test/sharded",
-                          revision="main", cache_dir=str(hub_env.hf_cache))
+    info = describe_split(
+        "monocular_depth",
+        "hard",
+        modalities=DEPTH,
+        repo_id="rpx-test/sharded",
+        revision="main",
+        cache_dir=str(hub_env.hf_cache),
+    )
     assert info.estimated_bytes == 0 and info.num_files == 12 and info.revision == first.revision
     # A modality that was never fetched: fails fast, says what to do.
     with pytest.raises(DownloadError, match="HF_HUB_OFFLINE") as info:
@@ -505,16 +558,29 @@ def test_token_is_sent_but_never_shown(hub_env, monkeypatch):
 def test_describe_split_reads_only_the_manifest_and_sizes(hub_env):
     files = build_repo_files("loose")
     expected = files_of("loose", HARD, modalities=DEPTH)
-    info = describe_split("monocular_depth", "hard", modalities=DEPTH, repo_id="rpx-test/loose",
-                          revision="main", cache_dir=str(hub_env.hf_cache))
+    info = describe_split(
+        "monocular_depth",
+        "hard",
+        modalities=DEPTH,
+        repo_id="rpx-test/loose",
+        revision="main",
+        cache_dir=str(hub_env.hf_cache),
+    )
     assert info.scenes == list(HARD) and len(info.pairs) == 6 and info.num_samples == 12
     assert info.modalities == DEPTH and info.num_files == len(expected)
     assert info.estimated_bytes == info.total_bytes == sum(len(files[p]) for p in expected)
     assert hub_env.server.fetched_files() == ["manifests/monocular_depth/hard.json"]
 
     download(hub_env)
-    warm = describe_split("monocular_depth", "hard", modalities=DEPTH, repo_id="rpx-test/loose",
-                          revision="main", cache_dir=str(hub_env.hf_cache), max_samples=2)
+    warm = describe_split(
+        "monocular_depth",
+        "hard",
+        modalities=DEPTH,
+        repo_id="rpx-test/loose",
+        revision="main",
+        cache_dir=str(hub_env.hf_cache),
+        max_samples=2,
+    )
     assert warm.estimated_bytes == 0 and warm.pairs == [("scene_h1", "0")] and warm.num_samples == 2
 
     mirror = describe_split("monocular_depth", "hard", modalities=DEPTH, repo_id=str(hub_env.mirror("loose")))

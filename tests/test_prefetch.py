@@ -25,7 +25,9 @@ pytestmark = pytest.mark.skipif(not processes_available(), reason="the process e
 
 @pytest.fixture(scope="module")
 def dataset_root(tmp_path_factory) -> Path:
-    return write_sample_dataset(tmp_path_factory.mktemp("prefetch-data"), scenes_per_split=1, frames_per_clip=3, splits=["hard"])
+    return write_sample_dataset(
+        tmp_path_factory.mktemp("prefetch-data"), scenes_per_split=1, frames_per_clip=3, splits=["hard"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,14 @@ def _shm() -> set[str]:
 
 
 def _same(a, b) -> None:
-    assert (a.id, a.scene, a.phase, a.difficulty, a.frame_idx, a.metadata) == (b.id, b.scene, b.phase, b.difficulty, b.frame_idx, b.metadata)
+    assert (a.id, a.scene, a.phase, a.difficulty, a.frame_idx, a.metadata) == (
+        b.id,
+        b.scene,
+        b.phase,
+        b.difficulty,
+        b.frame_idx,
+        b.metadata,
+    )
     for x, y in ((a.rgb, b.rgb), (a.ground_truth, b.ground_truth), (a.camera_pose, b.camera_pose)):
         assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
 
@@ -90,7 +99,11 @@ def test_a_broken_file_raises_the_manifest_error_at_its_sample(dataset_root, tmp
             seen.extend(s.id for s in batch)
     assert seen == [e["id"] for e in entries[:4]]
     assert type(raised.value) is ManifestError
-    assert (raised.value.message, raised.value.hint, raised.value.details) == (expected.message, expected.hint, expected.details)
+    assert (raised.value.message, raised.value.hint, raised.value.details) == (
+        expected.message,
+        expected.hint,
+        expected.details,
+    )
 
 
 def test_closing_early_leaves_no_worker_and_no_shared_memory(manifest):
@@ -107,7 +120,13 @@ def test_run_bench_gives_the_same_metrics_with_both_engines(manifest, tmp_path, 
     tables = {}
     for engine in ("threads", "processes"):
         monkeypatch.setenv("RPX_DECODE_ENGINE", engine)
-        config = RunConfig(task="monocular_depth", model_name="constant_depth", manifest=str(manifest), device="cpu", output_dir=str(tmp_path / engine))
+        config = RunConfig(
+            task="monocular_depth",
+            model_name="constant_depth",
+            manifest=str(manifest),
+            device="cpu",
+            output_dir=str(tmp_path / engine),
+        )
         paths, payload = run_bench(config)
         table = pq.read_table(paths.per_sample).drop_columns(["latency_ms"]).to_pylist()
         tables[engine] = (table, json.loads(Path(paths.result_json).read_text())["readiness"])

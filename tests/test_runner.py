@@ -12,7 +12,7 @@ from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import ModelError
 from rpx_tasks.runner import run_benchmark
 from rpx_tasks.tasks import get_task
-from tests.hf_seed import DEFAULT_REPO_ID, seed_tiny_depth_anything
+from tests.support.hf_seed import DEFAULT_REPO_ID, seed_tiny_depth_anything
 
 DEPTH = get_task("monocular_depth")
 
@@ -80,7 +80,16 @@ class TorchDepthModel:
 
 def _run(model, manifest, batch_size=2, progress=None, **kwargs):
     rows = Rows()
-    outcome = run_benchmark(model, open_split(manifest, DEPTH), DEPTH, device="cpu", batch_size=batch_size, rows=rows, progress=progress, **kwargs)
+    outcome = run_benchmark(
+        model,
+        open_split(manifest, DEPTH),
+        DEPTH,
+        device="cpu",
+        batch_size=batch_size,
+        rows=rows,
+        progress=progress,
+        **kwargs,
+    )
     return outcome, rows.rows
 
 
@@ -134,8 +143,27 @@ def test_hf_checkpoint_end_to_end_through_the_cli(depth_manifest, tmp_path, caps
     cache = tmp_path / "hf-cache"
     seed_tiny_depth_anything(cache, DEFAULT_REPO_ID)
     out = tmp_path / "out"
-    code = main(["bench", "monocular_depth", "--hf-checkpoint", DEFAULT_REPO_ID, "--cache-dir", str(cache), "--manifest", str(depth_manifest),
-                 "--device", "cpu", "--batch-size", "3", "--max-samples", "9", "--output-dir", str(out), "--plain"])
+    code = main(
+        [
+            "bench",
+            "monocular_depth",
+            "--hf-checkpoint",
+            DEFAULT_REPO_ID,
+            "--cache-dir",
+            str(cache),
+            "--manifest",
+            str(depth_manifest),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "3",
+            "--max-samples",
+            "9",
+            "--output-dir",
+            str(out),
+            "--plain",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads((out / "result.json").read_text())
     assert result["model"] == DEFAULT_REPO_ID and result["num_samples"] == 9

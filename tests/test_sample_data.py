@@ -55,11 +55,13 @@ def _pose_matrix(root: Path, sample: dict) -> np.ndarray:
     with np.load(root / sample["pose"]) as pose:
         x, y, z, w = pose["orientation"]
         position = pose["position"]
-    rotation = np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    rotation = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
     matrix = np.eye(4)
     matrix[:3, :3], matrix[:3, 3] = rotation, position
     return matrix
@@ -125,8 +127,12 @@ def test_difficulty_is_assigned_scene_wise_in_scene_order(dataset):
     for sample in _all_samples(dataset):
         assert difficulty_of.setdefault(sample["scene_id"], sample["difficulty"]) == sample["difficulty"]
     assert difficulty_of == {
-        "scene_000": "easy", "scene_001": "easy", "scene_002": "medium",
-        "scene_003": "medium", "scene_004": "hard", "scene_005": "hard",
+        "scene_000": "easy",
+        "scene_001": "easy",
+        "scene_002": "medium",
+        "scene_003": "medium",
+        "scene_004": "hard",
+        "scene_005": "hard",
     }
 
 
@@ -263,11 +269,13 @@ def test_quaternion_conversion_round_trips():
         rotation = camera_rotation(yaw, pitch, roll)
         x, y, z, w = rotation_to_quaternion_xyzw(rotation)
         assert w >= 0
-        rebuilt = np.array([
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ])
+        rebuilt = np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+            ]
+        )
         np.testing.assert_allclose(rebuilt, rotation, atol=1e-12)
 
 
@@ -368,9 +376,17 @@ def probed(tmp_path_factory):
         frames.append(frame)
         if frame.frame_idx == 1:
             return None
-        return {**frame.base_entry(), "mask": frame.write_png("probe_mask", frame.instances),
-                "objects": frame.write_json("probe_objects", [
-                    {"id": o.id, "label": o.label, "colour": o.colour, "box": o.box, "pixels": o.pixels} for o in frame.objects])}
+        return {
+            **frame.base_entry(),
+            "mask": frame.write_png("probe_mask", frame.instances),
+            "objects": frame.write_json(
+                "probe_objects",
+                [
+                    {"id": o.id, "label": o.label, "colour": o.colour, "box": o.box, "pixels": o.pixels}
+                    for o in frame.objects
+                ],
+            ),
+        }
 
     register_task(_probe_spec(entry))
     try:
@@ -413,8 +429,12 @@ def test_frame_fields_match_the_files_written(probed):
         assert frame.pose.dtype == np.float64 and frame.pose.shape == (4, 4)
         assert frame.intrinsics == scaled_intrinsics(128, 96)
         assert frame.base_entry() == {
-            "id": f"{frame.scene}__{frame.phase_idx}__{frame.stem}", "scene_id": frame.scene, "phase": frame.phase_idx,
-            "frame_idx": frame.frame_idx, "difficulty": frame.split, "rgb": frame.paths["rgb"],
+            "id": f"{frame.scene}__{frame.phase_idx}__{frame.stem}",
+            "scene_id": frame.scene,
+            "phase": frame.phase_idx,
+            "frame_idx": frame.frame_idx,
+            "difficulty": frame.split,
+            "rgb": frame.paths["rgb"],
         }
 
 
@@ -445,7 +465,19 @@ def test_objects_are_the_instances_with_enough_pixels_and_their_boxes(probed):
             np.testing.assert_array_equal(obj.box, [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
             assert obj.box.dtype == np.float64
             assert obj.label in {"box", "crate", "bottle", "arm"}
-            assert obj.colour in {"black", "grey", "white", "red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"}
+            assert obj.colour in {
+                "black",
+                "grey",
+                "white",
+                "red",
+                "orange",
+                "yellow",
+                "green",
+                "cyan",
+                "blue",
+                "purple",
+                "pink",
+            }
 
 
 def test_ids_are_stable_per_clip_and_numbered_left_to_right(probed):
@@ -456,8 +488,11 @@ def test_ids_are_stable_per_clip_and_numbered_left_to_right(probed):
             for obj in frame.objects:
                 assert names.setdefault(obj.id, (obj.label, obj.colour)) == (obj.label, obj.colour)
         first = clip[0]
-        centroids = [np.nonzero(first.instances == i)[1].mean() for i in range(1, first.instances.max() + 1)
-                     if (first.instances == i).any()]
+        centroids = [
+            np.nonzero(first.instances == i)[1].mean()
+            for i in range(1, first.instances.max() + 1)
+            if (first.instances == i).any()
+        ]
         assert centroids == sorted(centroids)
         arms = [o for f in clip for o in f.objects if o.label == "arm"]
         assert bool(arms) == (phase == 1)
@@ -540,9 +575,27 @@ def test_project_hides_points_behind_the_camera_outside_the_image_or_occluded(pr
 
 def test_label_writers_are_deterministic_and_reject_bad_input(probed, tmp_path):
     _, frames = probed
-    frame = SampleFrame(**{**{k: getattr(frames[0], k) for k in (
-        "scene", "phase_idx", "frame_idx", "frames_in_clip", "split", "rgb", "depth_mm", "instances", "objects",
-        "pose", "intrinsics")}, "root": tmp_path})
+    frame = SampleFrame(
+        **{
+            **{
+                k: getattr(frames[0], k)
+                for k in (
+                    "scene",
+                    "phase_idx",
+                    "frame_idx",
+                    "frames_in_clip",
+                    "split",
+                    "rgb",
+                    "depth_mm",
+                    "instances",
+                    "objects",
+                    "pose",
+                    "intrinsics",
+                )
+            },
+            "root": tmp_path,
+        }
+    )
     grey = frame.write_png("grey", frame.rgb[..., 0])
     rgb = frame.write_png("colour", frame.rgb)
     assert grey == f"scenes/{frame.scene}/0/grey/00000.png"
@@ -556,8 +609,12 @@ def test_label_writers_are_deterministic_and_reject_bad_input(probed, tmp_path):
     assert json.loads((tmp_path / path).read_text()) == {"boxes": [0.0, 1.0, 2.0, 3.0], "n": 3}
     npy = frame.write_npy("points", np.arange(6, dtype=np.float32).reshape(3, 2))
     np.testing.assert_array_equal(np.load(tmp_path / npy), np.arange(6, dtype=np.float32).reshape(3, 2))
-    for bad in (np.full((4, 4), -1, np.int32), np.full((4, 4), 70000, np.int32), np.zeros((4, 4), np.float32),
-                np.zeros((4, 4, 2), np.uint8)):
+    for bad in (
+        np.full((4, 4), -1, np.int32),
+        np.full((4, 4), 70000, np.int32),
+        np.zeros((4, 4), np.float32),
+        np.zeros((4, 4, 2), np.uint8),
+    ):
         with pytest.raises(ConfigError, match="PNG|0-65535"):
             frame.write_png("bad", bad)
     for folder in ("../escape", "/abs", ""):

@@ -70,8 +70,10 @@ def rotation_matrix(value: Any, *, error: type[RPXError] = MetricError, what: st
     if array.shape in _QUATERNION_SHAPES:
         norm = float(np.linalg.norm(array))
         if not math.isfinite(norm) or norm < 1e-12:
-            raise error(f"{what} quaternion {array.reshape(-1).tolist()} has zero or non-finite norm.",
-                        hint="quaternions are x, y, z, w with a non-zero norm")
+            raise error(
+                f"{what} quaternion {array.reshape(-1).tolist()} has zero or non-finite norm.",
+                hint="quaternions are x, y, z, w with a non-zero norm",
+            )
         return quaternion_xyzw_to_matrix(array.reshape(4))
     raise error(
         f"{what} must be a (3, 3) matrix or a (4,) quaternion x, y, z, w; got shape {array.shape}.",

@@ -196,7 +196,10 @@ def translate(
     else:
         error = DownloadError(
             f"Download failed while {doing} from {where}: {short(exc)}",
-            hint="rerun with --cache-dir pointing at a writable folder; with a warm cache, HF_HUB_OFFLINE=1 avoids the network",
+            hint=(
+                "rerun with --cache-dir pointing at a writable folder; "
+                "with a warm cache, HF_HUB_OFFLINE=1 avoids the network"
+            ),
             details=details,
         )
     return redacted(error)

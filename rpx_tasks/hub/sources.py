@@ -79,7 +79,10 @@ def _parse_manifest(path: Path, *, file: str, where: str) -> dict[str, Any]:
     except ManifestError as exc:
         raise ManifestError(
             f"{exc.message} (manifest {file} of {where})",
-            hint="the manifest in the dataset repo is broken: try another --revision, or report it to the dataset maintainers",
+            hint=(
+                "the manifest in the dataset repo is broken: try another "
+                "--revision, or report it to the dataset maintainers"
+            ),
             details={**exc.details, "file": file, "source": where},
         ) from exc
     samples = manifest.get("samples")
@@ -177,8 +180,13 @@ class HubSource:
 
             api = HfApi(endpoint=self.endpoint)
             self._resolved = self._call(
-                "resolving the revision", api.resolve_revision, self.repo_id, repo_type=REPO_TYPE,
-                revision=self.revision, cache_dir=self.cache_dir, local_files_only=self.offline,
+                "resolving the revision",
+                api.resolve_revision,
+                self.repo_id,
+                repo_type=REPO_TYPE,
+                revision=self.revision,
+                cache_dir=self.cache_dir,
+                local_files_only=self.offline,
             )
         return self._resolved
 
@@ -192,9 +200,16 @@ class HubSource:
         file = manifest_relpath(task, split)
         revision = self.resolved
         local = self._call(
-            f"fetching the manifest {file}", hf_hub_download, self.repo_id, file, repo_type=REPO_TYPE,
-            revision=revision, cache_dir=self.cache_dir, endpoint=self.endpoint,
-            local_files_only=self.offline, file=file,
+            f"fetching the manifest {file}",
+            hf_hub_download,
+            self.repo_id,
+            file,
+            repo_type=REPO_TYPE,
+            revision=revision,
+            cache_dir=self.cache_dir,
+            endpoint=self.endpoint,
+            local_files_only=self.offline,
+            file=file,
         )
         return _parse_manifest(Path(local), file=file, where=f"{self.repo_id}@{self.commit}")
 
@@ -204,9 +219,16 @@ class HubSource:
         revision = self.resolved
         log.info("Fetching %d pattern(s) from %s (commit %s)", len(patterns), self.where, self.commit)
         folder = self._call(
-            "downloading the split's files", snapshot_download, self.repo_id, repo_type=REPO_TYPE,
-            revision=revision, cache_dir=self.cache_dir, allow_patterns=list(patterns),
-            max_workers=max_workers, endpoint=self.endpoint, local_files_only=self.offline,
+            "downloading the split's files",
+            snapshot_download,
+            self.repo_id,
+            repo_type=REPO_TYPE,
+            revision=revision,
+            cache_dir=self.cache_dir,
+            allow_patterns=list(patterns),
+            max_workers=max_workers,
+            endpoint=self.endpoint,
+            local_files_only=self.offline,
         )
         return Path(folder)
 
@@ -230,7 +252,9 @@ class HubSource:
         from huggingface_hub.hf_api import RepoFile
 
         try:
-            tree = get_cached_repo_tree(self.repo_id, repo_type=REPO_TYPE, revision=self.commit, cache_dir=self.cache_dir)
+            tree = get_cached_repo_tree(
+                self.repo_id, repo_type=REPO_TYPE, revision=self.commit, cache_dir=self.cache_dir
+            )
             sizes = {f.path: f.size for f in tree}
         except CachedRepoTreeNotFoundError:
             if self.offline:
@@ -239,15 +263,25 @@ class HubSource:
             sizes = {}
             for scene, phase in pairs:
                 try:
-                    entries = list(api.list_repo_tree(
-                        self.repo_id, path_in_repo=clip_prefix(scene, phase), recursive=True,
-                        revision=self.commit, repo_type=REPO_TYPE,
-                    ))
+                    entries = list(
+                        api.list_repo_tree(
+                            self.repo_id,
+                            path_in_repo=clip_prefix(scene, phase),
+                            recursive=True,
+                            revision=self.commit,
+                            repo_type=REPO_TYPE,
+                        )
+                    )
                 except RemoteEntryNotFoundError:  # a clip folder the repo does not have
                     continue
                 except Exception as exc:
-                    raise translate(exc, doing="listing the split's files", repo_id=self.repo_id,
-                                    revision=self.revision, offline=self.offline) from exc
+                    raise translate(
+                        exc,
+                        doing="listing the split's files",
+                        repo_id=self.repo_id,
+                        revision=self.revision,
+                        offline=self.offline,
+                    ) from exc
                 sizes.update({f.path: f.size for f in entries if isinstance(f, RepoFile)})
         return {p: sizes[p] for p in select(sizes, patterns)}
 

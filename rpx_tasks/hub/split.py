@@ -93,8 +93,13 @@ def resolved_manifest_path(repo_id: str | None, task: str, split: str, max_sampl
 
 
 def _check_max_samples(max_samples: int | None) -> None:
-    if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1):
-        raise ConfigError(f"max_samples must be a whole number >= 1, got {max_samples!r}.", hint="drop --max-samples to use every sample")
+    if max_samples is not None and (
+        isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
+    ):
+        raise ConfigError(
+            f"max_samples must be a whole number >= 1, got {max_samples!r}.",
+            hint="drop --max-samples to use every sample",
+        )
 
 
 def _limit(manifest: dict[str, Any], max_samples: int | None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -182,7 +187,8 @@ def _raise_missing(missing: list[str], source, task: str, split: str, root: Path
     shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
     if source.offline:
         raise DownloadError(
-            f"Offline mode (HF_HUB_OFFLINE=1): {len(missing)} file(s) of {task}/{split} are not in the local cache: {shown}",
+            f"Offline mode (HF_HUB_OFFLINE=1): {len(missing)} file(s) "
+            f"of {task}/{split} are not in the local cache: {shown}",
             hint=OFFLINE_HINT,
             details={"missing": missing[:20]},
         )
@@ -232,7 +238,14 @@ def download_split(
             details={"task": task, "split": split, "samples": len(manifest["samples"])},
         )
     patterns = allow_patterns(pairs, names) + [manifest_relpath(task, split), CHECKSUMS_PATH]
-    log.info("%s/%s: %d sample(s) in %d clip(s), modalities %s", task, split, len(manifest["samples"]), len(pairs), ", ".join(names))
+    log.info(
+        "%s/%s: %d sample(s) in %d clip(s), modalities %s",
+        task,
+        split,
+        len(manifest["samples"]),
+        len(pairs),
+        ", ".join(names),
+    )
     root = source.fetch(patterns, max_workers=max_workers)
     target = resolved_manifest_path(source.repo_id, task, split, max_samples)
     try:
@@ -244,15 +257,32 @@ def download_split(
         raise
     if missing:
         _raise_missing(missing, source, task, split, root, target)
-    resolved = {**manifest, "task": manifest.get("task") or task, "split": manifest.get("split") or split,
-                "root": str(root), "samples": samples}
-    resolved["source"] = redact({"repo_id": source.repo_id, "revision": source.revision, "commit": source.commit,
-                                 "modalities": list(names), "max_samples": max_samples})
+    resolved = {
+        **manifest,
+        "task": manifest.get("task") or task,
+        "split": manifest.get("split") or split,
+        "root": str(root),
+        "samples": samples,
+    }
+    resolved["source"] = redact(
+        {
+            "repo_id": source.repo_id,
+            "revision": source.revision,
+            "commit": source.commit,
+            "modalities": list(names),
+            "max_samples": max_samples,
+        }
+    )
     _write_atomic(target, resolved)
     log.info("Resolved manifest: %s (root %s)", target, root)
     return DownloadedSplit(
-        manifest_path=target, root=root, num_samples=len(samples), pairs=list(pairs),
-        repo_id=source.repo_id, revision=source.commit, modalities=names,
+        manifest_path=target,
+        root=root,
+        num_samples=len(samples),
+        pairs=list(pairs),
+        repo_id=source.repo_id,
+        revision=source.commit,
+        modalities=names,
     )
 
 
@@ -280,10 +310,19 @@ def describe_split(
     total = estimated = files = None
     if sizes is not None:
         total, files = sum(sizes.values()), len(sizes)
-        estimated = 0 if isinstance(source, MirrorSource) else sum(s for p, s in sizes.items() if not source.is_cached(p))
+        estimated = (
+            0 if isinstance(source, MirrorSource) else sum(s for p, s in sizes.items() if not source.is_cached(p))
+        )
     return SplitDescription(
-        task=task, split=split, repo_id=source.repo_id,
+        task=task,
+        split=split,
+        repo_id=source.repo_id,
         revision=source.commit if isinstance(source, HubSource) else None,
-        scenes=sorted({scene for scene, _ in pairs}), pairs=list(pairs), num_samples=len(manifest["samples"]),
-        modalities=names, estimated_bytes=estimated, total_bytes=total, num_files=files,
+        scenes=sorted({scene for scene, _ in pairs}),
+        pairs=list(pairs),
+        num_samples=len(manifest["samples"]),
+        modalities=names,
+        estimated_bytes=estimated,
+        total_bytes=total,
+        num_files=files,
     )

@@ -17,8 +17,8 @@ import threading
 
 import numpy as np
 
-from rpx_tasks.errors import MetricError
 from rpx_tasks.contracts.spec import MetricInfo
+from rpx_tasks.errors import MetricError
 
 PRED_FLOOR = 1e-6
 LOG_RANGE_M = (0.3, 5.0)
@@ -219,8 +219,11 @@ def _accumulate_block(gt: np.ndarray, pred: np.ndarray, ws: dict[str, np.ndarray
     stats = np.array(
         [
             [n_near, *near_sums, near_within1],
-            [n_log - n_near - n_far, *(a - b - c for a, b, c in zip(log_sums, near_sums, far_sums)),
-             log_within1 - near_within1 - far_within1],
+            [
+                n_log - n_near - n_far,
+                *(a - b - c for a, b, c in zip(log_sums, near_sums, far_sums)),
+                log_within1 - near_within1 - far_within1,
+            ],
             [n_far, *far_sums, far_within1],
         ]
     )

@@ -34,8 +34,9 @@ _CHUNK_ELEMENTS = 262_144
 
 KEYPOINT_METRIC_INFO: tuple[MetricInfo, ...] = (
     MetricInfo("keypoint_acc", True, "fraction of ground-truth points matched within 3 px in frame B"),
-    MetricInfo("mean_match_error", False,
-               "mean distance (px) in frame B of the match nearest to each ground-truth point"),
+    MetricInfo(
+        "mean_match_error", False, "mean distance (px) in frame B of the match nearest to each ground-truth point"
+    ),
 )
 
 
@@ -54,14 +55,14 @@ def match_errors(pred0: np.ndarray, pred1: np.ndarray, true0: np.ndarray, true1:
     rows = max(1, _CHUNK_ELEMENTS // max(1, len(pred0)))
     nearest = np.empty(len(true0), np.intp)
     for start in range(0, len(true0), rows):
-        block = true0[start:start + rows]
+        block = true0[start : start + rows]
         distance = np.subtract.outer(block[:, 0], pred_x)
         distance *= distance
         dy = np.subtract.outer(block[:, 1], pred_y)
         dy *= dy
         distance += dy
         np.sqrt(distance, out=distance)
-        nearest[start:start + rows] = np.argmin(distance, axis=1)
+        nearest[start : start + rows] = np.argmin(distance, axis=1)
     diff = pred1[nearest] - true1
     return np.sqrt(diff[:, 0] * diff[:, 0] + diff[:, 1] * diff[:, 1])
 

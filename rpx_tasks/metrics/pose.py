@@ -28,8 +28,11 @@ TRANSLATION_NORM_EPS = 1e-9
 POSE_METRIC_INFO: tuple[MetricInfo, ...] = (
     MetricInfo("rotation_error_deg", False, "geodesic angle between predicted and true relative rotation (degrees)"),
     MetricInfo("translation_error_m", False, "Euclidean distance between predicted and true relative translation (m)"),
-    MetricInfo("translation_angular_deg", False,
-               "angle between predicted and true translation directions (180 if either is ~0)"),
+    MetricInfo(
+        "translation_angular_deg",
+        False,
+        "angle between predicted and true translation directions (180 if either is ~0)",
+    ),
     MetricInfo("pose_error_max_deg", False, "max(rotation_error_deg, translation_angular_deg)"),
 )
 

@@ -14,7 +14,9 @@ from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
 from rpx_tasks.contracts.spec import MetricInfo
 from rpx_tasks.errors import MetricError
 
-SEGMENTATION_METRIC_INFO = (MetricInfo("miou", True, "mean IoU over the ground-truth labels >= 0, background included"),)
+SEGMENTATION_METRIC_INFO = (
+    MetricInfo("miou", True, "mean IoU over the ground-truth labels >= 0, background included"),
+)
 
 # Label ranges up to this size are counted with bincount; wider ranges use a sorted lookup.
 _BINCOUNT_RANGE = 1 << 20
@@ -29,7 +31,9 @@ def _check_pair(first: np.ndarray, second: np.ndarray, what: str) -> tuple[np.nd
         )
     for array in (first, second):
         if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-            raise MetricError(f"{what}: label maps must hold integers, got {array.dtype}.", hint="cast the mask to int32")
+            raise MetricError(
+                f"{what}: label maps must hold integers, got {array.dtype}.", hint="cast the mask to int32"
+            )
     return first.ravel().astype(np.int64, copy=False), second.ravel().astype(np.int64, copy=False)
 
 

@@ -33,12 +33,12 @@ def _matched_depths(gt_xy: np.ndarray, pred_xy: np.ndarray, pred_depths: np.ndar
         return out
     pred_xy = pred_xy.astype(np.float64)
     for start in range(0, len(gt_xy), _CHUNK):
-        block = gt_xy[start:start + _CHUNK].astype(np.float64)
+        block = gt_xy[start : start + _CHUNK].astype(np.float64)
         diff = block[:, None, :] - pred_xy[None, :, :]
         dist = np.sqrt((diff * diff).sum(axis=2))
         nearest = dist.argmin(axis=1)
         within = dist[np.arange(len(block)), nearest] <= MATCH_RADIUS_PX
-        out[start:start + len(block)] = np.where(within, pred_depths[nearest].astype(np.float64), 0.0)
+        out[start : start + len(block)] = np.where(within, pred_depths[nearest].astype(np.float64), 0.0)
     return out
 
 
@@ -66,7 +66,9 @@ def sparse_depth_metrics(prediction: SparseDepthPrediction, ground_truth: Sparse
     gt_depths = np.asarray(ground_truth.depths, dtype=np.float64)
     if gt_depths.size == 0:
         return {"sparse_absrel": 0.0, "sparse_rmse": 0.0}
-    pd = _matched_depths(np.asarray(ground_truth.coordinates), np.asarray(prediction.coordinates), np.asarray(prediction.depths))
+    pd = _matched_depths(
+        np.asarray(ground_truth.coordinates), np.asarray(prediction.coordinates), np.asarray(prediction.depths)
+    )
     error = pd - gt_depths
     absrel = np.abs(error) / np.maximum(gt_depths, DEPTH_FLOOR_M)
     return {"sparse_absrel": float(absrel.mean()), "sparse_rmse": float(np.sqrt((error * error).mean()))}

@@ -79,7 +79,10 @@ def load_hf_depth_model(
     cache), is not a transformers depth model, or its processor needs a missing library.
     """
     check_request(
-        checkpoint, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf", kwargs, processor_kwargs,
+        checkpoint,
+        "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
+        kwargs,
+        processor_kwargs,
         kind="depth-estimation",
     )
     from transformers import AutoModelForDepthEstimation
@@ -87,8 +90,13 @@ def load_hf_depth_model(
     hub = hub_kwargs(cache_dir, revision, kwargs)
     model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)  # eager attention on CPU: see above
     config, module, processor = load_checkpoint(
-        checkpoint, AutoModelForDepthEstimation, _depth_model_types(), expected="a depth-estimation model",
-        hub=hub, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
+        checkpoint,
+        AutoModelForDepthEstimation,
+        _depth_model_types(),
+        expected="a depth-estimation model",
+        hub=hub,
+        model_kwargs=model_kwargs,
+        processor_kwargs=processor_kwargs,
     )
     if getattr(config, "depth_estimation_type", "metric") == "relative":
         logger.warning(

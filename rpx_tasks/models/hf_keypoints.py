@@ -85,8 +85,13 @@ def load_hf_keypoint_model(
     hub = hub_kwargs(cache_dir, revision, kwargs)
     model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)
     _config, module, processor = load_checkpoint(
-        checkpoint, AutoModelForKeypointMatching, _keypoint_model_types(), expected="a keypoint-matching model",
-        hub=hub, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
+        checkpoint,
+        AutoModelForKeypointMatching,
+        _keypoint_model_types(),
+        expected="a keypoint-matching model",
+        hub=hub,
+        model_kwargs=model_kwargs,
+        processor_kwargs=processor_kwargs,
     )
     if not callable(getattr(processor, "post_process_keypoint_matching", None)):
         raise ModelError(

@@ -53,7 +53,9 @@ def torch_dtype(dtype: Any):
     return getattr(torch, _DTYPES[key])
 
 
-def load_error(checkpoint: str, what: str, exc: Exception, *, expected: str = "a transformers model") -> ModelError | ConfigError:
+def load_error(
+    checkpoint: str, what: str, exc: Exception, *, expected: str = "a transformers model"
+) -> ModelError | ConfigError:
     """The error for a failed ``from_pretrained`` of ``what`` (config, weights, processor), with a
     hint fitting the likely cause: a malformed id (ConfigError), a missing torchvision, offline
     mode without a cached copy, a wrong or private id, or a checkpoint that is not ``expected``."""

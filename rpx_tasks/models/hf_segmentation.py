@@ -84,7 +84,10 @@ def load_hf_segmentation_model(
     torchvision: the hint says which).
     """
     check_request(
-        checkpoint, "facebook/mask2former-swin-tiny-coco-instance", kwargs, processor_kwargs,
+        checkpoint,
+        "facebook/mask2former-swin-tiny-coco-instance",
+        kwargs,
+        processor_kwargs,
         kind="universal-segmentation",
     )
     from transformers import AutoModelForUniversalSegmentation
@@ -92,9 +95,14 @@ def load_hf_segmentation_model(
     hub = hub_kwargs(cache_dir, revision, kwargs)
     model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)
     _config, module, processor = load_checkpoint(
-        checkpoint, AutoModelForUniversalSegmentation, _segmentation_model_types(),
-        expected="a universal-segmentation model", hub=hub, model_kwargs=model_kwargs,
-        processor_kwargs=processor_kwargs, unsupported=_UNSUPPORTED,
+        checkpoint,
+        AutoModelForUniversalSegmentation,
+        _segmentation_model_types(),
+        expected="a universal-segmentation model",
+        hub=hub,
+        model_kwargs=model_kwargs,
+        processor_kwargs=processor_kwargs,
+        unsupported=_UNSUPPORTED,
     )
     return HFSegmentationModel(module, processor, name=name or checkpoint, device=device, threshold=threshold)
 
@@ -115,7 +123,8 @@ def instance_map(result: Any, height: int, width: int) -> np.ndarray:
         if raw.ndim != 2:
             raise AdapterError(
                 f"Post-processing returned a segmentation of shape {raw.shape}; expected (H, W).",
-                hint="binary-map or RLE outputs are not supported; leave return_binary_maps / return_coco_annotation off",
+                hint="binary-map or RLE outputs are not supported; "
+                "leave return_binary_maps / return_coco_annotation off",
             )
         ids = np.array([int(info["id"]) for info in result.get("segments_info") or []], np.int64)
         labels = np.zeros(raw.shape, np.int32)
@@ -128,8 +137,10 @@ def instance_map(result: Any, height: int, width: int) -> np.ndarray:
     else:
         raw = _numpy(result)
         if raw.ndim != 2:
-            raise AdapterError(f"Post-processing returned a map of shape {raw.shape}; expected (H, W).",
-                               hint="the semantic post-processing should give one (H, W) class map per frame")
+            raise AdapterError(
+                f"Post-processing returned a map of shape {raw.shape}; expected (H, W).",
+                hint="the semantic post-processing should give one (H, W) class map per frame",
+            )
         labels = np.rint(raw).astype(np.int32)
     return resize_labels(labels, height, width)
 
@@ -171,7 +182,8 @@ class HFSegmentationModel:
                 break
         else:
             raise AdapterError(
-                f"The image processor of {self.name} ({type(self.processor).__name__}) exposes no post_process_*_segmentation.",
+                f"The image processor of {self.name} ({type(self.processor).__name__}) "
+                "exposes no post_process_*_segmentation.",
                 hint="use a universal-segmentation checkpoint (Mask2Former, MaskFormer, EoMT)",
             )
         try:

@@ -15,8 +15,8 @@ So ``def build(device="cpu")`` is a factory while ``def predict(rgb)`` is a nump
 """
 
 from __future__ import annotations
-
 import __future__
+
 import difflib
 import importlib
 import inspect
@@ -129,11 +129,7 @@ def _missing_attribute_hint(obj: Any, missing: str) -> str:
 def _looks_like_model(obj: Any) -> bool:
     if isinstance(obj, type):
         return False
-    return (
-        callable(getattr(obj, "setup", None))
-        and callable(getattr(obj, "predict", None))
-        and hasattr(obj, "task")
-    )
+    return callable(getattr(obj, "setup", None)) and callable(getattr(obj, "predict", None)) and hasattr(obj, "task")
 
 
 def _task_value(task: Any) -> str:

@@ -32,7 +32,9 @@ _BASEBOARD = np.array([0.4, 0.35]) / 1.05  # chromaticity of the renderer's base
 def _image(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise AdapterError(f"expected an (H, W, 3) image, got shape {rgb.shape}", hint="pass the frame as an (H, W, 3) uint8 array")
+        raise AdapterError(
+            f"expected an (H, W, 3) image, got shape {rgb.shape}", hint="pass the frame as an (H, W, 3) uint8 array"
+        )
     return rgb
 
 

@@ -10,8 +10,8 @@ import difflib
 import importlib
 import pkgutil
 
-from rpx_tasks.errors import ConfigError
 from rpx_tasks.contracts.spec import MetricInfo, TaskSpec
+from rpx_tasks.errors import ConfigError
 
 _REGISTRY: dict[str, TaskSpec] = {}
 _DISCOVERED = False
@@ -60,7 +60,8 @@ def get_task(name: str) -> TaskSpec:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         raise ConfigError(
             f"Unknown task {name!r}.",
-            hint=(f"did you mean {close[0]!r}? " if close else "") + f"registered tasks: {', '.join(sorted(_REGISTRY))}",
+            hint=(f"did you mean {close[0]!r}? " if close else "")
+            + f"registered tasks: {', '.join(sorted(_REGISTRY))}",
         ) from None
 
 

@@ -176,14 +176,34 @@ def normalise_function_output(output: Any, sample: Sample) -> KeypointMatches:
 
 
 MODELS = (
-    ModelEntry("lightglue_superpoint", NAME, "hf", "ETH-CVG/lightglue_superpoint",
-               "LightGlue matcher on SuperPoint keypoints (ETH CVG), transformers port"),
-    ModelEntry("superglue_indoor", NAME, "hf", "magic-leap-community/superglue_indoor",
-               "SuperGlue matcher on SuperPoint keypoints, indoor (ScanNet) weights"),
-    ModelEntry("global_motion_grid", NAME, "import", "rpx_tasks.models.keypoint_baselines:global_motion_matches",
-               "weight-free baseline: a dense pixel grid moved by the global image motion (roll + shift)"),
-    ModelEntry("identity_matches", NAME, "import", "rpx_tasks.models.keypoint_baselines:identity_matches",
-               "weight-free baseline: every point stays where it was"),
+    ModelEntry(
+        "lightglue_superpoint",
+        NAME,
+        "hf",
+        "ETH-CVG/lightglue_superpoint",
+        "LightGlue matcher on SuperPoint keypoints (ETH CVG), transformers port",
+    ),
+    ModelEntry(
+        "superglue_indoor",
+        NAME,
+        "hf",
+        "magic-leap-community/superglue_indoor",
+        "SuperGlue matcher on SuperPoint keypoints, indoor (ScanNet) weights",
+    ),
+    ModelEntry(
+        "global_motion_grid",
+        NAME,
+        "import",
+        "rpx_tasks.models.keypoint_baselines:global_motion_matches",
+        "weight-free baseline: a dense pixel grid moved by the global image motion (roll + shift)",
+    ),
+    ModelEntry(
+        "identity_matches",
+        NAME,
+        "import",
+        "rpx_tasks.models.keypoint_baselines:identity_matches",
+        "weight-free baseline: every point stays where it was",
+    ),
 )
 
 

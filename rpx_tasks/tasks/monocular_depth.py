@@ -26,7 +26,10 @@ def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
     """Return the prediction as (H, W) float32; raise ModelError naming the sample when its
     type, shape or values (NaN/inf) are wrong."""
     check_frame_map(
-        prediction, sample, kind="depth", noun="depth map",
+        prediction,
+        sample,
+        kind="depth",
+        noun="depth map",
         type_hint="check your model's predict() return type for monocular_depth: one (H, W) float32 array per sample",
         shape_hint="check the shape your model returns: (H, W) metres",
         resize_hint="resize predictions back to the sample's RGB resolution",
@@ -84,14 +87,34 @@ MODELS = (
         )
         for size in ("Small", "Base", "Large")
     ),
-    ModelEntry("depth_pro", NAME, "hf", "apple/DepthPro-hf",
-               "Apple Depth Pro, metric depth with focal-length estimation (its processor needs torchvision)"),
-    ModelEntry("zoedepth_nyu_kitti", NAME, "hf", "Intel/zoedepth-nyu-kitti",
-               "ZoeDepth with NYU (indoor) and KITTI (outdoor) metric bins"),
-    ModelEntry("ground_plane_prior", NAME, "import", "rpx_tasks.models.baselines:ground_plane_depth",
-               "weight-free baseline: depth of a flat floor seen by a level camera"),
-    ModelEntry("constant_depth", NAME, "import", "rpx_tasks.models.baselines:constant_depth",
-               "weight-free baseline: the same depth for every pixel"),
+    ModelEntry(
+        "depth_pro",
+        NAME,
+        "hf",
+        "apple/DepthPro-hf",
+        "Apple Depth Pro, metric depth with focal-length estimation (its processor needs torchvision)",
+    ),
+    ModelEntry(
+        "zoedepth_nyu_kitti",
+        NAME,
+        "hf",
+        "Intel/zoedepth-nyu-kitti",
+        "ZoeDepth with NYU (indoor) and KITTI (outdoor) metric bins",
+    ),
+    ModelEntry(
+        "ground_plane_prior",
+        NAME,
+        "import",
+        "rpx_tasks.models.baselines:ground_plane_depth",
+        "weight-free baseline: depth of a flat floor seen by a level camera",
+    ),
+    ModelEntry(
+        "constant_depth",
+        NAME,
+        "import",
+        "rpx_tasks.models.baselines:constant_depth",
+        "weight-free baseline: the same depth for every pixel",
+    ),
 )
 
 SPEC = TaskSpec(

@@ -82,8 +82,13 @@ def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
     """Return the prediction as an (H, W) integer array; raise ModelError naming the sample when
     it is not an array, not 2-D, not the frame's size, or not integer."""
     check_frame_map(
-        prediction, sample, kind="segmentation", noun="mask",
-        type_hint="check your model's predict() return type for object_segmentation: one (H, W) integer mask per sample",
+        prediction,
+        sample,
+        kind="segmentation",
+        noun="mask",
+        type_hint=(
+            "check your model's predict() return type for object_segmentation: one (H, W) integer mask per sample"
+        ),
         shape_hint="check the shape your model returns: (H, W) instance ids",
         resize_hint="resize masks to the original H x W (nearest neighbour)",
     )
@@ -142,12 +147,27 @@ def sample_entry(frame) -> dict:
 
 
 MODELS = (
-    ModelEntry("mask2former_swin_tiny_coco_instance", NAME, "hf", "facebook/mask2former-swin-tiny-coco-instance",
-               "Mask2Former, Swin-Tiny backbone, COCO instance segmentation (80 classes)"),
-    ModelEntry("colour_segmentation", NAME, "import", "rpx_tasks.models.segmentation_baselines:colour_segmentation",
-               "weight-free baseline: objects by colour against the room's colours, numbered left to right"),
-    ModelEntry("background_only", NAME, "import", "rpx_tasks.models.segmentation_baselines:background_only",
-               "weight-free baseline: every pixel background"),
+    ModelEntry(
+        "mask2former_swin_tiny_coco_instance",
+        NAME,
+        "hf",
+        "facebook/mask2former-swin-tiny-coco-instance",
+        "Mask2Former, Swin-Tiny backbone, COCO instance segmentation (80 classes)",
+    ),
+    ModelEntry(
+        "colour_segmentation",
+        NAME,
+        "import",
+        "rpx_tasks.models.segmentation_baselines:colour_segmentation",
+        "weight-free baseline: objects by colour against the room's colours, numbered left to right",
+    ),
+    ModelEntry(
+        "background_only",
+        NAME,
+        "import",
+        "rpx_tasks.models.segmentation_baselines:background_only",
+        "weight-free baseline: every pixel background",
+    ),
 )
 
 SPEC = TaskSpec(
@@ -165,7 +185,8 @@ SPEC = TaskSpec(
     coherence="rpx_tasks.readiness.coherence:GeometricCoherence",
     numpy_normalise=normalise_function_output,
     hf_loader="rpx_tasks.models.hf_segmentation:load_hf_segmentation_model",
-    numpy_signature="fn(rgb: (H, W, 3) uint8) -> mask: (h, w) integer instance ids, 0 = background (nearest-resized to H x W)",
+    numpy_signature="fn(rgb: (H, W, 3) uint8) -> mask: (h, w) integer instance ids, 0 = background "
+    "(nearest-resized to H x W)",
     models=MODELS,
     sample_entry=sample_entry,
 )

@@ -173,10 +173,20 @@ def normalise_function_output(output: Any, sample: Sample) -> RelativePose:
 
 
 MODELS = (
-    ModelEntry("image_motion_pose", NAME, "import", "rpx_tasks.models.pose_baselines:image_motion_pose",
-               "weight-free baseline: rotation from aligning the two frames (roll + shift), zero translation"),
-    ModelEntry("identity_pose", NAME, "import", "rpx_tasks.models.pose_baselines:identity_pose",
-               "weight-free baseline: the camera did not move"),
+    ModelEntry(
+        "image_motion_pose",
+        NAME,
+        "import",
+        "rpx_tasks.models.pose_baselines:image_motion_pose",
+        "weight-free baseline: rotation from aligning the two frames (roll + shift), zero translation",
+    ),
+    ModelEntry(
+        "identity_pose",
+        NAME,
+        "import",
+        "rpx_tasks.models.pose_baselines:identity_pose",
+        "weight-free baseline: the camera did not move",
+    ),
 )
 
 

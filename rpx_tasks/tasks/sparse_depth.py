@@ -19,13 +19,12 @@ import numpy as np
 from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import load_array
-from rpx_tasks.metrics.sparse_depth import SPARSE_DEPTH_METRIC_INFO, sparse_depth_metrics
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
+from rpx_tasks.metrics.sparse_depth import SPARSE_DEPTH_METRIC_INFO, sparse_depth_metrics
 from rpx_tasks.sample import Sample
 
 NAME = "sparse_depth"
 SAMPLE_POINTS = 32
-
 
 
 # --------------------------------------------------------------------------- ground truth
@@ -74,7 +73,11 @@ def _as_prediction(output: Any, sample_id: str, error: type[ModelError]) -> Spar
     elif isinstance(output, dict):
         missing = [key for key in ("coordinates", "depths") if key not in output]
         if missing:
-            raise error(f"{where}sparse depth prediction lacks the keys {missing}.", hint=hint, details={"sample": sample_id, "missing": missing})
+            raise error(
+                f"{where}sparse depth prediction lacks the keys {missing}.",
+                hint=hint,
+                details={"sample": sample_id, "missing": missing},
+            )
         coordinates, depths = output["coordinates"], output["depths"]
     else:
         raise error(
@@ -86,19 +89,32 @@ def _as_prediction(output: Any, sample_id: str, error: type[ModelError]) -> Spar
         coordinates = np.asarray(coordinates, dtype=np.float32)
         depths = np.asarray(depths, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise error(f"{where}sparse depth prediction holds non-numeric values ({exc}).", hint=hint, details={"sample": sample_id}) from exc
+        raise error(
+            f"{where}sparse depth prediction holds non-numeric values ({exc}).",
+            hint=hint,
+            details={"sample": sample_id},
+        ) from exc
     if coordinates.size == 0:
         coordinates = coordinates.reshape(0, 2)
     if coordinates.ndim != 2 or coordinates.shape[1] != 2:
-        raise error(f"{where}predicted 'coordinates' must have shape (M, 2), got {coordinates.shape}.", hint=hint, details={"sample": sample_id})
+        raise error(
+            f"{where}predicted 'coordinates' must have shape (M, 2), got {coordinates.shape}.",
+            hint=hint,
+            details={"sample": sample_id},
+        )
     if depths.ndim != 1 or len(depths) != len(coordinates):
         raise error(
-            f"{where}predicted 'depths' has shape {depths.shape}, expected ({len(coordinates)},) to match 'coordinates'.",
+            f"{where}predicted 'depths' has shape {depths.shape}, "
+            f"expected ({len(coordinates)},) to match 'coordinates'.",
             hint=hint,
             details={"sample": sample_id, "n_coordinates": len(coordinates), "depths_shape": list(depths.shape)},
         )
     if not (np.isfinite(coordinates).all() and np.isfinite(depths).all()):
-        raise error(f"{where}sparse depth prediction contains NaN or inf.", hint="the model produced non-finite values", details={"sample": sample_id})
+        raise error(
+            f"{where}sparse depth prediction contains NaN or inf.",
+            hint="the model produced non-finite values",
+            details={"sample": sample_id},
+        )
     return SparseDepthPrediction(coordinates=coordinates, depths=depths)
 
 
@@ -128,7 +144,10 @@ def normalise_function_output(output: Any, sample: Sample) -> SparseDepthPredict
     sample's N coordinates. Raises AdapterError naming the sample for anything but N numbers."""
     coordinates = np.asarray(sample.ground_truth.coordinates, dtype=np.float32)
     expected = len(coordinates)
-    hint = f"fn(rgb (H,W,3) uint8, coords (N,2) float32 (x, y)) must return N = {expected} depths in metres, one per coordinate"
+    hint = (
+        f"fn(rgb (H,W,3) uint8, coords (N,2) float32 (x, y)) must return N = {expected} depths in metres, "
+        "one per coordinate"
+    )
     if isinstance(output, dict):
         if "depths" not in output:
             raise AdapterError(
@@ -142,7 +161,8 @@ def normalise_function_output(output: Any, sample: Sample) -> SparseDepthPredict
         depths = np.asarray(output, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise AdapterError(
-            f"Sample {sample.id!r}: the sparse depth function returned {type(output).__name__}, not an array of numbers.",
+            f"Sample {sample.id!r}: the sparse depth function returned {type(output).__name__}, "
+            "not an array of numbers.",
             hint=hint,
             details={"sample": sample.id},
         ) from exc
@@ -162,10 +182,20 @@ def normalise_function_output(output: Any, sample: Sample) -> SparseDepthPredict
 
 
 MODELS = (
-    ModelEntry("sparse_ground_plane_prior", NAME, "import", "rpx_tasks.models.sparse_depth_baselines:ground_plane_at_points",
-               "weight-free baseline: ground-plane depth prior sampled at the query pixels"),
-    ModelEntry("sparse_constant_depth", NAME, "import", "rpx_tasks.models.sparse_depth_baselines:constant_at_points",
-               "weight-free baseline: 2 m at every query pixel"),
+    ModelEntry(
+        "sparse_ground_plane_prior",
+        NAME,
+        "import",
+        "rpx_tasks.models.sparse_depth_baselines:ground_plane_at_points",
+        "weight-free baseline: ground-plane depth prior sampled at the query pixels",
+    ),
+    ModelEntry(
+        "sparse_constant_depth",
+        NAME,
+        "import",
+        "rpx_tasks.models.sparse_depth_baselines:constant_at_points",
+        "weight-free baseline: 2 m at every query pixel",
+    ),
 )
 
 

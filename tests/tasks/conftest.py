@@ -16,7 +16,7 @@ def offline(monkeypatch):
 @pytest.fixture(scope="module")
 def owl_cache(tmp_path_factory):
     """An HF cache holding the tiny OWL-ViT as google/owlvit-base-patch32 (one per test module)."""
-    from tests.hf_seed_detection import seed_tiny_owlvit
+    from tests.support.hf_seed_detection import seed_tiny_owlvit
 
     cache = tmp_path_factory.mktemp("hf-owlvit")
     seed_tiny_owlvit(cache)

@@ -19,14 +19,16 @@ from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.keypoint_matching import load_ground_truth
-from tests.tasks.bench_cli import bench_all
+from tests.support.bench_cli import bench_all
 
 SPEC = get_task("keypoint_matching")
 
 
 def gt(points0, points1, visibility=None) -> KeypointCorrespondences:
     vis = None if visibility is None else np.asarray(visibility, bool)
-    return KeypointCorrespondences(np.asarray(points0, float).reshape(-1, 2), np.asarray(points1, float).reshape(-1, 2), vis)
+    return KeypointCorrespondences(
+        np.asarray(points0, float).reshape(-1, 2), np.asarray(points1, float).reshape(-1, 2), vis
+    )
 
 
 def pred(points0, points1, scores=None) -> KeypointMatches:
@@ -83,7 +85,10 @@ def test_visibility_mask_drops_hidden_points():
 def test_empty_ground_truth_and_no_predictions():
     empty = gt(np.zeros((0, 2)), np.zeros((0, 2)))
     assert keypoint_metrics(pred([[1, 1]], [[1, 1]]), empty) == {"keypoint_acc": 1.0, "mean_match_error": 0.0}
-    assert keypoint_metrics(pred(np.zeros((0, 2)), np.zeros((0, 2))), empty) == {"keypoint_acc": 1.0, "mean_match_error": 0.0}
+    assert keypoint_metrics(pred(np.zeros((0, 2)), np.zeros((0, 2))), empty) == {
+        "keypoint_acc": 1.0,
+        "mean_match_error": 0.0,
+    }
     metrics = keypoint_metrics(pred(np.zeros((0, 2)), np.zeros((0, 2))), gt([[1, 1]], [[1, 1]]))
     assert metrics["keypoint_acc"] == 0.0 and metrics["mean_match_error"] == math.inf
 
@@ -172,8 +177,10 @@ def test_malformed_arrays_are_manifest_errors(resolve, points0, points1, visibil
 
 
 def test_hidden_points_may_have_no_position(resolve):
-    truth = load_ground_truth({"id": "k", "points0": [[1, 2], [3, 4]], "points1": [[1, 2], [None, None]],
-                               "visibility": [True, False]}, resolve)
+    truth = load_ground_truth(
+        {"id": "k", "points0": [[1, 2], [3, 4]], "points1": [[1, 2], [None, None]], "visibility": [True, False]},
+        resolve,
+    )
     assert keypoint_metrics(pred([[1, 2]], [[1, 2]]), truth) == {"keypoint_acc": 1.0, "mean_match_error": 0.0}
 
 
@@ -270,7 +277,12 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
     out_dir = tmp_path / "out"
     samples, out = bench_all("keypoint_matching", ["--model", "global_motion_grid"], sample_dataset, out_dir, capsys)
     assert "keypoint_acc" in out and "Weighted Phase Score" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     assert len(rows) == len(samples) > 0 and {"keypoint_acc", "mean_match_error"} <= set(next(iter(rows.values())))
     for entry in samples[::4]:
@@ -280,7 +292,9 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
         rgb_a = np.asarray(Image.open(sample_dataset / entry["rgb"]).convert("RGB"))
         rgb_b = np.asarray(Image.open(sample_dataset / entry["rgb_b"]).convert("RGB"))
         predicted = global_motion_matches(rgb_a, rgb_b)
-        acc, err = _reference_metrics(true0.astype(float), true1.astype(float), visible, predicted["points0"], predicted["points1"])
+        acc, err = _reference_metrics(
+            true0.astype(float), true1.astype(float), visible, predicted["points0"], predicted["points1"]
+        )
         row = rows[entry["id"]]
         assert row["keypoint_acc"] == pytest.approx(acc, abs=1e-5)
         assert row["mean_match_error"] == pytest.approx(err, abs=1e-5)
@@ -289,14 +303,22 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
     assert result["aggregated"]["keypoint_acc"]["higher_is_better"] is True
     assert result["aggregated"]["mean_match_error"]["higher_is_better"] is False
     assert result["aggregated"]["keypoint_acc"]["mean"] > 0.95
-    assert result["readiness"]["wps"]["direction"] == "higher_is_better" and result["readiness"]["wps"]["s_overall"] > 0.9
+    assert (
+        result["readiness"]["wps"]["direction"] == "higher_is_better" and result["readiness"]["wps"]["s_overall"] > 0.9
+    )
     assert result["readiness"]["str"] is not None and result["readiness"]["ts"] == {"score": None, "pairs": 0}
     assert "higher is better" in (out_dir / "summary.md").read_text()
 
 
 def test_no_matches_give_counted_infinities_not_averages(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, _ = bench_all("keypoint_matching", ["--model", "tests.tasks.test_keypoint_matching:no_matches"], sample_dataset, out_dir, capsys)
+    samples, _ = bench_all(
+        "keypoint_matching",
+        ["--model", "tests.tasks.test_keypoint_matching:no_matches"],
+        sample_dataset,
+        out_dir,
+        capsys,
+    )
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
     assert all(row["keypoint_acc"] == 0.0 and row["mean_match_error"] == math.inf for row in rows)
     aggregated = json.loads((out_dir / "result.json").read_text())["aggregated"]["mean_match_error"]
@@ -331,7 +353,7 @@ def test_sample_ground_truth_is_consistent_with_the_poses(sample_dataset):
 
 @pytest.fixture(scope="module")
 def hf_cache(tmp_path_factory):
-    from tests.hf_seed_keypoints import seed_tiny_lightglue, seed_tiny_superglue
+    from tests.support.hf_seed_keypoints import seed_tiny_lightglue, seed_tiny_superglue
 
     cache = tmp_path_factory.mktemp("hf-keypoints")
     seed_tiny_lightglue(cache)
@@ -400,7 +422,7 @@ def test_hf_matches_agree_with_the_processors_integer_post_processing(tiny_match
 
 def test_hf_missing_second_frame_and_bad_checkpoints(tiny_matcher, hf_cache, tmp_path):
     from rpx_tasks.models.hf_keypoints import load_hf_keypoint_model
-    from tests.hf_seed import seed_tiny_depth_anything
+    from tests.support.hf_seed import seed_tiny_depth_anything
 
     with pytest.raises(AdapterError, match="requires a second RGB frame"):
         tiny_matcher.predict([Sample(id="solo", rgb=np.zeros((8, 8, 3), np.uint8), ground_truth=None)])
@@ -422,7 +444,13 @@ def test_hf_missing_second_frame_and_bad_checkpoints(tiny_matcher, hf_cache, tmp
 )
 def test_cli_run_with_tiny_hf_checkpoints(selector, sample_dataset, hf_cache, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, out = bench_all("keypoint_matching", [*selector, "--cache-dir", str(hf_cache), "--batch-size", "4"], sample_dataset, out_dir, capsys)
+    samples, out = bench_all(
+        "keypoint_matching",
+        [*selector, "--cache-dir", str(hf_cache), "--batch-size", "4"],
+        sample_dataset,
+        out_dir,
+        capsys,
+    )
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
     assert len(rows) == len(samples)
     assert all(0.0 <= row["keypoint_acc"] <= 1.0 for row in rows)

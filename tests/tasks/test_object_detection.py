@@ -17,8 +17,8 @@ from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
+from tests.support.bench_cli import bench
 from tests.support.boxes import check_report, reference_detection, resolver
-from tests.tasks.bench_cli import bench
 
 SPEC = get_task("object_detection")
 A = [0, 0, 10, 10]
@@ -259,7 +259,7 @@ def test_registered_baseline_by_name(sample_dataset, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def yolos_cache(tmp_path_factory):
-    from tests.hf_seed_detection import seed_tiny_yolos
+    from tests.support.hf_seed_detection import seed_tiny_yolos
 
     cache = tmp_path_factory.mktemp("hf-yolos")
     seed_tiny_yolos(cache)
@@ -272,7 +272,7 @@ def rgb_sample(seed, h=48, w=64):
 
 
 def test_hf_detection_loads_offline_and_predicts_frame_boxes(offline, yolos_cache):
-    from tests.hf_seed_detection import TINY_CLASSES
+    from tests.support.hf_seed_detection import TINY_CLASSES
 
     model = resolve_model(SPEC, model_name="yolos_small", cache_dir=str(yolos_cache), model_kwargs={"threshold": 0.0})
     assert model.name == "yolos_small" and model.task == "object_detection"

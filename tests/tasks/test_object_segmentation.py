@@ -12,10 +12,13 @@ import pytest
 from PIL import Image
 
 from rpx_tasks.cli import main
+from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
 from rpx_tasks.metrics.segmentation import class_ious, label_pair_score, mean_iou
+from rpx_tasks.metrics.segmentation import segmentation_metrics as compute_metrics
 from rpx_tasks.model_selection import get_entry
+from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.models.segmentation_baselines import background_only, colour_segmentation
 from rpx_tasks.readiness import (
     GeometricCoherence,
@@ -27,11 +30,8 @@ from rpx_tasks.readiness import (
 )
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
-from rpx_tasks.metrics.segmentation import segmentation_metrics as compute_metrics
-from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.tasks.object_segmentation import validate_prediction
-from tests.tasks.bench_cli import bench
+from tests.support.bench_cli import bench
 
 SPEC = get_task("object_segmentation")
 
@@ -103,7 +103,9 @@ def test_miou_matches_the_formula_on_random_maps_with_any_label_values(labels):
 
 
 def test_class_ious_union_zero_is_one():
-    np.testing.assert_allclose(class_ious(np.zeros((2, 2), np.int32), np.zeros((2, 2), np.int32), np.array([0, 4])), [1.0, 1.0])
+    np.testing.assert_allclose(
+        class_ious(np.zeros((2, 2), np.int32), np.zeros((2, 2), np.int32), np.array([0, 4])), [1.0, 1.0]
+    )
 
 
 def test_metric_errors_name_the_problem():
@@ -119,16 +121,27 @@ def test_metric_errors_name_the_problem():
 
 
 def sample(h: int = 4, w: int = 6, *, scene="scene_a", phase="clutter", idx=0, pose=None, ground_truth=None) -> Sample:
-    return Sample(id=f"{scene}-{phase}-{idx}", rgb=np.zeros((h, w, 3), np.uint8), ground_truth=ground_truth,
-                  scene=scene, phase=phase, frame_idx=idx, camera_pose=pose)
+    return Sample(
+        id=f"{scene}-{phase}-{idx}",
+        rgb=np.zeros((h, w, 3), np.uint8),
+        ground_truth=ground_truth,
+        scene=scene,
+        phase=phase,
+        frame_idx=idx,
+        camera_pose=pose,
+    )
 
 
 def test_validation_rejects_wrong_type_dims_shape_and_dtype_naming_the_sample():
     s = sample()
     assert validate_prediction(np.zeros((4, 6), np.int64), s).dtype == np.int64
     assert validate_prediction(np.zeros((4, 6), bool), s).dtype == np.int32
-    cases = [([[0]], "numpy array"), (np.zeros((4, 6, 1), np.int32), "2 dims"),
-             (np.zeros((6, 4), np.int32), "differs from the frame"), (np.zeros((4, 6), np.float32), "integer")]
+    cases = [
+        ([[0]], "numpy array"),
+        (np.zeros((4, 6, 1), np.int32), "2 dims"),
+        (np.zeros((6, 4), np.int32), "differs from the frame"),
+        (np.zeros((4, 6), np.float32), "integer"),
+    ]
     for bad, words in cases:
         with pytest.raises(ModelError, match=words) as info:
             validate_prediction(bad, s)
@@ -150,8 +163,14 @@ def test_numpy_adapter_casts_and_resizes_nearest():
 
 @pytest.mark.parametrize(
     "output, words",
-    [(np.zeros((4, 6, 3)), "2-D array"), (np.zeros(6), "2-D array"), (np.full((4, 6), 0.5), "whole numbers"),
-     (np.full((4, 6), np.nan), "whole numbers"), ("mask", "2-D array"), (np.full((4, 6), 2**40), "int32")],
+    [
+        (np.zeros((4, 6, 3)), "2-D array"),
+        (np.zeros(6), "2-D array"),
+        (np.full((4, 6), 0.5), "whole numbers"),
+        (np.full((4, 6), np.nan), "whole numbers"),
+        ("mask", "2-D array"),
+        (np.full((4, 6), 2**40), "int32"),
+    ],
 )
 def test_numpy_adapter_errors_say_what_is_wrong(output, words):
     model = wrap_numpy_function(SPEC, lambda rgb: output, "bad")
@@ -187,7 +206,9 @@ def run_ts(frames) -> dict:
 
 def test_label_pair_score_by_hand():
     # classes {0, 1}: class 0 -> 1 / 2, class 1 -> 1 / 3 (the -1 pixel is in no class)
-    assert label_pair_score(np.array([[0, 1], [1, 1]]), np.array([[0, 0], [1, -1]])) == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert label_pair_score(np.array([[0, 1], [1, 1]]), np.array([[0, 0], [1, -1]])) == pytest.approx(
+        (1 / 2 + 1 / 3) / 2
+    )
     assert label_pair_score(np.full((2, 2), -1), np.full((2, 2), -1)) == 1.0
     assert label_pair_score(np.array([[2, 2]]), np.array([[3, 3]])) == 0.0  # union of labels: 2 and 3, both IoU 0
 
@@ -197,8 +218,13 @@ def test_ts_identical_single_and_clip_boundaries():
     assert run_ts([(sample(idx=i), mask) for i in range(3)]) == {"score": 1.0, "pairs": 2}
     assert run_ts([(sample(), mask)]) == {"score": None, "pairs": 0}
     other = np.roll(mask, 30, axis=1)
-    frames = [(sample(idx=0), mask), (sample(idx=1), mask), (sample(phase="interaction", idx=0), other),
-              (sample(phase="interaction", idx=1), other), (sample(scene="scene_b", phase="interaction", idx=1), mask)]
+    frames = [
+        (sample(idx=0), mask),
+        (sample(idx=1), mask),
+        (sample(phase="interaction", idx=0), other),
+        (sample(phase="interaction", idx=1), other),
+        (sample(scene="scene_b", phase="interaction", idx=1), mask),
+    ]
     assert run_ts(frames) == {"score": 1.0, "pairs": 2}
 
 
@@ -272,7 +298,9 @@ def step_pair() -> tuple[np.ndarray, np.ndarray]:
 def test_boundaries_by_hand():
     np.testing.assert_array_equal(mask_boundary(np.array([[0, 0, 1, 1]]), dilation=0), [[False, True, False, False]])
     # central differences: gx = [0, 0.5, 0.5, 0]; the first and last columns stay 0
-    np.testing.assert_array_equal(depth_edges(np.array([[0.0, 0.0, 1.0, 1.0]]), dilation=0), [[False, True, True, False]])
+    np.testing.assert_array_equal(
+        depth_edges(np.array([[0.0, 0.0, 1.0, 1.0]]), dilation=0), [[False, True, True, False]]
+    )
     np.testing.assert_array_equal(depth_edges(np.array([[0.0, 0.0, 0.15, 0.15]]), dilation=0), [[False] * 4])
     assert mask_boundary(np.array([[0, 0, 1, 1]]), dilation=1).tolist() == [[True, True, True, False]]
 
@@ -291,7 +319,12 @@ def test_sgc_perfectly_aligned_step_by_hand():
 
 def test_sgc_empty_flat_and_misaligned():
     assert GeometricCoherence().result() == {
-        "score": 0.0, "precision": 0.0, "recall": 0.0, "samples": 0, "skipped_no_depth": 0}
+        "score": 0.0,
+        "precision": 0.0,
+        "recall": 0.0,
+        "samples": 0,
+        "skipped_no_depth": 0,
+    }
     flat = np.ones((10, 12), np.float32)
     assert boundary_precision_recall(np.zeros((10, 12), np.int32), flat) == (1.0, 1.0)  # no edges at all: 0/0 -> 1
     mask, depth = step_pair()
@@ -337,9 +370,16 @@ def tiny_split(tmp_path) -> Path:
 
 
 def _write_manifest(root: Path, **overrides) -> Path:
-    entry = {"id": "scene_000__0__00000", "scene_id": "scene_000", "phase": 0, "frame_idx": 0, "difficulty": "hard",
-             "rgb": "scenes/scene_000/0/rgb/00000.png", "mask": "scenes/scene_000/0/mask/00000.png",
-             "depth": "scenes/scene_000/0/depth/00000.png"}
+    entry = {
+        "id": "scene_000__0__00000",
+        "scene_id": "scene_000",
+        "phase": 0,
+        "frame_idx": 0,
+        "difficulty": "hard",
+        "rgb": "scenes/scene_000/0/rgb/00000.png",
+        "mask": "scenes/scene_000/0/mask/00000.png",
+        "depth": "scenes/scene_000/0/depth/00000.png",
+    }
     entry.update(overrides)
     entry = {k: v for k, v in entry.items() if v is not None}
     path = root / "manifests" / "object_segmentation" / "hard.json"
@@ -445,7 +485,12 @@ def test_cli_run_writes_the_four_files_with_reference_miou(sample_dataset, tmp_p
     manifest = sample_dataset / "manifests" / "object_segmentation" / "all.json"
     out = tmp_path / "out"
     assert bench("object_segmentation", manifest, out, "--model", "colour_segmentation") == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
     rows = pq.read_table(out / "per_sample_metrics.parquet").to_pylist()
     entries = {e["id"]: e for e in _samples(sample_dataset, "all")}
     assert len(rows) == len(entries) == 72 and "miou" in rows[0]
@@ -463,6 +508,7 @@ def test_cli_run_writes_the_four_files_with_reference_miou(sample_dataset, tmp_p
 
 def naive_sgc(pairs) -> dict:
     """§8.4 written out with explicit loops over the dilation and the pixels' neighbours."""
+
     def dilate(edge):
         for _ in range(2):
             grown = edge.copy()
@@ -494,14 +540,23 @@ def naive_sgc(pairs) -> dict:
 
 def test_cli_run_with_sgc_scores_geometric_coherence(sample_dataset, tmp_path, capsys):
     manifest = sample_dataset / "manifests" / "object_segmentation" / "hard.json"
-    assert bench("object_segmentation", manifest, tmp_path / "sgc", "--model", "colour_segmentation", "--sgc") == 0, capsys.readouterr().err
+    assert bench("object_segmentation", manifest, tmp_path / "sgc", "--model", "colour_segmentation", "--sgc") == 0, (
+        capsys.readouterr().err
+    )
     sgc = json.loads((tmp_path / "sgc" / "result.json").read_text())["readiness"]["sgc"]
     entries = _samples(sample_dataset, "hard")
     assert sgc["samples"] == len(entries) == 24 and sgc["skipped_no_depth"] == 0
     assert 0 < sgc["score"] < 1
     # the same formula on every sample of the run
-    full = naive_sgc([(colour_segmentation(_rgb_and_mask(sample_dataset, e)[0]),
-                       np.asarray(Image.open(sample_dataset / e["depth"])).astype(np.float32) / 1000) for e in entries])
+    full = naive_sgc(
+        [
+            (
+                colour_segmentation(_rgb_and_mask(sample_dataset, e)[0]),
+                np.asarray(Image.open(sample_dataset / e["depth"])).astype(np.float32) / 1000,
+            )
+            for e in entries
+        ]
+    )
     for key in ("precision", "recall", "score"):
         assert sgc[key] == pytest.approx(full[key], abs=1e-9)
 
@@ -513,7 +568,9 @@ def test_sgc_skips_samples_without_depth(sample_dataset, tmp_path, capsys):
     manifest["root"] = str(sample_dataset)
     path = tmp_path / "no_depth.json"
     path.write_text(json.dumps(manifest))
-    assert bench("object_segmentation", path, tmp_path / "nodepth", "--model", "colour_segmentation", "--sgc") == 0, capsys.readouterr().err
+    assert bench("object_segmentation", path, tmp_path / "nodepth", "--model", "colour_segmentation", "--sgc") == 0, (
+        capsys.readouterr().err
+    )
     sgc = json.loads((tmp_path / "nodepth" / "result.json").read_text())["readiness"]["sgc"]
     assert sgc == {"score": 0.0, "precision": 0.0, "recall": 0.0, "samples": 0, "skipped_no_depth": 24}
 
@@ -525,7 +582,7 @@ HF_REPO = "facebook/mask2former-swin-tiny-coco-instance"
 
 @pytest.fixture(scope="module")
 def seg_hf_cache(tmp_path_factory):
-    from tests.hf_seed_segmentation import seed_tiny_mask2former
+    from tests.support.hf_seed_segmentation import seed_tiny_mask2former
 
     cache = tmp_path_factory.mktemp("hf-seg-cache")
     seed_tiny_mask2former(cache, HF_REPO)
@@ -547,16 +604,18 @@ def _noise_frame(seed: int, h: int, w: int) -> Sample:
 
 
 def test_hf_loads_offline_by_checkpoint_and_registry_name(seg_hf_cache, monkeypatch):
+    from rpx_tasks.model_selection import resolve_model
     from rpx_tasks.models.hf_segmentation import HFSegmentationModel
     from rpx_tasks.models.protocol import Model, count_parameters_m
-    from rpx_tasks.model_selection import resolve_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = resolve_model(SPEC, hf_checkpoint=HF_REPO, device="cpu", cache_dir=str(seg_hf_cache))
     assert isinstance(model, HFSegmentationModel) and isinstance(model, Model)
     assert model.name == HF_REPO and model.task == "object_segmentation" and count_parameters_m(model) > 0
     assert type(model.processor).__name__ == "Mask2FormerImageProcessorPil"  # no torchvision needed
-    named = resolve_model(SPEC, model_name="mask2former_swin_tiny_coco_instance", device="cpu", cache_dir=str(seg_hf_cache))
+    named = resolve_model(
+        SPEC, model_name="mask2former_swin_tiny_coco_instance", device="cpu", cache_dir=str(seg_hf_cache)
+    )
     assert named.name == "mask2former_swin_tiny_coco_instance"
 
 
@@ -585,7 +644,11 @@ def test_hf_result_conversion_to_instance_maps():
     out = instance_map({"segmentation": seg, "segments_info": [{"id": 3}, {"id": 0}]}, 2, 2)
     np.testing.assert_array_equal(out, [[0, 2], [1, 2]])
     # panoptic style: 0 unassigned, ids from 1; an id without segment info is background
-    out = instance_map({"segmentation": torch.tensor([[0, 1], [2, 5]], dtype=torch.int32), "segments_info": [{"id": 1}, {"id": 2}]}, 2, 2)
+    out = instance_map(
+        {"segmentation": torch.tensor([[0, 1], [2, 5]], dtype=torch.int32), "segments_info": [{"id": 1}, {"id": 2}]},
+        2,
+        2,
+    )
     np.testing.assert_array_equal(out, [[0, 1], [2, 0]])
     np.testing.assert_array_equal(instance_map({"segmentation": None, "segments_info": []}, 2, 3), np.zeros((2, 3)))
     # semantic: the class map itself, resized nearest to the frame
@@ -606,7 +669,9 @@ def test_hf_refuses_remote_code_other_models_and_names_missing_libraries(seg_hf_
         load_hf_segmentation_model(HF_REPO, cache_dir=str(seg_hf_cache), trust_remote_code=True)
     with pytest.raises(ConfigError, match="checkpoint id is required"):
         load_hf_segmentation_model("  ")
-    BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(tmp_path / "bert")
+    BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(
+        tmp_path / "bert"
+    )
     with pytest.raises(ModelError, match="'bert' model, not a universal-segmentation model") as info:
         load_hf_segmentation_model(str(tmp_path / "bert"))
     assert "mask2former" in info.value.hint
@@ -623,9 +688,26 @@ def test_hf_refuses_remote_code_other_models_and_names_missing_libraries(seg_hf_
 def test_hf_checkpoint_cli_run_on_sample_data(seg_hf_cache, sample_dataset, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     manifest = sample_dataset / "manifests" / "object_segmentation" / "hard.json"
-    code = main(["bench", "object_segmentation", "--hf-checkpoint", HF_REPO, "--cache-dir", str(seg_hf_cache),
-                 "--manifest", str(manifest), "--max-samples", "6", "--device", "cpu", "--output-dir", str(tmp_path),
-                 "--plain", "--sgc"])
+    code = main(
+        [
+            "bench",
+            "object_segmentation",
+            "--hf-checkpoint",
+            HF_REPO,
+            "--cache-dir",
+            str(seg_hf_cache),
+            "--manifest",
+            str(manifest),
+            "--max-samples",
+            "6",
+            "--device",
+            "cpu",
+            "--output-dir",
+            str(tmp_path),
+            "--plain",
+            "--sgc",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["num_samples"] == 6 and result["model"] == HF_REPO

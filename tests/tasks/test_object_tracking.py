@@ -18,7 +18,7 @@ from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.object_tracking import load_ground_truth, validate_prediction
-from tests.tasks.bench_cli import bench_all
+from tests.support.bench_cli import bench_all
 
 SPEC = get_task("object_tracking")
 

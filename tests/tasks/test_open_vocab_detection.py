@@ -16,8 +16,8 @@ from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
+from tests.support.bench_cli import bench
 from tests.support.boxes import check_report, reference_detection, resolver
-from tests.tasks.bench_cli import bench
 
 SPEC = get_task("open_vocab_detection")
 A = [0, 0, 10, 10]
@@ -201,7 +201,7 @@ def test_zero_shot_end_to_end_through_the_cli(offline, owl_cache, sample_dataset
 
 def test_zero_shot_loader_rejects_a_closed_vocabulary_detector(offline, tmp_path):
     from rpx_tasks.models.hf_detection import load_hf_zero_shot_model
-    from tests.hf_seed_detection import seed_tiny_yolos
+    from tests.support.hf_seed_detection import seed_tiny_yolos
 
     seed_tiny_yolos(tmp_path, "someone/tiny-yolos")
     with pytest.raises(ModelError, match="'yolos' model, not a zero-shot object-detection model") as info:
@@ -210,7 +210,7 @@ def test_zero_shot_loader_rejects_a_closed_vocabulary_detector(offline, tmp_path
 
 
 def test_grounding_dino_labels_each_box_with_a_vocabulary_entry(offline, tmp_path):
-    from tests.hf_seed_detection import seed_tiny_grounding_dino
+    from tests.support.hf_seed_detection import seed_tiny_grounding_dino
 
     seed_tiny_grounding_dino(tmp_path)
     model = resolve_model(

@@ -19,7 +19,7 @@ from rpx_tasks.models.pose_baselines import identity_pose, image_motion_pose
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.relative_camera_pose import load_ground_truth
-from tests.tasks.bench_cli import bench_all
+from tests.support.bench_cli import bench_all
 
 SPEC = get_task("relative_camera_pose")
 
@@ -40,7 +40,12 @@ def test_perfect_prediction_has_zero_errors():
     gt = pose(rot_z(12.0), (0.1, -0.2, 0.3))
     metrics = pose_metrics(pose(rot_z(12.0), (0.1, -0.2, 0.3)), gt)
     assert metrics == pytest.approx(
-        {"rotation_error_deg": 0.0, "translation_error_m": 0.0, "translation_angular_deg": 0.0, "pose_error_max_deg": 0.0},
+        {
+            "rotation_error_deg": 0.0,
+            "translation_error_m": 0.0,
+            "translation_angular_deg": 0.0,
+            "pose_error_max_deg": 0.0,
+        },
         abs=1e-5,
     )
 
@@ -48,7 +53,9 @@ def test_perfect_prediction_has_zero_errors():
 def test_ninety_and_one_eighty_degree_rotations():
     assert pose_metrics(pose(), pose(rot_z(90.0), (1, 0, 0)))["rotation_error_deg"] == pytest.approx(90.0)
     # trace -1: (tr - 1) / 2 = -1 exactly at the clip edge
-    assert pose_metrics(pose(), pose(np.diag([-1.0, -1.0, 1.0]), (1, 0, 0)))["rotation_error_deg"] == pytest.approx(180.0)
+    assert pose_metrics(pose(), pose(np.diag([-1.0, -1.0, 1.0]), (1, 0, 0)))["rotation_error_deg"] == pytest.approx(
+        180.0
+    )
     # R_pred^T R_gt: a 30 degree prediction of a 100 degree truth is 70 degrees off
     assert pose_metrics(pose(rot_z(30.0)), pose(rot_z(100.0)))["rotation_error_deg"] == pytest.approx(70.0)
 
@@ -77,7 +84,9 @@ def test_quaternion_xyzw_equals_the_matrix():
 def test_validated_quaternion_prediction_scores_like_the_matrix():
     sample = Sample(id="s", rgb=np.zeros((4, 4, 3), np.uint8), ground_truth=pose(rot_z(30.0)))
     half = math.radians(15.0)
-    validated = SPEC.validate_prediction({"rotation": [0, 0, math.sin(half), math.cos(half)], "translation": [0, 0, 0]}, sample)
+    validated = SPEC.validate_prediction(
+        {"rotation": [0, 0, math.sin(half), math.cos(half)], "translation": [0, 0, 0]}, sample
+    )
     np.testing.assert_allclose(validated.rotation, rot_z(30.0), atol=1e-12)
 
 
@@ -87,10 +96,14 @@ def test_translation_errors_hand_computed():
     assert metrics["translation_angular_deg"] == pytest.approx(90.0)
     assert metrics["pose_error_max_deg"] == pytest.approx(90.0)
     opposite = pose_metrics(pose(translation=(0.0, 0.0, 2.0)), pose(translation=(0.0, 0.0, -1.0)))
-    assert opposite["translation_error_m"] == pytest.approx(3.0) and opposite["translation_angular_deg"] == pytest.approx(180.0)
+    assert opposite["translation_error_m"] == pytest.approx(3.0) and opposite[
+        "translation_angular_deg"
+    ] == pytest.approx(180.0)
     # same direction, different length: no angle, only a distance
     scaled = pose_metrics(pose(translation=(0.0, 3.0, 4.0)), pose(translation=(0.0, 6.0, 8.0)))
-    assert scaled["translation_error_m"] == pytest.approx(5.0) and scaled["translation_angular_deg"] == pytest.approx(0.0, abs=1e-5)
+    assert scaled["translation_error_m"] == pytest.approx(5.0) and scaled["translation_angular_deg"] == pytest.approx(
+        0.0, abs=1e-5
+    )
 
 
 def test_near_zero_translation_angle_is_180():
@@ -99,7 +112,9 @@ def test_near_zero_translation_angle_is_180():
         assert metrics["translation_angular_deg"] == 180.0
         assert metrics["pose_error_max_deg"] == 180.0
     # just above the 1e-9 threshold the angle is defined again
-    assert pose_metrics(pose(translation=(2e-9, 0, 0)), pose(translation=(1, 0, 0)))["translation_angular_deg"] == pytest.approx(0.0)
+    assert pose_metrics(pose(translation=(2e-9, 0, 0)), pose(translation=(1, 0, 0)))[
+        "translation_angular_deg"
+    ] == pytest.approx(0.0)
 
 
 def test_pose_error_max_takes_the_rotation_when_it_is_larger():
@@ -119,7 +134,12 @@ def test_metric_type_errors_name_the_expected_class():
 
 def test_spec_declares_task_contract():
     assert SPEC.primary_metric == "rotation_error_deg" and SPEC.higher_is_better("rotation_error_deg") is False
-    assert SPEC.metric_names == ["rotation_error_deg", "translation_error_m", "translation_angular_deg", "pose_error_max_deg"]
+    assert SPEC.metric_names == [
+        "rotation_error_deg",
+        "translation_error_m",
+        "translation_angular_deg",
+        "pose_error_max_deg",
+    ]
     assert all(not SPEC.higher_is_better(name) for name in SPEC.metric_names)
     assert SPEC.modalities == ("rgb", "pose") and set(SPEC.required_keys) == {"pose_a", "pose_b"}
     assert SPEC.hf_loader is None and "rgb_b" in SPEC.numpy_signature and "x, y, z, w" in SPEC.numpy_signature
@@ -135,8 +155,11 @@ def _write_npz(path, position, orientation_xyzw):
 
 
 def test_identity_rotation_and_one_metre_x(tmp_path, resolve):
-    entry = {"id": "p", "pose_a": _write_npz(tmp_path / "a.npz", [0, 0, 0], [0, 0, 0, 1]),
-             "pose_b": _write_npz(tmp_path / "b.npz", [1, 0, 0], [0, 0, 0, 1])}
+    entry = {
+        "id": "p",
+        "pose_a": _write_npz(tmp_path / "a.npz", [0, 0, 0], [0, 0, 0, 1]),
+        "pose_b": _write_npz(tmp_path / "b.npz", [1, 0, 0], [0, 0, 0, 1]),
+    }
     gt = load_ground_truth(entry, resolve)
     np.testing.assert_allclose(gt.rotation, np.eye(3))
     np.testing.assert_allclose(gt.translation, [1, 0, 0])
@@ -163,8 +186,12 @@ def test_relative_pose_is_inv_pa_times_pb_in_the_stored_axes(tmp_path, resolve):
 def _quat_mul(q1, q2):
     x1, y1, z1, w1 = q1
     x2, y2, z2, w2 = q2
-    return [w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2, w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2, w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2]
+    return [
+        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+    ]
 
 
 def test_missing_pose_file_names_sample_and_file(tmp_path, resolve):
@@ -205,7 +232,11 @@ def test_manifest_without_pose_b_fails_when_opened(tmp_path):
     from rpx_tasks.dataset import open_split
 
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a.png")
-    manifest = {"task": "relative_camera_pose", "root": None, "samples": [{"id": "x", "rgb": "a.png", "pose_a": "a.npz"}]}
+    manifest = {
+        "task": "relative_camera_pose",
+        "root": None,
+        "samples": [{"id": "x", "rgb": "a.png", "pose_a": "a.npz"}],
+    }
     (tmp_path / "m.json").write_text(json.dumps(manifest))
     with pytest.raises(ManifestError, match="pose_b"):
         open_split(tmp_path / "m.json", SPEC)
@@ -294,9 +325,11 @@ def _pose_from_file(path):
     with np.load(path) as data:
         position, (x, y, z, w) = data["position"], data["orientation"] / np.linalg.norm(data["orientation"])
     matrix = np.eye(4)
-    matrix[:3, :3] = [[w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                      [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
-                      [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z]]
+    matrix[:3, :3] = [
+        [w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z],
+    ]
     matrix[:3, 3] = position
     return matrix
 
@@ -305,13 +338,20 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
     out_dir = tmp_path / "out"
     samples, out = bench_all("relative_camera_pose", ["--model", "image_motion_pose"], sample_dataset, out_dir, capsys)
     assert "rotation_error_deg" in out and "Weighted Phase Score" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     assert len(rows) == len(samples) > 0
     assert set(SPEC.metric_names) <= set(next(iter(rows.values())))
     for entry in samples:
         assert entry["id"].count("__") == 3 and {"pose_a", "pose_b", "rgb_b"} <= set(entry)
-        rel = np.linalg.inv(_pose_from_file(sample_dataset / entry["pose_a"])) @ _pose_from_file(sample_dataset / entry["pose_b"])
+        rel = np.linalg.inv(_pose_from_file(sample_dataset / entry["pose_a"])) @ _pose_from_file(
+            sample_dataset / entry["pose_b"]
+        )
         rgb_a = np.asarray(Image.open(sample_dataset / entry["rgb"]).convert("RGB"))
         rgb_b = np.asarray(Image.open(sample_dataset / entry["rgb_b"]).convert("RGB"))
         predicted = image_motion_pose(rgb_a, rgb_b)

@@ -7,17 +7,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
-from rpx_tasks.models.baselines import ground_plane_depth
+from rpx_tasks.metrics.sparse_depth import sparse_depth_metrics
 from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.baselines import ground_plane_depth
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
-from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
-from rpx_tasks.metrics.sparse_depth import sparse_depth_metrics
 from rpx_tasks.tasks.sparse_depth import load_ground_truth, validate_prediction
-from tests.tasks.bench_cli import bench_all
+from tests.support.bench_cli import bench_all
 
 SPEC = get_task("sparse_depth")
 
@@ -39,7 +39,10 @@ def approx(expected):
 
 def test_perfect_prediction_scores_zero():
     truth = gt([[3, 4], [10, 20]], [1.5, 2.5])
-    assert sparse_depth_metrics(pred([[3, 4], [10, 20]], [1.5, 2.5]), truth) == {"sparse_absrel": 0.0, "sparse_rmse": 0.0}
+    assert sparse_depth_metrics(pred([[3, 4], [10, 20]], [1.5, 2.5]), truth) == {
+        "sparse_absrel": 0.0,
+        "sparse_rmse": 0.0,
+    }
 
 
 def test_no_ground_truth_scores_zero_whatever_is_predicted():
@@ -153,8 +156,15 @@ def test_malformed_arrays_are_manifest_errors(resolve, coordinates, depths, word
 def test_manifest_without_depths_key_fails_when_opened(tmp_path):
     manifest = tmp_path / "manifests" / "sparse_depth" / "hard.json"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text(json.dumps({"task": "sparse_depth", "root": None,
-                                    "samples": [{"id": "only_coords", "rgb": "a.png", "coordinates": [[0, 0]]}]}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "task": "sparse_depth",
+                "root": None,
+                "samples": [{"id": "only_coords", "rgb": "a.png", "coordinates": [[0, 0]]}],
+            }
+        )
+    )
     with pytest.raises(ManifestError) as info:
         open_split(manifest, SPEC)
     assert "only_coords" in str(info.value) and "depths" in str(info.value)
@@ -178,7 +188,10 @@ def test_numpy_function_gets_the_coordinates_and_they_are_passed_back_unchanged(
     s = sample()
     [prediction] = wrap_numpy_function(SPEC, fn, "fn").predict([s])
     assert seen["args"] == ((8, 10, 3), np.float32, (2, 2))
-    assert prediction.coordinates.tolist() == [[1, 2], [3, 4]] and s.ground_truth.coordinates.tolist() == [[1, 2], [3, 4]]
+    assert prediction.coordinates.tolist() == [[1, 2], [3, 4]] and s.ground_truth.coordinates.tolist() == [
+        [1, 2],
+        [3, 4],
+    ]
     assert prediction.depths.dtype == np.float32 and prediction.depths.tolist() == [1.0, 2.0]
     assert sparse_depth_metrics(validate_prediction(prediction, s), s.ground_truth)["sparse_absrel"] == 0.0
     [column] = wrap_numpy_function(SPEC, lambda rgb, coords: np.ones((2, 1)), "col").predict([s])
@@ -244,7 +257,12 @@ def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, ca
     out_dir = tmp_path / "out"
     samples, out = bench_all("sparse_depth", ["--model", "sparse_ground_plane_prior"], sample_dataset, out_dir, capsys)
     assert "sparse_absrel" in out and "Weighted Phase Score" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "cells.parquet",
+        "per_sample_metrics.parquet",
+        "result.json",
+        "summary.md",
+    ]
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     assert len(rows) == len(samples) and {"sparse_absrel", "sparse_rmse"} <= set(next(iter(rows.values())))
     assert {"npy", "json"} == {samples[0]["coordinates"].rsplit(".", 1)[1], samples[0]["depths"].rsplit(".", 1)[1]}
@@ -270,7 +288,13 @@ def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, ca
 
 def test_cli_run_with_an_import_path(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    samples, _ = bench_all("sparse_depth", ["--model", "rpx_tasks.models.sparse_depth_baselines:constant_at_points"], sample_dataset, out_dir, capsys)
+    samples, _ = bench_all(
+        "sparse_depth",
+        ["--model", "rpx_tasks.models.sparse_depth_baselines:constant_at_points"],
+        sample_dataset,
+        out_dir,
+        capsys,
+    )
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     for entry in samples[:6]:
         _, depths = _ground_truth(sample_dataset, entry)

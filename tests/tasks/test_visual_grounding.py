@@ -17,8 +17,8 @@ from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
+from tests.support.bench_cli import bench
 from tests.support.boxes import check_report, resolver
-from tests.tasks.bench_cli import bench
 
 SPEC = get_task("visual_grounding")
 A = [0, 0, 10, 10]

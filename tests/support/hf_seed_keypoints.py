@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.hf_seed import seed_checkpoint, widen_weights
+from tests.support.hf_seed import seed_checkpoint, widen_weights
 
 LIGHTGLUE_REPO_ID = "ETH-CVG/lightglue_superpoint"
 SUPERGLUE_REPO_ID = "magic-leap-community/superglue_indoor"
@@ -24,8 +24,9 @@ TINY_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 def _tiny_superpoint():
     from transformers import SuperPointConfig
 
-    return SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=16, descriptor_decoder_dim=16,
-                            max_keypoints=64)
+    return SuperPointConfig(
+        encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=16, descriptor_decoder_dim=16, max_keypoints=64
+    )
 
 
 def build_tiny_lightglue(seed: int = 0):
@@ -33,8 +34,13 @@ def build_tiny_lightglue(seed: int = 0):
     import torch
     from transformers import LightGlueConfig, LightGlueForKeypointMatching, LightGlueImageProcessorPil
 
-    config = LightGlueConfig(keypoint_detector_config=_tiny_superpoint(), descriptor_dim=16, num_hidden_layers=2,
-                             num_attention_heads=2, filter_threshold=0.0)
+    config = LightGlueConfig(
+        keypoint_detector_config=_tiny_superpoint(),
+        descriptor_dim=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        filter_threshold=0.0,
+    )
     torch.manual_seed(seed)
     # Wider weights than the default init, so match scores differ across points.
     model = widen_weights(LightGlueForKeypointMatching(config).eval(), seed, 0.3)
@@ -46,8 +52,14 @@ def build_tiny_superglue(seed: int = 0):
     import torch
     from transformers import SuperGlueConfig, SuperGlueForKeypointMatching, SuperGlueImageProcessorPil
 
-    config = SuperGlueConfig(keypoint_detector_config=_tiny_superpoint(), hidden_size=16, keypoint_encoder_sizes=[8, 16],
-                             gnn_layers_types=["self", "cross"], num_attention_heads=2, sinkhorn_iterations=5)
+    config = SuperGlueConfig(
+        keypoint_detector_config=_tiny_superpoint(),
+        hidden_size=16,
+        keypoint_encoder_sizes=[8, 16],
+        gnn_layers_types=["self", "cross"],
+        num_attention_heads=2,
+        sinkhorn_iterations=5,
+    )
     torch.manual_seed(seed)
     model = SuperGlueForKeypointMatching(config).eval()
     return model, SuperGlueImageProcessorPil(size={"height": 48, "width": 64})

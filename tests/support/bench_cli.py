@@ -10,8 +10,22 @@ from rpx_tasks.cli import main
 def bench(task, manifest, out_dir, *extra) -> int:
     """Exit code of ``rpx bench <task> <extra> --manifest <manifest> --split hard`` on the CPU,
     plain output, reports in ``out_dir``."""
-    return main(["bench", task, *extra, "--manifest", str(manifest), "--split", "hard", "--device", "cpu",
-                 "--output-dir", str(out_dir), "--plain"])
+    return main(
+        [
+            "bench",
+            task,
+            *extra,
+            "--manifest",
+            str(manifest),
+            "--split",
+            "hard",
+            "--device",
+            "cpu",
+            "--output-dir",
+            str(out_dir),
+            "--plain",
+        ]
+    )
 
 
 def bench_all(task, extra, sample_dataset, out_dir, capsys) -> tuple[list[dict], str]:

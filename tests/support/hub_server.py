@@ -151,7 +151,9 @@ def _build_repo_files(layout: str) -> tuple[tuple[str, bytes], ...]:
                         for frame, data in enumerate(frames):
                             files[f"scenes/{scene}/{phase}/{loose_folder}/{stem(frame)}{suffix}"] = data[modality]
                     else:
-                        members = {f"{member_folder}/{stem(f)}{suffix}": data[modality] for f, data in enumerate(frames)}
+                        members = {
+                            f"{member_folder}/{stem(f)}{suffix}": data[modality] for f, data in enumerate(frames)
+                        }
                         path = f"scenes/{scene}/{phase}/{shard}"
                         files[path] = _tar(members)
                         checksums[path] = hashlib.sha256(files[path]).hexdigest()
@@ -185,7 +187,9 @@ def files_of(layout: str, scenes, phases=PHASE_FOLDERS, modalities=("rgb", "dept
             for modality in modalities:
                 loose_folder, shard, _, suffix = _LAYOUT[modality]
                 if layout == "loose":
-                    out.update(f"scenes/{scene}/{phase}/{loose_folder}/{stem(f)}{suffix}" for f in range(FRAMES_PER_CLIP))
+                    out.update(
+                        f"scenes/{scene}/{phase}/{loose_folder}/{stem(f)}{suffix}" for f in range(FRAMES_PER_CLIP)
+                    )
                 else:
                     out.add(f"scenes/{scene}/{phase}/{shard}")
     return out
@@ -298,7 +302,9 @@ class HubServer:
     def start(self) -> "HubServer":
         handler = type("BoundHubHandler", (_HubHandler,), {"hub": self})
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hub-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hub-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -407,8 +413,14 @@ class _HubHandler(BaseHTTPRequestHandler):
             if repo is None:
                 return
             if endpoint == "revision":
-                self._json({"id": repo_id, "sha": commit, "private": repo.token is not None,
-                            "siblings": [{"rfilename": p} for p in sorted(repo.files)]})
+                self._json(
+                    {
+                        "id": repo_id,
+                        "sha": commit,
+                        "private": repo.token is not None,
+                        "siblings": [{"rfilename": p} for p in sorted(repo.files)],
+                    }
+                )
             else:
                 self._tree(repo, commit, sub or "", record.query)
             return
@@ -448,14 +460,16 @@ class _HubHandler(BaseHTTPRequestHandler):
         for path in sorted(repo.files):
             if not path.startswith(prefix):
                 continue
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             if recursive or "/" not in rest:
                 entries.append(repo.tree_entry(path))
             parts = rest.split("/")[:-1]
             for depth in range(1, len(parts) + 1):
                 if recursive or depth == 1:
                     folders.add(prefix + "/".join(parts[:depth]))
-        entries.extend({"type": "directory", "oid": git_blob_id(f.encode()), "size": 0, "path": f} for f in sorted(folders))
+        entries.extend(
+            {"type": "directory", "oid": git_blob_id(f.encode()), "size": 0, "path": f} for f in sorted(folders)
+        )
         self._json(entries)
 
     def _file(self, method: str, repo: HubRepo, commit: str, path: str) -> None:
@@ -541,4 +555,3 @@ def serve_dataset(layouts=("loose", "sharded"), prefix: str = "rpx-test") -> Hub
     for layout in layouts:
         server.add_repo(f"{prefix}/{layout}", build_repo_files(layout), refs=("v1",))
     return server
-

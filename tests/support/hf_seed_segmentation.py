@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.hf_seed import seed_checkpoint, widen_weights
+from tests.support.hf_seed import seed_checkpoint, widen_weights
 
 DEFAULT_REPO_ID = "facebook/mask2former-swin-tiny-coco-instance"
 LABELS = ("box", "bottle", "arm")
@@ -23,16 +23,36 @@ LABELS = ("box", "bottle", "arm")
 def build_tiny_mask2former(seed: int = 0):
     """Return (model, image_processor) of a tiny random-weight Mask2Former for instance segmentation."""
     import torch
-    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessorPil, SwinConfig
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessorPil,
+        SwinConfig,
+    )
 
     backbone = SwinConfig(
-        image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=4,
+        image_size=64,
+        patch_size=4,
+        embed_dim=16,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 2, 2],
+        window_size=4,
         out_features=["stage1", "stage2", "stage3", "stage4"],
     )
     config = Mask2FormerConfig(
-        backbone_config=backbone, feature_size=32, mask_feature_size=32, hidden_dim=32, encoder_feedforward_dim=64,
-        dim_feedforward=64, encoder_layers=1, decoder_layers=2, num_attention_heads=2, num_queries=8, common_stride=4,
-        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+        backbone_config=backbone,
+        feature_size=32,
+        mask_feature_size=32,
+        hidden_dim=32,
+        encoder_feedforward_dim=64,
+        dim_feedforward=64,
+        encoder_layers=1,
+        decoder_layers=2,
+        num_attention_heads=2,
+        num_queries=8,
+        common_stride=4,
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
         use_pretrained_backbone=False,
     )
     torch.manual_seed(seed)

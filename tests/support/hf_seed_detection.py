@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.hf_seed import hub_snapshot, seed_checkpoint, widen_weights
+from tests.support.hf_seed import hub_snapshot, seed_checkpoint, widen_weights
 
 YOLOS_REPO_ID = "hustvl/yolos-small"
 OWLVIT_REPO_ID = "google/owlvit-base-patch32"

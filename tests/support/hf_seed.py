@@ -4,7 +4,7 @@
 ``<cache_dir>/models--<org>--<name>/{refs/main, snapshots/<commit>/...}`` so that
 ``from_pretrained(repo_id, cache_dir=cache_dir)`` works with ``HF_HUB_OFFLINE=1``.
 ``hub_snapshot``, ``seed_checkpoint`` and ``widen_weights`` are what every tiny-checkpoint
-seeder (``tests.hf_seed_*``) builds on.
+seeder (``tests.support.hf_seed_*``) builds on.
 The model (~0.12 M parameters, seeded weights) has a 4-layer, 32-wide DINOv2 backbone and a metric head
 (max depth 20 m); its processor resizes to about 56 px on the short side.
 """
@@ -30,7 +30,10 @@ def hub_snapshot(cache_dir: str | Path, repo_id: str, commit: str = TINY_COMMIT)
 
 
 def seed_checkpoint(cache_dir: str | Path, repo_id: str, model, processor, commit: str = TINY_COMMIT) -> Path:
-    """Save ``model`` and ``processor`` as ``repo_id`` in the hub cache at ``cache_dir``; returns the snapshot folder."""
+    """Save ``model`` and ``processor`` as ``repo_id`` in the hub cache at ``cache_dir``.
+
+    Returns the snapshot folder.
+    """
     snapshot = hub_snapshot(cache_dir, repo_id, commit)
     model.save_pretrained(snapshot)
     processor.save_pretrained(snapshot)
