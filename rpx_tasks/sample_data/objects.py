@@ -11,23 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rpx_tasks.models.colour_blobs import HUE_SECTORS
 from rpx_tasks.sample_data.frame import ARM_LABEL, SampleObject
 from rpx_tasks.sample_data.render import FIRST_OBJECT
 from rpx_tasks.sample_data.scene import Box
 
 MIN_OBJECT_PIXELS = 20  # smaller visible parts are not listed in SampleFrame.objects
-
-_HUE_NAMES = (
-    (15, "red"),
-    (40, "orange"),
-    (70, "yellow"),
-    (160, "green"),
-    (200, "cyan"),
-    (255, "blue"),
-    (290, "purple"),
-    (335, "pink"),
-    (360, "red"),
-)
 
 
 def colour_name(albedo: Sequence[float]) -> str:
@@ -47,7 +36,7 @@ def colour_name(albedo: Sequence[float]) -> str:
     else:
         sector = (r - g) / span + 4
     hue = 60.0 * sector
-    for limit, name in _HUE_NAMES:
+    for limit, name in HUE_SECTORS:
         if hue < limit:
             return name
     return "red"
