@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rpx_tasks.config import RunConfig
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import open_split
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
@@ -107,7 +108,7 @@ def prepare_split(config: RunConfig) -> PreparedSplit:
     )
 
 
-def load_model(config: RunConfig, device: str) -> Any:
+def load_model(config: RunConfig, device: str) -> Model:
     """Return the Model the config's model selector names, on ``device`` (not yet set up).
 
     Raises ConfigError (unknown or mismatched model) / ModelError (it cannot be built).
@@ -136,7 +137,7 @@ class StagedRun:
 
 
 def run_split(
-    config: RunConfig, model: Any, prepared: PreparedSplit, device: str, progress: Progress | None = None
+    config: RunConfig, model: Model, prepared: PreparedSplit, device: str, progress: Progress | None = None
 ) -> StagedRun:
     """Run the benchmark loop, streaming rows to a staged Parquet file in the output folder.
 

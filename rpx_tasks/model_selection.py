@@ -18,10 +18,10 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import ModelEntry, TaskSpec
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.models.import_path import is_import_path, load_import_path, model_from_callable
-from rpx_tasks.models.protocol import Model
 from rpx_tasks.tasks import iter_tasks
 
 KINDS = ("hf", "import")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import peak_memory_mb, reset_peak_memory
@@ -52,7 +53,7 @@ class RunOutcome:
 
 
 def run_benchmark(
-    model: Any,
+    model: Model,
     dataset: SplitDataset,
     spec: TaskSpec,
     *,

@@ -14,9 +14,10 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from rpx_tasks.aggregation import CellTable, MetricTable
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import synchronize
@@ -43,7 +44,7 @@ def read_ahead(dataset: SplitDataset, batch_size: int) -> Iterator[list[Sample]]
     return dataset.iter_batches(batch_size)
 
 
-def count_flops_g(model: Any, sample: Sample) -> float | None:
+def count_flops_g(model: Model, sample: Sample) -> float | None:
     """Return the GFLOPs of one ``predict([sample])`` call under torch's FlopCounterMode.
 
     Returns None for models without a torch module, when nothing was counted, or when counting
@@ -83,7 +84,7 @@ class Predictor:
     call before the timed window.
     """
 
-    def __init__(self, model: Any, device: str, *, count_flops: bool) -> None:
+    def __init__(self, model: Model, device: str, *, count_flops: bool) -> None:
         self._model = model
         self._device = device
         self._count_flops = count_flops
@@ -136,7 +137,7 @@ class Scorer:
         self._temporal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpx-temporal")
         self._temporal_updates: collections.deque[Future] = collections.deque()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> "Scorer":
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from rpx_tasks import model_selection
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import ModelEntry, TaskSpec
 from rpx_tasks.errors import ConfigError, ModelError
 from rpx_tasks.model_selection import get_entry, list_models, register_model, resolve_model
 from rpx_tasks.models.import_path import load_import_path, model_from_callable
 from rpx_tasks.models.numpy_function import NumpyFunctionModel, wrap_numpy_function
-from rpx_tasks.models.protocol import Model
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from tests.support.specs import LOADER_CALLS, RECORDING_LOADER, make_spec

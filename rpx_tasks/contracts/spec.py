@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.errors import ConfigError, MetricError
 from rpx_tasks.sample import Sample
 
@@ -144,7 +145,7 @@ class TaskSpec:
         """A fresh geometric-coherence (SGC) accumulator, or None when the task has none."""
         return load_attribute(self.coherence)() if self.coherence else None
 
-    def load_hf_model(self, checkpoint: str, **kwargs: Any) -> Any:
+    def load_hf_model(self, checkpoint: str, **kwargs: Any) -> Model:
         """The task's HF fast-path model for ``checkpoint`` (kwargs go to the loader).
 
         Raises ConfigError when the task has no fast path, and whatever the loader raises.

@@ -21,6 +21,7 @@ from prefect.tasks import exponential_backoff
 
 from rpx_tasks import bench
 from rpx_tasks.config import RunConfig
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.runner import Progress
 
@@ -83,14 +84,14 @@ def download_split_step(config: RunConfig) -> bench.PreparedSplit:
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE, persist_result=False)
-def resolve_model_step(config: RunConfig, device: str) -> Any:
+def resolve_model_step(config: RunConfig, device: str) -> Model:
     """Return the Model named by the config, on ``device``. Raises ConfigError / ModelError."""
     return bench.load_model(config, device)
 
 
 @task(name="run-benchmark", cache_policy=NO_CACHE, persist_result=False)
 def run_benchmark_step(
-    config: RunConfig, model: Any, prepared: bench.PreparedSplit, device: str, progress: Progress | None = None
+    config: RunConfig, model: Model, prepared: bench.PreparedSplit, device: str, progress: Progress | None = None
 ) -> bench.StagedRun:
     """Run the benchmark loop; returns the StagedRun (rows staged in the output folder, not yet published).
 

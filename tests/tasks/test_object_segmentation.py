@@ -604,9 +604,10 @@ def _noise_frame(seed: int, h: int, w: int) -> Sample:
 
 
 def test_hf_loads_offline_by_checkpoint_and_registry_name(seg_hf_cache, monkeypatch):
+    from rpx_tasks.contracts.model import Model
     from rpx_tasks.model_selection import resolve_model
     from rpx_tasks.models.hf_segmentation import HFSegmentationModel
-    from rpx_tasks.models.protocol import Model, count_parameters_m
+    from rpx_tasks.models.protocol import count_parameters_m
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = resolve_model(SPEC, hf_checkpoint=HF_REPO, device="cpu", cache_dir=str(seg_hf_cache))
