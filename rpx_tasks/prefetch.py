@@ -102,6 +102,104 @@ class _Reader:
         )
 
 
+class _DecodeWorker:
+    """The decoding worker process, its request pipe, its reader thread and the ring's slots.
+
+    Counts the requests sent (``sent``, the next slot) and not yet answered (``outstanding``).
+    ``close`` stops the process, joins the reader, unmaps the ring and closes ``ring_fd``.
+    """
+
+    def __init__(self, ring_fd: int):
+        self.ring_fd = ring_fd
+        self.process: subprocess.Popen | None = None
+        self.reader: _Reader | None = None
+        self.outstanding = 0
+        self.n_slots = 0
+        self.sent = 0
+
+    def start(self) -> None:
+        """Start ``python -m rpx_tasks.decode_worker`` with the ring fd, and the reader thread."""
+        # The child imports rpx_tasks from wherever this process did, installed or not.
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rpx_tasks.decode_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(self.ring_fd,),
+            env=env,
+        )
+        self.reader = _Reader(self.process.stdout)
+
+    def post(self, message: tuple) -> None:
+        """Send ``message`` to the worker; raises DatasetError when the worker is gone."""
+        try:
+            write_message(self.process.stdin, message)
+        except OSError as exc:
+            raise DatasetError(
+                "The decoding worker exited unexpectedly.",
+                hint="re-run with RPX_DECODE_ENGINE=threads to decode in-process",
+            ) from exc
+
+    def send(self, entry: dict) -> None:
+        """Ask the worker to decode ``entry`` into the next slot (slot -1 before the ring exists)."""
+        self.post(("decode", self.sent % self.n_slots if self.n_slots else -1, entry))
+        self.sent += 1
+        self.outstanding += 1
+
+    def take(self) -> tuple[bool, Any, int]:
+        """The next reply, in request order: (ok, sample or exception, bytes of array buffers)."""
+        result = self.reader.results.get()
+        self.outstanding -= 1
+        return result
+
+    def open_ring(self, nbytes: int, capacity: int) -> None:
+        """Size the ring at ``capacity`` slots of ``nbytes`` plus headroom, map it, tell the worker."""
+        self.n_slots = capacity
+        slot_size = (nbytes + nbytes // 4 + 16 * 64 + _PAGE - 1) // _PAGE * _PAGE
+        os.ftruncate(self.ring_fd, slot_size * self.n_slots)
+        self.reader.slot_size = slot_size
+        self.reader.ring = mmap.mmap(self.ring_fd, slot_size * self.n_slots)
+        self.post(("ring", slot_size, self.n_slots))
+        self.sent = 0
+
+    def close(self) -> None:
+        """Stop the worker (killed when requests are still outstanding), free the ring, close the fd."""
+        process, reader = self.process, self.reader
+        if process is not None:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+            if self.outstanding:
+                process.kill()
+            try:
+                process.wait(timeout=_WORKER_EXIT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if reader is not None:
+                reader.thread.join()
+                if reader.ring is not None:
+                    reader.ring.close()
+            process.stdout.close()
+        os.close(self.ring_fd)
+
+
+def _next_batch(ready: collections.deque, worker: _DecodeWorker, batch_size: int) -> list[Sample]:
+    """Up to ``batch_size`` samples: the ready ones first, then the worker's replies in order.
+
+    Raises the error of the first failed sample.
+    """
+    batch = []
+    while len(batch) < batch_size and (ready or worker.outstanding):
+        ok, value = ready.popleft() if ready else worker.take()[:2]
+        if not ok:
+            raise value
+        batch.append(value)
+    return batch
+
+
 def prefetch_processes(
     factory: str, args: tuple, entries: Iterable[dict], batch_size: int, *, depth: int = 2
 ) -> Iterator[list[Sample]]:
@@ -115,90 +213,25 @@ def prefetch_processes(
     capacity = max(1, (depth + 1) * batch_size)
     entries = iter(entries)
     ring_fd = os.memfd_create("rpx-decode-ring", os.MFD_CLOEXEC)
-    process = None
-    reader = None
-    outstanding = 0
+    worker = _DecodeWorker(ring_fd)
     try:
-        # The child imports rpx_tasks from wherever this process did, installed or not.
-        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rpx_tasks.decode_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            pass_fds=(ring_fd,),
-            env=env,
-        )
-        reader = _Reader(process.stdout)
-        requests = process.stdin
-        n_slots = 0
-        sent = 0
-
-        def post(message: tuple) -> None:
-            try:
-                write_message(requests, message)
-            except OSError as exc:
-                raise DatasetError(
-                    "The decoding worker exited unexpectedly.",
-                    hint="re-run with RPX_DECODE_ENGINE=threads to decode in-process",
-                ) from exc
-
-        def send(entry: dict) -> None:
-            nonlocal sent, outstanding
-            post(("decode", sent % n_slots if n_slots else -1, entry))
-            sent += 1
-            outstanding += 1
-
-        def take() -> tuple[bool, Any, int]:
-            nonlocal outstanding
-            result = reader.results.get()
-            outstanding -= 1
-            return result
-
-        post(("init", ring_fd, factory, args))
+        worker.start()
+        worker.post(("init", ring_fd, factory, args))
         first = next(entries, None)
         if first is None:
             return
         # The first sample travels in the pipe and sizes the ring's slots.
-        send(first)
-        ok, value, nbytes = take()
+        worker.send(first)
+        ok, value, nbytes = worker.take()
         if nbytes > 0:
-            n_slots = capacity
-            slot_size = (nbytes + nbytes // 4 + 16 * 64 + _PAGE - 1) // _PAGE * _PAGE
-            os.ftruncate(ring_fd, slot_size * n_slots)
-            reader.slot_size = slot_size
-            reader.ring = mmap.mmap(ring_fd, slot_size * n_slots)
-            post(("ring", slot_size, n_slots))
-            sent = 0
+            worker.open_ring(nbytes, capacity)
         ready = collections.deque([(ok, value)])
         for entry in itertools.islice(entries, capacity - 1):
-            send(entry)
-        while ready or outstanding:
-            batch = []
-            while len(batch) < batch_size and (ready or outstanding):
-                ok, value = ready.popleft() if ready else take()[:2]
-                if not ok:
-                    raise value
-                batch.append(value)
+            worker.send(entry)
+        while ready or worker.outstanding:
+            batch = _next_batch(ready, worker, batch_size)
             for entry in itertools.islice(entries, len(batch)):
-                send(entry)
+                worker.send(entry)
             yield batch
     finally:
-        if process is not None:
-            try:
-                process.stdin.close()
-            except OSError:
-                pass
-            if outstanding:
-                process.kill()
-            try:
-                process.wait(timeout=_WORKER_EXIT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if reader is not None:
-                reader.thread.join()
-                if reader.ring is not None:
-                    reader.ring.close()
-            process.stdout.close()
-        os.close(ring_fd)
+        worker.close()

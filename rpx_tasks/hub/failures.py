@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from rpx_tasks.errors import ConfigError, DownloadError, ManifestError, RPXError, TransientDownloadError
@@ -110,6 +111,121 @@ def disk_full(exc: BaseException) -> bool:
     return any(isinstance(c, OSError) and c.errno in (errno.ENOSPC, errno.EDQUOT) for c in _chain(exc))
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """What ``translate`` knows about one failure: the exception and the fetch it interrupted."""
+
+    exc: BaseException
+    doing: str
+    repo_id: str
+    revision: str | None
+    offline: bool
+    file: str | None
+    details: dict[str, Any]
+    where: str
+
+
+def _disk_full_error(failure: _Failure) -> RPXError | None:
+    """A DownloadError when the disk (or quota) filled up, else None."""
+    if not disk_full(failure.exc):
+        return None
+    return DownloadError(
+        f"Disk full while {failure.doing} from {failure.where}.",
+        hint="free some space, or pass --cache-dir (or set HF_HUB_CACHE) to a disk with room",
+        details=failure.details,
+    )
+
+
+def _missing_repo_error(failure: _Failure, hf: Any) -> RPXError | None:
+    """An error for a gated or unknown repo, an unknown revision or a missing manifest, else None."""
+    exc, repo_id, doing, details = failure.exc, failure.repo_id, failure.doing, failure.details
+    if isinstance(exc, hf.GatedRepoError):
+        return DownloadError(
+            f"Dataset repo {repo_id} is gated: access was refused while {doing}.",
+            hint=f"accept the conditions on the repo page of {repo_id}, then log in (`hf auth login`) or set HF_TOKEN",
+            details=details,
+        )
+    if isinstance(exc, hf.RepositoryNotFoundError):
+        return DownloadError(
+            f"Dataset repo {repo_id} was not found (or is private) while {doing}.",
+            hint="check --repo / RPX_HF_REPO (ORG/NAME of a dataset repo, or a local directory); "
+            "a private repo needs HF_TOKEN or `hf auth login`",
+            details=details,
+        )
+    if isinstance(exc, hf.RevisionNotFoundError):
+        return DownloadError(
+            f"Revision {failure.revision!r} does not exist in dataset repo {repo_id}.",
+            hint="check --revision / RPX_HF_REVISION (a branch, tag or commit sha of the repo)",
+            details=details,
+        )
+    if isinstance(exc, hf.RemoteEntryNotFoundError) and failure.file is not None:
+        return ManifestError(
+            f"No manifest {failure.file} in {failure.where}.",
+            hint="check the task and split names (`rpx ls`), and that this revision of the repo has manifests for them",
+            details={**details, "file": failure.file},
+        )
+    return None
+
+
+def _access_denied_error(failure: _Failure) -> RPXError | None:
+    """A DownloadError when the Hub answered HTTP 401 or 403, else None."""
+    if _status(failure.exc) not in (401, 403):
+        return None
+    return DownloadError(
+        f"Access denied by the Hub while {failure.doing} from {failure.where} (HTTP {_status(failure.exc)}).",
+        hint="set HF_TOKEN or run `hf auth login` with an account that can read the repo",
+        details=failure.details,
+    )
+
+
+def _network_error(failure: _Failure) -> RPXError | None:
+    """A DownloadError for a cold cache offline, a TransientDownloadError for network trouble, else None."""
+    exc, doing, where, details = failure.exc, failure.doing, failure.where, failure.details
+    if failure.offline or "OfflineModeIsEnabled" in {type(c).__name__ for c in _chain(exc)}:
+        return DownloadError(
+            f"Offline mode (HF_HUB_OFFLINE=1): {where} is not in the local cache (needed while {doing}).",
+            hint=OFFLINE_HINT,
+            details={**details, "offline": True},
+        )
+    if is_transient(exc):
+        return TransientDownloadError(
+            f"Could not reach the Hugging Face Hub while {doing} from {where}: {short(exc)}",
+            hint=TRANSIENT_HINT + ", or pass --repo <local directory>",
+            details={**details, "endpoint": os.environ.get("HF_ENDPOINT") or "https://huggingface.co"},
+        )
+    return None
+
+
+def _local_setup_error(failure: _Failure, hf: Any) -> RPXError | None:
+    """A DownloadError for an unwritable cache, a ConfigError for an invalid repo id, else None."""
+    exc, details = failure.exc, failure.details
+    if isinstance(exc, PermissionError):
+        return DownloadError(
+            f"Permission denied while {failure.doing}: {short(exc)}",
+            hint="pass --cache-dir (or set HF_HUB_CACHE) to a folder you can write",
+            details=details,
+        )
+    if isinstance(exc, hf.HFValidationError):
+        return ConfigError(
+            f"{failure.repo_id!r} is not a valid dataset repo id: {short(exc)}",
+            hint="use ORG/NAME for a Hub repo, or the path of an existing local directory",
+            details=details,
+        )
+    return None
+
+
+def _unclassified_error(failure: _Failure) -> RPXError:
+    """The DownloadError for a failure no other family claimed."""
+    return DownloadError(
+        f"Download failed while {failure.doing} from {failure.where}: {short(failure.exc)}",
+        hint=(
+            "rerun with --cache-dir pointing at a writable folder; "
+            "with a warm cache, HF_HUB_OFFLINE=1 avoids the network"
+        ),
+        details=failure.details,
+    )
+
+
 def translate(
     exc: BaseException,
     *,
@@ -128,78 +244,23 @@ def translate(
         return redacted(exc)
     from huggingface_hub import errors as hf
 
-    details = {"repo_id": repo_id, "revision": revision, "cause": short(exc)}
-    where = f"{repo_id}@{revision}" if revision else repo_id
-    names = {type(c).__name__ for c in _chain(exc)}
-
-    if disk_full(exc):
-        error: RPXError = DownloadError(
-            f"Disk full while {doing} from {where}.",
-            hint="free some space, or pass --cache-dir (or set HF_HUB_CACHE) to a disk with room",
-            details=details,
-        )
-    elif isinstance(exc, hf.GatedRepoError):
-        error = DownloadError(
-            f"Dataset repo {repo_id} is gated: access was refused while {doing}.",
-            hint=f"accept the conditions on the repo page of {repo_id}, then log in (`hf auth login`) or set HF_TOKEN",
-            details=details,
-        )
-    elif isinstance(exc, hf.RepositoryNotFoundError):
-        error = DownloadError(
-            f"Dataset repo {repo_id} was not found (or is private) while {doing}.",
-            hint="check --repo / RPX_HF_REPO (ORG/NAME of a dataset repo, or a local directory); "
-            "a private repo needs HF_TOKEN or `hf auth login`",
-            details=details,
-        )
-    elif isinstance(exc, hf.RevisionNotFoundError):
-        error = DownloadError(
-            f"Revision {revision!r} does not exist in dataset repo {repo_id}.",
-            hint="check --revision / RPX_HF_REVISION (a branch, tag or commit sha of the repo)",
-            details=details,
-        )
-    elif isinstance(exc, hf.RemoteEntryNotFoundError) and file is not None:
-        error = ManifestError(
-            f"No manifest {file} in {where}.",
-            hint="check the task and split names (`rpx ls`), and that this revision of the repo has manifests for them",
-            details={**details, "file": file},
-        )
-    elif _status(exc) in (401, 403):
-        error = DownloadError(
-            f"Access denied by the Hub while {doing} from {where} (HTTP {_status(exc)}).",
-            hint="set HF_TOKEN or run `hf auth login` with an account that can read the repo",
-            details=details,
-        )
-    elif offline or "OfflineModeIsEnabled" in names:
-        error = DownloadError(
-            f"Offline mode (HF_HUB_OFFLINE=1): {where} is not in the local cache (needed while {doing}).",
-            hint=OFFLINE_HINT,
-            details={**details, "offline": True},
-        )
-    elif is_transient(exc):
-        error = TransientDownloadError(
-            f"Could not reach the Hugging Face Hub while {doing} from {where}: {short(exc)}",
-            hint=TRANSIENT_HINT + ", or pass --repo <local directory>",
-            details={**details, "endpoint": os.environ.get("HF_ENDPOINT") or "https://huggingface.co"},
-        )
-    elif isinstance(exc, PermissionError):
-        error = DownloadError(
-            f"Permission denied while {doing}: {short(exc)}",
-            hint="pass --cache-dir (or set HF_HUB_CACHE) to a folder you can write",
-            details=details,
-        )
-    elif isinstance(exc, hf.HFValidationError):
-        error = ConfigError(
-            f"{repo_id!r} is not a valid dataset repo id: {short(exc)}",
-            hint="use ORG/NAME for a Hub repo, or the path of an existing local directory",
-            details=details,
-        )
-    else:
-        error = DownloadError(
-            f"Download failed while {doing} from {where}: {short(exc)}",
-            hint=(
-                "rerun with --cache-dir pointing at a writable folder; "
-                "with a warm cache, HF_HUB_OFFLINE=1 avoids the network"
-            ),
-            details=details,
-        )
+    failure = _Failure(
+        exc=exc,
+        doing=doing,
+        repo_id=repo_id,
+        revision=revision,
+        offline=offline,
+        file=file,
+        details={"repo_id": repo_id, "revision": revision, "cause": short(exc)},
+        where=f"{repo_id}@{revision}" if revision else repo_id,
+    )
+    # The families are tried in this order; the first that recognises the failure names it.
+    error = (
+        _disk_full_error(failure)
+        or _missing_repo_error(failure, hf)
+        or _access_denied_error(failure)
+        or _network_error(failure)
+        or _local_setup_error(failure, hf)
+        or _unclassified_error(failure)
+    )
     return redacted(error)

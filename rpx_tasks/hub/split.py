@@ -201,6 +201,86 @@ def _raise_missing(missing: list[str], source, task: str, split: str, root: Path
     )
 
 
+def _require_clips(manifest: dict[str, Any], pairs: list[tuple[str, str]], source, task: str, split: str) -> None:
+    """Raise ManifestError when the (limited) manifest names no (scene, phase) clip to fetch."""
+    if not pairs:
+        raise ManifestError(
+            f"Manifest {task}/{split} of {source.where} references no scenes; cannot derive download patterns.",
+            hint="sample paths need a 'scenes/<scene>/<phase>/' part or scene_id and phase fields; "
+            "the manifest may have been generated against an empty scene list",
+            details={"task": task, "split": split, "samples": len(manifest["samples"])},
+        )
+
+
+def _fetch_split_files(
+    source,
+    manifest: dict[str, Any],
+    pairs: list[tuple[str, str]],
+    names: tuple[str, ...],
+    task: str,
+    split: str,
+    max_workers: int,
+) -> Path:
+    """Fetch the clips' files of ``names``, the manifest and the checksums; return the local root."""
+    patterns = allow_patterns(pairs, names) + [manifest_relpath(task, split), CHECKSUMS_PATH]
+    log.info(
+        "%s/%s: %d sample(s) in %d clip(s), modalities %s",
+        task,
+        split,
+        len(manifest["samples"]),
+        len(pairs),
+        ", ".join(names),
+    )
+    return source.fetch(patterns, max_workers=max_workers)
+
+
+def _extract_and_resolve(
+    manifest: dict[str, Any], root: Path, target: Path, pairs: list[tuple[str, str]], names: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Verify and extract the shards, then resolve the samples' paths: (samples, missing files).
+
+    On a DatasetError that is not a Download/ManifestError (bad data), forgets the resolved
+    manifest at ``target`` that points at ``root``, then re-raises.
+    """
+    try:
+        extract_shards(root, shard_paths(pairs, names), checksums=read_checksums(root))
+        return _resolve_samples(manifest, root, names)
+    except DatasetError as exc:
+        if not isinstance(exc, (DownloadError, ManifestError)):
+            _forget_resolved(target, root)
+        raise
+
+
+def _resolved_manifest(
+    manifest: dict[str, Any],
+    samples: list[dict[str, Any]],
+    root: Path,
+    source,
+    task: str,
+    split: str,
+    names: tuple[str, ...],
+    max_samples: int | None,
+) -> dict[str, Any]:
+    """The manifest to write: ``root`` set to the local folder, resolved samples, and its ``source``."""
+    resolved = {
+        **manifest,
+        "task": manifest.get("task") or task,
+        "split": manifest.get("split") or split,
+        "root": str(root),
+        "samples": samples,
+    }
+    resolved["source"] = redact(
+        {
+            "repo_id": source.repo_id,
+            "revision": source.revision,
+            "commit": source.commit,
+            "modalities": list(names),
+            "max_samples": max_samples,
+        }
+    )
+    return resolved
+
+
 def download_split(
     task: str,
     split: str,
@@ -230,49 +310,13 @@ def download_split(
     _check_max_samples(max_samples)
     source = open_source(repo_id or default_repo_id(), revision or default_revision(), cache_dir)
     manifest, pairs = _limit(source.manifest(task, split), max_samples)
-    if not pairs:
-        raise ManifestError(
-            f"Manifest {task}/{split} of {source.where} references no scenes; cannot derive download patterns.",
-            hint="sample paths need a 'scenes/<scene>/<phase>/' part or scene_id and phase fields; "
-            "the manifest may have been generated against an empty scene list",
-            details={"task": task, "split": split, "samples": len(manifest["samples"])},
-        )
-    patterns = allow_patterns(pairs, names) + [manifest_relpath(task, split), CHECKSUMS_PATH]
-    log.info(
-        "%s/%s: %d sample(s) in %d clip(s), modalities %s",
-        task,
-        split,
-        len(manifest["samples"]),
-        len(pairs),
-        ", ".join(names),
-    )
-    root = source.fetch(patterns, max_workers=max_workers)
+    _require_clips(manifest, pairs, source, task, split)
+    root = _fetch_split_files(source, manifest, pairs, names, task, split, max_workers)
     target = resolved_manifest_path(source.repo_id, task, split, max_samples)
-    try:
-        extract_shards(root, shard_paths(pairs, names), checksums=read_checksums(root))
-        samples, missing = _resolve_samples(manifest, root, names)
-    except DatasetError as exc:
-        if not isinstance(exc, (DownloadError, ManifestError)):
-            _forget_resolved(target, root)
-        raise
+    samples, missing = _extract_and_resolve(manifest, root, target, pairs, names)
     if missing:
         _raise_missing(missing, source, task, split, root, target)
-    resolved = {
-        **manifest,
-        "task": manifest.get("task") or task,
-        "split": manifest.get("split") or split,
-        "root": str(root),
-        "samples": samples,
-    }
-    resolved["source"] = redact(
-        {
-            "repo_id": source.repo_id,
-            "revision": source.revision,
-            "commit": source.commit,
-            "modalities": list(names),
-            "max_samples": max_samples,
-        }
-    )
+    resolved = _resolved_manifest(manifest, samples, root, source, task, split, names, max_samples)
     _write_atomic(target, resolved)
     log.info("Resolved manifest: %s (root %s)", target, root)
     return DownloadedSplit(

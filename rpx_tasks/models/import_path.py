@@ -193,6 +193,69 @@ def _rename(model: Any, name: str | None) -> None:
             pass
 
 
+def _ready_model(obj: Any, task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]) -> Any:
+    """An already built model ``obj``, checked for the run's task and renamed to ``name``.
+
+    Raises ConfigError when model kwargs are given, ModelError when it is for another task.
+    """
+    if model_kwargs:
+        raise ConfigError(
+            f"Model kwargs {sorted(model_kwargs)} were given, but {label} is an already built model.",
+            hint="drop the model kwargs, or point --model at a factory that accepts them",
+        )
+    _check_task(obj, task_spec, label)
+    _rename(obj, name)
+    return obj
+
+
+def _model_from_factory(
+    factory: Any, task_spec: TaskSpec, name: str | None, label: str, device: str, model_kwargs: dict[str, Any]
+) -> Any:
+    """The model ``factory`` builds with the device= and model kwargs it accepts, checked and renamed.
+
+    Raises ConfigError for model kwargs it does not accept; ModelError when it raises (an
+    RPXError passes unchanged), returns no model, or returns a model for another task.
+    """
+    kwargs = _factory_kwargs(factory, label, device, model_kwargs)
+    try:
+        model = factory(**kwargs)
+    except RPXError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"Model factory {label} raised {type(exc).__name__}: {exc}",
+            hint="call the factory yourself in Python to see the full traceback",
+            details={"factory": label},
+        ) from exc
+    if not _looks_like_model(model):
+        raise ModelError(
+            f"Model factory {label} returned a {type(model).__name__}, not a model.",
+            hint="a factory (a class, or a callable with no required positional parameter) must "
+            "return an object with setup(), predict(batch) and task; a numpy function must take "
+            "the frame as a required positional parameter",
+            details={"factory": label},
+        )
+    _check_task(model, task_spec, f"The model built by {label}")
+    _rename(model, name)
+    return model
+
+
+def _model_from_numpy_function(
+    fn: Any, task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]
+) -> Any:
+    """``fn`` wrapped by the numpy adapter, named ``name`` or after the function.
+
+    Raises ConfigError when model kwargs are given.
+    """
+    if model_kwargs:
+        raise ConfigError(
+            f"Model kwargs {sorted(model_kwargs)} were given, but {label} is a numpy function.",
+            hint="bind them in your own code (functools.partial) or use a factory that accepts them",
+        )
+    fn_name = name or getattr(fn, "__name__", None) or f"numpy_{task_spec.name}_model"
+    return wrap_numpy_function(task_spec, fn, fn_name)
+
+
 def model_from_callable(
     obj: Any,
     *,
@@ -216,54 +279,16 @@ def model_from_callable(
     """
     model_kwargs = dict(model_kwargs or {})
     label = name or getattr(obj, "__qualname__", None) or getattr(obj, "name", None) or type(obj).__name__
-
     if _looks_like_model(obj):
-        if model_kwargs:
-            raise ConfigError(
-                f"Model kwargs {sorted(model_kwargs)} were given, but {label} is an already built model.",
-                hint="drop the model kwargs, or point --model at a factory that accepts them",
-            )
-        _check_task(obj, task_spec, label)
-        _rename(obj, name)
-        return obj
-
+        return _ready_model(obj, task_spec, name, label, model_kwargs)
     if not callable(obj):
         raise ModelError(
             f"{label} is a {type(obj).__name__}, not a model, a factory or a numpy function.",
             hint="pass a model object (setup/predict/task), a factory returning one, or a numpy function",
         )
-
     if _is_factory(obj):
-        kwargs = _factory_kwargs(obj, label, device, model_kwargs)
-        try:
-            model = obj(**kwargs)
-        except RPXError:
-            raise
-        except Exception as exc:
-            raise ModelError(
-                f"Model factory {label} raised {type(exc).__name__}: {exc}",
-                hint="call the factory yourself in Python to see the full traceback",
-                details={"factory": label},
-            ) from exc
-        if not _looks_like_model(model):
-            raise ModelError(
-                f"Model factory {label} returned a {type(model).__name__}, not a model.",
-                hint="a factory (a class, or a callable with no required positional parameter) must "
-                "return an object with setup(), predict(batch) and task; a numpy function must take "
-                "the frame as a required positional parameter",
-                details={"factory": label},
-            )
-        _check_task(model, task_spec, f"The model built by {label}")
-        _rename(model, name)
-        return model
-
-    if model_kwargs:
-        raise ConfigError(
-            f"Model kwargs {sorted(model_kwargs)} were given, but {label} is a numpy function.",
-            hint="bind them in your own code (functools.partial) or use a factory that accepts them",
-        )
-    fn_name = name or getattr(obj, "__name__", None) or f"numpy_{task_spec.name}_model"
-    return wrap_numpy_function(task_spec, obj, fn_name)
+        return _model_from_factory(obj, task_spec, name, label, device, model_kwargs)
+    return _model_from_numpy_function(obj, task_spec, name, label, model_kwargs)
 
 
 __all__ = ["is_import_path", "load_import_path", "model_from_callable"]

@@ -18,6 +18,7 @@ This module's name starts with "_" so the task registry does not take it for a t
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -138,6 +139,110 @@ def _labels(value: Any, error: type[ModelError], where: str, hint: str) -> list[
     return texts  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class _PredictionCheck:
+    """Who complains about one box prediction, and how: error type, sample, task and hint."""
+
+    error: type[ModelError]
+    sample: Sample
+    task: str
+    hint: str
+
+    @property
+    def where(self) -> str:
+        return f"Sample {self.sample.id!r}"
+
+
+def _require_fields(output: Any, keys: tuple[str, ...], check: _PredictionCheck) -> None:
+    """Raise ``check.error`` when ``output`` has none of ``keys`` (and is no dict) or lacks some."""
+    if not isinstance(output, (BoxPrediction, dict)) and all(_field(output, k) is _MISSING for k in keys):
+        raise check.error(
+            f"{check.where}: {check.task} prediction must have {', '.join(keys)}; got {type(output).__name__}.",
+            hint=check.hint,
+            details={"sample": check.sample.id, "type": type(output).__name__},
+        )
+    missing = [k for k in keys if _field(output, k) is _MISSING]
+    if missing:
+        present = f" (it has {sorted(map(str, output))})" if isinstance(output, dict) else ""
+        raise check.error(
+            f"{check.where}: {check.task} prediction is missing required keys: {missing}{present}.",
+            hint=check.hint,
+            details={"sample": check.sample.id, "missing": missing},
+        )
+
+
+def _box_arrays(output: Any, check: _PredictionCheck) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes as float32, scores as flat float32); raises ``check.error`` when not numeric."""
+    try:
+        boxes = np.asarray(_field(output, "boxes"), dtype=np.float32)
+        scores = np.asarray(_field(output, "scores"), dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise check.error(
+            f"{check.where}: {check.task} 'boxes' and 'scores' must be numeric arrays ({exc}).", hint=check.hint
+        ) from exc
+    return boxes, scores
+
+
+def _n_by_4(boxes: np.ndarray, check: _PredictionCheck, *, strict: bool, labels_required: bool) -> np.ndarray:
+    """``boxes`` as (N, 4). Raises ``check.error`` when a strict detection's boxes are not [N, 4]
+    already, or when their size is not a multiple of 4."""
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    elif strict and labels_required and (boxes.ndim != 2 or boxes.shape[1] != 4):
+        raise check.error(
+            f"{check.where}: Detection boxes must have shape [N, 4]; got {tuple(boxes.shape)}.",
+            hint="check the shape your model returns: one [x1, y1, x2, y2] row per box",
+            details={"sample": check.sample.id, "shape": list(boxes.shape)},
+        )
+    elif boxes.size % 4:
+        raise check.error(
+            f"{check.where}: {check.task} 'boxes' has shape {tuple(boxes.shape)}, which does not reshape to (N, 4).",
+            hint="return boxes as an (N, 4) array of [x1, y1, x2, y2] pixels",
+            details={"sample": check.sample.id, "shape": list(boxes.shape)},
+        )
+    return boxes.reshape(-1, 4)
+
+
+def _require_finite(boxes: np.ndarray, scores: np.ndarray, check: _PredictionCheck) -> None:
+    """Raise ``check.error`` when a box coordinate is not finite or a score is NaN."""
+    if not np.isfinite(boxes).all() or np.isnan(scores).any():
+        raise check.error(
+            f"{check.where}: {check.task} prediction has non-finite boxes or NaN scores.",
+            hint="check the model's output post-processing (normalised vs pixel boxes, dtype)",
+            details={"sample": check.sample.id},
+        )
+
+
+def _prediction_labels(
+    output: Any, boxes: np.ndarray, scores: np.ndarray, check: _PredictionCheck, *, labels_required: bool
+) -> list[str] | None:
+    """The labels as strings (None when absent). Raises ``check.error`` when labels are required
+    but absent, or box, score and label counts differ."""
+    raw_labels = _field(output, "labels")
+    labels = None
+    if raw_labels is not _MISSING and raw_labels is not None:
+        labels = _labels(raw_labels, check.error, check.where, check.hint)
+    if labels_required and labels is None:
+        raise check.error(
+            f"{check.where}: {check.task} prediction has labels None; one label per box is required.",
+            hint=check.hint,
+            details={"sample": check.sample.id},
+        )
+    if labels_required and not (len(boxes) == len(scores) == len(labels)):
+        raise check.error(
+            f"{check.where}: {check.task} prediction has {len(boxes)} boxes, {len(scores)} scores and "
+            f"{len(labels)} labels; they must be equally many.",
+            hint="return one score and one label per box",
+            details={
+                "sample": check.sample.id,
+                "n_boxes": len(boxes),
+                "n_scores": len(scores),
+                "n_labels": len(labels),
+            },
+        )
+    return labels
+
+
 def coerce_box_prediction(
     output: Any,
     sample: Sample,
@@ -154,67 +259,17 @@ def coerce_box_prediction(
     already be (N, 4), errors are ModelErrors and, when ``labels_required``, box, score and
     label counts must agree; without it (numpy-function outputs, §1.5) boxes are reshaped to
     (-1, 4) and errors are AdapterErrors. Boxes must be finite and scores not NaN.
+
+    Returns the BoxPrediction. Raises ModelError (``strict``) or AdapterError (otherwise)
+    naming the sample when fields are missing, not numeric, mis-shaped, non-finite or unequal.
     """
-    error = ModelError if strict else AdapterError
-    where = f"Sample {sample.id!r}"
+    check = _PredictionCheck(error=ModelError if strict else AdapterError, sample=sample, task=task, hint=hint)
     keys = ("boxes", "scores", "labels") if labels_required else ("boxes", "scores")
-    if not isinstance(output, (BoxPrediction, dict)) and all(_field(output, k) is _MISSING for k in keys):
-        raise error(
-            f"{where}: {task} prediction must have {', '.join(keys)}; got {type(output).__name__}.",
-            hint=hint,
-            details={"sample": sample.id, "type": type(output).__name__},
-        )
-    missing = [k for k in keys if _field(output, k) is _MISSING]
-    if missing:
-        present = f" (it has {sorted(map(str, output))})" if isinstance(output, dict) else ""
-        raise error(
-            f"{where}: {task} prediction is missing required keys: {missing}{present}.",
-            hint=hint,
-            details={"sample": sample.id, "missing": missing},
-        )
-    try:
-        boxes = np.asarray(_field(output, "boxes"), dtype=np.float32)
-        scores = np.asarray(_field(output, "scores"), dtype=np.float32).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise error(f"{where}: {task} 'boxes' and 'scores' must be numeric arrays ({exc}).", hint=hint) from exc
-    if boxes.size == 0:
-        boxes = boxes.reshape(0, 4)
-    elif strict and labels_required and (boxes.ndim != 2 or boxes.shape[1] != 4):
-        raise error(
-            f"{where}: Detection boxes must have shape [N, 4]; got {tuple(boxes.shape)}.",
-            hint="check the shape your model returns: one [x1, y1, x2, y2] row per box",
-            details={"sample": sample.id, "shape": list(boxes.shape)},
-        )
-    elif boxes.size % 4:
-        raise error(
-            f"{where}: {task} 'boxes' has shape {tuple(boxes.shape)}, which does not reshape to (N, 4).",
-            hint="return boxes as an (N, 4) array of [x1, y1, x2, y2] pixels",
-            details={"sample": sample.id, "shape": list(boxes.shape)},
-        )
-    boxes = boxes.reshape(-1, 4)
-    if not np.isfinite(boxes).all() or np.isnan(scores).any():
-        raise error(
-            f"{where}: {task} prediction has non-finite boxes or NaN scores.",
-            hint="check the model's output post-processing (normalised vs pixel boxes, dtype)",
-            details={"sample": sample.id},
-        )
-    raw_labels = _field(output, "labels")
-    labels = None
-    if raw_labels is not _MISSING and raw_labels is not None:
-        labels = _labels(raw_labels, error, where, hint)
-    if labels_required and labels is None:
-        raise error(
-            f"{where}: {task} prediction has labels None; one label per box is required.",
-            hint=hint,
-            details={"sample": sample.id},
-        )
-    if labels_required and not (len(boxes) == len(scores) == len(labels)):
-        raise error(
-            f"{where}: {task} prediction has {len(boxes)} boxes, {len(scores)} scores and {len(labels)} labels; "
-            "they must be equally many.",
-            hint="return one score and one label per box",
-            details={"sample": sample.id, "n_boxes": len(boxes), "n_scores": len(scores), "n_labels": len(labels)},
-        )
+    _require_fields(output, keys, check)
+    boxes, scores = _box_arrays(output, check)
+    boxes = _n_by_4(boxes, check, strict=strict, labels_required=labels_required)
+    _require_finite(boxes, scores, check)
+    labels = _prediction_labels(output, boxes, scores, check, labels_required=labels_required)
     return BoxPrediction(boxes=boxes, scores=scores, labels=labels)
 
 
