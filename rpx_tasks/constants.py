@@ -1,4 +1,5 @@
-"""RPX vocabulary: splits, phases, difficulty weights, the dataset and cache locations and the camera."""
+"""RPX vocabulary: splits, phases, difficulty weights, the dataset and cache locations and the camera;
+and the vocabulary of the built-in procedural sample data (``SAMPLE_*``)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,17 @@ def scaled_intrinsics(width: int, height: int) -> tuple[float, float, float, flo
     """
     f = RPX_FOCAL_PX * width / RPX_WIDTH
     return f, f, width / 2.0, height / 2.0
+
+
+# -- The built-in procedural sample data ------------------------------------------------------
+# ASSUMPTIONS of the built-in procedural data (rpx_tasks.sample_data), not of RPX: the words its
+# generator names objects with, which the sample entries of the tasks and the weight-free
+# baselines share so that their labels and phrases match. Real RPX labels may use other words.
+SAMPLE_HUE_WORDS: tuple[str, ...] = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
+SAMPLE_NEUTRAL_WORDS: tuple[str, ...] = ("black", "grey", "white")  # dark, unsaturated and bright unsaturated
+SAMPLE_COLOUR_WORDS: tuple[str, ...] = SAMPLE_NEUTRAL_WORDS + SAMPLE_HUE_WORDS
+# A floor object's category by its proportions: cube-like, low and wide, tall and slim.
+SAMPLE_CATEGORIES: tuple[str, ...] = ("box", "crate", "bottle")
+SAMPLE_ARM_LABEL = "arm"  # the category of the robot arm (with its gripper), which moves with the camera
+SAMPLE_ARM_PHRASE = "robot arm"  # how the phrase tasks name it
+SAMPLE_BASEBOARD_ALBEDO: tuple[float, float, float] = (0.4, 0.35, 0.3)  # RGB in 0-1 of every room's baseboard

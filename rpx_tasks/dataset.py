@@ -23,6 +23,7 @@ from rpx_tasks.manifest import (
 )
 from rpx_tasks.prefetch import prefetch_processes, prefetch_threads, processes_available
 from rpx_tasks.sample import Sample
+from rpx_tasks.tasks import task_names
 
 DECODE_ENGINES = ("threads", "processes")
 # Below this many samples the worker process's start-up (a fraction of a second) is not repaid.
@@ -161,8 +162,6 @@ def open_split(
     every path stays inside the dataset root, and orders entries by clip and frame.
     Raises ManifestError for any problem, naming the sample.
     """
-    from rpx_tasks.tasks import task_names
-
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
     check_manifest(manifest, source=str(manifest_path), known_tasks=task_names(), expected_task=spec.name)

@@ -74,7 +74,7 @@ def _portable_error(exc: BaseException, entry: Any) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc, protocol=5))
         return exc
-    except Exception:  # noqa: BLE001 - any unpicklable error is replaced by a typed one
+    except Exception:  # any unpicklable error is replaced by a typed one
         sample = entry.get("id") if isinstance(entry, dict) else None
         return DatasetError(
             f"Decoding sample {sample!r} failed in the worker: {exc!r}", hint="see the error text for the cause"
@@ -129,7 +129,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
                 _, slot, entry = message
                 try:
                     sample = decode(entry)
-                except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, in order
+                except Exception as exc:  # every failure goes back to the caller, in order
                     write_message(replies, ("error", slot, _portable_error(exc, entry), None, 0))
                     continue
                 header, spans, nbytes = _encode(sample, ring, slot, slot_size)

@@ -88,7 +88,7 @@ class _Reader:
                     with memoryview(self.ring) as view:
                         buffers = [bytearray(view[base + offset : base + offset + length]) for offset, length in spans]
                     self.results.put((True, pickle.loads(payload, buffers=buffers), nbytes))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+        except BaseException as exc:  # handed to the consumer, which raises it
             self.results.put((False, exc, 0))
         self.results.put(
             (

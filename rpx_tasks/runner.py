@@ -25,7 +25,7 @@ from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import peak_memory_mb, reset_peak_memory
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.protocol import count_parameters_m
+from rpx_tasks.models.torch_module import count_parameters_m
 from rpx_tasks.runner_stages import (
     Predictor,
     Progress,

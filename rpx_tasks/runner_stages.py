@@ -22,7 +22,7 @@ from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import synchronize
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.protocol import torch_module_of
+from rpx_tasks.models.torch_module import torch_module_of
 from rpx_tasks.readiness import PhaseScores
 from rpx_tasks.sample import Sample
 
@@ -58,7 +58,7 @@ def count_flops_g(model: Model, sample: Sample) -> float | None:
         with FlopCounterMode(display=False) as counter:
             model.predict([sample])
         total = counter.get_total_flops()
-    except Exception as exc:  # noqa: BLE001 - counting is best effort, the run must go on
+    except Exception as exc:  # counting is best effort, the run must go on
         logger.warning("FLOP counting failed (%s); reporting flops_g as null.", exc)
         return None
     return total / 1e9 if total > 0 else None

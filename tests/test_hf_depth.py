@@ -11,7 +11,7 @@ from rpx_tasks.contracts.model import Model
 from rpx_tasks.errors import ConfigError, ModelError
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.hf_depth import HFDepthModel, load_hf_depth_model
-from rpx_tasks.models.protocol import count_parameters_m
+from rpx_tasks.models.torch_module import count_parameters_m
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from tests.support.hf_seed import DEFAULT_REPO_ID, seed_tiny_depth_anything

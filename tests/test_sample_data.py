@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rpx_tasks.constants import scaled_intrinsics
 from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.decoding import decode_label_map, decode_pose, decode_rgb
 from rpx_tasks.errors import AdapterError, ConfigError
@@ -25,7 +26,6 @@ from rpx_tasks.sample_data import (
     camera_rotation,
     colour_name,
     rotation_to_quaternion_xyzw,
-    scaled_intrinsics,
     write_sample_dataset,
 )
 from rpx_tasks.tasks import _REGISTRY as TASK_REGISTRY

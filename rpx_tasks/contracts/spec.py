@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from rpx_tasks.contracts.model import Model
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.errors import ConfigError, MetricError
 from rpx_tasks.sample import Sample
 
@@ -123,7 +124,7 @@ class TaskSpec:
     coherence: str | None = None
     optional_modalities: tuple[str, ...] = ()
     models: tuple[ModelEntry, ...] = ()
-    sample_entry: Callable[[Any], dict | None] | None = None
+    sample_entry: Callable[[SampleFrame], dict | None] | None = None
 
     @property
     def metric_names(self) -> list[str]:

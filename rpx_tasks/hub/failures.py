@@ -38,7 +38,7 @@ def _known_tokens() -> list[str]:
         from huggingface_hub import get_token
 
         tokens.append(get_token())
-    except Exception:  # no huggingface_hub, unreadable token file: nothing more to hide
+    except Exception:  # an unreadable token file: nothing more to hide
         pass
     return [t.strip() for t in tokens if t and len(t.strip()) >= 4]
 

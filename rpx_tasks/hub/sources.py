@@ -47,10 +47,8 @@ def hub_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set now or was at import."""
     if env_true("HF_HUB_OFFLINE") or env_true("TRANSFORMERS_OFFLINE"):
         return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return False
+    from huggingface_hub import constants
+
     return bool(constants.HF_HUB_OFFLINE)
 
 
@@ -149,13 +147,6 @@ class HubSource:
     is_mirror = False
 
     def __init__(self, repo_id: str, revision: str, cache_dir: str | None) -> None:
-        try:
-            import huggingface_hub  # noqa: F401
-        except ImportError as exc:
-            raise DownloadError(
-                "huggingface_hub is not installed, so the dataset cannot be fetched from the Hub.",
-                hint="pip install huggingface_hub, or pass --repo <local folder> laid out like the Hub repo",
-            ) from exc
         self.repo_id = repo_id
         self.revision = revision
         self.cache_dir = str(Path(cache_dir).expanduser()) if cache_dir else None
@@ -289,8 +280,7 @@ class HubSource:
 def open_source(repo_id: str, revision: str, cache_dir: str | None) -> MirrorSource | HubSource:
     """A MirrorSource when ``repo_id`` is a local folder (or looks like a path), else a HubSource.
 
-    Raises DownloadError when a path-like ``repo_id`` does not exist, or when huggingface_hub
-    is missing for a Hub repo.
+    Raises DownloadError when a path-like ``repo_id`` does not exist.
     """
     if looks_like_path(repo_id):
         return MirrorSource(repo_id, revision)

@@ -14,21 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rpx_tasks.constants import SAMPLE_HUE_WORDS
 from rpx_tasks.errors import AdapterError
 
-# Upper hue limit (degrees) of each sector word; hues from 335 to 360 are red again.
-HUE_SECTORS: tuple[tuple[float, str], ...] = (
-    (15, "red"),
-    (40, "orange"),
-    (70, "yellow"),
-    (160, "green"),
-    (200, "cyan"),
-    (255, "blue"),
-    (290, "purple"),
-    (335, "pink"),
-    (360, "red"),
-)
-HUE_WORDS: tuple[str, ...] = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
+# The hue words are the sample data's (rpx_tasks.constants), whose generator names object colours by
+# these sectors too, so that the baselines' words match its labels and phrases.
+HUE_WORDS: tuple[str, ...] = SAMPLE_HUE_WORDS
+# Upper hue limit (degrees) of each word of HUE_WORDS, in order; hues from 335 to 360 are red again.
+_HUE_LIMITS: tuple[float, ...] = (15, 40, 70, 160, 200, 255, 290, 335)
+HUE_SECTORS: tuple[tuple[float, str], ...] = tuple(zip(_HUE_LIMITS, HUE_WORDS)) + ((360, HUE_WORDS[0]),)
 MIN_SATURATION = 0.3  # (max - min) / max of the RGB channels
 MIN_VALUE = 30  # of 255: darker pixels have no reliable hue
 MIN_BLOB_FRACTION = 0.002  # of the frame's pixels

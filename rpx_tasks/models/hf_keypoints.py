@@ -126,7 +126,7 @@ class HFKeypointMatchingModel:
         move_module(self.torch_module, self.device, self.name)
         self._ready = True
 
-    def predict(self, batch: list[Sample]) -> list[Any]:
+    def predict(self, batch: list[Sample]) -> list[KeypointMatches]:
         """Return one KeypointMatches per sample, in batch order.
 
         Raises AdapterError when a sample has no second frame ("requires a second RGB frame"),
@@ -141,7 +141,9 @@ class HFKeypointMatchingModel:
             lambda group, sizes: self._match_same_size(group, *sizes),
         )
 
-    def _match_same_size(self, pairs: list[tuple[np.ndarray, np.ndarray]], size_a, size_b) -> list[Any]:
+    def _match_same_size(
+        self, pairs: list[tuple[np.ndarray, np.ndarray]], size_a: tuple[int, int], size_b: tuple[int, int]
+    ) -> list[KeypointMatches]:
         """One forward pass for pairs of equal frame sizes; returns their KeypointMatches."""
         import torch
 

@@ -21,8 +21,9 @@ import difflib
 import importlib
 import inspect
 import re
-from typing import Any
+from typing import Any, Callable, TypeGuard
 
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.errors import ConfigError, ModelError, RPXError
 from rpx_tasks.models.numpy_function import wrap_numpy_function
@@ -126,7 +127,7 @@ def _missing_attribute_hint(obj: Any, missing: str) -> str:
     return hint + (f"public names there: {shown}" if names else "it defines no public names")
 
 
-def _looks_like_model(obj: Any) -> bool:
+def _looks_like_model(obj: object) -> TypeGuard[Model]:
     if isinstance(obj, type):
         return False
     return callable(getattr(obj, "setup", None)) and callable(getattr(obj, "predict", None)) and hasattr(obj, "task")
@@ -151,7 +152,9 @@ def _is_factory(obj: Any) -> bool:
     )
 
 
-def _factory_kwargs(factory: Any, label: str, device: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _factory_kwargs(
+    factory: Callable[..., Any], label: str, device: str, model_kwargs: dict[str, Any]
+) -> dict[str, Any]:
     """The keyword arguments ``factory`` accepts among device= and the model kwargs."""
     try:
         params = inspect.signature(factory).parameters
@@ -176,7 +179,7 @@ def _factory_kwargs(factory: Any, label: str, device: str, model_kwargs: dict[st
     return kwargs
 
 
-def _check_task(model: Any, task_spec: TaskSpec, label: str) -> None:
+def _check_task(model: Model, task_spec: TaskSpec, label: str) -> None:
     if _task_value(model.task) != task_spec.name:
         raise ModelError(
             f"{label} is a {_task_value(model.task)} model, but this run is {task_spec.name}.",
@@ -185,7 +188,7 @@ def _check_task(model: Any, task_spec: TaskSpec, label: str) -> None:
         )
 
 
-def _rename(model: Any, name: str | None) -> None:
+def _rename(model: Model, name: str | None) -> None:
     if name and getattr(model, "name", None) != name:
         try:
             model.name = name
@@ -193,7 +196,7 @@ def _rename(model: Any, name: str | None) -> None:
             pass
 
 
-def _ready_model(obj: Any, task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]) -> Any:
+def _ready_model(obj: Model, task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]) -> Model:
     """An already built model ``obj``, checked for the run's task and renamed to ``name``.
 
     Raises ConfigError when model kwargs are given, ModelError when it is for another task.
@@ -209,8 +212,13 @@ def _ready_model(obj: Any, task_spec: TaskSpec, name: str | None, label: str, mo
 
 
 def _model_from_factory(
-    factory: Any, task_spec: TaskSpec, name: str | None, label: str, device: str, model_kwargs: dict[str, Any]
-) -> Any:
+    factory: Callable[..., Any],
+    task_spec: TaskSpec,
+    name: str | None,
+    label: str,
+    device: str,
+    model_kwargs: dict[str, Any],
+) -> Model:
     """The model ``factory`` builds with the device= and model kwargs it accepts, checked and renamed.
 
     Raises ConfigError for model kwargs it does not accept; ModelError when it raises (an
@@ -241,8 +249,8 @@ def _model_from_factory(
 
 
 def _model_from_numpy_function(
-    fn: Any, task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]
-) -> Any:
+    fn: Callable[..., Any], task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]
+) -> Model:
     """``fn`` wrapped by the numpy adapter, named ``name`` or after the function.
 
     Raises ConfigError when model kwargs are given.
@@ -263,7 +271,7 @@ def model_from_callable(
     name: str | None = None,
     device: str = "cpu",
     model_kwargs: dict[str, Any] | None = None,
-) -> Any:
+) -> Model:
     """Turn what an import path (or the ``model=`` argument) points to into a Model.
 
     The rule (module docstring): a Model is used as it is; a class or a callable with no

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rpx_tasks.constants import SAMPLE_BASEBOARD_ALBEDO
 from rpx_tasks.errors import AdapterError
 
 MIN_SEGMENT_PIXELS = 20
@@ -26,7 +27,7 @@ _DARK_LEVEL = 17  # max channel below this: a dark object (the room's darkest su
 _GLARE_LEVEL = 235  # min channel at or above this: saturated glare (the picture), or clipped walls
 _GREY_RADIUS = 0.03  # chromaticities this close to neutral are one grey segment (arm and gripper)
 _BIN = 0.01
-_BASEBOARD = np.array([0.4, 0.35]) / 1.05  # chromaticity of the renderer's baseboard albedo (0.4, 0.35, 0.3)
+_BASEBOARD = np.array(SAMPLE_BASEBOARD_ALBEDO[:2]) / sum(SAMPLE_BASEBOARD_ALBEDO)  # its (r, g) chromaticity
 
 
 def _image(rgb: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A procedural dataset in the RPX Hub layout, for the demo, the tests and the benchmarks.
 
 Every frame is ray cast (vectorised numpy) from a small indoor room: a camera about
-``CAMERA_HEIGHT_M`` above a floor looks roughly horizontally at a back wall
+``CAMERA_HEIGHT_M`` (``rpx_tasks.constants``) above a floor looks roughly horizontally at a back wall
 ``WALL_DISTANCE_RANGE_M`` away, which has a doorway onto a far corridor (beyond
 ``MAX_VALID_DEPTH_M``, so invalid in depth) and a glossy picture (a specular patch: saturated
 RGB, no depth). Box-shaped objects stand on the floor. The three phases of a scene share the
@@ -39,7 +39,8 @@ labels)}``. What a frame offers:
   frame (objects not visible there come last), and stay fixed over the clip. The arm and its
   gripper (interaction phase) form one object labelled ``arm``;
 - ``objects``: the :class:`SampleObject` s (id, label, colour, box, pixels) with at least
-  ``MIN_OBJECT_PIXELS`` visible pixels, by id;
+  ``MIN_OBJECT_PIXELS`` visible pixels, by id; labels and colour words are the ``SAMPLE_*``
+  vocabulary of ``rpx_tasks.constants``;
 - ``pose`` (4, 4) float64 camera->world in T265 axes (exactly what the saved pose decodes to)
   and ``intrinsics`` (fx, fy, cx, cy); ``backproject(pixels)`` and ``project(world)`` map
   between (x, y) pixels and world points (the scene is static except the ``arm``, which moves
@@ -55,7 +56,6 @@ labels)}``. What a frame offers:
 files named after its own frame.
 """
 
-from rpx_tasks.constants import CAMERA_HEIGHT_M, RPX_FOCAL_PX, RPX_HEIGHT, RPX_WIDTH, WALL_DISTANCE_M, scaled_intrinsics
 from rpx_tasks.sample_data.builtin import (
     BUILTIN_SAMPLE,
     builtin_manifest_path,
@@ -64,7 +64,7 @@ from rpx_tasks.sample_data.builtin import (
     sample_data_dir,
     sample_tasks,
 )
-from rpx_tasks.sample_data.frame import ARM_LABEL, MOVING_LABELS, SampleFrame, SampleObject
+from rpx_tasks.sample_data.frame import MOVING_LABELS, SampleFrame, SampleObject
 from rpx_tasks.sample_data.objects import MIN_OBJECT_PIXELS, colour_name, object_label
 from rpx_tasks.sample_data.render import DROPOUT_BY_SPLIT, MAX_VALID_DEPTH_M, MIN_VALID_DEPTH_M
 from rpx_tasks.sample_data.scene import (
@@ -82,9 +82,7 @@ from rpx_tasks.sample_data.scene import (
 from rpx_tasks.sample_data.writer import PAIR_STRIDE, scene_name, write_sample_dataset
 
 __all__ = [
-    "ARM_LABEL",
     "BUILTIN_SAMPLE",
-    "CAMERA_HEIGHT_M",
     "DROPOUT_BY_SPLIT",
     "MAX_ROLL_DEG",
     "MAX_VALID_DEPTH_M",
@@ -95,11 +93,7 @@ __all__ = [
     "OCCLUDER_DEPTH_RANGE_M",
     "PAIR_STRIDE",
     "ROLL_STEP_DEG_RANGE",
-    "RPX_FOCAL_PX",
-    "RPX_HEIGHT",
-    "RPX_WIDTH",
     "TRANSLATION_STEP_M_RANGE",
-    "WALL_DISTANCE_M",
     "WALL_DISTANCE_RANGE_M",
     "Box",
     "Room",
@@ -114,7 +108,6 @@ __all__ = [
     "rotation_to_quaternion_xyzw",
     "sample_data_dir",
     "sample_tasks",
-    "scaled_intrinsics",
     "scene_name",
     "write_sample_dataset",
 ]

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rpx_tasks.constants import PHASES
+from rpx_tasks.constants import PHASES, SAMPLE_ARM_LABEL
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.sample_data.encoders import npy_bytes, plain_json, png_bytes
 
-ARM_LABEL = "arm"
-MOVING_LABELS = frozenset({ARM_LABEL})  # objects that move with the camera
+MOVING_LABELS = frozenset({SAMPLE_ARM_LABEL})  # objects that move with the camera
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,8 @@ class SampleObject:
     """One object visible in a sample frame.
 
     ``id`` is its value in ``SampleFrame.instances`` (stable within the clip), ``label`` a
-    category (``box``, ``crate``, ``bottle`` or ``arm``), ``colour`` a colour word,
+    category (``box``, ``crate``, ``bottle`` or ``arm``: ``SAMPLE_CATEGORIES`` and
+    ``SAMPLE_ARM_LABEL`` of ``rpx_tasks.constants``), ``colour`` a word of ``SAMPLE_COLOUR_WORDS``,
     ``box`` the float64 [x1, y1, x2, y2] = [min x, min y, max x + 1, max y + 1] of its visible
     pixels and ``pixels`` their count.
     """

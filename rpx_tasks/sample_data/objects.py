@@ -11,35 +11,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rpx_tasks.models.colour_blobs import HUE_SECTORS
-from rpx_tasks.sample_data.frame import ARM_LABEL, SampleObject
+from rpx_tasks.constants import SAMPLE_ARM_LABEL, SAMPLE_CATEGORIES, SAMPLE_NEUTRAL_WORDS
+from rpx_tasks.models.colour_blobs import HUE_WORDS, hue_degrees, hue_word
+from rpx_tasks.sample_data.frame import SampleObject
 from rpx_tasks.sample_data.render import FIRST_OBJECT
 from rpx_tasks.sample_data.scene import Box
 
 MIN_OBJECT_PIXELS = 20  # smaller visible parts are not listed in SampleFrame.objects
 
+_BLACK, _GREY, _WHITE = SAMPLE_NEUTRAL_WORDS
+_BOX, _CRATE, _BOTTLE = SAMPLE_CATEGORIES
+
 
 def colour_name(albedo: Sequence[float]) -> str:
-    """A colour word for an RGB albedo in 0-1: black, grey, white, red, orange, yellow, green, cyan,
-    blue, purple or pink (by value, saturation and hue). Raises nothing."""
+    """A colour word of ``SAMPLE_COLOUR_WORDS`` for an RGB albedo in 0-1: black (dark), grey or white
+    (unsaturated), else the hue word of the colour-blob baselines' hue sectors. Raises nothing."""
     r, g, b = (float(c) for c in albedo)
     hi, lo = max(r, g, b), min(r, g, b)
     if hi < 0.2:
-        return "black"
+        return _BLACK
     if (hi - lo) / hi < 0.2:
-        return "white" if hi > 0.8 else "grey"
-    span = hi - lo
-    if hi == r:
-        sector = ((g - b) / span) % 6
-    elif hi == g:
-        sector = (b - r) / span + 2
-    else:
-        sector = (r - g) / span + 4
-    hue = 60.0 * sector
-    for limit, name in HUE_SECTORS:
-        if hue < limit:
-            return name
-    return "red"
+        return _WHITE if hi > 0.8 else _GREY
+    return HUE_WORDS[int(hue_word(hue_degrees(np.array([r, g, b]))))]
 
 
 def object_label(box: Box) -> str:
@@ -47,10 +40,10 @@ def object_label(box: Box) -> str:
     ``crate`` (low and wide) or ``box``. Raises nothing."""
     footprint = max(float(box.half[0]), float(box.half[2]))
     if box.half[1] >= 2.0 * footprint:
-        return "bottle"
+        return _BOTTLE
     if box.half[1] <= 0.75 * footprint:
-        return "crate"
-    return "box"
+        return _CRATE
+    return _BOX
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,7 @@ def clip_entities(objects: list[Box], with_arm: bool) -> list[ClipEntity]:
     ]
     if with_arm:
         first = FIRST_OBJECT + len(objects)
-        entities.append(ClipEntity(ARM_LABEL, "grey", (first, first + 1), len(objects)))
+        entities.append(ClipEntity(SAMPLE_ARM_LABEL, _GREY, (first, first + 1), len(objects)))
     return entities
 
 

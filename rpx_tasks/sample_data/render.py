@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rpx_tasks.constants import scaled_intrinsics
+from rpx_tasks.constants import SAMPLE_BASEBOARD_ALBEDO, scaled_intrinsics
 from rpx_tasks.sample_data.scene import Box, Room
 
 MAX_VALID_DEPTH_M = 6.0
@@ -132,7 +132,7 @@ def _shade(room: Room, objects: list[Box], hits: _Hits, rng: np.random.Generator
     shade += (rng.random((h, w), dtype=np.float32) - 0.5) * np.float32(0.04)
     shade[hits.picture] = 1.0  # specular glare saturates the picture
     palette = np.array(
-        [room.floor_albedo, room.wall_albedo, room.wall_albedo * 0.45, (0.4, 0.35, 0.3), (0.97, 0.97, 0.95)]
+        [room.floor_albedo, room.wall_albedo, room.wall_albedo * 0.45, SAMPLE_BASEBOARD_ALBEDO, (0.97, 0.97, 0.95)]
         + [box.albedo for box in objects],
         np.float32,
     )

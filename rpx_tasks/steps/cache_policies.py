@@ -52,8 +52,9 @@ def download_backoff_seconds() -> float:
     return float(os.environ.get("RPX_DOWNLOAD_BACKOFF_S") or 2.0)
 
 
-def split_is_on_disk(prepared: Any) -> bool:
-    """Return True when a cached PreparedSplit's manifest (and snapshot folder, if any) still exist."""
+def split_is_on_disk(prepared: object) -> bool:
+    """Return True when ``prepared`` (a cached value of any type) is a PreparedSplit whose manifest (and
+    snapshot folder, if any) still exist. Raises nothing."""
     if not isinstance(prepared, bench.PreparedSplit):
         return False
     if not Path(prepared.manifest_path).is_file():

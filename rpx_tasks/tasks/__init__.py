@@ -30,7 +30,7 @@ def _discover() -> None:
     if _DISCOVERED:
         return
     for info in pkgutil.iter_modules(__path__):
-        if info.name == "spec" or info.name.startswith("_"):
+        if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         spec = getattr(module, "SPEC", None)

@@ -9,13 +9,15 @@ estimate the pair baselines build on is ``rpx_tasks.models.image_motion``.
 
 from __future__ import annotations
 
+from rpx_tasks.contracts.sample_frame import SampleFrame
+
 
 def pair_id(scene: str, phase: int | str, stem_a: str, stem_b: str) -> str:
     """The id of a frame pair in the Hub form ``<scene>__<phase>__<stemA>__<stemB>``."""
     return f"{scene}__{phase}__{stem_a}__{stem_b}"
 
 
-def pair_entry(frame, later, task_keys: dict) -> dict:
+def pair_entry(frame: SampleFrame, later: SampleFrame, task_keys: dict) -> dict:
     """The manifest entry of the sample-data pair (``frame``, ``later``): ``frame``'s shared keys,
     the pair ``id``, ``task_keys``, then ``rgb_b`` (the later RGB), ``frame_idx_b`` and the
     pair's ``metadata`` (both stems and their frame distance). Raises nothing."""

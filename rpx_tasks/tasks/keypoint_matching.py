@@ -20,11 +20,12 @@ keypoint-matching checkpoint (SuperGlue, LightGlue, EfficientLoFTR; ``models.hf_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from rpx_tasks.contracts.keypoints import KeypointCorrespondences, KeypointMatches
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import load_array
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError, RPXError
@@ -153,7 +154,7 @@ def validate_prediction(prediction: Any, sample: Sample) -> KeypointMatches:
 # --------------------------------------------------------------------------- numpy models
 
 
-def call_function(fn, sample: Sample) -> Any:
+def call_function(fn: Callable[..., Any], sample: Sample) -> Any:
     """Call a numpy matcher as ``fn(rgb_a, rgb_b)`` on the sample's two frames.
 
     Raises AdapterError naming the sample when it has no ``rgb_b`` ("requires a second RGB frame").
@@ -210,7 +211,7 @@ MODELS = (
 # --------------------------------------------------------------------------- sample data
 
 
-def sample_entry(frame) -> dict | None:
+def sample_entry(frame: SampleFrame) -> dict | None:
     """The pair (``frame``, ``frame.later``) with ground-truth correspondences; None on a clip's last frame.
 
     Points of frame A on a grid (stride about width / 32) with valid depth, not on a moving

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rpx_tasks.contracts.frames import resize_depth
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_depth_m
 from rpx_tasks.errors import AdapterError, ModelError
@@ -71,7 +72,7 @@ def normalise_function_output(output: Any, sample: Sample) -> np.ndarray:
     return resize_depth(depth, height, width)
 
 
-def sample_entry(frame) -> dict:
+def sample_entry(frame: SampleFrame) -> dict:
     """The manifest entry of one built-in sample frame: its RGB, depth and pose files (already written)."""
     return {**frame.base_entry(), "depth": frame.paths["depth"], "pose": frame.paths["pose"]}
 

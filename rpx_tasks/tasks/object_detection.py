@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO, score_detections
 from rpx_tasks.sample import Sample
@@ -44,7 +45,7 @@ def normalise_function_output(output: Any, sample: Sample) -> BoxPrediction:
     return detections_from_function(output, sample, task=NAME)
 
 
-def sample_entry(frame) -> dict:
+def sample_entry(frame: SampleFrame) -> dict:
     """Every built-in sample frame, with its visible objects' boxes and categories in a JSON file."""
     boxes = [{"bbox": obj.box.tolist(), "label": obj.label} for obj in frame.objects]
     return {**frame.base_entry(), "boxes": frame.write_json("boxes", boxes)}

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from rpx_tasks.contracts.frames import resize_labels
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_depth_m, decode_label_map
@@ -135,7 +136,7 @@ def normalise_function_output(output: Any, sample: Sample) -> np.ndarray:
     return resize_labels(wide.astype(np.int32), height, width)
 
 
-def sample_entry(frame) -> dict:
+def sample_entry(frame: SampleFrame) -> dict:
     """The manifest entry of one built-in sample frame: its instance map as ``mask`` plus the
     frame's depth (for SGC) and pose (for temporal stability)."""
     return {

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.contracts.tracking import Tracklet, TrackletGroundTruth, TrackletPrediction
 from rpx_tasks.decoding import decode_label_map, load_json_value
@@ -198,7 +199,7 @@ MODELS = (
 # --------------------------------------------------------------------------- sample data
 
 
-def sample_entry(frame) -> dict:
+def sample_entry(frame: SampleFrame) -> dict:
     """The object_tracking manifest entry of a built-in sample frame.
 
     Every entry has the instance ``mask``; frames with an even ``frame_idx`` also get a

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO, score_detections
 from rpx_tasks.sample import Sample
@@ -86,7 +87,7 @@ def normalise_function_output(output: Any, sample: Sample) -> BoxPrediction:
     return detections_from_function(output, sample, task=NAME)
 
 
-def sample_entry(frame) -> dict:
+def sample_entry(frame: SampleFrame) -> dict:
     """Every built-in sample frame: its objects' boxes with "<colour> <category>" labels in a JSON
     file, and an inline vocabulary of every class of the sample data."""
     boxes = [{"bbox": obj.box.tolist(), "label": object_phrase(obj)} for obj in frame.objects]

@@ -30,11 +30,12 @@ baselines are in ``rpx_tasks.models.pose_baselines``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from rpx_tasks.contracts.pose import _QUATERNION_SHAPES, RelativePose, quaternion_xyzw_to_matrix, relative_pose
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_pose
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError, RPXError
@@ -150,7 +151,7 @@ def validate_prediction(prediction: Any, sample: Sample) -> RelativePose:
 # --------------------------------------------------------------------------- numpy models
 
 
-def call_function(fn, sample: Sample) -> Any:
+def call_function(fn: Callable[..., Any], sample: Sample) -> Any:
     """Call a numpy pose function as ``fn(rgb_a, rgb_b)`` on the sample's two frames.
 
     Raises AdapterError naming the sample when it has no ``rgb_b`` ("requires a second RGB frame").
@@ -193,7 +194,7 @@ MODELS = (
 # --------------------------------------------------------------------------- sample data
 
 
-def sample_entry(frame) -> dict | None:
+def sample_entry(frame: SampleFrame) -> dict | None:
     """The pair (``frame``, ``frame.later``) as a manifest entry; None on a clip's last frames.
 
     Uses the two frames' own pose files as ``pose_a`` / ``pose_b`` and the later RGB as

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import load_array
@@ -202,7 +203,7 @@ MODELS = (
 # --------------------------------------------------------------------------- sample data
 
 
-def sample_entry(frame) -> dict:
+def sample_entry(frame: SampleFrame) -> dict:
     """The sparse_depth manifest entry of a built-in sample frame.
 
     Picks ``SAMPLE_POINTS`` pixels with valid depth (fewer if the frame has fewer), the same for

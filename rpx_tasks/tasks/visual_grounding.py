@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rpx_tasks.contracts.boxes import BoxPrediction, GroundingGroundTruth, label_text
+from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.errors import ManifestError
 from rpx_tasks.metrics.detection import GROUNDING_METRIC_INFO, score_grounding
@@ -96,7 +97,7 @@ def normalise_function_output(output: Any, sample: Sample) -> BoxPrediction:
     return coerce_box_prediction(fields, sample, task=NAME, labels_required=False, strict=False, hint=OUTPUT_HINT)
 
 
-def sample_entry(frame) -> dict | None:
+def sample_entry(frame: SampleFrame) -> dict | None:
     """Frames with an object no other object of the frame shares a description with: "the <colour>
     <category>" (or "the robot arm") and its box inline. The referent cycles through such objects
     with the frame index. Other frames are skipped."""

@@ -378,7 +378,7 @@ def _frames(seed: int, shape=(96, 128)) -> Sample:
 
 def test_hf_matcher_loads_offline_through_the_resolver(hf_cache):
     from rpx_tasks.models.hf_keypoints import HFKeypointMatchingModel
-    from rpx_tasks.models.protocol import count_parameters_m
+    from rpx_tasks.models.torch_module import count_parameters_m
 
     by_checkpoint = resolve_model(SPEC, hf_checkpoint="ETH-CVG/lightglue_superpoint", cache_dir=str(hf_cache))
     by_name = resolve_model(SPEC, model_name="lightglue_superpoint", cache_dir=str(hf_cache))

@@ -607,7 +607,7 @@ def test_hf_loads_offline_by_checkpoint_and_registry_name(seg_hf_cache, monkeypa
     from rpx_tasks.contracts.model import Model
     from rpx_tasks.model_selection import resolve_model
     from rpx_tasks.models.hf_segmentation import HFSegmentationModel
-    from rpx_tasks.models.protocol import count_parameters_m
+    from rpx_tasks.models.torch_module import count_parameters_m
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = resolve_model(SPEC, hf_checkpoint=HF_REPO, device="cpu", cache_dir=str(seg_hf_cache))
