@@ -370,7 +370,10 @@ def test_cli_run_on_sample_data(sample_dataset, tmp_path, capsys):
 def test_sample_tracks_match_the_mask_boxes_of_listed_objects(sample_dataset):
     samples = json.loads((sample_dataset / "manifests" / "object_tracking" / "hard.json").read_text())["samples"]
     entry = next(e for e in samples if "tracks" in e and json.loads((sample_dataset / e["tracks"]).read_text()))
-    resolve = lambda value, sample_id, key: resolve_in_root(sample_dataset, value, sample_id=sample_id, key=key)
+
+    def resolve(value, sample_id, key):
+        return resolve_in_root(sample_dataset, value, sample_id=sample_id, key=key)
+
     from_tracks = {t.track_id: t.boxes.tolist() for t in load_ground_truth(entry, resolve).tracks}
     from_mask = {
         t.track_id: t.boxes.tolist()
