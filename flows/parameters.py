@@ -5,6 +5,9 @@ is a flow parameter of the same name, except:
 
 - ``model_name``, which the flow calls ``model`` (as ``rpx bench --model``);
 - the fields in ``NOT_FLOW_PARAMETERS``, which a flow run leaves at their defaults.
+
+Each parameter's default is its field's (``PARAMETER_DEFAULTS``), so RunConfig is the one place
+that says what a run does when a value is not given.
 """
 
 from __future__ import annotations
@@ -31,6 +34,22 @@ PARAMETER_FIELDS: dict[str, str] = {
     RENAMED.get(field.name, field.name): field.name
     for field in dataclasses.fields(RunConfig)
     if field.name not in NOT_FLOW_PARAMETERS
+}
+
+
+def _parameter_default(run_field: dataclasses.Field) -> Any:
+    """A field's default as a flow parameter default: None for a built default (e.g. ``{}``: a
+    signature default must not be shared and mutable, and None makes RunConfig build it)."""
+    if run_field.default_factory is not dataclasses.MISSING:
+        return None
+    return run_field.default
+
+
+# Flow parameter -> its default: RunConfig's; required fields (``task``) have none.
+PARAMETER_DEFAULTS: dict[str, Any] = {
+    RENAMED.get(field.name, field.name): _parameter_default(field)
+    for field in dataclasses.fields(RunConfig)
+    if field.name not in NOT_FLOW_PARAMETERS and _parameter_default(field) is not dataclasses.MISSING
 }
 
 

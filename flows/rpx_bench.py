@@ -14,7 +14,7 @@ from typing import Any
 from prefect import Flow, flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.parameters import PARAMETER_FIELDS, config_params, flow_parameters
+from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS, config_params, flow_parameters
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import discard_staged
 from rpx_tasks.errors import ConfigError, RPXError
@@ -30,7 +30,6 @@ from rpx_tasks.steps import (
 )
 
 __all__ = [
-    "PARAMETER_FIELDS",
     "bench_flow",
     "check_prefect_api",
     "flow_parameters",
@@ -96,22 +95,23 @@ def bench_flow(progress: Progress | None = None) -> Flow:
     parameters stay plain JSON (the CLI passes its live progress bar). Raises nothing.
     """
 
+    # Parameters spelled out for Prefect's parameter schema; their defaults are RunConfig's (flows.parameters).
     @flow(name="rpx-bench", flow_run_name=flow_run_name, log_prints=False)
     def rpx_bench(
         task: str,
-        split: str = "hard",
-        model: str | None = None,
-        hf_checkpoint: str | None = None,
-        repo_id: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | None = None,
-        manifest: str | None = None,
-        max_samples: int | None = None,
-        batch_size: int = 1,
-        device: str = "cuda",
-        output_dir: str | None = None,
-        geometric_coherence: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
+        split: str = PARAMETER_DEFAULTS["split"],
+        model: str | None = PARAMETER_DEFAULTS["model"],
+        hf_checkpoint: str | None = PARAMETER_DEFAULTS["hf_checkpoint"],
+        repo_id: str | None = PARAMETER_DEFAULTS["repo_id"],
+        revision: str | None = PARAMETER_DEFAULTS["revision"],
+        cache_dir: str | None = PARAMETER_DEFAULTS["cache_dir"],
+        manifest: str | None = PARAMETER_DEFAULTS["manifest"],
+        max_samples: int | None = PARAMETER_DEFAULTS["max_samples"],
+        batch_size: int = PARAMETER_DEFAULTS["batch_size"],
+        device: str = PARAMETER_DEFAULTS["device"],
+        output_dir: str | None = PARAMETER_DEFAULTS["output_dir"],
+        geometric_coherence: bool = PARAMETER_DEFAULTS["geometric_coherence"],
+        model_kwargs: dict[str, Any] | None = PARAMETER_DEFAULTS["model_kwargs"],
     ) -> dict[str, Any]:
         """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
 

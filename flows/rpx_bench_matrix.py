@@ -13,7 +13,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from flows.rpx_bench import PARAMETER_FIELDS, model_label, rpx_bench
+from flows.parameters import PARAMETER_FIELDS
+from flows.rpx_bench import model_label, rpx_bench
 from rpx_tasks.errors import ConfigError, RPXError
 
 DEFAULT_LEADERBOARD_KEY = "rpx-leaderboard"

@@ -16,6 +16,7 @@ from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import open_split
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
+from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.reports import (
     CELLS_FILE,
     PER_SAMPLE_FILE,
@@ -113,8 +114,6 @@ def load_model(config: RunConfig, device: str) -> Model:
 
     Raises ConfigError (unknown or mismatched model) / ModelError (it cannot be built).
     """
-    from rpx_tasks.model_selection import resolve_model
-
     return resolve_model(
         get_task(config.task),
         model=config.model,

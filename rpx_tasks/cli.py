@@ -14,10 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
 from rpx_tasks.allocator import tune_allocator_for_frames
+from rpx_tasks.bench import validate_config
+from rpx_tasks.config import RunConfig
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
 from rpx_tasks.contracts.spec import TaskSpec
-from rpx_tasks.errors import RPXError
+from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.tasks import get_task, iter_tasks
 from rpx_tasks.ui import PlainUI, make_ui
@@ -42,7 +45,9 @@ def _configure_logging(verbose: bool, quiet: bool, plain: bool) -> None:
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", choices=SPLITS, default=DEFAULT_SPLIT, help="difficulty split (default: hard)")
+    parser.add_argument(
+        "--split", choices=SPLITS, default=DEFAULT_SPLIT, help=f"difficulty split (default: {DEFAULT_SPLIT})"
+    )
     parser.add_argument(
         "--repo",
         dest="repo_id",
@@ -119,8 +124,13 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         help="local manifest JSON: its samples are the run (--split only "
         "names the output); builtin:sample for the built-in sample data of --split",
     )
-    sub.add_argument("--batch-size", type=int, default=1)
-    sub.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (CUDA falls back to CPU with a warning)")
+    # None: RunConfig's default applies (validate_config drops None), shown in the help.
+    sub.add_argument("--batch-size", type=int, default=None, help=f"default: {PARAMETER_DEFAULTS['batch_size']}")
+    sub.add_argument(
+        "--device",
+        default=None,
+        help=f"cuda, cuda:N or cpu (default: {PARAMETER_DEFAULTS['device']}; CUDA falls back to CPU with a warning)",
+    )
     sub.add_argument("--output-dir", default=None, help="default ./rpx_results/<model>/<split>/")
     sub.add_argument(
         "--model-kwarg",
@@ -238,15 +248,13 @@ def cmd_sample_data(args, ui: PlainUI) -> int:
     return 0
 
 
-def _bench(params: dict[str, Any], ui: PlainUI) -> int:
-    """Validate ``params`` (RunConfig fields), run flow rpx-bench with a progress bar and print the results.
+def _bench(config: RunConfig, params: dict[str, Any], ui: PlainUI) -> int:
+    """Run flow rpx-bench on ``params`` (RunConfig fields; ``config`` is them validated) with a
+    progress bar and print the results.
 
-    Returns 0. Raises ConfigError before Prefect starts, else the RPXError of the failed step.
+    Validating first (the callers) makes a bad option fail cheaply, before Prefect starts.
+    Returns 0. Raises the RPXError of the failed step.
     """
-    from rpx_tasks.bench import validate_config
-
-    # Cheap validation first: a bad option fails before Prefect starts.
-    config = validate_config(params)
     ui.header(
         get_task(config.task).display_name,
         {
@@ -288,15 +296,19 @@ def parse_model_kwargs(items: list[str], parser: argparse.ArgumentParser) -> dic
 
 def cmd_bench(args, ui: PlainUI, parser: argparse.ArgumentParser) -> int:
     """Run ``rpx bench <task>`` as flow rpx-bench; returns 0. Exits 2 without a model; raises RPXError."""
-    from flows.parameters import PARAMETER_FIELDS
-
-    if not args.model_name and not args.hf_checkpoint:
-        parser.error(f"bench {args.task}: one of --model or --hf-checkpoint is required")
     # Every flow parameter is a RunConfig field of the same name as the option's dest (None: the default).
     params = {name: getattr(args, name, None) for name in PARAMETER_FIELDS.values()}
     if args.model_kwargs:
         params["model_kwargs"] = parse_model_kwargs(args.model_kwargs, parser)
-    return _bench(params, ui)
+    try:
+        config = validate_config(params)
+    except ConfigError as error:
+        # RunConfig applies the one-model-selector rule (model_selection.check_one_selector); naming
+        # no model at all is a usage error of the command line (exit 2), two models a ConfigError (exit 1).
+        if error.details.get("given_fields") == []:
+            parser.error(f"bench {args.task}: one of --model or --hf-checkpoint is required")
+        raise
+    return _bench(config, params, ui)
 
 
 def cmd_demo(args, ui: PlainUI) -> int:
@@ -313,7 +325,7 @@ def cmd_demo(args, ui: PlainUI) -> int:
         "device": "cpu",
         "output_dir": args.output_dir,
     }
-    return _bench(params, ui)
+    return _bench(validate_config(params), params, ui)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS, default_repo_id, default_revision
+from rpx_tasks.contracts.model import Model
 from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import BASELINE_ALIAS, check_one_selector, default_baseline
-from rpx_tasks.sample_data.builtin import is_builtin, sample_tasks
+from rpx_tasks.sample_data.builtin import check_covered, is_builtin
+from rpx_tasks.tasks import get_task
 
 
 def _check_positive_int(name: str, value: Any, *, optional: bool) -> None:
@@ -29,12 +32,7 @@ def _check_manifest(manifest: str | None, task: str) -> None:
     if manifest is None:
         return
     if is_builtin(manifest):
-        if task not in sample_tasks():
-            raise ConfigError(
-                f"The built-in sample data does not cover {task!r}.",
-                hint=f"it covers {', '.join(sample_tasks())}; or pass a real manifest",
-                details={"task": task},
-            )
+        check_covered(task)
         return
     if not Path(manifest).is_file():
         raise ConfigError(
@@ -47,7 +45,8 @@ def _check_manifest(manifest: str | None, task: str) -> None:
 class RunConfig:
     """One (task, model, split) run.
 
-    Exactly one model selector: ``model`` (a constructed Model object, library use),
+    Exactly one model selector: ``model`` (library use: a Model object, a factory that returns
+    one, or a numpy function of the task's signature, as ``resolve_model`` accepts),
     ``model_name`` (a registry name, ``baseline`` for the task's weight-free baseline, or an
     import path ``package.module:callable``) or ``hf_checkpoint`` (a Hugging Face checkpoint
     id). ``manifest`` runs a local manifest as is (``split`` then only names the output), or
@@ -58,7 +57,7 @@ class RunConfig:
 
     task: str
     split: str = DEFAULT_SPLIT
-    model: Any = None
+    model: Model | Callable[..., Any] | None = None
     model_name: str | None = None
     hf_checkpoint: str | None = None
     repo_id: str | None = None
@@ -76,8 +75,6 @@ class RunConfig:
     geometric_coherence: bool = False
 
     def __post_init__(self) -> None:
-        from rpx_tasks.tasks import get_task
-
         get_task(self.task)
         check_one_selector(self.model, self.model_name, self.hf_checkpoint, owner=type(self).__name__)
         if self.model_name == BASELINE_ALIAS:

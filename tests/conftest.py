@@ -46,3 +46,22 @@ def prefect_for_every_test(prefect_api):
     os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
     yield
     os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture
+def no_samples_task():
+    """A task registered for one test only: monocular_depth without sample data or models (model
+    names are unique across tasks), named ``no_samples``.
+
+    Uses the public registry calls (``register_task`` / ``unregister_task``), so it is removed
+    after the test even when the test fails.
+    """
+    import dataclasses
+
+    from rpx_tasks.tasks import get_task, register_task, unregister_task
+
+    spec = register_task(
+        dataclasses.replace(get_task("monocular_depth"), name="no_samples", sample_entry=None, models=())
+    )
+    yield spec.name
+    unregister_task(spec.name)

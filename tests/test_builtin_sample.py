@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -29,15 +28,7 @@ from rpx_tasks.sample_data import (
     sample_data_dir,
     sample_tasks,
 )
-
-
-@pytest.fixture
-def no_samples_task(monkeypatch) -> str:
-    """A registered task without a sample_entry, named ``no_samples``."""
-    bare = dataclasses.replace(tasks.get_task("monocular_depth"), name="no_samples", sample_entry=None)
-    monkeypatch.setitem(tasks._REGISTRY, "no_samples", bare)
-    return "no_samples"
-
+from rpx_tasks.sample_data.builtin import check_covered
 
 # -- constants and the manifest path scheme ---------------------------------------------------
 
@@ -50,7 +41,6 @@ def test_rpx_cache_dir_follows_the_environment(monkeypatch, tmp_path):
 
 
 def test_manifest_relpath_scheme():
-    assert MANIFESTS_DIR == "manifests"
     assert manifest_relpath("monocular_depth", "hard") == "manifests/monocular_depth/hard.json"
     assert manifest_relpath("monocular_depth", "hard", ".max8") == "manifests/monocular_depth/hard.max8.json"
 
@@ -74,7 +64,6 @@ def test_baselines_do_not_import_the_generator():
 
 
 def test_is_builtin():
-    assert BUILTIN_SAMPLE == "builtin:sample"
     assert is_builtin(BUILTIN_SAMPLE)
     assert not is_builtin(None)
     assert not is_builtin("manifests/monocular_depth/hard.json")
@@ -85,6 +74,15 @@ def test_sample_tasks_are_the_tasks_with_a_sample_entry(no_samples_task):
     covered = sample_tasks()
     assert "monocular_depth" in covered and no_samples_task not in covered
     assert covered == [spec.name for spec in tasks.iter_tasks() if spec.sample_entry is not None]
+
+
+def test_check_covered_accepts_only_tasks_with_sample_data(no_samples_task):
+    assert check_covered("monocular_depth") is None
+    with pytest.raises(ConfigError, match="does not cover 'no_samples'") as info:
+        check_covered(no_samples_task)
+    assert "monocular_depth" in info.value.hint and no_samples_task not in info.value.hint
+    with pytest.raises(ConfigError, match="Unknown task 'no_such_task'"):
+        check_covered("no_such_task")
 
 
 def test_sample_data_dir_is_under_the_rpx_cache(monkeypatch, tmp_path):

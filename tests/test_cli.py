@@ -44,6 +44,19 @@ def test_no_subcommand_and_no_model_are_usage_errors(capsys):
     assert "--model or --hf-checkpoint" in capsys.readouterr().err
 
 
+def test_bench_options_left_out_take_the_run_config_defaults(capsys, monkeypatch):
+    from rpx_tasks.cli import build_parser
+    from rpx_tasks.config import RunConfig
+
+    args = build_parser().parse_args(["bench", "monocular_depth", "--model", "constant_depth"])
+    assert args.batch_size is None and args.device is None  # validate_config drops None: RunConfig's apply
+    monkeypatch.setenv("COLUMNS", "200")  # no line breaks inside the help below
+    with pytest.raises(SystemExit):
+        main(["bench", "monocular_depth", "--help"])
+    help_text = capsys.readouterr().out
+    assert f"default: {RunConfig.batch_size}" in help_text and f"default: {RunConfig.device};" in help_text
+
+
 def test_two_model_selectors_exit_1_with_hint_before_any_download(capsys, tmp_path):
     code, out, err = _bench(
         ["--model", "a", "--hf-checkpoint", "b", "--split", "hard", "--cache-dir", str(tmp_path / "c")], capsys

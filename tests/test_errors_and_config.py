@@ -80,18 +80,12 @@ def test_config_rejects_bad_values(kwargs, fragment):
     assert info.value.hint
 
 
-def test_builtin_sample_is_a_manifest_and_needs_the_task_covered(monkeypatch, tmp_path):
-    import dataclasses
-
-    from rpx_tasks import tasks
-
+def test_builtin_sample_is_a_manifest_and_needs_the_task_covered(monkeypatch, tmp_path, no_samples_task):
     monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path))
     config = RunConfig(task="object_detection", model_name="baseline", manifest="builtin:sample")
     assert config.manifest == "builtin:sample" and list(tmp_path.iterdir()) == []  # nothing written yet
-    bare = dataclasses.replace(tasks.get_task("monocular_depth"), name="no_samples", sample_entry=None)
-    monkeypatch.setitem(tasks._REGISTRY, "no_samples", bare)
     with pytest.raises(ConfigError, match="does not cover 'no_samples'") as info:
-        RunConfig(task="no_samples", model_name="constant_depth", manifest="builtin:sample")
+        RunConfig(task=no_samples_task, model_name="constant_depth", manifest="builtin:sample")
     assert info.value.hint
 
 

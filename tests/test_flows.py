@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.rpx_bench import PARAMETER_FIELDS, rpx_bench, run_bench_flow
+from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
+from flows.rpx_bench import rpx_bench, run_bench_flow
 from flows.rpx_bench_matrix import rpx_bench_matrix
 from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import manifest_relpath
@@ -134,26 +135,29 @@ def test_flow_parameters_are_the_run_config_fields_a_flow_can_take():
     from flows.parameters import NOT_FLOW_PARAMETERS
     from rpx_tasks.config import RunConfig
 
-    signature = list(inspect.signature(rpx_bench.fn).parameters)
-    fields = {field.name for field in dataclasses.fields(RunConfig)} - set(NOT_FLOW_PARAMETERS)
-    assert set(signature) == set(PARAMETER_FIELDS) == (fields - {"model_name"}) | {"model"}
-    assert PARAMETER_FIELDS["model"] == "model_name"
-    assert signature == [
-        "task",
-        "split",
-        "model",
-        "hf_checkpoint",
-        "repo_id",
-        "revision",
-        "cache_dir",
-        "manifest",
-        "max_samples",
-        "batch_size",
-        "device",
-        "output_dir",
-        "geometric_coherence",
-        "model_kwargs",
-    ]
+    signature = inspect.signature(rpx_bench.fn).parameters
+    fields = {field.name for field in dataclasses.fields(RunConfig)}
+    assert set(signature) == set(PARAMETER_FIELDS)
+    assert set(PARAMETER_FIELDS.values()) == fields - set(NOT_FLOW_PARAMETERS)
+    assert signature["task"].default is inspect.Parameter.empty
+    assert {name: param.default for name, param in signature.items() if name != "task"} == PARAMETER_DEFAULTS
+
+
+def test_flow_parameter_defaults_are_the_run_config_defaults():
+    from flows.parameters import config_params
+    from rpx_tasks.bench import validate_config
+    from rpx_tasks.config import RunConfig
+
+    # A run left at the flow's defaults is a run left at RunConfig's (None: RunConfig builds the default).
+    selected = {"task": "monocular_depth", "model_name": "constant_depth"}
+    assert validate_config({**config_params(PARAMETER_DEFAULTS), **selected}) == RunConfig(**selected)
+    # What a deployment or the UI shows is RunConfig's default, too.
+    schema = rpx_bench.parameters.properties
+    assert (schema["split"]["default"], schema["device"]["default"]) == (RunConfig.split, RunConfig.device)
+    assert (schema["batch_size"]["default"], schema["geometric_coherence"]["default"]) == (
+        RunConfig.batch_size,
+        RunConfig.geometric_coherence,
+    )
 
 
 # -- the happy path: steps, name, summary, report files, artifacts ------------------------------

@@ -36,6 +36,17 @@ def sample_tasks() -> list[str]:
     return [spec.name for spec in iter_tasks() if spec.sample_entry is not None]
 
 
+def check_covered(task: str) -> None:
+    """Raise ConfigError (with a hint) when the built-in sample data does not cover ``task``: an
+    unknown task, or one without a ``sample_entry``. Returns None for a covered task."""
+    if get_task(task).sample_entry is None:
+        raise ConfigError(
+            f"The built-in sample data does not cover {task!r}.",
+            hint=f"it covers {', '.join(sample_tasks())}; or pass a real manifest",
+            details={"task": task},
+        )
+
+
 def sample_data_dir() -> Path:
     """Return where the built-in dataset is written once: ``<rpx_cache_dir()>/sample-data-<version>-<tasks>``.
 
@@ -78,12 +89,7 @@ def builtin_manifest_path(task: str, split: str, *, root: str | Path | None = No
     sample data or an unknown split, before anything is written; OSError when the data cannot
     be written.
     """
-    if get_task(task).sample_entry is None:
-        raise ConfigError(
-            f"The built-in sample data does not cover {task!r}.",
-            hint=f"it covers {', '.join(sample_tasks())}; or pass a real manifest",
-            details={"task": task},
-        )
+    check_covered(task)
     if split not in _MANIFEST_SPLITS:
         raise ConfigError(
             f"The built-in sample data has no split {split!r}.",

@@ -25,6 +25,16 @@ def register_task(spec: TaskSpec) -> TaskSpec:
     return spec
 
 
+def unregister_task(name: str) -> TaskSpec:
+    """Remove task ``name`` from the registry and return its spec (undoes ``register_task``, e.g. in tests).
+
+    Raises ConfigError (with a "did you mean") for an unknown name.
+    """
+    spec = get_task(name)
+    del _REGISTRY[name]
+    return spec
+
+
 def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
@@ -65,4 +75,4 @@ def get_task(name: str) -> TaskSpec:
         ) from None
 
 
-__all__ = ["MetricInfo", "TaskSpec", "get_task", "iter_tasks", "register_task", "task_names"]
+__all__ = ["MetricInfo", "TaskSpec", "get_task", "iter_tasks", "register_task", "task_names", "unregister_task"]
