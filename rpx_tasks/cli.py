@@ -141,7 +141,7 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         help="keyword argument for the model factory or HF loader (repeatable; VALUE is JSON, else text), "
         "e.g. --model-kwarg threshold=0.3",
     )
-    if spec.coherence is not None:
+    if spec.geometric_coherence:
         sub.add_argument(
             "--sgc",
             dest="geometric_coherence",

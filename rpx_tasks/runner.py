@@ -26,6 +26,7 @@ from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import peak_memory_mb, reset_peak_memory
 from rpx_tasks.errors import ModelError
 from rpx_tasks.models.torch_module import count_parameters_m
+from rpx_tasks.readiness import coherence_accumulator, temporal_accumulator
 from rpx_tasks.runner_stages import (
     Predictor,
     Progress,
@@ -83,8 +84,8 @@ def run_benchmark(
     if call_setup:
         notify(0, None, "setup")
         model.setup()
-    temporal = spec.make_temporal() if temporal_stability else None
-    coherence = spec.make_coherence() if geometric_coherence else None
+    temporal = temporal_accumulator(spec) if temporal_stability else None
+    coherence = coherence_accumulator(spec) if geometric_coherence else None
     params_m = count_parameters_m(model)
     predictor = Predictor(model, device, count_flops=count_flops)
     recorder = RowRecorder(spec, rows, notify, len(dataset))

@@ -1,22 +1,23 @@
-"""WPS / STR phase scores and depth Temporal Stability."""
+"""WPS / STR phase scores, depth Temporal Stability and the accumulators each task asks for."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from rpx_tasks.errors import MetricError
-from rpx_tasks.readiness import (
-    DepthTemporalStability,
-    PhaseScores,
-    depth_pair_score,
-    esd_weighted_score,
-    inplane_rotation_deg,
-    rotate_about_centre,
-)
+from rpx_tasks.errors import ConfigError, MetricError
+from rpx_tasks.metrics.depth import depth_pair_score
+from rpx_tasks.readiness import PhaseScores, coherence_accumulator, temporal_accumulator
+from rpx_tasks.readiness.coherence import GeometricCoherence
+from rpx_tasks.readiness.phase_scores import esd_weighted_score
+from rpx_tasks.readiness.rotation import rotate_about_centre
+from rpx_tasks.readiness.task_accumulators import TEMPORAL_STABILITY_BY_KIND
+from rpx_tasks.readiness.temporal_stability import DepthTemporalStability, inplane_rotation_deg
 from rpx_tasks.sample import Sample
+from rpx_tasks.tasks import get_task, iter_tasks
 
 # ---------------------------------------------------------------- WPS / STR
 
@@ -344,3 +345,33 @@ def test_bad_predictions_raise_metric_error():
         ts.update(frame(1), np.zeros((5, 4), np.float32))
     with pytest.raises(MetricError):
         ts.update(frame(2, pose=np.eye(3)), np.zeros((4, 4), np.float32))
+
+
+# ---------------------------------------------------------------- the accumulators a task asks for
+
+
+def test_every_task_maps_to_its_accumulators_or_none():
+    specs = iter_tasks()
+    assert specs
+    for spec in specs:
+        temporal = temporal_accumulator(spec)
+        if spec.temporal is None:
+            assert temporal is None, spec.name
+        else:
+            assert type(temporal) is TEMPORAL_STABILITY_BY_KIND[spec.temporal], spec.name
+            assert temporal.result() == {"score": None, "pairs": 0}
+        coherence = coherence_accumulator(spec)
+        assert isinstance(coherence, GeometricCoherence) if spec.geometric_coherence else coherence is None, spec.name
+    assert {spec.temporal for spec in specs} - {None} == set(TEMPORAL_STABILITY_BY_KIND)  # every kind is used
+    assert any(spec.geometric_coherence for spec in specs)
+
+
+def test_each_call_gives_a_fresh_accumulator():
+    spec = get_task("monocular_depth")
+    assert temporal_accumulator(spec) is not temporal_accumulator(spec)
+
+
+def test_unknown_temporal_kind_is_a_config_error():
+    spec = dataclasses.replace(get_task("monocular_depth"), temporal="point_clouds")
+    with pytest.raises(ConfigError, match="point_clouds"):
+        temporal_accumulator(spec)

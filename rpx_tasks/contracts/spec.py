@@ -2,9 +2,10 @@
 
 These types sit at the bottom of the package so that every layer can name them: metrics declare
 their :class:`MetricInfo`, models type their arguments with :class:`TaskSpec`, tasks build one
-spec each. Hooks that live in higher layers (the HF fast path, the temporal-stability and
-geometric-coherence accumulators) are named by import-path strings (``package.module:attr``)
-and imported on first use, so a task module never imports a layer above it.
+spec each. A task module never imports a layer above it: the HF fast path (a model) is named
+by an import-path string (``package.module:attr``) imported on first use, and the readiness
+scores a task supports are plain data (``temporal``, ``geometric_coherence``) that the readiness
+package maps to its accumulators.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.sample_frame import SampleFrame
@@ -58,6 +59,9 @@ class TemporalAccumulator(Protocol):
         ...
 
 
+# What a task's Temporal Stability compares frame to frame: depth maps or label maps.
+TemporalKind = Literal["depth", "labels"]
+
 # resolve(path_string, sample_id, key) -> absolute Path inside the dataset root.
 PathResolver = Callable[[str, str, str], Path]
 # invoke(fn, sample) -> what a user's numpy function returns for that sample.
@@ -99,8 +103,9 @@ class TaskSpec:
       ``numpy_invoke(fn, sample)`` calls it, ``numpy_normalise(raw, sample)`` turns its output
       into a prediction. The adapter itself is generic (``models.numpy_function``).
     - ``hf_loader``: import path of the ``--hf-checkpoint`` fast path, or None.
-    - ``temporal`` / ``coherence``: import paths of accumulator classes (TemporalAccumulator),
-      or None when the task has no temporal stability / geometric coherence.
+    - ``temporal``: what Temporal Stability compares — ``"depth"`` (depth maps), ``"labels"``
+      (label maps) — or None when the task has none; ``geometric_coherence``: whether the task
+      supports SGC (``--sgc``). ``rpx_tasks.readiness`` maps both to its accumulators.
     - ``models``: the task's registry entries, at least one weight-free baseline first among
       its ``import`` entries (that one is ``--model baseline``).
     - ``sample_entry(frame)``: the manifest entry of one built-in sample frame, or None to skip
@@ -120,8 +125,8 @@ class TaskSpec:
     numpy_normalise: NumpyNormalise
     numpy_invoke: NumpyInvoke = call_with_frame
     hf_loader: str | None = None
-    temporal: str | None = None
-    coherence: str | None = None
+    temporal: TemporalKind | None = None
+    geometric_coherence: bool = False
     optional_modalities: tuple[str, ...] = ()
     models: tuple[ModelEntry, ...] = ()
     sample_entry: Callable[[SampleFrame], dict | None] | None = None
@@ -137,14 +142,6 @@ class TaskSpec:
             if info.name == metric:
                 return info.higher_is_better
         raise MetricError(f"Task {self.name} has no metric {metric!r}.", hint=f"Known: {self.metric_names}")
-
-    def make_temporal(self) -> TemporalAccumulator | None:
-        """A fresh temporal-stability accumulator, or None when the task has none."""
-        return load_attribute(self.temporal)() if self.temporal else None
-
-    def make_coherence(self) -> TemporalAccumulator | None:
-        """A fresh geometric-coherence (SGC) accumulator, or None when the task has none."""
-        return load_attribute(self.coherence)() if self.coherence else None
 
     def load_hf_model(self, checkpoint: str, **kwargs: Any) -> Model:
         """The task's HF fast-path model for ``checkpoint`` (kwargs go to the loader).

@@ -1,4 +1,5 @@
-"""Per-frame metric depth errors (reference §1.4): headline, log-space and range-binned.
+"""Per-frame metric depth errors (reference §1.4): headline, log-space and range-binned; and
+the Temporal Stability score of a pair of consecutive depth maps (``depth_pair_score``, §8.3).
 
 ``depth_metrics`` runs once per 640x480 frame in the benchmark loop, so it is written for
 speed: the frame is walked in blocks of ``_BLOCK`` pixels and every temporary lives in a
@@ -299,4 +300,29 @@ def _finish(totals: _Totals) -> dict[str, float | None]:
     return result
 
 
-__all__ = ["DEPTH_METRIC_INFO", "depth_metrics"]
+def depth_pair_score(depth_t: np.ndarray, depth_next_aligned: np.ndarray) -> float:
+    """Return the TS score of one frame pair (reference §8.3), in [0, 1].
+
+    ``depth_t`` and ``depth_next_aligned`` are (H, W) arrays. Valid pixels are finite and > 0
+    in both maps; none valid gives 1.0. Otherwise max(0, 1 - L1 / range) with L1 the mean
+    |d_t - d_next| over valid pixels (each difference in the maps' dtype, the sum in float64)
+    and range = max(max d_t - min d_t over valid pixels, 1e-3). Raises MetricError when the
+    shapes differ.
+    """
+    if depth_t.shape != depth_next_aligned.shape:
+        raise MetricError(
+            f"Consecutive depth maps differ in shape: {depth_t.shape} vs {depth_next_aligned.shape}.",
+            hint="Every prediction of a clip must have the resolution of its sample's RGB frame.",
+        )
+    with np.errstate(invalid="ignore"):
+        valid = (depth_t > 0) & (depth_t < np.inf) & (depth_next_aligned > 0) & (depth_next_aligned < np.inf)
+        n = int(np.count_nonzero(valid))
+        if n == 0:
+            return 1.0
+        l1 = float(np.add.reduce(np.abs(depth_t - depth_next_aligned), axis=None, where=valid, dtype=np.float64)) / n
+    hi = float(np.maximum.reduce(depth_t, axis=None, where=valid, initial=-np.inf))
+    lo = float(np.minimum.reduce(depth_t, axis=None, where=valid, initial=np.inf))
+    return max(0.0, 1.0 - l1 / max(hi - lo, 1e-3))
+
+
+__all__ = ["DEPTH_METRIC_INFO", "depth_metrics", "depth_pair_score"]

@@ -6,39 +6,18 @@
   (``DepthTemporalStability``, ``SegmentationTemporalStability``), pairing only consecutive
   frames of the same (scene, phase) clip and holding just the previous frame.
 - ``coherence``: Stack-level Geometric Coherence (SGC, ``GeometricCoherence``), the boundary
-  F-score of predicted masks against depth edges.
+  F-score of predicted masks against depth edges, averaged over a run.
 - ``rotation``: the OpenCV-equivalent in-plane rotations TS aligns frames with.
+- ``task_accumulators``: the accumulators a task asks for (``temporal_accumulator``,
+  ``coherence_accumulator``), from its spec's ``temporal`` kind and ``geometric_coherence`` flag.
 
-Task specs name the accumulators by import path, e.g.
-``rpx_tasks.readiness.temporal_stability:DepthTemporalStability``.
+The per-pair and per-sample scores these accumulators average are pure functions of
+``rpx_tasks.metrics`` (``depth.depth_pair_score``, ``segmentation.label_pair_score``,
+``boundaries.boundary_precision_recall``). The runner imports what it needs from here; tests
+import the modules.
 """
 
-from rpx_tasks.readiness.coherence import (
-    GeometricCoherence,
-    boundary_precision_recall,
-    depth_edges,
-    mask_boundary,
-)
-from rpx_tasks.readiness.phase_scores import PhaseScores, esd_weighted_score
-from rpx_tasks.readiness.rotation import rotate_about_centre, rotate_labels_about_centre
-from rpx_tasks.readiness.temporal_stability import (
-    DepthTemporalStability,
-    SegmentationTemporalStability,
-    depth_pair_score,
-    inplane_rotation_deg,
-)
+from rpx_tasks.readiness.phase_scores import PhaseScores
+from rpx_tasks.readiness.task_accumulators import coherence_accumulator, temporal_accumulator
 
-__all__ = [
-    "DepthTemporalStability",
-    "GeometricCoherence",
-    "PhaseScores",
-    "SegmentationTemporalStability",
-    "boundary_precision_recall",
-    "depth_edges",
-    "depth_pair_score",
-    "esd_weighted_score",
-    "inplane_rotation_deg",
-    "mask_boundary",
-    "rotate_about_centre",
-    "rotate_labels_about_centre",
-]
+__all__ = ["PhaseScores", "coherence_accumulator", "temporal_accumulator"]

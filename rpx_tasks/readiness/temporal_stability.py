@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from rpx_tasks.errors import MetricError
+from rpx_tasks.metrics.depth import depth_pair_score
 from rpx_tasks.metrics.segmentation import label_pair_score
 from rpx_tasks.readiness.rotation import ringed, rotate_ringed
 from rpx_tasks.sample import Sample
@@ -48,29 +49,6 @@ def _usable_pose(pose: np.ndarray | None) -> np.ndarray | None:
             hint="Poses are camera-to-world homogeneous transforms; check the pose loader.",
         )
     return pose if np.isfinite(pose).all() else None
-
-
-def depth_pair_score(depth_t: np.ndarray, depth_next_aligned: np.ndarray) -> float:
-    """Return the TS score of one frame pair (reference §8.3), in [0, 1].
-
-    Valid pixels are finite and > 0 in both maps; none valid gives 1.0. Otherwise
-    max(0, 1 - L1 / range) with L1 the mean |d_t - d_next| over valid pixels and range =
-    max(max d_t - min d_t over valid pixels, 1e-3). Raises MetricError when the shapes differ.
-    """
-    if depth_t.shape != depth_next_aligned.shape:
-        raise MetricError(
-            f"Consecutive depth maps differ in shape: {depth_t.shape} vs {depth_next_aligned.shape}.",
-            hint="Every prediction of a clip must have the resolution of its sample's RGB frame.",
-        )
-    with np.errstate(invalid="ignore"):
-        valid = (depth_t > 0) & (depth_t < np.inf) & (depth_next_aligned > 0) & (depth_next_aligned < np.inf)
-        n = int(np.count_nonzero(valid))
-        if n == 0:
-            return 1.0
-        l1 = float(np.add.reduce(np.abs(depth_t - depth_next_aligned), axis=None, where=valid, dtype=np.float64)) / n
-    hi = float(np.maximum.reduce(depth_t, axis=None, where=valid, initial=-np.inf))
-    lo = float(np.minimum.reduce(depth_t, axis=None, where=valid, initial=np.inf))
-    return max(0.0, 1.0 - l1 / max(hi - lo, 1e-3))
 
 
 class _ClipTemporalStability:

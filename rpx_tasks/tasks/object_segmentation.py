@@ -182,8 +182,8 @@ SPEC = TaskSpec(
     compute_metrics=segmentation_metrics,
     metrics=SEGMENTATION_METRIC_INFO,
     primary_metric="miou",
-    temporal="rpx_tasks.readiness.temporal_stability:SegmentationTemporalStability",
-    coherence="rpx_tasks.readiness.coherence:GeometricCoherence",
+    temporal="labels",
+    geometric_coherence=True,
     numpy_normalise=normalise_function_output,
     hf_loader="rpx_tasks.models.hf_segmentation:load_hf_segmentation_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> mask: (h, w) integer instance ids, 0 = background "

@@ -15,19 +15,16 @@ from rpx_tasks.cli import main
 from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ManifestError, MetricError, ModelError
+from rpx_tasks.metrics.boundaries import boundary_precision_recall, depth_edges, mask_boundary
 from rpx_tasks.metrics.segmentation import class_ious, label_pair_score, mean_iou
 from rpx_tasks.metrics.segmentation import segmentation_metrics as compute_metrics
 from rpx_tasks.model_selection import get_entry
 from rpx_tasks.models.numpy_function import wrap_numpy_function
 from rpx_tasks.models.segmentation_baselines import background_only, colour_segmentation
-from rpx_tasks.readiness import (
-    GeometricCoherence,
-    SegmentationTemporalStability,
-    boundary_precision_recall,
-    depth_edges,
-    mask_boundary,
-    rotate_labels_about_centre,
-)
+from rpx_tasks.readiness import coherence_accumulator, temporal_accumulator
+from rpx_tasks.readiness.coherence import GeometricCoherence
+from rpx_tasks.readiness.rotation import rotate_labels_about_centre
+from rpx_tasks.readiness.temporal_stability import SegmentationTemporalStability
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.object_segmentation import validate_prediction
@@ -62,8 +59,8 @@ def naive_miou(pred: np.ndarray, mask: np.ndarray) -> float:
 def test_spec_declares_the_reference_contract():
     assert SPEC.modalities == ("rgb", "mask") and SPEC.required_keys == ("mask",)
     assert SPEC.primary_metric == "miou" and SPEC.higher_is_better("miou") is True
-    assert isinstance(SPEC.make_temporal(), SegmentationTemporalStability)
-    assert isinstance(SPEC.make_coherence(), GeometricCoherence)
+    assert isinstance(temporal_accumulator(SPEC), SegmentationTemporalStability)
+    assert isinstance(coherence_accumulator(SPEC), GeometricCoherence)
     for name in ("colour_segmentation", "background_only", "mask2former_swin_tiny_coco_instance"):
         assert get_entry(name).task == "object_segmentation"
 
@@ -198,7 +195,7 @@ def blocks(h: int = 90, w: int = 120) -> np.ndarray:
 
 
 def run_ts(frames) -> dict:
-    ts = SPEC.make_temporal()
+    ts = temporal_accumulator(SPEC)
     for s, mask in frames:
         ts.update(s, mask)
     return ts.result()
@@ -278,7 +275,7 @@ def test_ts_warp_undoes_the_camera_roll():
 
 
 def test_ts_rejects_non_integer_or_non_2d_masks():
-    ts = SPEC.make_temporal()
+    ts = temporal_accumulator(SPEC)
     with pytest.raises(MetricError, match="integers"):
         ts.update(sample(), np.zeros((4, 6), np.float32))
     with pytest.raises(MetricError, match="2 dims"):
@@ -336,7 +333,7 @@ def test_sgc_empty_flat_and_misaligned():
 
 def test_sgc_accumulator_means_over_samples_and_counts_those_without_depth():
     mask, depth = step_pair()
-    sgc = SPEC.make_coherence()
+    sgc = coherence_accumulator(SPEC)
     sgc.update(sample(10, 12, idx=0, ground_truth=gt(mask, depth)), mask)  # p 1, r 5/6
     sgc.update(sample(10, 12, idx=1, ground_truth=gt(mask, np.ones((10, 12), np.float32))), mask)  # p 0, r 1
     sgc.update(sample(10, 12, idx=2, ground_truth=gt(mask)), mask)  # no depth
