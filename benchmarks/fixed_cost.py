@@ -237,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rpx-fixed-cost-") as tmp:
         workdir = Path(tmp)
         sys.path.insert(0, str(REPO))
+        from rpx_tasks.manifest import manifest_relpath
         from rpx_tasks.sample_data import write_sample_dataset
 
-        manifest = write_sample_dataset(workdir / "data") / "manifests" / "monocular_depth" / "hard.json"
+        manifest = write_sample_dataset(workdir / "data") / manifest_relpath("monocular_depth", "hard")
         env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
         env.update(
             {

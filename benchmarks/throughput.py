@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rpx_tasks.manifest import manifest_relpath  # small: no numpy (see above)
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 MODEL = "trivial_model:constant_depth_2m"
@@ -148,12 +150,13 @@ print(time.perf_counter() - start)
 """
 
 
-def generate(root: Path, frames_per_clip: int) -> tuple[int, float]:
-    """Write the hard split in a child process (keeps this process small). Returns (frames, seconds)."""
+def generate(root: Path, frames_per_clip: int, env: dict[str, str]) -> tuple[int, float]:
+    """Write the hard split in a child process (keeps this process small) with environment ``env``.
+    Returns (frames, seconds); raises CalledProcessError when the child fails."""
     code = _GENERATE_SNIPPET.format(scenes=SCENES_PER_SPLIT, height=HEIGHT, width=WIDTH)
     done = subprocess.run(
         [sys.executable, "-c", code, str(root), str(frames_per_clip)],
-        env=_child_env(),
+        env=env,
         check=True,
         capture_output=True,
         text=True,
@@ -171,21 +174,20 @@ def _rpx_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from rpx_tasks.cli import main; sys.exit(main())"]
 
 
-# Set by main(): the API the `rpx bench` children report to (None = Prefect's embedded API).
-PREFECT_API = {"url": None}
-
-
-def _child_env() -> dict[str, str]:
+def child_env(api_url: str | None) -> dict[str, str]:
+    """The environment of the generating and `rpx bench` children: this one, the package and the trivial
+    model on PYTHONPATH, no banner, and ``api_url`` as PREFECT_API_URL (None: Prefect's embedded API)."""
     env = dict(os.environ)
-    if PREFECT_API["url"]:
-        env["PREFECT_API_URL"] = PREFECT_API["url"]
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env["RPX_NO_BANNER"] = "1"
     return env
 
 
-def run_rpx(dataset: Path, frames: int, out_dir: Path) -> Run:
-    manifest = dataset / "manifests" / "monocular_depth" / "hard.json"
+def run_rpx(dataset: Path, frames: int, out_dir: Path, env: dict[str, str]) -> Run:
+    """Measure `rpx bench` on the hard split of ``dataset`` in a child with environment ``env``."""
+    manifest = dataset / manifest_relpath("monocular_depth", "hard")
     command = _rpx_command() + [
         "bench",
         "monocular_depth",
@@ -202,7 +204,7 @@ def run_rpx(dataset: Path, frames: int, out_dir: Path) -> Run:
         "--plain",
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = measure(command, _child_env(), frames, out_dir / "rpx.log")
+    run = measure(command, env, frames, out_dir / "rpx.log")
     if run.ok:
         run.note = _check_result(out_dir / "result.json", frames)
     return run
@@ -230,7 +232,7 @@ rpx.run_monocular_depth(cfg)
 
 def run_upstream(python: str, dataset: Path, frames: int, out_dir: Path) -> Run:
     # Upstream resolves a null root against the manifest's folder, so give it an absolute root.
-    manifest = json.loads((dataset / "manifests" / "monocular_depth" / "hard.json").read_text())
+    manifest = json.loads((dataset / manifest_relpath("monocular_depth", "hard")).read_text())
     manifest["root"] = str(dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / "hard_rooted.json"
@@ -244,34 +246,14 @@ def run_upstream(python: str, dataset: Path, frames: int, out_dir: Path) -> Run:
 
 
 def decode_only(dataset: Path) -> tuple[int, float, str]:
-    """Decode the hard split in this process. Returns (frames, seconds, how)."""
-    sys.path.insert(0, str(REPO_ROOT))
-    manifest = dataset / "manifests" / "monocular_depth" / "hard.json"
-    try:
-        from rpx_tasks.dataset import open_split
-        from rpx_tasks.tasks import get_task
+    """Decode the hard split in this process (imports numpy: call it last). Returns (frames, seconds, how)."""
+    from rpx_tasks.dataset import open_split
+    from rpx_tasks.tasks import get_task
 
-        split = open_split(manifest, get_task("monocular_depth"))
-    except Exception as exc:  # the package API may be unfinished; fall back to plain PIL decoding
-        how = f"PIL fallback (rpx_tasks.dataset unavailable: {type(exc).__name__}: {exc})"
-        return (*_decode_with_pil(dataset, manifest), how)
+    split = open_split(dataset / manifest_relpath("monocular_depth", "hard"), get_task("monocular_depth"))
     start = time.perf_counter()
     frames = sum(len(batch) for batch in split.iter_batches(batch_size=1))
     return frames, time.perf_counter() - start, "rpx_tasks.dataset.open_split(...).iter_batches(batch_size=1)"
-
-
-def _decode_with_pil(dataset: Path, manifest: Path) -> tuple[int, float]:
-    import numpy as np
-    from PIL import Image
-
-    samples = json.loads(manifest.read_text())["samples"]
-    start = time.perf_counter()
-    for sample in samples:
-        np.asarray(Image.open(dataset / sample["rgb"]).convert("RGB"))
-        np.asarray(Image.open(dataset / sample["depth"])).astype(np.float32)
-        with np.load(dataset / sample["pose"]) as pose:
-            pose["position"], pose["orientation"]
-    return len(samples), time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------- report
@@ -300,7 +282,8 @@ def print_table(title: str, small: Run, large: Run) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring). Exits 2 on a usage error."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--upstream-python", help="python of a venv with rpx-benchmark 0.3.0 installed")
     parser.add_argument("--small-frames-per-clip", type=int, default=6)
@@ -319,64 +302,85 @@ def main(argv: list[str] | None = None) -> int:
         help="server (default): start one local `prefect server` for all rpx runs, so the flow's fixed "
         "cost is small and steady; embedded: each run starts Prefect's temporary API (~8 s, noisy)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def generate_sizes(args: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[str, tuple[Path, int]]:
+    """Generate the small and the large hard split under ``work``. Returns {label: (dataset root, frames)}."""
+    sizes = {}
+    for label, per_clip in (("small", args.small_frames_per_clip), ("large", args.large_frames_per_clip)):
+        root = work / f"data_{label}"
+        frames, seconds = generate(root, per_clip, env)
+        print(
+            f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}) in {seconds:.1f} s "
+            f"({1000 * seconds / frames:.1f} ms/frame)"
+        )
+        sizes[label] = (root, frames)
+    return sizes
+
+
+def measure_upstream(python: str, sizes: dict[str, tuple[Path, int]], repeats: range, work: Path, ours: dict) -> None:
+    """Run upstream rpx-benchmark with ``python`` on the same data, print its table and the steady-state
+    ratio to ``ours`` (the rpx runs by size label)."""
+    upstream = {
+        label: best_of([run_upstream(python, root, n, work / f"upstream_{label}_{i}") for i in repeats])
+        for label, (root, n) in sizes.items()
+    }
+    print_table(
+        f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
+        upstream["small"],
+        upstream["large"],
+    )
+    ratio = _steady_state(ours["small"], ours["large"])[0] / _steady_state(upstream["small"], upstream["large"])[0]
+    print(f"\nsteady-state ratio rpx-bench / upstream: {ratio:.2f}x")
+
+
+def print_decode_only(dataset: Path, repeats: range) -> None:
+    """Decode ``dataset``'s hard split in this process ``repeats`` times and print the fastest."""
+    decodes = [decode_only(dataset) for _ in repeats]
+    frames, seconds, how = min(decodes, key=lambda decode: decode[1])
+    print(
+        f"\ndecode-only (ceiling): {frames} frames in {seconds:.2f} s = {frames / seconds:.1f} frames/s "
+        f"(best of {len(repeats)})"
+    )
+    print(f"  via {how}")
+
+
+def measure_all(args: argparse.Namespace, work: Path, api_url: str | None) -> None:
+    """Generate both sizes, measure and print rpx (and upstream when asked), then decode-only."""
+    env = child_env(api_url)
+    sizes = generate_sizes(args, work, env)
+    print(f"this script's RSS when launching the runs (floor of the wait4 peak): {_own_rss_mib():.0f} MiB")
+    repeats = range(max(1, args.repeat))
+    runs = {
+        label: best_of([run_rpx(root, n, work / f"out_{label}_{i}", env) for i in repeats])
+        for label, (root, n) in sizes.items()
+    }
+    print_table(
+        f"rpx bench monocular_depth --model {MODEL} --device cpu "
+        f"(hard split, {WIDTH}x{HEIGHT}, best of {len(repeats)})",
+        runs["small"],
+        runs["large"],
+    )
+    if args.upstream_python:
+        measure_upstream(args.upstream_python, sizes, repeats, work, runs)
+    print_decode_only(sizes["large"][0], repeats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurements and print them. Returns 0; raises when a generating child fails."""
+    args = parse_args(argv)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rpx-throughput-"))
     work.mkdir(parents=True, exist_ok=True)
     server = None
     try:
+        api_url = None
         if args.api == "server":
             from fixed_cost import start_server
 
-            server, PREFECT_API["url"] = start_server(dict(os.environ), work / "prefect-home")
-            print(f"prefect server for the rpx runs: {PREFECT_API['url']}")
-        sizes = {}
-        for label, per_clip in (("small", args.small_frames_per_clip), ("large", args.large_frames_per_clip)):
-            root = work / f"data_{label}"
-            frames, seconds = generate(root, per_clip)
-            print(
-                f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}) in {seconds:.1f} s "
-                f"({1000 * seconds / frames:.1f} ms/frame)"
-            )
-            sizes[label] = (root, frames)
-        print(f"this script's RSS when launching the runs (floor of the wait4 peak): {_own_rss_mib():.0f} MiB")
-
-        repeats = range(max(1, args.repeat))
-        runs = {
-            label: best_of([run_rpx(root, n, work / f"out_{label}_{i}") for i in repeats])
-            for label, (root, n) in sizes.items()
-        }
-        print_table(
-            f"rpx bench monocular_depth --model {MODEL} --device cpu "
-            f"(hard split, {WIDTH}x{HEIGHT}, best of {len(repeats)})",
-            runs["small"],
-            runs["large"],
-        )
-        if args.upstream_python:
-            upstream = {
-                label: best_of(
-                    [run_upstream(args.upstream_python, root, n, work / f"upstream_{label}_{i}") for i in repeats]
-                )
-                for label, (root, n) in sizes.items()
-            }
-            print_table(
-                f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
-                upstream["small"],
-                upstream["large"],
-            )
-            ours, theirs = (
-                _steady_state(runs["small"], runs["large"])[0],
-                _steady_state(upstream["small"], upstream["large"])[0],
-            )
-            print(f"\nsteady-state ratio rpx-bench / upstream: {ours / theirs:.2f}x")
-
-        decodes = [decode_only(sizes["large"][0]) for _ in repeats]
-        frames, seconds, how = min(decodes, key=lambda decode: decode[1])
-        print(
-            f"\ndecode-only (ceiling): {frames} frames in {seconds:.2f} s = {frames / seconds:.1f} frames/s "
-            f"(best of {len(repeats)})"
-        )
-        print(f"  via {how}")
+            server, api_url = start_server(dict(os.environ), work / "prefect-home")
+            print(f"prefect server for the rpx runs: {api_url}")
+        measure_all(args, work, api_url)
     finally:
         if server is not None:
             from fixed_cost import stop_server

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from rpx_tasks.manifest import MANIFESTS_DIR, manifest_relpath
+
 REPO = Path(__file__).resolve().parents[1]
 TIMING_COLUMNS = {"latency_ms"}
 # result.json keys whose values are timings or describe the machine, not the benchmark.
@@ -72,9 +74,9 @@ def write(out: Path, data: Path | None) -> None:
     if data is None:
         data = out / "data"
         _rpx("sample-data", str(data), env=env)
-    tasks = sorted(p.name for p in (data / "manifests").iterdir() if p.is_dir())
+    tasks = sorted(p.name for p in (data / MANIFESTS_DIR).iterdir() if p.is_dir())
     for task in tasks:
-        manifest = data / "manifests" / task / "all.json"
+        manifest = data / manifest_relpath(task, "all")
         _rpx(
             "bench",
             task,
@@ -96,7 +98,7 @@ def write(out: Path, data: Path | None) -> None:
 
     cache = out / "hf-cache"
     seed_tiny_depth_anything(cache, HF_REPO_ID)
-    manifest = data / "manifests" / "monocular_depth" / "all.json"
+    manifest = data / manifest_relpath("monocular_depth", "all")
     _rpx(
         "bench",
         "monocular_depth",

@@ -24,17 +24,20 @@ pytest_plugins = ["tests.conftest_hub", "tests.conftest_prefect"]
 
 
 @pytest.fixture(scope="session")
-def sample_dataset(tmp_path_factory) -> Path:
-    """The built-in procedural dataset (small frames), generated once per session."""
-    from rpx_tasks.sample_data import write_sample_dataset
+def sample_dataset() -> Path:
+    """The built-in sample dataset (``builtin:sample``), written once under the session's RPX_CACHE_DIR
+    (set above, before anything reads it)."""
+    from rpx_tasks.sample_data.builtin import ensure_sample_data
 
-    return write_sample_dataset(tmp_path_factory.mktemp("sample-data"))
+    return ensure_sample_data()
 
 
 @pytest.fixture(scope="session")
 def depth_manifest(sample_dataset) -> Path:
-    """The hard-split monocular_depth manifest of the sample dataset."""
-    return sample_dataset / "manifests" / "monocular_depth" / "hard.json"
+    """The hard-split monocular_depth manifest of the built-in sample dataset."""
+    from rpx_tasks.sample_data.builtin import builtin_manifest_path
+
+    return builtin_manifest_path("monocular_depth", "hard", root=sample_dataset)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,6 +49,12 @@ def prefect_for_every_test(prefect_api):
     os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
     yield
     os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """HF offline mode for one test: checkpoints must come from the seeded cache."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture

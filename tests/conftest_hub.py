@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.hub_server import HubServer, build_repo_files, serve_dataset, write_repo_files
+from tests.support.hub_dataset import build_repo_files, write_repo_files
+from tests.support.hub_server import HubServer, serve_dataset
 
 
 class _NoSleepTime:

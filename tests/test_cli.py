@@ -66,6 +66,49 @@ def test_two_model_selectors_exit_1_with_hint_before_any_download(capsys, tmp_pa
     assert not (tmp_path / "c").exists()
 
 
+def _check_per_sample_rows(rows: list[dict], manifest: dict) -> None:
+    """per_sample_metrics.parquet: one row per sample, the fixed columns, the depth metrics, a latency."""
+    assert len(rows) == len(manifest["samples"])
+    columns = list(rows[0])
+    assert columns[:5] == ["id", "scene", "phase", "difficulty", "frame_idx"] and columns[-1] == "latency_ms"
+    assert set(DEPTH.metric_names) <= set(columns)
+    assert {r["phase"] for r in rows} == {"clutter", "interaction", "clean"}
+    assert {r["difficulty"] for r in rows} == {"hard"}
+    assert all(r["latency_ms"] > 0 for r in rows)
+
+
+def _check_cells(cells: list[dict], rows: list[dict], scenes: set[str]) -> None:
+    """cells.parquet: one cell per (scene, phase), each the mean of its rows."""
+    assert len(cells) == 3 * len(scenes)
+    one = [r for r in rows if (r["scene"], r["phase"]) == (cells[0]["scene"], cells[0]["phase"])]
+    assert cells[0]["absrel"] == pytest.approx(sum(r["absrel"] for r in one) / len(one), rel=1e-9)
+
+
+def _check_result(result: dict, rows: list[dict], scenes: set[str]) -> None:
+    """result.json: aggregated metrics, readiness (WPS, TS), compute and environment records."""
+    assert result["task"] == "monocular_depth" and result["split"] == "hard" and result["num_samples"] == len(rows)
+    assert result["aggregated"]["absrel"]["mean"] == pytest.approx(sum(r["absrel"] for r in rows) / len(rows), rel=1e-9)
+    assert result["aggregated"]["absrel"]["nan_count"] == 0
+    assert result["aggregated"]["absrel"]["higher_is_better"] is False
+    wps = result["readiness"]["wps"]
+    assert set(wps) >= {"s_clutter", "s_interaction", "s_clean", "s_overall", "delta_int", "delta_rec"}
+    assert result["readiness"]["ts"]["pairs"] == len(rows) - 3 * len(scenes)
+    assert 0.0 < result["readiness"]["ts"]["score"] <= 1.0
+    compute = result["compute"]
+    assert set(compute) >= {
+        "params_m",
+        "flops_g",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "throughput_sps",
+        "peak_memory_mb",
+    }
+    assert compute["params_m"] is None and compute["flops_g"] is None
+    assert compute["latency_ms_p95"] >= compute["latency_ms_p50"] > 0
+    env = result["environment"]
+    assert env["device"] == "cpu" and env["versions"]["numpy"]
+
+
 def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, capsys):
     out_dir = tmp_path / "out"
     code, out, err = _bench(
@@ -92,45 +135,12 @@ def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, 
         "result.json",
         "summary.md",
     ]
-
     manifest = json.loads(depth_manifest.read_text())
-    rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
-    assert len(rows) == len(manifest["samples"])
-    columns = list(rows[0])
-    assert columns[:5] == ["id", "scene", "phase", "difficulty", "frame_idx"] and columns[-1] == "latency_ms"
-    assert set(DEPTH.metric_names) <= set(columns)
-    assert {r["phase"] for r in rows} == {"clutter", "interaction", "clean"}
-    assert {r["difficulty"] for r in rows} == {"hard"}
-    assert all(r["latency_ms"] > 0 for r in rows)
-
-    cells = pq.read_table(out_dir / "cells.parquet").to_pylist()
     scenes = {s["scene_id"] for s in manifest["samples"]}
-    assert len(cells) == 3 * len(scenes)
-    one = [r for r in rows if (r["scene"], r["phase"]) == (cells[0]["scene"], cells[0]["phase"])]
-    assert cells[0]["absrel"] == pytest.approx(sum(r["absrel"] for r in one) / len(one), rel=1e-9)
-
-    result = json.loads((out_dir / "result.json").read_text())
-    assert result["task"] == "monocular_depth" and result["split"] == "hard" and result["num_samples"] == len(rows)
-    assert result["aggregated"]["absrel"]["mean"] == pytest.approx(sum(r["absrel"] for r in rows) / len(rows), rel=1e-9)
-    assert result["aggregated"]["absrel"]["nan_count"] == 0
-    assert result["aggregated"]["absrel"]["higher_is_better"] is False
-    wps = result["readiness"]["wps"]
-    assert set(wps) >= {"s_clutter", "s_interaction", "s_clean", "s_overall", "delta_int", "delta_rec"}
-    assert result["readiness"]["ts"]["pairs"] == len(rows) - 3 * len(scenes)
-    assert 0.0 < result["readiness"]["ts"]["score"] <= 1.0
-    compute = result["compute"]
-    assert set(compute) >= {
-        "params_m",
-        "flops_g",
-        "latency_ms_p50",
-        "latency_ms_p95",
-        "throughput_sps",
-        "peak_memory_mb",
-    }
-    assert compute["params_m"] is None and compute["flops_g"] is None
-    assert compute["latency_ms_p95"] >= compute["latency_ms_p50"] > 0
-    env = result["environment"]
-    assert env["device"] == "cpu" and env["versions"]["numpy"]
+    rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
+    _check_per_sample_rows(rows, manifest)
+    _check_cells(pq.read_table(out_dir / "cells.parquet").to_pylist(), rows, scenes)
+    _check_result(json.loads((out_dir / "result.json").read_text()), rows, scenes)
     summary = (out_dir / "summary.md").read_text()
     assert summary.startswith("# RPX benchmark — monocular_depth") and "Weighted Phase Score" in summary
     assert "lower is better" in summary

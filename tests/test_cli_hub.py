@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.support.hub_server import SPLIT_SCENES, build_repo_files, files_of
+from rpx_tasks.manifest import MANIFESTS_DIR, manifest_relpath
+from tests.support.hub_dataset import SPLIT_SCENES, build_repo_files, files_of
 
 
 def _rpx(args, env, timeout=120):
@@ -36,9 +37,9 @@ def test_download_then_bench_then_offline_bench(hub_env, cli_env, tmp_path):
     done = _rpx(["download", "monocular_depth", *common], cli_env)
     assert done.returncode == 0, done.stderr
     assert "Manifest:" in done.stdout and "Samples: 12" in done.stdout
-    data_files = {f for f in hub_env.server.fetched_files() if not f.startswith("manifests/")}
+    data_files = {f for f in hub_env.server.fetched_files() if not f.startswith(f"{MANIFESTS_DIR}/")}
     assert data_files == files_of("loose", SPLIT_SCENES["hard"], modalities=("rgb", "depth"))
-    assert "manifests/monocular_depth/hard.json" in hub_env.server.fetched_files()
+    assert manifest_relpath("monocular_depth", "hard") in hub_env.server.fetched_files()
 
     hub_env.server.clear()
     bench = [
@@ -53,7 +54,7 @@ def test_download_then_bench_then_offline_bench(hub_env, cli_env, tmp_path):
     ]
     done = _rpx([*bench, "--output-dir", str(tmp_path / "out1")], cli_env)
     assert done.returncode == 0, done.stderr
-    assert [f for f in hub_env.server.fetched_files() if not f.startswith("manifests/")] == []
+    assert [f for f in hub_env.server.fetched_files() if not f.startswith(f"{MANIFESTS_DIR}/")] == []
     result = json.loads((tmp_path / "out1" / "result.json").read_text())
     assert result["num_samples"] == 12 and result["repo_id"] == "rpx-test/loose"
     assert len(result["revision"]) == 40
@@ -84,7 +85,7 @@ def test_info_reads_only_the_manifest(hub_env, cli_env, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Scenes: 2" in done.stdout and "(scene, phase) pairs: 6" in done.stdout and "Samples: 12" in done.stdout
     assert "Estimated download" in done.stdout
-    assert [f for f in hub_env.server.fetched_files() if not f.startswith("manifests/")] == []
+    assert [f for f in hub_env.server.fetched_files() if not f.startswith(f"{MANIFESTS_DIR}/")] == []
 
 
 def test_tampered_shard_stops_the_bench_naming_it(hub_env, cli_env, tmp_path):

@@ -8,7 +8,7 @@ from PIL import Image
 from rpx_tasks.dataset import open_split
 from rpx_tasks.decoding import decode_pose, quaternion_xyzw_to_matrix
 from rpx_tasks.errors import ManifestError
-from rpx_tasks.manifest import clip_folder, dataset_root, phase_name, scene_phase_pairs
+from rpx_tasks.manifest import clip_folder, dataset_root, manifest_relpath, phase_name, scene_phase_pairs
 from rpx_tasks.tasks import get_task
 
 DEPTH = get_task("monocular_depth")
@@ -40,7 +40,7 @@ def _write_frame(root: Path, scene: str, phase: int, frame: int, *, depth_mm: in
 
 
 def _write_manifest(root: Path, samples: list, **extra) -> Path:
-    path = root / "manifests" / "monocular_depth" / "hard.json"
+    path = root / manifest_relpath("monocular_depth", "hard")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"task": "monocular_depth", "root": None, "samples": samples, **extra}))
     return path
@@ -105,7 +105,7 @@ def test_every_bad_manifest_is_a_manifest_error(tiny, mutate, fragment):
     root, samples = tiny
     manifest = {"task": "monocular_depth", "root": None, "samples": samples}
     mutate(manifest)
-    path = root / "manifests" / "monocular_depth" / "bad.json"
+    path = root / manifest_relpath("monocular_depth", "bad")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest))
     with pytest.raises(ManifestError, match=fragment):

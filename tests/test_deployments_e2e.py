@@ -77,9 +77,8 @@ def run_cli(args: list[str], env: dict, timeout: float) -> subprocess.CompletedP
     return result
 
 
-def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
+def isolated_env(tmp_path: Path, api_url: str) -> dict[str, str]:
+    """This process's environment without Prefect settings, pointed at ``api_url`` with fast worker polls."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -98,98 +97,86 @@ def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
             "CUDA_VISIBLE_DEVICES": "",
         }
     )
+    return env
+
+
+def start_background(args: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
+    """Start ``args`` in its own session (so ``stop`` can take its children along), output to ``log``."""
+    return subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def set_up_and_deploy(api_url: str, env: dict) -> None:
+    """Run the work-pool set-up twice (create, then find), ``prefect deploy --all``; check what was stored."""
+    setup = run_cli([sys.executable, "deployments/setup_prefect.py"], env, timeout=60)
+    assert "work pool rpx-process: created" in setup.stdout
+    again = run_cli([sys.executable, "deployments/setup_prefect.py", "--gpus", "1"], env, timeout=60)
+    assert "work pool rpx-process: exists" in again.stdout and "gpu-0: created" in again.stdout
+
+    run_cli([PREFECT, "deploy", "--all", "--no-prompt"], env, timeout=120)
+    deployments = api_post(api_url, "/deployments/filter", {})
+    assert {d["name"] for d in deployments} == {"smoke", "nightly-depth", "nightly-leaderboard"}
+    smoke = next(d for d in deployments if d["name"] == "smoke")
+    assert smoke["pull_steps"] == [{"flows.bootstrap.enter_checkout": {}}]
+    assert str(REPO) not in json.dumps(deployments)  # nothing machine-specific was stored
+    nightly = next(d for d in deployments if d["name"] == "nightly-depth")
+    assert nightly["schedules"][0]["schedule"]["timezone"] == "America/Chicago"
+
+
+def run_smoke(env: dict, output_dir: Path, *params: str) -> None:
+    """``prefect deployment run rpx-bench/smoke --watch`` with ``params`` and ``output_dir``; must exit 0."""
+    args = [PREFECT, "deployment", "run", "rpx-bench/smoke", "--watch"]
+    for param in (*params, f"output_dir={json.dumps(str(output_dir))}"):
+        args += ["--param", param]
+    run_cli(args, env, timeout=150)
+
+
+def completed_flow_run(api_url: str, name: str) -> dict:
+    """The one flow run named like ``name``, checked COMPLETED."""
+    [flow_run] = api_post(api_url, "/flow_runs/filter", {"flow_runs": {"name": {"like_": name}}})
+    assert flow_run["state"]["type"] == "COMPLETED"
+    return flow_run
+
+
+def check_depth_smoke_run(api_url: str, output_dir: Path) -> None:
+    """The default smoke run completed, wrote the four report files and published its three artifacts."""
+    flow_run = completed_flow_run(api_url, "monocular_depth-ground_plane_prior-hard")
+    for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
+        assert (output_dir / name).is_file(), name
+    artifacts = api_post(api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}})
+    types = {artifact["key"]: artifact["type"] for artifact in artifacts}
+    assert types == {
+        "rpx-monocular-depth-ground-plane-prior-hard-summary": "markdown",
+        "rpx-monocular-depth-ground-plane-prior-hard-metrics": "table",
+        "rpx-monocular-depth-ground-plane-prior-hard-output": "markdown",  # a link artifact is markdown
+    }
+
+
+def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = isolated_env(tmp_path, api_url)
     server_env = {key: value for key, value in env.items() if key != "PREFECT_API_URL"}
-    output_dir = tmp_path / "smoke-report"
     started: list[subprocess.Popen] = []
     logs = tmp_path / "logs"
     logs.mkdir()
     try:
-        server = subprocess.Popen(
-            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
-            env=server_env,
-            stdout=open(logs / "server.log", "w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        server_command = [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        server = start_background(server_command, tmp_path, server_env, logs / "server.log")
         started.append(server)
         wait_for_health(api_url, server)
+        set_up_and_deploy(api_url, env)
+        worker_command = [PREFECT, "worker", "start", "--pool", "rpx-process"]
+        started.append(start_background(worker_command, tmp_path, env, logs / "worker.log"))
 
-        setup = run_cli([sys.executable, "deployments/setup_prefect.py"], env, timeout=60)
-        assert "work pool rpx-process: created" in setup.stdout
-        again = run_cli([sys.executable, "deployments/setup_prefect.py", "--gpus", "1"], env, timeout=60)
-        assert "work pool rpx-process: exists" in again.stdout and "gpu-0: created" in again.stdout
-
-        run_cli([PREFECT, "deploy", "--all", "--no-prompt"], env, timeout=120)
-        deployments = api_post(api_url, "/deployments/filter", {})
-        assert {d["name"] for d in deployments} == {"smoke", "nightly-depth", "nightly-leaderboard"}
-        smoke = next(d for d in deployments if d["name"] == "smoke")
-        assert smoke["pull_steps"] == [{"flows.bootstrap.enter_checkout": {}}]
-        assert str(REPO) not in json.dumps(deployments)  # nothing machine-specific was stored
-        nightly = next(d for d in deployments if d["name"] == "nightly-depth")
-        assert nightly["schedules"][0]["schedule"]["timezone"] == "America/Chicago"
-
-        worker = subprocess.Popen(
-            [PREFECT, "worker", "start", "--pool", "rpx-process"],
-            cwd=tmp_path,
-            env=env,
-            stdout=open(logs / "worker.log", "w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(worker)
-
-        run_cli(
-            [
-                PREFECT,
-                "deployment",
-                "run",
-                "rpx-bench/smoke",
-                "--watch",
-                "--param",
-                f"output_dir={json.dumps(str(output_dir))}",
-            ],
-            env,
-            timeout=150,
-        )
-
-        [flow_run] = api_post(
-            api_url, "/flow_runs/filter", {"flow_runs": {"name": {"like_": "monocular_depth-ground_plane_prior-hard"}}}
-        )
-        assert flow_run["state"]["type"] == "COMPLETED"
-        for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
-            assert (output_dir / name).is_file(), name
-        artifacts = api_post(api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}})
-        types = {artifact["key"]: artifact["type"] for artifact in artifacts}
-        assert types == {
-            "rpx-monocular-depth-ground-plane-prior-hard-summary": "markdown",
-            "rpx-monocular-depth-ground-plane-prior-hard-metrics": "table",
-            "rpx-monocular-depth-ground-plane-prior-hard-output": "markdown",  # a link artifact is markdown
-        }
+        run_smoke(env, tmp_path / "smoke-report")
+        check_depth_smoke_run(api_url, tmp_path / "smoke-report")
 
         # The same deployment runs any task: its model is `baseline`, the task's own.
         detection_dir = tmp_path / "smoke-detection"
-        run_cli(
-            [
-                PREFECT,
-                "deployment",
-                "run",
-                "rpx-bench/smoke",
-                "--watch",
-                "--param",
-                "task=object_detection",
-                "--param",
-                f"output_dir={json.dumps(str(detection_dir))}",
-            ],
-            env,
-            timeout=150,
-        )
-        [flow_run] = api_post(
-            api_url,
-            "/flow_runs/filter",
-            {"flow_runs": {"name": {"like_": "object_detection-colour_blob_detector-hard"}}},
-        )
-        assert flow_run["state"]["type"] == "COMPLETED"
+        run_smoke(env, detection_dir, "task=object_detection")
+        completed_flow_run(api_url, "object_detection-colour_blob_detector-hard")
         assert json.loads((detection_dir / "result.json").read_text())["task"] == "object_detection"
     finally:
         for process in reversed(started):

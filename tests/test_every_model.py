@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from rpx_tasks.dataset import open_split
+from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.model_selection import list_models, resolve_model
 from rpx_tasks.models.import_path import load_import_path
 from rpx_tasks.models.numpy_function import NumpyFunctionModel
@@ -32,7 +33,7 @@ def first_sample(sample_dataset):
 
     def get(task: str) -> Sample:
         if task not in samples:
-            manifest = sample_dataset / "manifests" / task / "hard.json"
+            manifest = sample_dataset / manifest_relpath(task, "hard")
             dataset = open_split(manifest, get_task(task))
             assert len(dataset) > 0, f"{manifest} lists no samples"
             samples[task] = dataset.decode(dataset.entries[0])

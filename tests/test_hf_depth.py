@@ -26,11 +26,6 @@ def hf_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture
 def depth_spec():
     return make_spec(hf_loader="rpx_tasks.models.hf_depth:load_hf_depth_model")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import textwrap
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +17,7 @@ from rpx_tasks.models.numpy_function import NumpyFunctionModel, wrap_numpy_funct
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from tests.support.specs import LOADER_CALLS, RECORDING_LOADER, make_spec
+from tests.support.user_modules import write_user_modules
 
 
 @pytest.fixture
@@ -25,70 +26,20 @@ def depth_spec() -> TaskSpec:
 
 
 @pytest.fixture
+def loader_calls():
+    """The (checkpoint, kwargs) of every ``recording_loader`` call during one test, emptied before and after."""
+    LOADER_CALLS.clear()
+    yield LOADER_CALLS
+    LOADER_CALLS.clear()
+
+
+@pytest.fixture
 def user_modules(tmp_path, monkeypatch):
-    """Small importable modules a user could point --model at."""
-    files = {
-        "rpx_user_models.py": """
-            import numpy as np
-
-            NOT_CALLABLE = 42
-
-            def predict_depth(rgb):
-                return np.full(rgb.shape[:2], 2.0, dtype=np.float64)
-
-            class DepthModel:
-                task = "monocular_depth"
-
-                def __init__(self, device="cpu", scale=1.0):
-                    self.name = "user_depth"
-                    self.device = device
-                    self.scale = scale
-                    self.torch_module = None
-
-                def setup(self):
-                    pass
-
-                def predict(self, batch):
-                    return [np.full(s.rgb.shape[:2], self.scale, np.float32) for s in batch]
-
-            def build(device="cpu", scale=3.0):
-                return DepthModel(device=device, scale=scale)
-
-            def build_no_kwargs():
-                return DepthModel()
-
-            def build_wrong_task():
-                model = DepthModel()
-                model.task = "object_segmentation"
-                return model
-
-            def build_not_a_model():
-                return "nope"
-
-            def build_raises():
-                raise RuntimeError("weights missing")
-
-            class Holder:
-                @staticmethod
-                def predict_depth(rgb):
-                    return np.ones(rgb.shape[:2])
-
-            READY = DepthModel(scale=5.0)
-        """,
-        "rpx_user_broken.py": """
-            raise RuntimeError("boom at import")
-        """,
-        "rpx_user_needs_dep.py": """
-            import rpx_surely_missing_dependency
-        """,
-    }
-    for filename, source in files.items():
-        (tmp_path / filename).write_text(textwrap.dedent(source))
+    """Small importable modules a user could point --model at (``tests.support.user_modules``), on sys.path."""
+    modules = write_user_modules(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
-    import sys
-
-    for module in ("rpx_user_models", "rpx_user_broken", "rpx_user_needs_dep"):
+    for module in modules:
         sys.modules.pop(module, None)
 
 
@@ -347,18 +298,16 @@ def test_resolve_registry_import_entry(user_modules, depth_spec, monkeypatch):
     assert depth.shape == (3, 5) and float(depth[0, 0]) == 2.0
 
 
-def test_resolve_registry_hf_entry_calls_task_loader(monkeypatch):
-    LOADER_CALLS.clear()
-    calls = LOADER_CALLS
+def test_resolve_registry_hf_entry_calls_task_loader(loader_calls):
     spec = make_spec(hf_loader=RECORDING_LOADER)
     loaded = resolve_model(
         spec, model_name="depth_pro", device="cuda:0", model_kwargs={"dtype": "float16"}, cache_dir="/c", revision="r1"
     )
     assert loaded == "loaded"
     expected = {"device": "cuda:0", "name": "depth_pro", "cache_dir": "/c", "revision": "r1", "dtype": "float16"}
-    assert calls == [("apple/DepthPro-hf", expected)]
+    assert loader_calls == [("apple/DepthPro-hf", expected)]
     resolve_model(spec, hf_checkpoint="org/ckpt")
-    assert calls[-1][0] == "org/ckpt" and calls[-1][1]["name"] == "org/ckpt"
+    assert loader_calls[-1][0] == "org/ckpt" and loader_calls[-1][1]["name"] == "org/ckpt"
 
 
 def test_registry_entry_of_another_task(depth_spec):

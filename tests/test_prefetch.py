@@ -15,6 +15,7 @@ from rpx_tasks.bench import run_bench
 from rpx_tasks.config import RunConfig
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import ConfigError, ManifestError
+from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.prefetch import processes_available
 from rpx_tasks.sample_data import write_sample_dataset
 from rpx_tasks.tasks import get_task
@@ -32,7 +33,7 @@ def dataset_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def manifest(dataset_root) -> Path:
-    return dataset_root / "manifests" / "monocular_depth" / "hard.json"
+    return dataset_root / manifest_relpath("monocular_depth", "hard")
 
 
 def _children() -> set[int]:
@@ -84,7 +85,7 @@ def test_engine_choice(manifest, monkeypatch):
 def test_a_broken_file_raises_the_manifest_error_at_its_sample(dataset_root, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(dataset_root, root)
-    manifest = root / "manifests" / "monocular_depth" / "hard.json"
+    manifest = root / manifest_relpath("monocular_depth", "hard")
     entries = open_split(manifest, DEPTH).entries
     broken = entries[4]
     (root / broken["depth"]).write_bytes(b"not a png")

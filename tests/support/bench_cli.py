@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rpx_tasks.cli import main
+from rpx_tasks.manifest import manifest_relpath
 
 
 def bench(task, manifest, out_dir, *extra) -> int:
@@ -31,7 +32,7 @@ def bench(task, manifest, out_dir, *extra) -> int:
 def bench_all(task, extra, sample_dataset, out_dir, capsys) -> tuple[list[dict], str]:
     """Run :func:`bench` on the task's ``all.json`` manifest of the sample data; fails the test
     (showing stderr) unless it exits 0. Returns the manifest's samples and the captured stdout."""
-    manifest = sample_dataset / "manifests" / task / "all.json"
+    manifest = sample_dataset / manifest_relpath(task, "all")
     code = bench(task, manifest, out_dir, *extra)
     captured = capsys.readouterr()
     assert code == 0, captured.err

@@ -9,7 +9,8 @@ import numpy as np
 from rpx_tasks.contracts.spec import MetricInfo, TaskSpec
 from rpx_tasks.errors import ModelError
 
-# (checkpoint, kwargs) of every recording_loader call; tests clear it first.
+# (checkpoint, kwargs) of every recording_loader call. Read it through the `loader_calls` fixture of
+# tests/test_models.py, which empties it before and after each test.
 LOADER_CALLS: list[tuple[str, dict[str, Any]]] = []
 RECORDING_LOADER = "tests.support.specs:recording_loader"
 

@@ -1,16 +1,11 @@
-"""Fixtures the task tests share: offline HF mode, the tiny OWL-ViT cache, a manifest path resolver."""
+"""Fixtures the task tests share: the tiny OWL-ViT cache and a manifest path resolver (``offline`` is in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from rpx_tasks.manifest import resolve_in_root
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """HF offline mode for one test: checkpoints must come from the seeded cache."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

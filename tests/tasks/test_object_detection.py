@@ -12,6 +12,7 @@ import pytest
 from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, ModelError
+from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.metrics.detection import detection_metrics
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
@@ -95,10 +96,8 @@ def test_integer_labels_match_their_text():
     assert metrics([A], [1.0], [3], [A], ["3"]) == prf(1, 1, 1)
 
 
-def test_spec_declares_f1_higher_is_better():
-    assert SPEC.primary_metric == "f1" and SPEC.higher_is_better("f1")
-    assert SPEC.metric_names == ["precision", "recall", "f1"]
-    assert SPEC.modalities == ("rgb", "mask", "tracklets") and SPEC.required_keys == ("boxes",)
+def test_metric_directions():
+    assert all(SPEC.higher_is_better(name) for name in ("precision", "recall", "f1"))
 
 
 # --------------------------------------------------------------------------- ground truth
@@ -140,8 +139,8 @@ def test_bad_boxes_file_is_a_manifest_error_naming_sample_and_file(tmp_path, con
 
 
 def test_manifest_without_boxes_or_with_escaping_boxes(tmp_path):
-    (tmp_path / "manifests").mkdir()
-    manifest = tmp_path / "manifests" / "m.json"
+    manifest = tmp_path / manifest_relpath("object_detection", "hard")
+    manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"task": "object_detection", "samples": [{"id": "a", "rgb": "a.png"}]}))
     with pytest.raises(ManifestError, match="'a'.*no 'boxes' field"):
         open_split(manifest, SPEC)
@@ -226,7 +225,7 @@ def test_validation_of_any_models_predictions():
 
 
 def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_path, capsys):
-    manifest = sample_dataset / "manifests" / "object_detection" / "all.json"
+    manifest = sample_dataset / manifest_relpath("object_detection", "all")
     out_dir = tmp_path / "out"
     assert (
         bench("object_detection", manifest, out_dir, "--model", "rpx_tasks.models.box_baselines:detect_objects") == 0
@@ -247,7 +246,7 @@ def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_
 
 
 def test_registered_baseline_by_name(sample_dataset, tmp_path, capsys):
-    manifest = sample_dataset / "manifests" / "object_detection" / "hard.json"
+    manifest = sample_dataset / manifest_relpath("object_detection", "hard")
     assert bench("object_detection", manifest, tmp_path, "--model", "colour_blob_detector") == 0, (
         capsys.readouterr().err
     )
@@ -299,7 +298,7 @@ def test_hf_detection_loads_offline_and_predicts_frame_boxes(offline, yolos_cach
 
 
 def test_hf_detection_end_to_end_through_the_cli(offline, yolos_cache, sample_dataset, tmp_path, capsys):
-    manifest = sample_dataset / "manifests" / "object_detection" / "hard.json"
+    manifest = sample_dataset / manifest_relpath("object_detection", "hard")
     code = bench(
         "object_detection",
         manifest,

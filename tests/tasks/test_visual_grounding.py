@@ -12,6 +12,7 @@ import pytest
 from rpx_tasks.contracts.boxes import BoxPrediction, GroundingGroundTruth
 from rpx_tasks.dataset import open_split
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
+from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.metrics.detection import grounding_metrics
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.models.numpy_function import wrap_numpy_function
@@ -49,14 +50,8 @@ def reference_grounding(pred_boxes, gt_boxes) -> dict:
 # --------------------------------------------------------------------------- metrics
 
 
-def test_spec_declares_grounding_acc_higher_is_better():
-    assert (
-        SPEC.primary_metric == "grounding_acc"
-        and SPEC.higher_is_better("grounding_acc")
-        and SPEC.higher_is_better("grounding_iou")
-    )
-    assert SPEC.metric_names == ["grounding_iou", "grounding_acc"]
-    assert SPEC.modalities == ("rgb", "questionnaires", "spatial_qa")
+def test_metric_directions():
+    assert SPEC.higher_is_better("grounding_acc") and SPEC.higher_is_better("grounding_iou")
 
 
 def test_perfect_and_partial():
@@ -126,8 +121,8 @@ def test_bad_ground_truth_is_a_manifest_error_naming_the_sample(tmp_path, entry,
 
 
 def test_text_is_not_treated_as_a_path(tmp_path):
-    (tmp_path / "manifests").mkdir()
-    manifest = tmp_path / "manifests" / "m.json"
+    manifest = tmp_path / manifest_relpath("visual_grounding", "hard")
+    manifest.parent.mkdir(parents=True)
     entry = {"id": "a", "rgb": "a.png", "text": "the box left of ../../other/things", "boxes": [A]}
     manifest.write_text(json.dumps({"task": "visual_grounding", "samples": [entry]}))
     assert len(open_split(manifest, SPEC)) == 1
@@ -188,7 +183,7 @@ def test_validation_is_lenient_on_counts_but_not_on_type():
 
 
 def test_baseline_end_to_end_matches_the_reference_formulas(sample_dataset, tmp_path, capsys):
-    manifest = sample_dataset / "manifests" / "visual_grounding" / "all.json"
+    manifest = sample_dataset / manifest_relpath("visual_grounding", "all")
     assert (
         bench("visual_grounding", manifest, tmp_path, "--model", "rpx_tasks.models.box_baselines:ground_phrase") == 0
     ), capsys.readouterr().err
@@ -234,7 +229,7 @@ def test_zero_shot_grounding_uses_the_text_as_the_query(monkeypatch, owl_cache, 
             reference_grounding(valid.boxes.tolist(), [A])["grounding_iou"], abs=1e-6
         )
 
-    manifest = sample_dataset / "manifests" / "visual_grounding" / "hard.json"
+    manifest = sample_dataset / manifest_relpath("visual_grounding", "hard")
     code = bench(
         "visual_grounding",
         manifest,
