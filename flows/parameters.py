@@ -25,7 +25,6 @@ RENAMED = {"model_name": "model"}
 NOT_FLOW_PARAMETERS = {
     "model": "a Python object; a flow names its model by `model` (RunConfig.model_name) or `hf_checkpoint`",
     "require_cuda": "a library option; flows fall back to the CPU with a warning like `rpx bench`",
-    "count_flops": "a library option; flows always count FLOPs",
     "temporal_stability": "a library option; flows always compute temporal stability",
 }
 

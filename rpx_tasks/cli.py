@@ -148,6 +148,13 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
             action="store_true",
             help="also compute SGC (needs depth in the manifest)",
         )
+    sub.add_argument(
+        "--no-flops",
+        dest="count_flops",
+        action="store_false",
+        default=None,
+        help="skip the FLOP count (a deep copy of the model runs one extra sample); result.json records null",
+    )
     sub.add_argument("--plain", action="store_true", help="plain text output")
 
 

@@ -172,16 +172,29 @@ def format_signed(value: float | None) -> str:
 
 
 def efficiency_rows(compute: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, formatted value) of every compute figure a run measured, in report order."""
-    rows = [
+    """(label, formatted value) of every compute figure a run measured, in report order.
+
+    A torch model whose FLOPs were not counted gets a FLOPs row saying why; a host peak that
+    covers the whole process, not just this run, says so in its label. Raises nothing.
+    """
+    host_scope = "" if compute.get("peak_host_memory_scope", "run") == "run" else ", process lifetime"
+    figures = [
         ("params (M)", compute.get("params_m"), 2),
+        ("params trainable (M)", compute.get("params_trainable_m"), 2),
+        ("params frozen (M)", compute.get("params_frozen_m"), 2),
         ("FLOPs (G)", compute.get("flops_g"), 2),
         ("latency p50 (ms/sample)", compute.get("latency_ms_p50"), 1),
         ("latency p95 (ms/sample)", compute.get("latency_ms_p95"), 1),
         ("throughput (samples/s)", compute.get("throughput_sps"), 1),
-        ("peak memory (MB)", compute.get("peak_memory_mb"), 1),
+        (f"peak host memory (MB{host_scope})", compute.get("peak_host_memory_mb"), 1),
+        ("peak GPU memory (MB)", compute.get("peak_gpu_memory_mb"), 1),
     ]
-    return [(label, format_value(float(value), digits)) for label, value, digits in rows if value is not None]
+    rows = [(label, format_value(float(value), digits)) for label, value, digits in figures if value is not None]
+    if compute.get("params_m") is not None and compute.get("flops_g") is None:
+        reason = compute.get("flops_skipped_reason") or "not counted"
+        after_params = sum(1 for label, _ in rows if label.startswith("params"))
+        rows.insert(after_params, ("FLOPs (G)", f"– ({reason})"))
+    return rows
 
 
 def format_summary(payload: dict[str, Any]) -> str:

@@ -6,14 +6,19 @@ while the next batch is predicted (at most two batches in flight), and rows are 
 sample order.
 
 Timing: the first batch is warm-up and excluded from latency; on CUDA the device is
-synchronised around every timed region. FLOPs are counted in a separate single-sample call
-outside the timed window. Memory stays O(batch): rows go straight to the row sink, temporal
-metrics keep one previous frame, aggregates are running sums.
+synchronised around every timed region. FLOPs are counted once, before the timed window, on a
+deep copy of the model, so a stateful model sees every sample exactly once. Peak memory (host
+and GPU) covers this run only: both high-water marks are reset just before the first batch is
+predicted. Memory stays O(batch): rows go straight to the row sink, temporal metrics keep one
+previous frame, aggregates are running sums.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import itertools
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,22 +28,23 @@ import numpy as np
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.dataset import SplitDataset
-from rpx_tasks.device import peak_memory_mb, reset_peak_memory
+from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.torch_module import count_parameters_m
+from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts
 from rpx_tasks.readiness import coherence_accumulator, temporal_accumulator
 from rpx_tasks.runner_stages import (
+    FlopCount,
     Predictor,
     Progress,
     RowRecorder,
     RowSink,
     Scorer,
-    count_flops_g,
+    count_flops_on_copy,
     read_ahead,
 )
 from rpx_tasks.sample import Sample
 
-__all__ = ["Progress", "RowSink", "RunOutcome", "count_flops_g", "run_benchmark"]
+__all__ = ["Progress", "RowSink", "RunOutcome", "run_benchmark"]
 
 
 @dataclass
@@ -71,7 +77,8 @@ def run_benchmark(
 
     Writes one row per sample to ``rows`` (id, scene, phase, difficulty, frame_idx, every
     metric, latency_ms). Returns the aggregates, per-cell means, readiness scores (WPS, STR,
-    TS, SGC) and compute figures. Raises ModelError when the model is for another task or
+    TS, SGC) and compute figures (``_compute_figures``). ``count_flops=False`` skips the FLOP
+    pass (flops_g null, with the reason). Raises ModelError when the model is for another task or
     returns the wrong number or kind of predictions, ManifestError when a sample cannot be
     decoded, MetricError from the metrics.
     """
@@ -86,14 +93,18 @@ def run_benchmark(
         model.setup()
     temporal = temporal_accumulator(spec) if temporal_stability else None
     coherence = coherence_accumulator(spec) if geometric_coherence else None
-    params_m = count_parameters_m(model)
-    predictor = Predictor(model, device, count_flops=count_flops)
+    predictor = Predictor(model, device)
     recorder = RowRecorder(spec, rows, notify, len(dataset))
-    reset_peak_memory(device)
-    notify(0, len(dataset), "predict")
-    with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size) as scorer:
-        _predict_and_score(dataset, batch_size, predictor, scorer, recorder)
-    compute, notes = _compute_figures(predictor, params_m, device, batch_size)
+    with contextlib.closing(read_ahead(dataset, batch_size)) as batches:
+        first = next(batches, None)
+        flops = _flop_pass(model, first, count_flops)
+        memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
+        notify(0, len(dataset), "predict")
+        with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size) as scorer:
+            _predict_and_score(
+                itertools.chain([first] if first else [], batches), batch_size, predictor, scorer, recorder
+            )
+    compute, notes = _compute_figures(predictor, parameter_counts(model), flops, memory, batch_size)
     higher = spec.higher_is_better(spec.primary_metric)
     readiness = {
         "primary_metric": spec.primary_metric,
@@ -112,18 +123,28 @@ def run_benchmark(
     )
 
 
+def _flop_pass(model: Model, first_batch: list[Sample] | None, count_flops: bool) -> FlopCount:
+    """Return the FLOPs of the first sample (counted on a copy of the model), or None and why
+    they were not counted. Raises nothing."""
+    if not count_flops:
+        return FlopCount(None, "skipped on request (--no-flops / count_flops=False)")
+    if not first_batch:
+        return FlopCount(None, "the split has no samples")
+    return count_flops_on_copy(model, first_batch[0])
+
+
 def _no_progress(done: int, total: int | None, stage: str) -> None:
     """The progress callback of a run without one: does nothing."""
 
 
 def _predict_and_score(
-    dataset: SplitDataset, batch_size: int, predictor: Predictor, scorer: Scorer, recorder: RowRecorder
+    batches: Iterable[list[Sample]], batch_size: int, predictor: Predictor, scorer: Scorer, recorder: RowRecorder
 ) -> None:
-    """Predict every batch read ahead from ``dataset`` while the previous one is scored, and
-    write each sample's row once scored, in order (at most two batches in flight); returns
-    None after the last temporal update. Raises what any stage raises."""
+    """Predict every batch (read ahead) while the previous one is scored, and write each sample's
+    row once scored, in order (at most two batches in flight); returns None after the last
+    temporal update. Raises what any stage raises."""
     in_flight: collections.deque[tuple[Sample, float, Future]] = collections.deque()
-    for batch in read_ahead(dataset, batch_size):
+    for batch in batches:
         predictions, per_sample = predictor.predict(batch)
         while len(in_flight) >= batch_size:
             _write_scored(*in_flight.popleft(), scorer, recorder)
@@ -146,27 +167,40 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def _compute_figures(
-    predictor: Predictor, params_m: float | None, device: str, batch_size: int
+    predictor: Predictor,
+    params: ParameterCounts | None,
+    flops: FlopCount,
+    memory: PeakMemoryWindow,
+    batch_size: int,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Return the compute block (size, FLOPs, latency percentiles, throughput, peak memory) and
-    the run's notes; latency falls back to the warm-up batch when it was the only one."""
+    """Return the compute block (parameters, FLOPs, latency percentiles, throughput, peak host
+    and GPU memory) and the run's notes; latency falls back to the warm-up batch when it was the
+    only one. Raises nothing."""
     notes = []
     timed = predictor.steady_seconds
     if not timed:
         timed = predictor.warmup_seconds
         notes.append("only one batch: latency includes the warm-up batch")
     latency_ms = [s * 1000.0 for s in timed]
+    peaks = memory.read()
+    if peaks["peak_host_memory_scope"] != "run":
+        notes.append(
+            "peak host memory is the process-lifetime maximum (ru_maxrss): its high-water mark cannot be reset here"
+        )
     compute = {
-        "params_m": params_m,
-        "flops_g": predictor.flops_g,
+        "params_m": params.total_m if params else None,
+        "params_trainable_m": params.trainable_m if params else None,
+        "params_frozen_m": params.frozen_m if params else None,
+        "flops_g": flops.flops_g,
+        "flops_skipped_reason": flops.skipped_reason,
         "latency_ms_p50": _percentile(latency_ms, 50),
         "latency_ms_p95": _percentile(latency_ms, 95),
         "throughput_sps": (len(timed) / sum(timed)) if timed and sum(timed) > 0 else None,
-        "peak_memory_mb": peak_memory_mb(device),
+        **peaks,
         "batch_size": batch_size,
         "warmup_samples": len(predictor.warmup_seconds),
         "timed_samples": len(timed),
-        "device": device,
+        "device": memory.device,
     }
     return compute, notes
 

@@ -1,19 +1,22 @@
 """The stages of the benchmark loop (``rpx_tasks.runner.run_benchmark``), one class or function each.
 
-read-ahead (``read_ahead``: samples decoded ahead of inference) -> predict (``Predictor``:
-batching, warm-up, timing with device synchronisation) -> validate (``check_batch_predictions``
-for the batch, the task's ``validate_prediction`` per sample) -> score (``Scorer``: metrics and
-readiness accumulators on a scoring thread, temporal stability on a thread of its own) -> write
-(``RowRecorder``: one row per sample to the sink, plus the running aggregates).
+read-ahead (``read_ahead``: samples decoded ahead of inference) -> FLOP pass (``count_flops_on_copy``:
+once, on a deep copy of the model) -> predict (``Predictor``: batching, warm-up, timing with device
+synchronisation) -> validate (``check_batch_predictions`` for the batch, the task's
+``validate_prediction`` per sample) -> score (``Scorer``: metrics and readiness accumulators on a
+scoring thread, temporal stability on a thread of its own) -> write (``RowRecorder``: one row per
+sample to the sink, plus the running aggregates).
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rpx_tasks.aggregation import CellTable, MetricTable
@@ -22,7 +25,7 @@ from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import synchronize
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.torch_module import torch_module_of
+from rpx_tasks.models.torch_module import torch_modules_of
 from rpx_tasks.readiness import PhaseScores
 from rpx_tasks.sample import Sample
 
@@ -44,24 +47,45 @@ def read_ahead(dataset: SplitDataset, batch_size: int) -> Iterator[list[Sample]]
     return dataset.iter_batches(batch_size)
 
 
-def count_flops_g(model: Model, sample: Sample) -> float | None:
-    """Return the GFLOPs of one ``predict([sample])`` call under torch's FlopCounterMode.
+@dataclass(frozen=True)
+class FlopCount:
+    """The FLOP pass's answer: GFLOPs of one sample, or None and why not."""
 
-    Returns None for models without a torch module, when nothing was counted, or when counting
-    fails (logged as a warning). Raises nothing.
+    flops_g: float | None
+    skipped_reason: str | None = None
+
+
+def count_flops_on_copy(model: Model, sample: Sample) -> FlopCount:
+    """Return the GFLOPs of one ``predict([sample])`` call on a deep copy of ``model`` under torch's
+    FlopCounterMode.
+
+    The call goes to the copy, so the model itself, and any state it carries from frame to frame
+    (a tracker, a video model), never sees the extra frame. Returns flops_g None with the reason
+    when the model holds no torch module, cannot be deep-copied, counting fails, or nothing was
+    counted (each failure is logged as a warning). Raises nothing.
     """
-    if torch_module_of(model) is None:
-        return None
+    if not torch_modules_of(model):
+        return FlopCount(None, "the model holds no torch.nn.Module")
+    try:
+        twin = copy.deepcopy(model)
+    except Exception as exc:  # any object a model holds may refuse to be copied
+        return _flops_skipped(f"the model cannot be deep-copied ({type(exc).__name__}: {exc})")
     try:
         from torch.utils.flop_counter import FlopCounterMode
 
         with FlopCounterMode(display=False) as counter:
-            model.predict([sample])
+            twin.predict([sample])
         total = counter.get_total_flops()
     except Exception as exc:  # counting is best effort, the run must go on
-        logger.warning("FLOP counting failed (%s); reporting flops_g as null.", exc)
-        return None
-    return total / 1e9 if total > 0 else None
+        return _flops_skipped(f"FLOP counting failed ({type(exc).__name__}: {exc})")
+    if total <= 0:
+        return FlopCount(None, "no floating-point operation was counted (the model computes outside torch)")
+    return FlopCount(total / 1e9)
+
+
+def _flops_skipped(reason: str) -> FlopCount:
+    logger.warning("%s; reporting flops_g as null.", reason)
+    return FlopCount(None, reason)
 
 
 def check_batch_predictions(predictions: Any, batch: list[Sample]) -> None:
@@ -79,17 +103,13 @@ class Predictor:
     """Predict stage: runs the model batch by batch and times it.
 
     The first batch is the warm-up (its per-sample seconds go to ``warmup_seconds``, the later
-    ones' to ``steady_seconds``); the device is synchronised around every timed call. With
-    ``count_flops``, ``flops_g`` is counted on the first batch's first sample in a separate
-    call before the timed window.
+    ones' to ``steady_seconds``); the device is synchronised around every timed call.
     """
 
-    def __init__(self, model: Model, device: str, *, count_flops: bool) -> None:
+    def __init__(self, model: Model, device: str) -> None:
         self._model = model
         self._device = device
-        self._count_flops = count_flops
         self._batches = 0
-        self.flops_g: float | None = None
         self.warmup_seconds: list[float] = []
         self.steady_seconds: list[float] = []
 
@@ -99,8 +119,6 @@ class Predictor:
         Raises ModelError when the model does not return one prediction per sample, and
         whatever the model's ``predict`` raises.
         """
-        if self._batches == 0 and self._count_flops:
-            self.flops_g = count_flops_g(self._model, batch[0])
         synchronize(self._device)
         start = time.perf_counter()
         predictions = self._model.predict(batch)

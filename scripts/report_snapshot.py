@@ -43,6 +43,8 @@ VOLATILE_KEYS = {
     "throughput_fps",
     "wall_s",
     "peak_memory_mb",
+    "peak_host_memory_mb",
+    "peak_gpu_memory_mb",
     "started",
     "finished",
     "created",

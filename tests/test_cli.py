@@ -101,7 +101,8 @@ def _check_result(result: dict, rows: list[dict], scenes: set[str]) -> None:
         "latency_ms_p50",
         "latency_ms_p95",
         "throughput_sps",
-        "peak_memory_mb",
+        "peak_host_memory_mb",
+        "peak_gpu_memory_mb",
     }
     assert compute["params_m"] is None and compute["flops_g"] is None
     assert compute["latency_ms_p95"] >= compute["latency_ms_p50"] > 0

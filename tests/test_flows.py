@@ -498,3 +498,27 @@ def test_matrix_runs_every_entry_and_one_failure_does_not_stop_the_others(prefec
             "monocular_depth-constant_depth-easy",
         ]
     )
+
+
+def test_a_matrix_run_after_a_memory_hungry_model_reports_its_own_peak(prefect_client, depth_manifest, tmp_path):
+    from tests.support.compute_models import HUNGRY_BYTES
+
+    state = rpx_bench_matrix(
+        [
+            {"task": "monocular_depth", "model": "tests.support.compute_models:build_memory_hungry"},
+            {"task": "monocular_depth", "model": "tests.support.compute_models:build_frugal"},
+        ],
+        defaults={"manifest": str(depth_manifest), "device": "cpu", "max_samples": 4, "batch_size": 2},
+        output_root=str(tmp_path / "board"),
+        leaderboard_key="rpx-test-peaks",
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    hungry, frugal = (
+        json.loads((tmp_path / "board" / "monocular_depth" / label / "hard" / "result.json").read_text())["compute"]
+        for label in ("build_memory_hungry", "build_frugal")
+    )
+    assert hungry["peak_host_memory_scope"] == frugal["peak_host_memory_scope"] == "run"
+    assert hungry["peak_host_memory_mb"] > HUNGRY_BYTES / 2**20
+    # The frugal run comes second in the same process; its peak is its own, not the hungry one's.
+    assert frugal["peak_host_memory_mb"] < hungry["peak_host_memory_mb"] - 200

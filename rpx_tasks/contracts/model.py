@@ -14,7 +14,9 @@ class Model(Protocol):
     ``setup()`` is called once before the first batch; ``predict(batch)`` returns one
     prediction per sample, in order. ``torch_module`` (optional attribute) is the
     ``torch.nn.Module`` doing the work, used for the parameter count and FLOPs; numpy
-    models leave it None.
+    models leave it None. The runner also counts every module held in the model's other
+    attributes (``models.torch_module.torch_modules_of``), and runs the FLOP pass on a deep
+    copy of the model, so ``predict`` sees each sample of the run exactly once.
     """
 
     name: str
