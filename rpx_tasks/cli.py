@@ -159,13 +159,14 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
 
 
 def cmd_ls(args, ui: PlainUI) -> int:
-    """Print the tasks with the files they download, and the splits; returns 0."""
+    """Print the tasks with the files they download and what a model predicts, and the splits; returns 0."""
     from rpx_tasks.hub import MODALITY_FILES
 
     print("Tasks:")
     for spec in iter_tasks():
         globs = [glob for modality in spec.modalities for glob in MODALITY_FILES[modality][0]]
         print(f"  {spec.name:<22} modalities: {', '.join(globs)}")
+        print(f"  {'':<22} predicts:   {spec.numpy_signature}")
     print()
     print(f"Splits: {', '.join(SPLITS)}")
     return 0

@@ -1,6 +1,8 @@
 """Camera-pose types and rotation helpers shared by decoding, the pose task, its metrics and models.
 
-Quaternions are x, y, z, w everywhere (the order RPX stores).
+Quaternions are x, y, z, w everywhere (the order RPX stores). Stored T265 poses are camera->world
+in the T265 body axes (x right, y up, z backward); :func:`t265_to_opencv` turns one into the RGB
+camera's OpenCV axes (x right, y down, z forward), the axes relative poses are given in.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ import numpy as np
 from rpx_tasks.errors import MetricError, RPXError
 
 _QUATERNION_SHAPES = ((4,), (1, 4), (4, 1))
+
+# S = diag(1, -1, -1, 1): flips y and z, so the T265 body axes (x right, y up, z backward) become
+# the OpenCV camera axes (x right, y down, z forward). S is its own inverse.
+T265_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
 def quaternion_xyzw_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -47,8 +53,19 @@ class RelativePose:
         return out
 
 
+def t265_to_opencv(pose: np.ndarray) -> np.ndarray:
+    """A 4x4 T265 camera->world pose in OpenCV camera axes: ``S @ P @ S`` with S = :data:`T265_TO_OPENCV`.
+
+    Reference §1.4 relative_camera_pose (0.3.x). Returns (4, 4) float64; raises nothing.
+    """
+    return T265_TO_OPENCV @ np.asarray(pose, np.float64) @ T265_TO_OPENCV
+
+
 def relative_pose(pose_a: np.ndarray, pose_b: np.ndarray) -> RelativePose:
-    """``inv(P_a) @ P_b`` of two 4x4 camera->world poses, as a RelativePose (float64)."""
+    """``inv(P_a) @ P_b`` of two 4x4 camera->world poses, as a RelativePose (float64).
+
+    The result is frame B's camera in frame A's camera axes, in whichever axes P_a and P_b use.
+    """
     rel = np.linalg.inv(np.asarray(pose_a, np.float64)) @ np.asarray(pose_b, np.float64)
     return RelativePose(rotation=rel[:3, :3].copy(), translation=rel[:3, 3].copy())
 

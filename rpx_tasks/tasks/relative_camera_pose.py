@@ -1,18 +1,24 @@
 """RPX task ``relative_camera_pose``: the camera motion between two frames of a clip.
 
-Ground truth (reference §1.4, CLI era). A manifest entry names two T265 pose files,
-``pose_a`` and ``pose_b`` (``.npz`` with ``position`` and an ``orientation`` quaternion in
-x, y, z, w order, or a ``.npy`` 7-vector [x, y, z, qx, qy, qz, qw]), each decoded to a 4x4
-camera->world matrix P. The relative pose is ``T_rel = inv(P_a) @ P_b``: frame B's camera in
-frame A's camera coordinates, in the **T265 body axes as stored** (X right, Y up, Z back).
+Ground truth (reference §1.4, 0.3.x construction), for Hub and local manifests alike. A
+manifest entry names two T265 pose files, ``pose_a`` and ``pose_b`` (``.npz`` with ``position``
+and an ``orientation`` quaternion in x, y, z, w order, or a ``.npy`` 7-vector
+[x, y, z, qx, qy, qz, qw]), each decoded to a 4x4 camera->world matrix P in the T265 body axes
+(x right, y up, z backward). Both are first converted to the RGB camera's **OpenCV axes** (x
+right, y down, z forward): ``P' = S P S`` with ``S = diag(1, -1, -1, 1)``
+(``contracts.pose.t265_to_opencv``); the ground truth is ``T_rel = inv(P'_a) @ P'_b``.
 
-Why this construction and not 0.3.x's: 0.3.x first conjugates both poses into OpenCV axes
-(``S P S`` with ``S = diag(1, -1, -1, 1)``). This project targets the CLI era, whose loader
-and tests (a +1 m x translation with identity rotation) use the stored axes, and the
-reference states the CLI construction for the loader. The two differ only by that fixed
-change of axes: ``T_rel(OpenCV) = S T_rel(T265) S``, which keeps the rotation angle and the
-translation length, so a model predicting in OpenCV axes converts with the same
-``S @ T @ S``. Mixing the two conventions is what would be wrong, so only one is implemented.
+Prediction convention: **the pose of frame B's camera in frame A's camera axes, OpenCV axes**
+(x right, y down, z forward, as an image-based model sees the motion): ``rotation`` a (3, 3)
+matrix or a (4,) x, y, z, w quaternion, ``translation`` (3,) in metres, so that a point X_B in
+B's camera coordinates is ``rotation @ X_B + translation`` in A's. A camera that turns right
+(yaw) has a rotation of +angle about y, one that tilts up (pitch) +angle about x, one that rolls
+clockwise as seen from behind +angle about z; moving forward is a positive z translation.
+
+Why 0.3.x's axes and not the CLI era's (inv(P_a) @ P_b in the raw T265 axes): a model that
+estimates motion from the two images answers in the camera's axes; scored in the T265 axes,
+a perfect answer would show rotation errors of several degrees and translation angles above
+100 degrees. This is one of the differences from the CLI era listed in the README.
 
 Quaternions: ONE order everywhere, **x, y, z, w** as the data stores it (the reference's
 deliberate difference from upstream, whose metric read predictions as w, x, y, z). A (4,)
@@ -34,7 +40,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rpx_tasks.contracts.pose import _QUATERNION_SHAPES, RelativePose, quaternion_xyzw_to_matrix, relative_pose
+from rpx_tasks.contracts.pose import (
+    _QUATERNION_SHAPES,
+    RelativePose,
+    quaternion_xyzw_to_matrix,
+    relative_pose,
+    t265_to_opencv,
+)
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_pose
@@ -47,8 +59,8 @@ NAME = "relative_camera_pose"
 
 _SIGNATURE = (
     "fn(rgb_a: (H, W, 3) uint8, rgb_b: (H, W, 3) uint8) -> {'rotation': (3, 3) matrix or (4,) quaternion "
-    "x, y, z, w, 'translation': (3,) metres} or a (rotation, translation) tuple; frame B's camera in frame "
-    "A's camera axes (T265: X right, Y up, Z back)"
+    "x, y, z, w, 'translation': (3,) metres} or a (rotation, translation) tuple: the pose of frame B's camera "
+    "in frame A's camera axes, OpenCV axes (x right, y down, z forward)"
 )
 
 
@@ -56,8 +68,10 @@ _SIGNATURE = (
 
 
 def load_ground_truth(entry: dict, resolve: PathResolver) -> RelativePose:
-    """The relative pose ``inv(P_a) @ P_b`` of a manifest entry's ``pose_a`` and ``pose_b`` files.
+    """The relative pose of a manifest entry's ``pose_a`` and ``pose_b`` files, in OpenCV camera axes.
 
+    ``inv(S P_a S) @ (S P_b S)`` with S = diag(1, -1, -1, 1) (see the module docstring): frame B's
+    camera in frame A's camera axes, x right, y down, z forward. Returns a RelativePose (float64).
     Raises ManifestError naming the sample and the file when a pose file is missing,
     unreadable or malformed (see ``decoding.decode_pose``), or when a key is not a path.
     """
@@ -71,7 +85,7 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> RelativePose:
                 hint="pose_a / pose_b are .npz (position, orientation xyzw) or .npy [x,y,z,qx,qy,qz,qw] paths",
                 details={"sample": sample_id, "key": key},
             )
-        poses.append(decode_pose(resolve(value, sample_id, key), sample_id, key))
+        poses.append(t265_to_opencv(decode_pose(resolve(value, sample_id, key), sample_id, key)))
     return relative_pose(*poses)
 
 

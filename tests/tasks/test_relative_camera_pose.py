@@ -157,7 +157,7 @@ def test_identity_rotation_and_one_metre_x(tmp_path, resolve):
     assert gt.rotation.dtype == np.float64 and gt.translation.dtype == np.float64
 
 
-def test_relative_pose_is_inv_pa_times_pb_in_the_stored_axes(tmp_path, resolve):
+def test_relative_pose_is_inv_pa_times_pb_in_opencv_axes(tmp_path, resolve):
     # A: turned 90 degrees about the vertical (T265 Y up) at (1, 2, 3); B: 1 m to A's camera right.
     s = math.sqrt(0.5)
     entry = {"id": "p", "pose_a": _write_npz(tmp_path / "a.npz", [1, 2, 3], [0, s, 0, s])}
@@ -166,12 +166,57 @@ def test_relative_pose_is_inv_pa_times_pb_in_the_stored_axes(tmp_path, resolve):
     gt = load_ground_truth(entry, resolve)
     np.testing.assert_allclose(gt.translation, [1, 0, 0], atol=1e-12)
     np.testing.assert_allclose(gt.rotation, np.eye(3), atol=1e-12)
-    # rotation too: B additionally rolled 90 degrees about its optical axis (Z)
+    # B 1 m above A (world Y up): in OpenCV axes that is -1 m along y (y points down)
+    entry["pose_b"] = _write_npz(tmp_path / "up.npz", [1, 3, 3], [0, s, 0, s])
+    np.testing.assert_allclose(load_ground_truth(entry, resolve).translation, [0, -1, 0], atol=1e-12)
+    # B additionally rolled +90 degrees about its T265 Z (backward) axis: -90 degrees about OpenCV z (forward)
     roll = [0, 0, math.sin(math.pi / 4), math.cos(math.pi / 4)]
     entry["pose_b"] = _write_npz(tmp_path / "c.npz", [1, 2, 3], _quat_mul([0, s, 0, s], roll))
     gt = load_ground_truth(entry, resolve)
-    np.testing.assert_allclose(gt.rotation, rot_z(90.0), atol=1e-12)
+    np.testing.assert_allclose(gt.rotation, rot_z(-90.0), atol=1e-12)
     np.testing.assert_allclose(gt.translation, [0, 0, 0], atol=1e-12)
+
+
+def _t265_pose_after(pose_a_t265: np.ndarray, rotation_cv: np.ndarray, translation_cv) -> np.ndarray:
+    """Camera->world T265 pose of a camera that moved by (rotation_cv, translation_cv), given in
+    camera A's OpenCV axes, written out axis by axis: OpenCV (right, down, forward) is T265
+    (right, -up, -backward), so a vector v_cv is (v_x, -v_y, -v_z) in A's T265 axes."""
+    cv_in_t265 = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])  # rows: T265 x, y, z of an OpenCV vector
+    right, down, forward = (cv_in_t265 @ rotation_cv[:, k] for k in range(3))  # B's axes in A's T265 axes
+    b_in_a = np.eye(4)
+    b_in_a[:3, :3] = np.stack([right, -down, -forward], axis=1)  # B's T265 axes: right, up, backward
+    b_in_a[:3, 3] = cv_in_t265 @ np.asarray(translation_cv, float)
+    return pose_a_t265 @ b_in_a
+
+
+def test_ground_truth_is_the_camera_motion_in_opencv_axes_and_a_perfect_prediction_scores_zero(tmp_path, resolve):
+    from scipy.spatial.transform import Rotation
+
+    # Known motion in camera A's OpenCV axes: turn 10 degrees right (yaw about y), tilt 4 degrees up
+    # (pitch about x), roll 6 degrees (about z); move 0.1 m right, 0.05 m up, 0.5 m forward.
+    motion = Rotation.from_euler("yxz", [10.0, 4.0, 6.0], degrees=True).as_matrix()
+    shift = np.array([0.1, -0.05, 0.5])
+    pose_a = np.eye(4)
+    pose_a[:3, :3] = Rotation.from_euler("xyz", [20.0, -35.0, 5.0], degrees=True).as_matrix()
+    pose_a[:3, 3] = [0.4, 1.2, -2.0]
+    pose_b = _t265_pose_after(pose_a, motion, shift)
+    entry = {"id": "known-motion"}
+    for key, matrix in (("pose_a", pose_a), ("pose_b", pose_b)):
+        entry[key] = _write_npz(tmp_path / f"{key}.npz", matrix[:3, 3], Rotation.from_matrix(matrix[:3, :3]).as_quat())
+    gt = load_ground_truth(entry, resolve)
+    np.testing.assert_allclose(gt.rotation, motion, atol=1e-12)
+    np.testing.assert_allclose(gt.translation, shift, atol=1e-12)
+    sample = Sample(id="known-motion", rgb=np.zeros((4, 4, 3), np.uint8), ground_truth=gt)
+    as_matrix = SPEC.validate_prediction({"rotation": motion, "translation": shift}, sample)
+    as_quaternion = SPEC.validate_prediction((Rotation.from_matrix(motion).as_quat(), shift), sample)
+    for prediction in (as_matrix, as_quaternion):
+        metrics = SPEC.compute_metrics(prediction, gt)
+        assert set(metrics) == set(SPEC.metric_names)
+        assert metrics == pytest.approx(dict.fromkeys(SPEC.metric_names, 0.0), abs=1e-5)
+    # The same motion read in the stored T265 axes would be several degrees and > 100 degrees off.
+    flip = np.diag([1.0, -1.0, -1.0])
+    t265 = SPEC.compute_metrics(RelativePose(flip @ motion @ flip, flip @ shift), gt)
+    assert t265["rotation_error_deg"] > 5 and t265["translation_angular_deg"] > 100
 
 
 def _quat_mul(q1, q2):
@@ -340,9 +385,9 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
     assert set(SPEC.metric_names) <= set(next(iter(rows.values())))
     for entry in samples:
         assert entry["id"].count("__") == 3 and {"pose_a", "pose_b", "rgb_b"} <= set(entry)
-        rel = np.linalg.inv(_pose_from_file(sample_dataset / entry["pose_a"])) @ _pose_from_file(
-            sample_dataset / entry["pose_b"]
-        )
+        flip = np.diag([1.0, -1.0, -1.0, 1.0])  # T265 (x right, y up, z back) <-> OpenCV (x right, y down, z forward)
+        pose_a, pose_b = (flip @ _pose_from_file(sample_dataset / entry[key]) @ flip for key in ("pose_a", "pose_b"))
+        rel = np.linalg.inv(pose_a) @ pose_b
         rgb_a = np.asarray(Image.open(sample_dataset / entry["rgb"]).convert("RGB"))
         rgb_b = np.asarray(Image.open(sample_dataset / entry["rgb_b"]).convert("RGB"))
         predicted = image_motion_pose(rgb_a, rgb_b)
@@ -368,6 +413,52 @@ def test_image_motion_baseline_beats_standing_still(sample_dataset, tmp_path, ca
     still = json.loads((tmp_path / "still" / "result.json").read_text())["aggregated"]["rotation_error_deg"]["mean"]
     motion = json.loads((tmp_path / "motion" / "result.json").read_text())["aggregated"]["rotation_error_deg"]["mean"]
     assert still > 0.5 and motion < still / 3
+
+
+def _rotated_view(image: np.ndarray, rotation_cv: np.ndarray) -> np.ndarray:
+    """What a camera rotated by ``rotation_cv`` (OpenCV axes) sees of a far plane imaged as ``image``:
+    pixel p_b shows the point at p_a ~ K R K^-1 p_b (bilinear, edges clamped)."""
+    from rpx_tasks.constants import scaled_intrinsics
+
+    height, width = image.shape[:2]
+    fx, fy, cx, cy = scaled_intrinsics(width, height)
+    k = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+    ys, xs = np.mgrid[0:height, 0:width]
+    rays = k @ rotation_cv @ np.linalg.inv(k) @ np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    x = np.clip(rays[0] / rays[2], 0, width - 1.001)
+    y = np.clip(rays[1] / rays[2], 0, height - 1.001)
+    x0, y0 = x.astype(int), y.astype(int)
+    wx, wy = (x - x0)[:, None], (y - y0)[:, None]
+    top = image[y0, x0] * (1 - wx) + image[y0, x0 + 1] * wx
+    bottom = image[y0 + 1, x0] * (1 - wx) + image[y0 + 1, x0 + 1] * wx
+    return (top * (1 - wy) + bottom * wy).reshape(image.shape).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "angles",
+    [{"z": 3.0}, {"z": -2.0}, {"y": 2.0}, {"x": 1.5}, {"y": -1.5, "x": -1.0, "z": 2.0}],
+    ids=["roll", "roll_back", "yaw_right", "pitch_up", "all_three"],
+)
+def test_image_motion_baseline_answers_in_opencv_axes(angles):
+    from scipy.spatial.transform import Rotation
+
+    coarse = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    texture = np.asarray(Image.fromarray(coarse).resize((320, 240), Image.BICUBIC), np.float64)
+    truth = Rotation.from_euler("".join(angles), list(angles.values()), degrees=True).as_matrix()
+    predicted = image_motion_pose(texture.astype(np.uint8), _rotated_view(texture, truth))["rotation"]
+    metrics = pose_metrics(pose(predicted), pose(truth))
+    assert metrics["rotation_error_deg"] < 0.3  # a wrong sign on any axis would be off by twice its angle
+
+
+def test_ls_and_the_signature_state_the_prediction_axes(capsys):
+    from rpx_tasks.cli import main
+
+    assert "OpenCV axes (x right, y down, z forward)" in SPEC.numpy_signature
+    assert "metres" in SPEC.numpy_signature and "x, y, z, w" in SPEC.numpy_signature
+    assert main(["ls"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("relative_camera_pose"))
+    assert "frame B's camera in frame A's camera axes" in lines[index + 1] and "y down" in lines[index + 1]
 
 
 def test_sample_pairs_use_the_later_frame_of_the_same_clip(sample_dataset):
