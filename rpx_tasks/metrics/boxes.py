@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+# IoU entries computed at once by the box metrics (detection, tracking): they score predictions in
+# blocks of max(1, IOU_BLOCK_ELEMENTS // #ground-truth boxes) rows, so the temporaries of
+# ``box_iou_matrix`` (about ten arrays of the block's size) stay near 5 MB however many boxes a
+# model returns.
+IOU_BLOCK_ELEMENTS = 65_536
+
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Areas of (N, 4) boxes, (N,) float64; inverted boxes have area 0."""

@@ -28,7 +28,7 @@ import numpy as np
 from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth, GroundingGroundTruth
 from rpx_tasks.contracts.spec import MetricInfo
 from rpx_tasks.errors import MetricError
-from rpx_tasks.metrics.boxes import box_iou_matrix
+from rpx_tasks.metrics.boxes import IOU_BLOCK_ELEMENTS, box_iou_matrix
 
 IOU_THRESHOLD = 0.5
 
@@ -66,8 +66,10 @@ def count_true_positives(
 ) -> int:
     """Greedy same-label matching of predictions to ground truth (see the module docstring).
 
-    Returns the number of true positives. Raises MetricError when the box arrays are not
-    (N, 4) or the scores/labels do not have one entry per box.
+    IoU rows are computed for blocks of predictions in score order (``boxes.IOU_BLOCK_ELEMENTS``),
+    so memory stays bounded however many boxes there are. Returns the number of true positives.
+    Raises MetricError when the box arrays are not (N, 4) or the scores/labels do not have one
+    entry per box.
     """
     pred = _boxes(pred_boxes, "predicted boxes")
     gt = _boxes(gt_boxes, "ground-truth boxes")
@@ -80,21 +82,25 @@ def count_true_positives(
         )
     if len(pred) == 0 or len(gt) == 0:
         return 0
-    iou = box_iou_matrix(pred, gt)
-    # Label compatibility as a matrix; labels compare as strings.
-    same_label = (
-        np.asarray([str(p) for p in pred_labels], dtype=object)[:, None]
-        == np.asarray([str(g) for g in gt_labels], dtype=object)[None, :]
-    )
-    candidates = np.where(same_label, iou, -1.0)
+    # Labels compare as strings, here as integer codes of those strings.
+    codes: dict[str, int] = {}
+    pred_codes = np.array([codes.setdefault(str(label), len(codes)) for label in pred_labels], np.int64)
+    gt_codes = np.array([codes.setdefault(str(label), len(codes)) for label in gt_labels], np.int64)
+    visit = np.argsort(-scores, kind="stable")
+    rows = max(1, IOU_BLOCK_ELEMENTS // len(gt))  # IoU rows per block: bounded memory
     unmatched = np.ones(len(gt), dtype=bool)
     tp = 0
-    for index in np.argsort(-scores, kind="stable"):
-        row = np.where(unmatched, candidates[index], -1.0)
-        best = int(np.argmax(row))
-        if row[best] >= iou_threshold:
-            unmatched[best] = False
-            tp += 1
+    for start in range(0, len(visit), rows):
+        block = visit[start : start + rows]
+        same_label = pred_codes[block, None] == gt_codes[None, :]
+        for candidates in np.where(same_label, box_iou_matrix(pred[block], gt), -1.0):
+            row = np.where(unmatched, candidates, -1.0)
+            best = int(np.argmax(row))
+            if row[best] >= iou_threshold:
+                unmatched[best] = False
+                tp += 1
+        if not unmatched.any():
+            break
     return tp
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from rpx_tasks.contracts.spec import MetricInfo
 from rpx_tasks.contracts.tracking import Tracklet, TrackletGroundTruth, TrackletPrediction
 from rpx_tasks.errors import MetricError
-from rpx_tasks.metrics.boxes import box_iou_matrix
+from rpx_tasks.metrics.boxes import IOU_BLOCK_ELEMENTS, box_iou_matrix
 
 IOU_THRESHOLD = 0.5
 
@@ -29,6 +29,35 @@ def _boxes_at(tracks: list[Tracklet], t: int) -> tuple[list[str], np.ndarray]:
     alive = [track for track in tracks if len(track.boxes) > t]
     boxes = np.array([track.boxes[t] for track in alive], dtype=np.float32).reshape(-1, 4)
     return [track.track_id for track in alive], boxes
+
+
+def _match_step(
+    pred_ids: list[str], pred_boxes: np.ndarray, gt_ids: list[str], gt_boxes: np.ndarray, last_gt_of: dict[str, str]
+) -> tuple[int, int]:
+    """Greedy matching of one time step (see :func:`tracking_metrics`); updates ``last_gt_of``.
+
+    IoU rows are computed in blocks of predictions (``IOU_BLOCK_ELEMENTS``), so memory stays
+    bounded however many tracks there are. Returns (matches, ID switches).
+    """
+    taken = np.zeros(len(gt_ids), dtype=bool)
+    matched = switches = 0
+    rows = max(1, IOU_BLOCK_ELEMENTS // max(1, len(gt_ids)))
+    for start in range(0, len(pred_ids), rows):
+        if taken.all():
+            break
+        iou = box_iou_matrix(pred_boxes[start : start + rows], gt_boxes)
+        for pred_id, row in zip(pred_ids[start : start + rows], iou):
+            candidates = np.where(taken, -1.0, row)
+            j = int(candidates.argmax())
+            if candidates[j] < IOU_THRESHOLD:
+                continue
+            taken[j] = True
+            matched += 1
+            previous = last_gt_of.get(pred_id)
+            if previous is not None and previous != gt_ids[j]:
+                switches += 1
+            last_gt_of[pred_id] = gt_ids[j]
+    return matched, switches
 
 
 def tracking_metrics(prediction: TrackletPrediction, ground_truth: TrackletGroundTruth) -> dict[str, float | None]:
@@ -66,22 +95,8 @@ def tracking_metrics(prediction: TrackletPrediction, ground_truth: TrackletGroun
         if not pred_ids:
             fn += len(gt_ids)
             continue
-        iou = box_iou_matrix(pred_boxes, gt_boxes)
-        taken = np.zeros(len(gt_ids), dtype=bool)
-        matched = 0
-        for i, pred_id in enumerate(pred_ids):
-            if taken.all():
-                continue
-            candidates = np.where(taken, -1.0, iou[i])
-            j = int(candidates.argmax())
-            if candidates[j] < IOU_THRESHOLD:
-                continue
-            taken[j] = True
-            matched += 1
-            previous = last_gt_of.get(pred_id)
-            if previous is not None and previous != gt_ids[j]:
-                idsw += 1
-            last_gt_of[pred_id] = gt_ids[j]
+        matched, switches = _match_step(pred_ids, pred_boxes, gt_ids, gt_boxes, last_gt_of)
+        idsw += switches
         fn += len(gt_ids) - matched
         fp += len(pred_ids) - matched
     mota = min(max(1.0 - (fn + fp + idsw) / max(total_gt, 1), -1.0), 1.0)

@@ -102,6 +102,16 @@ def _detection_other_label_ignored():
     return box_rows([[0, 0, 10, 10]]), [0.5], ["a"], box_rows([[0, 0, 10, 10], [0, 0, 10, 25]]), ["b", "a"]
 
 
+def _detection_many_boxes():
+    """600 crowded GT boxes and 300 predictions: several IoU blocks of rows (metrics.boxes.IOU_BLOCK_ELEMENTS)."""
+    rng = np.random.default_rng(7)
+    gt = random_boxes(rng, 600)
+    gt_labels = [("cup", "box", "can")[i] for i in rng.integers(0, 3, 600)]
+    picked = rng.integers(0, 600, 300)
+    scores = np.round(rng.uniform(0, 1, 300), 1)  # ties across block edges
+    return jitter(rng, gt[picked], 8.0), scores, [gt_labels[i] for i in picked], gt, gt_labels
+
+
 DETECTION_RAW_CASES = (
     *(Case(f"random{s}", lambda s=s: _detection_raw_random(s)) for s in SEEDS),
     Case("greedy_by_score", _detection_greedy_order),
@@ -123,6 +133,7 @@ DETECTION_RAW_CASES = (
             ["a", "a"],
         ),
     ),
+    Case("many_boxes_several_blocks", _detection_many_boxes),
     Case("both_empty", lambda: (box_rows([]), [], [], box_rows([]), [])),
     Case("no_predictions", lambda: (box_rows([]), [], [], box_rows([[0, 0, 4, 4]]), ["a"])),
     Case("no_ground_truth", lambda: (box_rows([[0, 0, 4, 4], [1, 1, 3, 3]]), [0.3, 0.4], ["a", "b"], box_rows([]), [])),

@@ -51,6 +51,25 @@ def _sparse_random(seed: int):
     return _sparse(gt_xy, gt_d, pred_xy[order], pred_d[order])
 
 
+def _sparse_dense_grid():
+    """A prediction at every pixel of a 64x48 frame; GT points on pixel corners and edges tie with
+    up to four predictions (the first wins)."""
+    rng = np.random.default_rng(5)
+    ys, xs = np.mgrid[0:48, 0:64]
+    pred_xy = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    gt_xy = rng.integers(0, [64, 48], (40, 2)) + rng.choice([0.0, 0.5], (40, 2))
+    gt_xy[:5] = [[-2.0, 10], [-2.5, 10], [65.0, 47], [66.5, 3], [10, 49.5]]  # at, just past the radius
+    return _sparse(gt_xy, rng.uniform(0.5, 4.0, 40), pred_xy, rng.uniform(0.5, 4.0, len(pred_xy)))
+
+
+def _sparse_one_column():
+    """Every prediction on one column: each GT point's x window holds all of them (several blocks of pairs)."""
+    rng = np.random.default_rng(6)
+    pred_xy = np.stack([np.full(5000, 30.0), rng.uniform(0, 480, 5000)], axis=1)
+    gt_xy = np.stack([30.0 + rng.uniform(-3, 3, 60), rng.uniform(0, 480, 60)], axis=1)
+    return _sparse(gt_xy, rng.uniform(0.5, 4.0, 60), pred_xy, rng.uniform(0.5, 4.0, 5000))
+
+
 SPARSE_CASES = (
     *(Case(f"random{s}", lambda s=s: _sparse_random(s)) for s in SEEDS),
     Case("no_ground_truth", lambda: _sparse(np.zeros((0, 2)), [], [[1, 1]], [2.0])),
@@ -63,6 +82,8 @@ SPARSE_CASES = (
     ),
     Case("tie_goes_to_first", lambda: _sparse([[10, 10]], [2.0], [[11, 10], [9, 10], [10, 11]], [1.0, 3.0, 5.0])),
     Case("single_point", lambda: _sparse([[3.5, 4.25]], [1.75], [[4.0, 4.0]], [1.5])),
+    Case("dense_grid_prediction", _sparse_dense_grid),
+    Case("one_column_many_blocks", _sparse_one_column),
 )
 
 ROWS = (

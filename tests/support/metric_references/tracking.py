@@ -85,6 +85,15 @@ def _tracking_random(seed: int):
     return TrackletPrediction([pred_tracks[i] for i in order]), TrackletGroundTruth(gt_tracks)
 
 
+def _tracking_many_tracks():
+    """500 crowded GT tracks and 150 predicted ones over 2 steps: two IoU blocks of rows per step."""
+    rng = np.random.default_rng(11)
+    gt_tracks = [Tracklet(f"g{k}", random_boxes(rng, 2)) for k in range(500)]
+    followed = rng.integers(0, 500, 150)
+    pred_tracks = [Tracklet(f"p{k % 120}", jitter(rng, gt_tracks[g].boxes, 6.0)) for k, g in enumerate(followed)]
+    return TrackletPrediction(pred_tracks), TrackletGroundTruth(gt_tracks)
+
+
 _BOX_A, _BOX_B = [0, 0, 10, 10], [20, 20, 30, 30]
 
 TRACKING_CASES = (
@@ -108,6 +117,7 @@ TRACKING_CASES = (
         lambda: _tracking({"p": [_BOX_B, _BOX_B], "q": [_BOX_B, _BOX_B], "r": [_BOX_B]}, {"a": [_BOX_A, _BOX_A]}),
     ),
     Case("single_match", lambda: _tracking({"p": [[1, 0, 10, 10]]}, {"a": [_BOX_A]})),
+    Case("many_tracks_several_blocks", _tracking_many_tracks),
 )
 
 ROWS = (
