@@ -52,7 +52,10 @@ __all__ = [
 def validate_config(params: dict[str, Any]) -> RunConfig:
     """Return a RunConfig built from plain values (CLI options or flow parameters; None means default).
 
-    Raises ConfigError for any invalid value.
+    Raises ConfigError for any invalid value, the model's included (registry name, import path
+    and its signature, HF fast path, model kwargs: ``model_selection.check_model_selection``),
+    so a wrong model stops the run before its split is downloaded; ModelError for a built model
+    of another task.
     """
     return RunConfig(**{key: value for key, value in params.items() if value is not None})
 

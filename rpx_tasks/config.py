@@ -13,7 +13,7 @@ from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS, default_repo_id, default_
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
-from rpx_tasks.model_selection import BASELINE_ALIAS, check_one_selector, default_baseline
+from rpx_tasks.model_selection import BASELINE_ALIAS, check_model_selection, check_one_selector, default_baseline
 from rpx_tasks.sample_data.builtin import check_covered, is_builtin
 from rpx_tasks.tasks import get_task
 
@@ -53,6 +53,10 @@ class RunConfig:
     ``"builtin:sample"`` the built-in procedural sample data of ``split``; otherwise the split
     is downloaded from ``repo_id`` at ``revision``. Raises ConfigError at construction for any
     invalid value.
+
+    The model is checked at construction too, with nothing downloaded and no weights loaded
+    (``model_selection.check_model_selection``: registry name, import path and its signature,
+    HF fast path, model kwargs); a built model of another task raises ModelError.
     """
 
     task: str
@@ -94,6 +98,14 @@ class RunConfig:
             raise ConfigError("repo_id is empty.", hint="pass --repo ORG/NAME or a local mirror directory")
         if not isinstance(self.model_kwargs, dict):
             raise ConfigError("model_kwargs must be a dict.", hint='e.g. {"dtype": "float16"}')
+        # The model itself, before anything is downloaded or loaded (no weights, no network).
+        check_model_selection(
+            get_task(self.task),
+            model=self.model,
+            model_name=self.model_name,
+            hf_checkpoint=self.hf_checkpoint,
+            model_kwargs=self.model_kwargs,
+        )
 
     @property
     def effective_repo_id(self) -> str:

@@ -9,6 +9,14 @@ A run names its model by exactly one selector (:func:`check_one_selector`):
   an ``hf`` entry goes through the task's HF fast path, an ``import`` entry through its import path;
 - ``hf_checkpoint``: the task's HF fast path (``TaskSpec.load_hf_model``).
 
+:func:`check_model_selection` checks the selector against the run's task without building
+anything or loading weights (``RunConfig`` calls it, so ``rpx bench``, flow ``rpx-bench`` and
+``bench.run_bench`` stop before any download): a registry name must exist and be of the task; an
+import path must import, name a callable or a Model, and its signature must fit (see
+``models.import_path.check_callable``); an HF checkpoint needs the task's fast path, a
+well-formed id, and model kwargs that loader accepts (``models.hf_loading.check_loader_kwargs``).
+:func:`resolve_model` applies the same checks, then builds the model.
+
 The registry is read from the task specs (``TaskSpec.models``); :func:`register_model` adds
 entries of models defined outside the package. This module sits above tasks and models.
 """
@@ -16,12 +24,14 @@ entries of models defined outside the package. This module sits above tasks and 
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import ModelEntry, TaskSpec
 from rpx_tasks.errors import ConfigError
-from rpx_tasks.models.import_path import is_import_path, load_import_path, model_from_callable
+from rpx_tasks.models.hf_loading import check_checkpoint_id, check_loader_kwargs
+from rpx_tasks.models.import_path import check_callable, is_import_path, load_import_path, model_from_callable
 from rpx_tasks.tasks import iter_tasks
 
 KINDS = ("hf", "import")
@@ -83,17 +93,25 @@ def list_models(task: str | None = None) -> list[ModelEntry]:
     return [entry for entry in _registry().values() if task is None or entry.task == task]
 
 
-def get_entry(name: str) -> ModelEntry:
-    """The entry registered as ``name``. Raises ConfigError "Unknown model 'x'." with a did-you-mean."""
+def get_entry(name: str, task: str | None = None) -> ModelEntry:
+    """The entry registered as ``name``.
+
+    Raises ConfigError "Unknown model 'x'." with a did-you-mean: the closest name (of ``task``'s
+    models first, when given), else the models of ``task`` (or every registered model).
+    """
     registry = _registry()
     if name in registry:
         return registry[name]
     names = list(registry)
-    close = difflib.get_close_matches(name, names, n=1)
-    suggestion = f"did you mean {close[0]!r}? " if close else ""
+    shown = [n for n in names if registry[n].task == task] if task else names
+    close = difflib.get_close_matches(name, shown, n=1) or difflib.get_close_matches(name, names, n=1)
+    if close:
+        suggestion = f"did you mean {close[0]!r}? {task + ' models' if task else 'registered models'}: "
+    else:
+        suggestion = f"did you mean one of the {task + ' models' if task else 'registered models'}: "
     raise ConfigError(
         f"Unknown model {name!r}.",
-        hint=f"{suggestion}registered models: {', '.join(names)} (`rpx models` describes them); "
+        hint=f"{suggestion}{', '.join(shown)} (`rpx models` describes every task's); "
         "or pass an import path package.module:callable",
         details={"registered": names},
     )
@@ -122,6 +140,84 @@ def check_one_selector(model: object | None, model_name: str | None, hf_checkpoi
     return given[0]
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """What a run's model selector names, checked against the task but not built."""
+
+    kind: Literal["callable", "hf"]
+    target: Any  # the object an import path or ``model=`` gives, or a checkpoint id
+    name: str | None  # the display name: registry name, import path attribute, checkpoint id
+
+
+def _entry_for_task(task_spec: TaskSpec, model_name: str) -> ModelEntry:
+    """The registry entry ``model_name`` (``baseline``: the task's). Raises ConfigError: unknown, or another task's."""
+    entry = default_baseline(task_spec.name) if model_name == BASELINE_ALIAS else get_entry(model_name, task_spec.name)
+    if entry.task != task_spec.name:
+        raise ConfigError(
+            f"Model {entry.name!r} is a {entry.task} model, but this run is {task_spec.name}.",
+            hint=f"`rpx models` lists the {task_spec.name} models",
+            details={"model_task": entry.task, "run_task": task_spec.name},
+        )
+    return entry
+
+
+def _select(task_spec: TaskSpec, model_name: str | None, hf_checkpoint: str | None, model: object | None) -> _Selection:
+    """What the one given selector names (import paths imported). Raises ConfigError."""
+    selector = check_one_selector(model, model_name, hf_checkpoint, "A run")
+    if selector == "model":
+        return _Selection("callable", model, None)
+    if selector == "hf_checkpoint":
+        return _Selection("hf", hf_checkpoint, hf_checkpoint)
+    if is_import_path(model_name):
+        return _Selection("callable", load_import_path(model_name), model_name.split(":", 1)[1].rsplit(".", 1)[-1])
+    entry = _entry_for_task(task_spec, model_name)
+    if entry.kind == "hf":
+        return _Selection("hf", entry.target, entry.name)
+    return _Selection("callable", load_import_path(entry.target), entry.name)
+
+
+def _checked_selection(
+    task_spec: TaskSpec,
+    model_name: str | None,
+    hf_checkpoint: str | None,
+    model: object | None,
+    model_kwargs: dict[str, Any],
+) -> _Selection:
+    selection = _select(task_spec, model_name, hf_checkpoint, model)
+    if selection.kind == "hf":
+        loader = task_spec.hf_fast_path(selection.target)
+        check_checkpoint_id(selection.target)
+        owner = f"the {task_spec.name} HF fast path (checkpoint {selection.target!r})"
+        check_loader_kwargs(loader, model_kwargs, owner=owner)
+    else:
+        check_callable(selection.target, task_spec=task_spec, name=selection.name, model_kwargs=model_kwargs)
+    return selection
+
+
+def check_model_selection(
+    task_spec: TaskSpec,
+    *,
+    model_name: str | None = None,
+    hf_checkpoint: str | None = None,
+    model: object | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> None:
+    """Check the run's model without building it, loading weights or touching the network.
+
+    Exactly one of ``model``, ``model_name`` (registry name, ``baseline`` or import path) and
+    ``hf_checkpoint`` must be given. A registry name must exist (did-you-mean otherwise) and be
+    of ``task_spec``'s task; an import path must import and name a callable or a Model whose
+    signature fits (``models.import_path.check_callable``); an HF checkpoint (or ``hf`` entry)
+    needs the task's fast path, a well-formed id or existing folder, and ``model_kwargs`` its
+    loader accepts (``models.hf_loading.check_loader_kwargs``). Imports the user's module, never
+    torch or transformers.
+
+    Raises ConfigError for each of those mistakes; ModelError for a built Model of another task
+    or an import path naming something that is neither callable nor a Model.
+    """
+    _checked_selection(task_spec, model_name, hf_checkpoint, model, dict(model_kwargs or {}))
+
+
 def resolve_model(
     task_spec: TaskSpec,
     *,
@@ -139,34 +235,15 @@ def resolve_model(
     loader. Returns a Model of ``task_spec``'s task, not yet set up (the runner calls ``setup()``).
     The display name is the registry name, the import path's attribute name, or the checkpoint id.
 
-    Raises ConfigError when not exactly one selector is given, the registry name is unknown or
-    is for another task, the import path is bad, or the task has no HF fast path; ModelError
-    (from the loaders) when the model cannot be built or is for another task.
+    Raises ConfigError for what :func:`check_model_selection` rejects; ModelError (from the
+    loaders) when the model cannot be built or is for another task.
     """
-    selector = check_one_selector(model, model_name, hf_checkpoint, "A run")
     kwargs = dict(model_kwargs or {})
-    if selector == "model":
-        return model_from_callable(model, task_spec=task_spec, name=None, device=device, model_kwargs=kwargs)
-    if selector == "hf_checkpoint":
+    selection = _checked_selection(task_spec, model_name, hf_checkpoint, model, kwargs)
+    if selection.kind == "hf":
         return task_spec.load_hf_model(
-            hf_checkpoint, device=device, name=hf_checkpoint, cache_dir=cache_dir, revision=revision, **kwargs
-        )
-    if is_import_path(model_name):
-        name = model_name.split(":", 1)[1].rsplit(".", 1)[-1]
-        return model_from_callable(
-            load_import_path(model_name), task_spec=task_spec, name=name, device=device, model_kwargs=kwargs
-        )
-    entry = default_baseline(task_spec.name) if model_name == BASELINE_ALIAS else get_entry(model_name)
-    if entry.task != task_spec.name:
-        raise ConfigError(
-            f"Model {entry.name!r} is a {entry.task} model, but this run is {task_spec.name}.",
-            hint=f"`rpx models` lists the {task_spec.name} models",
-            details={"model_task": entry.task, "run_task": task_spec.name},
-        )
-    if entry.kind == "hf":
-        return task_spec.load_hf_model(
-            entry.target, device=device, name=entry.name, cache_dir=cache_dir, revision=revision, **kwargs
+            selection.target, device=device, name=selection.name, cache_dir=cache_dir, revision=revision, **kwargs
         )
     return model_from_callable(
-        load_import_path(entry.target), task_spec=task_spec, name=entry.name, device=device, model_kwargs=kwargs
+        selection.target, task_spec=task_spec, name=selection.name, device=device, model_kwargs=kwargs
     )

@@ -119,3 +119,83 @@ def test_tampered_shard_stops_the_bench_naming_it(hub_env, cli_env, tmp_path):
     assert shard in done.stderr and "hint:" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "result.json").exists()
     assert not list(hub_env.rpx_cache.rglob("hard*.json"))
+
+
+# A user module for the model mistakes below: a numpy function of the wrong arity, a factory.
+_USER_MODELS = """
+import numpy as np
+
+def two_frames(rgb_a, rgb_b):
+    return np.ones(rgb_a.shape[:2], np.float32)
+
+def make(device="cpu", scale=1.0):
+    raise RuntimeError("a factory that must not be called before the split is downloaded")
+"""
+
+
+@pytest.mark.parametrize(
+    "task, model_args, fragments",
+    [
+        ("monocular_depth", ["--model", "no_such_model"], ["Unknown model", "did you mean one of", "constant_depth"]),
+        ("monocular_depth", ["--model", "constant_dept"], ["Unknown model", "did you mean 'constant_depth'?"]),
+        ("monocular_depth", ["--model", "rpx_no_such_user_module:predict"], ["Cannot import module", "PYTHONPATH"]),
+        (
+            "monocular_depth",
+            ["--model", "rpx_tasks.models.baselines:constant_dept"],
+            ["has no attribute 'constant_dept'", "did you mean 'constant_depth'?"],
+        ),
+        ("monocular_depth", ["--model", "rpx_cli_user_models:two_frames"], ["cannot be called as", "fn(rgb)"]),
+        ("relative_camera_pose", ["--hf-checkpoint", "org/x"], ["no --hf-checkpoint fast path", "fn(rgb_a"]),
+        (
+            "monocular_depth",
+            ["--model", "rpx_cli_user_models:make", "--model-kwarg", "colour=red"],
+            ["does not accept the model kwargs ['colour']", "it accepts: ['scale']"],
+        ),
+        (
+            "monocular_depth",
+            ["--model", "depth_pro", "--model-kwarg", "threshold=0.3"],
+            ["does not accept the model kwargs ['threshold']", "attn_implementation"],
+        ),
+    ],
+    ids=[
+        "unknown-name",
+        "misspelt-name",
+        "missing-module",
+        "missing-attribute",
+        "wrong-arity",
+        "hf-without-fast-path",
+        "factory-kwarg",
+        "hf-loader-kwarg",
+    ],
+)
+def test_a_wrong_model_fails_before_any_request(hub_env, cli_env, tmp_path, task, model_args, fragments):
+    (tmp_path / "rpx_cli_user_models.py").write_text(_USER_MODELS)
+    env = dict(cli_env, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+    out = tmp_path / "out"
+    done = _rpx(
+        [
+            "bench",
+            task,
+            *model_args,
+            "--split",
+            "hard",
+            "--repo",
+            "rpx-test/loose",
+            "--revision",
+            "main",
+            "--cache-dir",
+            str(tmp_path / "hf"),
+            "--device",
+            "cpu",
+            "--plain",
+            "--output-dir",
+            str(out),
+        ],
+        env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: ") and "hint:" in done.stderr and "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr
+    assert hub_env.server.requests == []  # not even the revision or the manifest
+    assert not out.exists() and not (tmp_path / "hf").exists()

@@ -102,6 +102,11 @@ class TaskSpec:
     - ``numpy_signature``: the numpy function ``--model pkg.mod:fn`` must have (shown in hints);
       ``numpy_invoke(fn, sample)`` calls it, ``numpy_normalise(raw, sample)`` turns its output
       into a prediction. The adapter itself is generic (``models.numpy_function``).
+      ``numpy_inputs`` names the positional inputs ``numpy_invoke`` always passes, in order
+      (default ``("rgb",)``); ``numpy_optional_inputs`` those it passes only when the function
+      takes them, positionally after ``numpy_inputs`` or by keyword (open vocabulary:
+      ``("vocabulary",)``). Run validation binds them to the function's signature
+      (``models.import_path.check_callable``), so a function of the wrong arity fails before download.
     - ``hf_loader``: import path of the ``--hf-checkpoint`` fast path, or None.
     - ``temporal``: what Temporal Stability compares — ``"depth"`` (depth maps), ``"labels"``
       (label maps) — or None when the task has none; ``geometric_coherence``: whether the task
@@ -124,6 +129,8 @@ class TaskSpec:
     numpy_signature: str
     numpy_normalise: NumpyNormalise
     numpy_invoke: NumpyInvoke = call_with_frame
+    numpy_inputs: tuple[str, ...] = ("rgb",)
+    numpy_optional_inputs: tuple[str, ...] = ()
     hf_loader: str | None = None
     temporal: TemporalKind | None = None
     geometric_coherence: bool = False
@@ -143,10 +150,10 @@ class TaskSpec:
                 return info.higher_is_better
         raise MetricError(f"Task {self.name} has no metric {metric!r}.", hint=f"Known: {self.metric_names}")
 
-    def load_hf_model(self, checkpoint: str, **kwargs: Any) -> Model:
-        """The task's HF fast-path model for ``checkpoint`` (kwargs go to the loader).
+    def hf_fast_path(self, checkpoint: str) -> Callable[..., Model]:
+        """The task's HF fast-path loader, imported but not called (``checkpoint`` is named in the error).
 
-        Raises ConfigError when the task has no fast path, and whatever the loader raises.
+        Raises ConfigError when the task has no fast path.
         """
         if self.hf_loader is None:
             raise ConfigError(
@@ -155,4 +162,11 @@ class TaskSpec:
                 f"expected: {self.numpy_signature}",
                 details={"task": self.name, "checkpoint": checkpoint},
             )
-        return load_attribute(self.hf_loader)(checkpoint, **kwargs)
+        return load_attribute(self.hf_loader)
+
+    def load_hf_model(self, checkpoint: str, **kwargs: Any) -> Model:
+        """The task's HF fast-path model for ``checkpoint`` (kwargs go to the loader).
+
+        Raises ConfigError when the task has no fast path, and whatever the loader raises.
+        """
+        return self.hf_fast_path(checkpoint)(checkpoint, **kwargs)

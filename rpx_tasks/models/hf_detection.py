@@ -25,6 +25,7 @@ top box is always kept; an empty answer would score 0). Pass ``threshold=`` to c
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from rpx_tasks.errors import ConfigError
@@ -190,6 +191,18 @@ def load_hf_open_vocab_model(checkpoint: str, **kwargs: Any) -> HFBoxModel:
 def load_hf_grounding_model(checkpoint: str, **kwargs: Any) -> HFBoxModel:
     """The visual_grounding fast path: :func:`load_hf_zero_shot_model` with the expression as the query."""
     return load_hf_zero_shot_model(checkpoint, task="visual_grounding", **kwargs)
+
+
+def _zero_shot_signature_without_task() -> inspect.Signature:
+    """:func:`load_hf_zero_shot_model`'s signature less ``task``, which the two task loaders fix."""
+    full = inspect.signature(load_hf_zero_shot_model)
+    return full.replace(parameters=[p for p in full.parameters.values() if p.name != "task"])
+
+
+# The keywords the two task loaders pass on are load_hf_zero_shot_model's: say so to inspect.signature,
+# which the run's validation reads (hf_loading.check_loader_kwargs).
+load_hf_open_vocab_model.__signature__ = _zero_shot_signature_without_task()  # type: ignore[attr-defined]
+load_hf_grounding_model.__signature__ = _zero_shot_signature_without_task()  # type: ignore[attr-defined]
 
 
 __all__ = [

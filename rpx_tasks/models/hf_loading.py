@@ -5,13 +5,29 @@ or local folder), never with remote code, checks the config's ``model_type`` aga
 auto class, and turns every failure into a ConfigError / ModelError whose hint fits the likely
 cause. ``HF_HUB_OFFLINE=1`` is read at call time (huggingface_hub reads it only at import), and
 then the checkpoint must already be in the HF cache: nothing waits on the network.
+
+Which model kwargs a fast path accepts (``--model-kwarg``, the flow's ``model_kwargs``), one rule
+checked by :func:`check_loader_kwargs` when the run is validated, before any download, and by
+:func:`check_request` when the loader runs:
+
+- the loader's own keyword parameters (``dtype``, ``threshold``, ``processor_kwargs``, ...),
+  except those the run sets itself (:data:`RUN_KEYWORDS`: ``device``, ``name``, ``cache_dir``,
+  ``revision``; ``checkpoint`` and ``task``);
+- for a loader that forwards ``**kwargs`` to the model's ``from_pretrained``, the options of
+  :data:`FROM_PRETRAINED_KWARGS` (those that change how the weights load, not what the model is).
+
+Anything else is refused: with a ``config`` given, ``from_pretrained`` hands unknown keywords to
+the model's constructor, which fails only after the download, or ignores them silently.
+``trust_remote_code`` is never accepted. The checks import neither torch nor transformers.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 from rpx_tasks.errors import ConfigError, ModelError
 
@@ -25,6 +41,23 @@ _DTYPES = {
     "bfloat16": "bfloat16",
     "bf16": "bfloat16",
 }
+
+# Loader parameters the run fills itself (--device, the display name, --cache-dir, the revision).
+RUN_KEYWORDS = frozenset({"checkpoint", "task", "device", "name", "cache_dir", "revision"})
+# The from_pretrained options a loader's **kwargs pass on: how the weights load, not what the model is.
+FROM_PRETRAINED_KWARGS = frozenset(
+    {
+        "attn_implementation",
+        "dtype",
+        "force_download",
+        "ignore_mismatched_sizes",
+        "local_files_only",
+        "low_cpu_mem_usage",
+        "token",
+        "use_safetensors",
+        "variant",
+    }
+)
 
 
 def hub_offline() -> bool:
@@ -44,13 +77,18 @@ def torch_dtype(dtype: Any):
 
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
+    return getattr(torch, _dtype_name(dtype))
+
+
+def _dtype_name(dtype: Any) -> str:
+    """The torch name of ``dtype`` (float32/float16/bfloat16 or an alias). Raises ConfigError for any other."""
     key = str(dtype).strip().lower().removeprefix("torch.")
     if key not in _DTYPES:
         raise ConfigError(
             f"Unknown dtype {dtype!r} for an HF model.",
             hint="use one of float32, float16 or bfloat16 (or leave it unset for the checkpoint's own)",
         )
-    return getattr(torch, _DTYPES[key])
+    return _DTYPES[key]
 
 
 def load_error(
@@ -94,7 +132,8 @@ def load_error(
 def check_request(
     checkpoint: Any, example: str, kwargs: dict[str, Any], processor_kwargs: dict[str, Any] | None, *, kind: str
 ) -> None:
-    """Reject an empty checkpoint id and any ``trust_remote_code`` (popped from ``kwargs``).
+    """Reject an empty checkpoint id, any ``trust_remote_code`` (popped from ``kwargs``) and
+    ``from_pretrained`` kwargs outside :data:`FROM_PRETRAINED_KWARGS` (``kwargs`` are the loader's ``**kwargs``).
 
     Raises ConfigError; ``example`` is a checkpoint id shown in the hint, ``kind`` names the fast
     path in the message (e.g. "keypoint-matching").
@@ -102,11 +141,62 @@ def check_request(
     if not isinstance(checkpoint, str) or not checkpoint.strip():
         raise ConfigError("An HF checkpoint id is required.", hint=f"e.g. --hf-checkpoint {example}")
     if kwargs.pop("trust_remote_code", False) or (processor_kwargs or {}).get("trust_remote_code"):
+        raise _remote_code_refused(f"the HF {kind} fast path")
+    _check_unknown_kwargs(
+        sorted(set(kwargs) - FROM_PRETRAINED_KWARGS), FROM_PRETRAINED_KWARGS, f"The HF {kind} fast path"
+    )
+
+
+def _remote_code_refused(what: str) -> ConfigError:
+    return ConfigError(
+        f"trust_remote_code is not allowed for {what}.",
+        hint="it only runs transformers' own model classes; wrap custom code in a factory "
+        "and pass --model package.module:factory",
+    )
+
+
+def _check_unknown_kwargs(unknown: list[str], accepted: Iterable[str], owner: str) -> None:
+    if unknown:
         raise ConfigError(
-            f"trust_remote_code is not allowed for the HF {kind} fast path.",
-            hint="it only runs transformers' own model classes; wrap custom code in a factory "
-            "and pass --model package.module:factory",
+            f"{owner} does not accept the model kwargs {unknown}.",
+            hint=f"it accepts: {', '.join(sorted(accepted))}; --device, --cache-dir and the revision "
+            "are set by the run, not as model kwargs",
+            details={"unknown_kwargs": unknown},
         )
+
+
+def check_loader_kwargs(loader: Callable[..., Any], model_kwargs: dict[str, Any], *, owner: str) -> None:
+    """Check ``model_kwargs`` against the HF fast path ``loader`` without calling it (module docstring rule).
+
+    ``owner`` names the fast path in messages (e.g. "the monocular_depth HF fast path"). Raises
+    ConfigError for ``trust_remote_code``, a keyword the run sets itself or the loader does not
+    accept, or an unknown ``dtype`` name.
+    """
+    if model_kwargs.get("trust_remote_code"):
+        raise _remote_code_refused(owner)
+    params = inspect.signature(loader).parameters.values()
+    accepted = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - RUN_KEYWORDS
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        accepted |= FROM_PRETRAINED_KWARGS
+    _check_unknown_kwargs(sorted(set(model_kwargs) - accepted), accepted, owner[:1].upper() + owner[1:])
+    if isinstance(model_kwargs.get("dtype"), str):
+        _dtype_name(model_kwargs["dtype"])
+
+
+def check_checkpoint_id(checkpoint: str) -> None:
+    """Raise ConfigError when ``checkpoint`` is neither an existing local folder nor a well-formed Hub id."""
+    if Path(checkpoint).is_dir():
+        return
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(checkpoint)
+    except HFValidationError as exc:
+        raise ConfigError(
+            f"{checkpoint!r} is neither an HF Hub checkpoint id nor an existing local folder.",
+            hint=f"use a Hub id like org/name, or a folder holding config.json and the weights ({exc})",
+            details={"checkpoint": checkpoint},
+        ) from exc
 
 
 def hub_kwargs(cache_dir: str | None, revision: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +309,10 @@ def inputs_to_device(inputs: Any, module: Any, device: str) -> dict[str, Any]:
 
 
 __all__ = [
+    "FROM_PRETRAINED_KWARGS",
+    "RUN_KEYWORDS",
+    "check_checkpoint_id",
+    "check_loader_kwargs",
     "check_request",
     "hub_kwargs",
     "hub_offline",

@@ -12,6 +12,11 @@ rule, applied in this order by :func:`model_from_callable`:
    the generic numpy adapter (``numpy_function.wrap_numpy_function``) with the task's signature.
 
 So ``def build(device="cpu")`` is a factory while ``def predict(rgb)`` is a numpy function.
+:func:`check_callable` applies the same rule without calling anything (run validation, before
+any download): a Model must be of the run's task and take no model kwargs; a factory's
+signature must accept the model kwargs; a numpy function must take no model kwargs and its
+signature must bind the task's inputs (``TaskSpec.numpy_inputs`` / ``numpy_optional_inputs``).
+What a factory returns is known only once it is called, when the model is resolved.
 """
 
 from __future__ import annotations
@@ -121,7 +126,7 @@ def _public_names(obj: Any) -> list[str]:
 
 def _missing_attribute_hint(obj: Any, missing: str) -> str:
     names = _public_names(obj)
-    close = difflib.get_close_matches(missing, [n for n in dir(obj) if not n.startswith("_")], n=1)
+    close = difflib.get_close_matches(missing, names, n=1)
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     hint = f"did you mean {close[0]!r}? " if close else ""
     return hint + (f"public names there: {shown}" if names else "it defines no public names")
@@ -152,14 +157,15 @@ def _is_factory(obj: Any) -> bool:
     )
 
 
-def _factory_kwargs(
-    factory: Callable[..., Any], label: str, device: str, model_kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """The keyword arguments ``factory`` accepts among device= and the model kwargs."""
+def _check_factory_kwargs(factory: Callable[..., Any], label: str, model_kwargs: dict[str, Any]) -> bool:
+    """Whether ``factory`` takes ``device=`` (also through ``**kwargs``; False for an unreadable signature).
+
+    Raises ConfigError for model kwargs its signature does not accept.
+    """
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        return dict(model_kwargs)
+        return False
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     keyword_ok = {
         name
@@ -173,8 +179,15 @@ def _factory_kwargs(
             hint=f"it accepts: {sorted(keyword_ok - {'device'}) or 'no keyword arguments'}",
             details={"factory": label, "unknown_kwargs": unknown},
         )
+    return accepts_any or "device" in keyword_ok
+
+
+def _factory_kwargs(
+    factory: Callable[..., Any], label: str, device: str, model_kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments ``factory`` is called with: the model kwargs, plus ``device=`` when it takes one."""
     kwargs = dict(model_kwargs)
-    if accepts_any or "device" in keyword_ok:
+    if _check_factory_kwargs(factory, label, model_kwargs):
         kwargs.setdefault("device", device)
     return kwargs
 
@@ -196,17 +209,22 @@ def _rename(model: Model, name: str | None) -> None:
             pass
 
 
-def _ready_model(obj: Model, task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]) -> Model:
-    """An already built model ``obj``, checked for the run's task and renamed to ``name``.
-
-    Raises ConfigError when model kwargs are given, ModelError when it is for another task.
-    """
+def _check_ready_model(obj: Model, task_spec: TaskSpec, label: str, model_kwargs: dict[str, Any]) -> None:
+    """Raise ConfigError when model kwargs are given for a built model, ModelError when it is for another task."""
     if model_kwargs:
         raise ConfigError(
             f"Model kwargs {sorted(model_kwargs)} were given, but {label} is an already built model.",
             hint="drop the model kwargs, or point --model at a factory that accepts them",
         )
     _check_task(obj, task_spec, label)
+
+
+def _ready_model(obj: Model, task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]) -> Model:
+    """An already built model ``obj``, checked for the run's task and renamed to ``name``.
+
+    Raises ConfigError when model kwargs are given, ModelError when it is for another task.
+    """
+    _check_ready_model(obj, task_spec, label, model_kwargs)
     _rename(obj, name)
     return obj
 
@@ -248,18 +266,57 @@ def _model_from_factory(
     return model
 
 
-def _model_from_numpy_function(
-    fn: Callable[..., Any], task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]
-) -> Model:
-    """``fn`` wrapped by the numpy adapter, named ``name`` or after the function.
+def _task_call_forms(task_spec: TaskSpec) -> list[tuple[tuple[str, ...], dict[str, str]]]:
+    """The (args, kwargs) forms ``task_spec.numpy_invoke`` may call a numpy function with (input names as values)."""
+    required = tuple(task_spec.numpy_inputs)
+    optional = tuple(task_spec.numpy_optional_inputs)
+    if not optional:
+        return [(required, {})]
+    return [(required, {}), ((*required, *optional), {}), (required, {name: name for name in optional})]
 
-    Raises ConfigError when model kwargs are given.
-    """
+
+def _check_numpy_function(
+    fn: Callable[..., Any], task_spec: TaskSpec, label: str, model_kwargs: dict[str, Any]
+) -> None:
+    """Raise ConfigError when model kwargs are given for a numpy function, or its signature binds
+    none of the forms the task calls it with (an unreadable signature passes: its first call tells)."""
     if model_kwargs:
         raise ConfigError(
             f"Model kwargs {sorted(model_kwargs)} were given, but {label} is a numpy function.",
             hint="bind them in your own code (functools.partial) or use a factory that accepts them",
         )
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    forms = _task_call_forms(task_spec)
+    for args, kwargs in forms:
+        try:
+            signature.bind(*args, **kwargs)
+            return
+        except TypeError:
+            continue
+    calls = [f"fn({', '.join([*args, *(f'{k}=...' for k in kwargs)])})" for args, kwargs in forms]
+    bare = signature.replace(
+        parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+        return_annotation=inspect.Signature.empty,
+    )
+    raise ConfigError(
+        f"Numpy function {label}{bare} cannot be called as {task_spec.name} calls it: {' or '.join(calls)}.",
+        hint=f"give it the task's signature: {task_spec.numpy_signature}; a factory instead takes no "
+        "required positional parameter and returns a model",
+        details={"function": label, "signature": str(signature), "task": task_spec.name},
+    )
+
+
+def _model_from_numpy_function(
+    fn: Callable[..., Any], task_spec: TaskSpec, name: str | None, label: str, model_kwargs: dict[str, Any]
+) -> Model:
+    """``fn`` wrapped by the numpy adapter, named ``name`` or after the function.
+
+    Raises ConfigError when model kwargs are given or its signature does not take the task's inputs.
+    """
+    _check_numpy_function(fn, task_spec, label, model_kwargs)
     fn_name = name or getattr(fn, "__name__", None) or f"numpy_{task_spec.name}_model"
     return wrap_numpy_function(task_spec, fn, fn_name)
 
@@ -286,17 +343,50 @@ def model_from_callable(
     kwargs are given for a numpy function or a ready model.
     """
     model_kwargs = dict(model_kwargs or {})
-    label = name or getattr(obj, "__qualname__", None) or getattr(obj, "name", None) or type(obj).__name__
+    label = _label(obj, name)
     if _looks_like_model(obj):
         return _ready_model(obj, task_spec, name, label, model_kwargs)
-    if not callable(obj):
-        raise ModelError(
-            f"{label} is a {type(obj).__name__}, not a model, a factory or a numpy function.",
-            hint="pass a model object (setup/predict/task), a factory returning one, or a numpy function",
-        )
+    _check_callable_object(obj, label)
     if _is_factory(obj):
         return _model_from_factory(obj, task_spec, name, label, device, model_kwargs)
     return _model_from_numpy_function(obj, task_spec, name, label, model_kwargs)
 
 
-__all__ = ["is_import_path", "load_import_path", "model_from_callable"]
+def _label(obj: Any, name: str | None) -> str:
+    return name or getattr(obj, "__qualname__", None) or getattr(obj, "name", None) or type(obj).__name__
+
+
+def _check_callable_object(obj: Any, label: str) -> None:
+    if not callable(obj):
+        raise ModelError(
+            f"{label} is a {type(obj).__name__}, not a model, a factory or a numpy function.",
+            hint="pass a model object (setup/predict/task), a factory returning one, or a numpy function",
+        )
+
+
+def check_callable(
+    obj: Any, *, task_spec: TaskSpec, name: str | None = None, model_kwargs: dict[str, Any] | None = None
+) -> None:
+    """Check what an import path (or ``model=``) points to against the run, calling nothing.
+
+    The rule of :func:`model_from_callable`, up to what only a call shows: a Model must be of
+    ``task_spec``'s task and take no model kwargs; a factory's signature must accept every model
+    kwarg (``device=`` is the run's); a numpy function must take no model kwargs and its
+    signature must bind the task's inputs (``TaskSpec.numpy_inputs``, ``numpy_optional_inputs``).
+
+    Raises ConfigError for model kwargs that are not accepted or a numpy function of the wrong
+    signature; ModelError for a Model of another task or an object that is not callable.
+    """
+    model_kwargs = dict(model_kwargs or {})
+    label = _label(obj, name)
+    if _looks_like_model(obj):
+        _check_ready_model(obj, task_spec, label, model_kwargs)
+        return
+    _check_callable_object(obj, label)
+    if _is_factory(obj):
+        _check_factory_kwargs(obj, label, model_kwargs)
+    else:
+        _check_numpy_function(obj, task_spec, label, model_kwargs)
+
+
+__all__ = ["check_callable", "is_import_path", "load_import_path", "model_from_callable"]

@@ -1,6 +1,6 @@
 """The pipeline steps as Prefect tasks; each wraps one function of :mod:`rpx_tasks.bench`.
 
-- ``validate_config_step``: flow parameters -> RunConfig (ConfigError, never retried).
+- ``validate_config_step``: flow parameters -> RunConfig, the model checked too (ConfigError, never retried).
 - ``resolve_device_step``: the device the run will use (CUDA falls back to CPU).
 - ``download_split_step``: the split's manifest on disk; Hub downloads cached across flow runs
   and retried on transient errors (:mod:`.cache_policies`).
@@ -44,8 +44,9 @@ _TEMPLATE = re.compile(r"\{\{.*?\}\}")
 def validate_config_step(params: dict[str, Any]) -> RunConfig:
     """Return the RunConfig of plain flow parameters (RunConfig field names: ``model_name``, not ``model``).
 
-    Raises ConfigError for any invalid value and for a parameter that still holds an
-    unresolved ``{{ ... }}`` deployment template.
+    Raises ConfigError for any invalid value (the model included: ``bench.validate_config``;
+    this step runs before download-split and before any GPU slot is taken) and for a parameter
+    that still holds an unresolved ``{{ ... }}`` deployment template.
     """
     for name, value in params.items():
         if isinstance(value, str) and _TEMPLATE.search(value):

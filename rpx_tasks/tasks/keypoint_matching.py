@@ -258,6 +258,7 @@ SPEC = TaskSpec(
     primary_metric="keypoint_acc",
     numpy_signature=_SIGNATURE,
     numpy_invoke=call_function,
+    numpy_inputs=("rgb_a", "rgb_b"),
     numpy_normalise=normalise_function_output,
     hf_loader="rpx_tasks.models.hf_keypoints:load_hf_keypoint_model",
     models=MODELS,

@@ -137,6 +137,7 @@ SPEC = TaskSpec(
     metrics=DETECTION_METRIC_INFO,
     primary_metric="f1",
     numpy_invoke=call_function,
+    numpy_optional_inputs=("vocabulary",),
     numpy_normalise=normalise_function_output,
     hf_loader="rpx_tasks.models.hf_detection:load_hf_open_vocab_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8, vocabulary: list[str]) -> {'boxes': (N, 4) [x1, y1, x2, y2] px, "

@@ -232,6 +232,7 @@ SPEC = TaskSpec(
     primary_metric="rotation_error_deg",
     numpy_signature=_SIGNATURE,
     numpy_invoke=call_function,
+    numpy_inputs=("rgb_a", "rgb_b"),
     numpy_normalise=normalise_function_output,
     models=MODELS,
     sample_entry=sample_entry,

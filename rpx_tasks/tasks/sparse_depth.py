@@ -236,6 +236,7 @@ SPEC = TaskSpec(
     metrics=SPARSE_DEPTH_METRIC_INFO,
     primary_metric="sparse_absrel",
     numpy_invoke=call_function,
+    numpy_inputs=("rgb", "coords"),
     numpy_normalise=normalise_function_output,
     numpy_signature="fn(rgb: (H, W, 3) uint8, coords: (N, 2) float32 (x, y) pixels) -> depths: (N,) float32 metres",
     models=MODELS,

@@ -153,6 +153,7 @@ SPEC = TaskSpec(
     metrics=GROUNDING_METRIC_INFO,
     primary_metric="grounding_acc",
     numpy_invoke=call_function,
+    numpy_inputs=("rgb", "text"),
     numpy_normalise=normalise_function_output,
     hf_loader="rpx_tasks.models.hf_detection:load_hf_grounding_model",
     numpy_signature="fn(rgb: (H, W, 3) uint8, text: str) -> {'boxes': (N, 4) [x1, y1, x2, y2] px, best first, "
