@@ -112,6 +112,7 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         output_dir: str | None = PARAMETER_DEFAULTS["output_dir"],
         geometric_coherence: bool = PARAMETER_DEFAULTS["geometric_coherence"],
         model_kwargs: dict[str, Any] | None = PARAMETER_DEFAULTS["model_kwargs"],
+        vocabulary: str | list[str] | None = PARAMETER_DEFAULTS["vocabulary"],
         count_flops: bool = PARAMETER_DEFAULTS["count_flops"],
     ) -> dict[str, Any]:
         """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
@@ -120,6 +121,8 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         without it the split is downloaded from ``repo_id`` at ``revision``.
         ``geometric_coherence`` also computes SGC (``rpx bench --sgc``; tasks that support it).
         ``model_kwargs`` go to the model factory or HF loader (``rpx bench --model-kwarg KEY=VALUE``).
+        ``vocabulary`` (open-vocabulary tasks) overrides the vocabulary every sample's model receives:
+        a list of phrases, ``"a,b"``, ``"@FILE"`` or ``"frame-labels"`` (``rpx bench --vocabulary``).
         ``count_flops=False`` skips the FLOP count (``rpx bench --no-flops``; flops_g null, with the reason).
 
         Returns the run summary: task, model, split, device, num_samples, primary metric and value,

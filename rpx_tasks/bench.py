@@ -130,12 +130,16 @@ def load_model(config: RunConfig, device: str) -> Model:
 
 @dataclass
 class StagedRun:
-    """A finished run whose per-sample rows sit in a staged file, not yet published."""
+    """A finished run whose per-sample rows sit in a staged file, not yet published.
+
+    ``vocabulary``: the record of the vocabulary the model received (open-vocabulary tasks), else None.
+    """
 
     outcome: RunOutcome
     staged_rows: Path
     output_dir: Path
     metric_names: list[str] = field(default_factory=list)
+    vocabulary: dict[str, Any] | None = None
 
 
 def run_split(
@@ -153,6 +157,7 @@ def run_split(
         spec,
         max_samples=config.max_samples if prepared.source == "local" else None,
         split=config.split,
+        vocabulary=config.vocabulary,
     )
     output_dir = config.output_path
     writer = PerSampleWriter(output_dir / PER_SAMPLE_FILE, spec.metric_names)
@@ -170,7 +175,13 @@ def run_split(
             geometric_coherence=config.geometric_coherence,
         )
         staged = writer.close()
-    return StagedRun(outcome=outcome, staged_rows=staged, output_dir=output_dir, metric_names=spec.metric_names)
+    return StagedRun(
+        outcome=outcome,
+        staged_rows=staged,
+        output_dir=output_dir,
+        metric_names=spec.metric_names,
+        vocabulary=dataset.vocabulary,
+    )
 
 
 @dataclass(frozen=True)
@@ -185,8 +196,10 @@ class ReportPaths:
 
 
 def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> dict[str, Any]:
-    """Return the content of result.json. Raises nothing."""
+    """Return the content of result.json (with ``vocabulary``, its source and size, for open-vocabulary
+    tasks). Raises nothing."""
     outcome = staged.outcome
+    vocabulary = {} if staged.vocabulary is None else {"vocabulary": staged.vocabulary}
     return {
         "task": config.task,
         "model": config.display_name,
@@ -195,6 +208,7 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
         "revision": prepared.revision,
         "manifest": str(prepared.manifest_path),
         "num_samples": outcome.num_samples,
+        **vocabulary,
         "primary_metric": outcome.readiness["primary_metric"],
         "aggregated": outcome.aggregated,
         "readiness": outcome.readiness,

@@ -141,6 +141,18 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         help="keyword argument for the model factory or HF loader (repeatable; VALUE is JSON, else text), "
         "e.g. --model-kwarg threshold=0.3",
     )
+    sub.add_argument(
+        "--vocabulary",
+        default=None,
+        metavar="PHRASES|@FILE|frame-labels",
+        help=(
+            "the vocabulary every sample's model receives, overriding the dataset's: 'red box,mug', @FILE "
+            "(a .json list of strings, else one phrase per line) or frame-labels (each frame's own labels; "
+            "recorded as not comparable)"
+            if spec.settle_vocabulary is not None
+            else "(this task takes no vocabulary)"
+        ),
+    )
     if spec.geometric_coherence:
         sub.add_argument(
             "--sgc",

@@ -11,6 +11,7 @@ from typing import Any
 
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS, default_repo_id, default_revision
 from rpx_tasks.contracts.model import Model
+from rpx_tasks.contracts.vocabulary import VocabularyOverride, parse_vocabulary_option
 from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import BASELINE_ALIAS, check_model_selection, check_one_selector, default_baseline
@@ -25,6 +26,23 @@ def _check_positive_int(name: str, value: Any, *, optional: bool) -> None:
         raise ConfigError(
             f"{name} must be an integer >= 1, got {value!r}.", hint=f"pass --{name.replace('_', '-')} 1 or more"
         )
+
+
+def _checked_vocabulary(vocabulary: str | list[str] | None, task: str) -> VocabularyOverride | None:
+    """The parsed ``vocabulary`` override (phrases or ``frame-labels``), read from its file now.
+
+    Raises ConfigError for a task without a vocabulary, an empty value, a missing file or one
+    that is not a list of strings.
+    """
+    if vocabulary is None:
+        return None
+    if get_task(task).settle_vocabulary is None:
+        raise ConfigError(
+            f"{task} takes no vocabulary, but vocabulary={vocabulary!r} was given.",
+            hint="drop --vocabulary: only open-vocabulary tasks (e.g. open_vocab_detection) use one",
+            details={"task": task},
+        )
+    return parse_vocabulary_option(vocabulary)
 
 
 def _check_manifest(manifest: str | None, task: str) -> None:
@@ -51,8 +69,10 @@ class RunConfig:
     import path ``package.module:callable``) or ``hf_checkpoint`` (a Hugging Face checkpoint
     id). ``manifest`` runs a local manifest as is (``split`` then only names the output), or
     ``"builtin:sample"`` the built-in procedural sample data of ``split``; otherwise the split
-    is downloaded from ``repo_id`` at ``revision``. Raises ConfigError at construction for any
-    invalid value.
+    is downloaded from ``repo_id`` at ``revision``. ``vocabulary`` (open-vocabulary tasks)
+    overrides the vocabulary every sample's model receives: a list of phrases, or a string
+    ``"a,b"``, ``"@FILE"`` or ``"frame-labels"`` (``rpx_tasks.contracts.vocabulary``), parsed at
+    construction (a file is read then). Raises ConfigError at construction for any invalid value.
 
     The model is checked at construction too, with nothing downloaded and no weights loaded
     (``model_selection.check_model_selection``: registry name, import path and its signature,
@@ -77,6 +97,7 @@ class RunConfig:
     count_flops: bool = True
     temporal_stability: bool = True
     geometric_coherence: bool = False
+    vocabulary: str | list[str] | None = None
 
     def __post_init__(self) -> None:
         get_task(self.task)
@@ -106,6 +127,7 @@ class RunConfig:
             hf_checkpoint=self.hf_checkpoint,
             model_kwargs=self.model_kwargs,
         )
+        self.vocabulary = _checked_vocabulary(self.vocabulary, self.task)
 
     @property
     def effective_repo_id(self) -> str:

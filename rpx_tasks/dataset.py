@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rpx_tasks.contracts.spec import TaskSpec
+from rpx_tasks.contracts.vocabulary import SplitEntries, VocabularyOverride
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import (
@@ -54,6 +55,8 @@ class SplitDataset:
 
     Entries are ordered by (scene, phase, frame_idx) so that temporal metrics see each
     clip's frames consecutively; every path is checked against the dataset root up front.
+    ``vocabulary`` is the record of the vocabulary the samples' model receives (tasks with a
+    ``settle_vocabulary`` hook; None for the others), as result.json keeps it.
     """
 
     spec: TaskSpec
@@ -61,6 +64,7 @@ class SplitDataset:
     root: Path
     entries: list[dict[str, Any]]
     split: str | None = None
+    vocabulary: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -153,14 +157,46 @@ def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str |
     ).decode
 
 
+def _settle_vocabulary(
+    spec: TaskSpec,
+    manifest: dict[str, Any],
+    manifest_path: Path,
+    root: Path,
+    entries: list[dict[str, Any]],
+    override: VocabularyOverride | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The entries with the vocabulary their model receives, and its record (tasks with a vocabulary hook).
+
+    Raises ConfigError for an override on a task without a vocabulary, ManifestError from the hook.
+    """
+    if spec.settle_vocabulary is None:
+        if override is not None:
+            raise ConfigError(f"{spec.name} takes no vocabulary.", hint="drop --vocabulary for this task")
+        return entries, None
+
+    def resolve(value: Any, sample_id: str, key: str) -> Path:
+        return resolve_in_root(root, value, sample_id=sample_id, key=key)
+
+    settled = spec.settle_vocabulary(SplitEntries(manifest, str(manifest_path), entries, resolve), override)
+    return settled.entries, settled.record
+
+
 def open_split(
-    manifest_path: str | Path, spec: TaskSpec, *, max_samples: int | None = None, split: str | None = None
+    manifest_path: str | Path,
+    spec: TaskSpec,
+    *,
+    max_samples: int | None = None,
+    split: str | None = None,
+    vocabulary: VocabularyOverride | None = None,
 ) -> SplitDataset:
     """Open a manifest for ``spec``'s task.
 
     Keeps the first ``max_samples`` entries of the manifest, checks the required keys and that
-    every path stays inside the dataset root, and orders entries by clip and frame.
-    Raises ManifestError for any problem, naming the sample.
+    every path stays inside the dataset root, and orders entries by clip and frame. For a task
+    with a vocabulary, settles the vocabulary every sample's model receives (``vocabulary``:
+    the parsed ``--vocabulary`` override, see ``rpx_tasks.contracts.vocabulary``). Raises
+    ManifestError for any problem, naming the sample; ConfigError for ``vocabulary`` on a task
+    without one.
     """
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
@@ -186,6 +222,12 @@ def open_split(
             if isinstance(value, str):
                 resolve_in_root(root, value, sample_id=entry["id"], key=key)
     ordered = [entry for _, entry in sorted(enumerate(entries), key=_clip_sort_key)]
+    ordered, vocabulary_record = _settle_vocabulary(spec, manifest, manifest_path, root, ordered, vocabulary)
     return SplitDataset(
-        spec=spec, manifest_path=manifest_path, root=root, entries=ordered, split=split or manifest.get("split")
+        spec=spec,
+        manifest_path=manifest_path,
+        root=root,
+        entries=ordered,
+        split=split or manifest.get("split"),
+        vocabulary=vocabulary_record,
     )

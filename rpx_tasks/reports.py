@@ -197,6 +197,20 @@ def efficiency_rows(compute: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _vocabulary_lines(record: dict[str, Any] | None) -> list[str]:
+    """The summary's vocabulary line (open-vocabulary tasks): its source, size and comparability."""
+    if not record:
+        return []
+    if "size" in record:
+        size = f"{record['size']} terms"
+    else:
+        size = f"{record.get('size_min')}–{record.get('size_max')} terms per sample"
+    fallback = record.get("fallback")
+    rest = f"; others: {fallback['source']} ({fallback['size']} terms)" if fallback else ""
+    warning = "" if record.get("comparable", True) else " — **not comparable** with other runs"
+    return [f"- Vocabulary: {record['source']} ({size}{rest}){warning}"]
+
+
 def format_summary(payload: dict[str, Any]) -> str:
     """The Markdown summary of a result payload (as written to result.json)."""
     lines = [f"# RPX benchmark — {payload['task']}", ""]
@@ -207,6 +221,7 @@ def format_summary(payload: dict[str, Any]) -> str:
         + (f" @ `{payload['revision']}`" if payload.get("revision") else ""),
         f"- Samples: {payload['num_samples']}",
         f"- Device: `{payload.get('environment', {}).get('device', '?')}`",
+        *_vocabulary_lines(payload.get("vocabulary")),
         "",
         "## Aggregated metrics",
         "",

@@ -17,6 +17,7 @@ from typing import Any, Callable, Literal, Protocol
 
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.sample_frame import SampleFrame
+from rpx_tasks.contracts.vocabulary import VocabularyHook
 from rpx_tasks.errors import ConfigError, MetricError
 from rpx_tasks.sample import Sample
 
@@ -115,6 +116,10 @@ class TaskSpec:
       its ``import`` entries (that one is ``--model baseline``).
     - ``sample_entry(frame)``: the manifest entry of one built-in sample frame, or None to skip
       it (see ``rpx_tasks.sample_data``).
+    - ``settle_vocabulary(split, override)``: for tasks whose model receives a vocabulary, called
+      once when the split is opened; gives every entry the ``vocabulary`` its model receives and
+      returns the record result.json keeps (``rpx_tasks.contracts.vocabulary``). None for tasks
+      without one, which then reject ``--vocabulary``.
     """
 
     name: str
@@ -137,6 +142,7 @@ class TaskSpec:
     optional_modalities: tuple[str, ...] = ()
     models: tuple[ModelEntry, ...] = ()
     sample_entry: Callable[[SampleFrame], dict | None] | None = None
+    settle_vocabulary: VocabularyHook | None = None
 
     @property
     def metric_names(self) -> list[str]:

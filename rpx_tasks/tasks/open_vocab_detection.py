@@ -5,12 +5,15 @@ or inline list of ``{"bbox": [x1, y1, x2, y2], "label": "..."}``; precision / re
 IoU >= 0.5 with same-label greedy matching; primary ``f1``, higher is better). The labels are
 free-text class names ("red box", "mug"), matched exactly.
 
-The vocabulary a model is asked to find comes from the sample's optional ``vocabulary`` key
-(an inline list of strings, or the path of a JSON file holding one). **Without it, the
-vocabulary is the sorted set of the sample's own ground-truth labels**, which tells the model
-which classes are present in the frame (and, for a frame without boxes, that none are): scores
-on such manifests are an upper bound of real open-vocabulary performance. Give a
-``vocabulary`` (e.g. every class of the dataset) to measure it honestly.
+The vocabulary a model is asked to find is settled when the split is opened
+(:func:`settle_vocabulary`, the protocol of :mod:`rpx_tasks.contracts.vocabulary`): the sample's
+own ``vocabulary`` key (an inline list of strings, or the path of a JSON file holding one), else
+the split's (the manifest's top-level ``vocabulary``: inline or a JSON file under the dataset
+root), else the sorted union of every ground-truth label of the run's samples. ``--vocabulary``
+overrides all three; only ``--vocabulary frame-labels`` gives each frame its own ground-truth
+labels, which tells the model what is in the image, so result.json records such a run as not
+comparable. result.json's ``vocabulary`` says which source was used, its size and (when shared)
+its terms.
 
 ``--model package.module:fn`` takes ``fn(rgb, vocabulary: list[str]) -> {"boxes", "scores",
 "labels"}`` (or the tuple); a function that takes only ``rgb`` (the reference's
@@ -27,6 +30,7 @@ from typing import Any, Callable
 from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
+from rpx_tasks.contracts.vocabulary import SettledVocabulary, SplitEntries, VocabularyOverride
 from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO, score_detections
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._boxes import (
@@ -37,22 +41,36 @@ from rpx_tasks.tasks._boxes import (
     validate_detections,
 )
 from rpx_tasks.tasks._sample_phrases import SAMPLE_VOCABULARY, object_phrase
+from rpx_tasks.tasks._vocabulary import settle_split_vocabulary
 
 NAME = "open_vocab_detection"
 
 
+def _entry_labels(entry: dict, resolve: PathResolver) -> list[str]:
+    """The ground-truth labels of one entry's ``boxes``. Raises ManifestError naming the sample and file."""
+    return load_box_annotations(entry["boxes"], resolve, entry["id"], "boxes", labels_required=True)[1] or []
+
+
 def load_ground_truth(entry: dict, resolve: PathResolver) -> DetectionGroundTruth:
-    """The labelled boxes of ``boxes`` and the vocabulary (``vocabulary``, else the sorted ground-truth labels).
+    """The labelled boxes of ``boxes`` and the entry's ``vocabulary`` (as :func:`settle_vocabulary` set it;
+    None when the entry has none: this never falls back to the frame's own labels).
 
     Raises ManifestError naming the sample and file when either field is missing, unreadable or malformed.
     """
     boxes, labels = load_box_annotations(entry["boxes"], resolve, entry["id"], "boxes", labels_required=True)
-    labels = labels or []
+    vocabulary = None
     if entry.get("vocabulary") is not None:
         vocabulary = load_string_list(entry["vocabulary"], resolve, entry["id"], "vocabulary")
-    else:
-        vocabulary = sorted(set(labels))
-    return DetectionGroundTruth(boxes=boxes, labels=labels, vocabulary=vocabulary)
+    return DetectionGroundTruth(boxes=boxes, labels=labels or [], vocabulary=vocabulary)
+
+
+def settle_vocabulary(split: SplitEntries, override: VocabularyOverride | None) -> SettledVocabulary:
+    """Give every entry of the opened split the vocabulary its model receives (sample, split file, split
+    union, or the ``--vocabulary`` override); returns the entries and result.json's record.
+
+    Raises ManifestError naming the sample (or manifest), field and file of a malformed vocabulary or boxes.
+    """
+    return settle_split_vocabulary(split, override, labels_of=_entry_labels)
 
 
 def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
@@ -144,4 +162,5 @@ SPEC = TaskSpec(
     "'scores': (N,), 'labels': N strings from the vocabulary} or (boxes, scores, labels); fn(rgb) also works",
     models=MODELS,
     sample_entry=sample_entry,
+    settle_vocabulary=settle_vocabulary,
 )
