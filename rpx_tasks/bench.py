@@ -2,6 +2,9 @@
 
 validate_config -> resolve_device -> prepare_split -> load_model -> run_split -> write_report
 
+``prepare_split`` opens the split it fetched, so a bad sample (any field of any entry) fails
+before ``load_model``; ``run_split`` opens it again for the run.
+
 ``run_bench`` runs them all in-process without Prefect.
 """
 
@@ -13,7 +16,7 @@ from typing import Any
 
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
-from rpx_tasks.dataset import open_split
+from rpx_tasks.dataset import SplitDataset, open_split
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
 from rpx_tasks.model_selection import resolve_model
@@ -41,6 +44,8 @@ __all__ = [
     "validate_config",
     "resolve_device",
     "prepare_split",
+    "locate_split",
+    "open_prepared",
     "load_model",
     "run_split",
     "write_report",
@@ -80,6 +85,33 @@ def download_modalities(config: RunConfig) -> tuple[str, ...]:
 
 
 def prepare_split(config: RunConfig) -> PreparedSplit:
+    """Return the split's manifest (see ``locate_split``), once the split opens: every field of every
+    sample is checked here (``open_prepared``), before any model is loaded.
+
+    Raises ConfigError, OSError, DownloadError / DatasetError as ``locate_split`` does, and
+    ManifestError for the first bad sample (naming the sample, the field and its value).
+    """
+    prepared = locate_split(config)
+    open_prepared(config, prepared)
+    return prepared
+
+
+def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
+    """Open the prepared split for the config's task (``dataset.open_split``: every entry checked).
+
+    ``max_samples`` cuts a local manifest here (a Hub download is already cut). Returns the
+    SplitDataset. Raises ManifestError naming the first bad sample, field and value.
+    """
+    return open_split(
+        prepared.manifest_path,
+        get_task(config.task),
+        max_samples=config.max_samples if prepared.source == "local" else None,
+        split=config.split,
+        vocabulary=config.vocabulary,
+    )
+
+
+def locate_split(config: RunConfig) -> PreparedSplit:
     """Return the split's manifest: the local ``--manifest`` as is, the built-in sample data's
     manifest of the split (written under the RPX cache on first use), or a task-scoped Hub download.
 
@@ -152,13 +184,7 @@ def run_split(
     MetricError. On failure the staged file is removed and any previous report is untouched.
     """
     spec = get_task(config.task)
-    dataset = open_split(
-        prepared.manifest_path,
-        spec,
-        max_samples=config.max_samples if prepared.source == "local" else None,
-        split=config.split,
-        vocabulary=config.vocabulary,
-    )
+    dataset = open_prepared(config, prepared)
     output_dir = config.output_path
     writer = PerSampleWriter(output_dir / PER_SAMPLE_FILE, spec.metric_names)
     with writer:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from rpx_tasks.contracts.spec import TaskSpec
+from rpx_tasks.contracts.spec import PathResolver, TaskSpec
 from rpx_tasks.contracts.vocabulary import SplitEntries, VocabularyOverride
 from rpx_tasks.decoding import decode_pose, decode_rgb
+from rpx_tasks.entry_checks import camera_pose_path, check_common_fields
 from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import (
-    PATH_KEYS,
     check_manifest,
     clip_folder,
     dataset_root,
@@ -37,7 +37,7 @@ def _frame_index(entry: dict[str, Any]) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
 
@@ -54,7 +54,7 @@ class SplitDataset:
     """The samples of one manifest, ready to decode.
 
     Entries are ordered by (scene, phase, frame_idx) so that temporal metrics see each
-    clip's frames consecutively; every path is checked against the dataset root up front.
+    clip's frames consecutively; every field of every entry is checked up front (``open_split``).
     ``vocabulary`` is the record of the vocabulary the samples' model receives (tasks with a
     ``settle_vocabulary`` hook; None for the others), as result.json keeps it.
     """
@@ -78,15 +78,11 @@ class SplitDataset:
         sample_id = entry["id"]
         rgb = decode_rgb(self.resolve(entry["rgb"], sample_id, "rgb"), sample_id)
         ground_truth = self.spec.load_ground_truth(entry, self.resolve)
-        pose = None
-        if "pose" in entry:
-            pose_path = self.resolve(entry["pose"], sample_id, "pose")
-            # Poses feed temporal stability only; tasks that do not need them may lack the files.
-            if "pose" in self.spec.modalities or pose_path.exists():
-                pose = decode_pose(pose_path, sample_id)
+        pose_path = camera_pose_path(entry, self.resolve, self.spec)
+        pose = decode_pose(pose_path, sample_id) if pose_path is not None else None
         clip = clip_folder(entry)
         metadata = dict(entry.get("metadata") or {})
-        if "rgb_b" in entry:
+        if entry.get("rgb_b") is not None:
             # The second frame of pair tasks (relative pose, keypoint matching).
             metadata["rgb_b"] = decode_rgb(self.resolve(entry["rgb_b"], sample_id, "rgb_b"), sample_id, "rgb_b")
         return Sample(
@@ -157,6 +153,25 @@ def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str |
     ).decode
 
 
+def _resolver(root: Path, *, remember: bool = False) -> PathResolver:
+    """The PathResolver of a dataset root: ``resolve_in_root`` (ManifestError for a path that escapes it).
+
+    With ``remember`` each path it resolved is kept (use one per entry: the checks ask for the
+    same path several times).
+    """
+    resolved: dict[str, Path] = {}
+
+    def resolve(value: Any, sample_id: str, key: str) -> Path:
+        if remember and isinstance(value, str) and value in resolved:
+            return resolved[value]
+        path = resolve_in_root(root, value, sample_id=sample_id, key=key)
+        if remember:
+            resolved[value] = path
+        return path
+
+    return resolve
+
+
 def _settle_vocabulary(
     spec: TaskSpec,
     manifest: dict[str, Any],
@@ -173,12 +188,28 @@ def _settle_vocabulary(
         if override is not None:
             raise ConfigError(f"{spec.name} takes no vocabulary.", hint="drop --vocabulary for this task")
         return entries, None
-
-    def resolve(value: Any, sample_id: str, key: str) -> Path:
-        return resolve_in_root(root, value, sample_id=sample_id, key=key)
-
-    settled = spec.settle_vocabulary(SplitEntries(manifest, str(manifest_path), entries, resolve), override)
+    settled = spec.settle_vocabulary(SplitEntries(manifest, str(manifest_path), entries, _resolver(root)), override)
     return settled.entries, settled.record
+
+
+def _check_entries(entries: list[dict[str, Any]], spec: TaskSpec, root: Path, manifest_path: Path) -> None:
+    """Check every field of every entry, in manifest order: the required keys, the fields all tasks
+    share (``entry_checks.check_common_fields``) and the task's label values (``spec.check_entry``).
+
+    Raises ManifestError for the first bad entry, naming the sample, the field and its value.
+    """
+    for entry in entries:
+        resolve = _resolver(root, remember=True)
+        for key in spec.required_keys:
+            if key not in entry:
+                raise ManifestError(
+                    f"Sample {entry['id']!r} in {manifest_path} has no '{key}' field, required by {spec.name}.",
+                    hint=f"{spec.name} samples need: rgb, {', '.join(spec.required_keys)}",
+                    details={"sample": entry["id"], "key": key, "value": None},
+                )
+        rgb_size = check_common_fields(entry, resolve, spec)
+        if spec.check_entry is not None:
+            spec.check_entry(entry, resolve, rgb_size)
 
 
 def open_split(
@@ -191,10 +222,12 @@ def open_split(
 ) -> SplitDataset:
     """Open a manifest for ``spec``'s task.
 
-    Keeps the first ``max_samples`` entries of the manifest, checks the required keys and that
-    every path stays inside the dataset root, and orders entries by clip and frame. For a task
-    with a vocabulary, settles the vocabulary every sample's model receives (``vocabulary``:
-    the parsed ``--vocabulary`` override, see ``rpx_tasks.contracts.vocabulary``). Raises
+    Keeps the first ``max_samples`` entries of the manifest, checks every field of each of them
+    against its domain (``_check_entries``: required keys, phase, difficulty, scene, frame index,
+    paths inside the dataset root, the RGB header, the task's label values and label-map sizes),
+    and orders entries by clip and frame. For a task with a vocabulary, settles the vocabulary
+    every sample's model receives (``vocabulary``: the parsed ``--vocabulary`` override, see
+    ``rpx_tasks.contracts.vocabulary``). Raises
     ManifestError for any problem, naming the sample; ConfigError for ``vocabulary`` on a task
     without one.
     """
@@ -209,18 +242,7 @@ def open_split(
             f"Manifest {manifest_path} has no samples.", hint="pick a split or manifest that lists samples"
         )
     root = dataset_root(manifest, manifest_path)
-    for entry in entries:
-        for key in spec.required_keys:
-            if key not in entry:
-                raise ManifestError(
-                    f"Sample {entry['id']!r} in {manifest_path} has no '{key}' field, required by {spec.name}.",
-                    hint=f"{spec.name} samples need: rgb, {', '.join(spec.required_keys)}",
-                    details={"sample": entry["id"], "key": key},
-                )
-        for key in PATH_KEYS:
-            value = entry.get(key)
-            if isinstance(value, str):
-                resolve_in_root(root, value, sample_id=entry["id"], key=key)
+    _check_entries(entries, spec, root, manifest_path)
     ordered = [entry for _, entry in sorted(enumerate(entries), key=_clip_sort_key)]
     ordered, vocabulary_record = _settle_vocabulary(spec, manifest, manifest_path, root, ordered, vocabulary)
     return SplitDataset(

@@ -93,7 +93,7 @@ def decode_pose(path: Path, sample_id: str, key: str = "pose") -> np.ndarray:
 
     def bad(reason: str) -> ManifestError:
         return ManifestError(
-            f"Sample {sample_id!r}: pose file {path} {reason}.",
+            f"Sample {sample_id!r}: {key} file {path} {reason}.",
             hint="poses are .npz (position, orientation xyzw) or .npy 7-vectors [x,y,z,qx,qy,qz,qw]",
             details={"sample": sample_id, "key": key, "path": str(path)},
         )

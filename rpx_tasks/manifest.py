@@ -43,6 +43,21 @@ PATH_KEYS: tuple[str, ...] = (
     "vocabulary",
 )
 
+# The PATH_KEYS that only ever hold a file path (the others may also hold their value inline):
+# when present and not null, each must be a non-empty string.
+FILE_KEYS: tuple[str, ...] = (
+    "rgb",
+    "rgb_b",
+    "target_rgb",
+    "depth",
+    "mask",
+    "pose",
+    "pose_a",
+    "pose_b",
+    "fisheye_left",
+    "fisheye_right",
+)
+
 # Sample keys whose path reveals the (scene, phase) clip, in order of preference.
 CLIP_PATH_KEYS: tuple[str, ...] = ("rgb", "depth", "mask")
 
@@ -119,20 +134,31 @@ def check_manifest(
     seen: set[str] = set()
     for index, entry in enumerate(samples):
         if not isinstance(entry, dict):
-            raise ManifestError(f"Manifest {source}: sample #{index} is not an object.")
-        sample_id = entry.get("id")
-        if not isinstance(sample_id, str) or not sample_id:
             raise ManifestError(
-                f"Manifest {source}: sample #{index} has no 'id'.", hint="every sample needs a unique string id"
+                f"Manifest {source}: sample #{index} is not an object: {entry!r:.80}.",
+                hint="every item of 'samples' is an object with at least 'id' and 'rgb'",
+                details={"sample": index, "value": repr(entry)[:80]},
+            )
+        sample_id = entry.get("id")
+        if not isinstance(sample_id, str) or not sample_id.strip():
+            what = "has no 'id'" if "id" not in entry else f"has 'id' {sample_id!r}, not a non-empty string"
+            raise ManifestError(
+                f"Manifest {source}: sample #{index} {what}.",
+                hint="every sample needs a unique string id",
+                details={"sample": index, "key": "id", "value": sample_id},
             )
         if sample_id in seen:
             raise ManifestError(
-                f"Manifest {source}: sample id {sample_id!r} appears twice.", hint="sample ids must be unique"
+                f"Manifest {source}: sample id {sample_id!r} appears twice (again at sample #{index}).",
+                hint="sample ids must be unique",
+                details={"sample": sample_id, "key": "id", "value": sample_id},
             )
         seen.add(sample_id)
         if not isinstance(entry.get("rgb"), str):
             raise ManifestError(
-                f"Manifest {source}: sample {sample_id!r} has no 'rgb' path.", details={"sample": sample_id}
+                f"Manifest {source}: sample {sample_id!r} has no 'rgb' path (got {entry.get('rgb')!r:.80}).",
+                hint="every sample needs 'rgb': the path of its colour image, relative to the dataset root",
+                details={"sample": sample_id, "key": "rgb", "value": entry.get("rgb")},
             )
 
 
@@ -165,9 +191,8 @@ def resolve_in_root(root: Path, value: Any, *, sample_id: str, key: str) -> Path
             f"Sample {sample_id!r}: '{key}' must be a file path, got {value!r}.",
             details={"sample": sample_id, "key": key},
         )
-    candidate = Path(value)
-    if candidate.is_absolute():
-        return candidate
+    if os.path.isabs(value):
+        return Path(value)
     # Lexical check, not Path.resolve(): files in a Hugging Face snapshot are symlinks into
     # the cache's blob store, which legitimately lies outside the snapshot folder.
     root_text = os.path.normpath(os.path.abspath(root))
@@ -190,17 +215,16 @@ def phase_name(value: Any) -> str | None:
     if isinstance(value, str):
         if value in PHASES:
             return value
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             return PHASE_BY_INDEX.get(int(value))
     return None
 
 
-def clip_folder(entry: dict[str, Any]) -> tuple[str, str] | None:
-    """The (scene, phase folder) of a sample as it appears on the Hub, e.g. ("scene_007", "1").
+def clip_from_paths(entry: dict[str, Any]) -> tuple[str, str] | None:
+    """The (scene, phase folder) that the rgb/depth/mask path of a sample shows, e.g. ("scene_007", "1").
 
-    Looks for a ``scenes`` component anywhere in the rgb/depth/mask path and takes the next
-    two components; falls back to the ``scene_id``/``scene`` and ``phase`` fields. Returns
-    None when neither is available.
+    Looks for a ``scenes`` component anywhere in the path and takes the next two components.
+    Returns None when no such path is there. Raises nothing.
     """
     for key in CLIP_PATH_KEYS:
         value = entry.get(key)
@@ -210,6 +234,18 @@ def clip_folder(entry: dict[str, Any]) -> tuple[str, str] | None:
         for i, part in enumerate(parts[:-2]):
             if part == "scenes":
                 return parts[i + 1], parts[i + 2]
+    return None
+
+
+def clip_folder(entry: dict[str, Any]) -> tuple[str, str] | None:
+    """The (scene, phase folder) of a sample as it appears on the Hub, e.g. ("scene_007", "1").
+
+    The clip its paths show (:func:`clip_from_paths`), else the ``scene_id``/``scene`` and
+    ``phase`` fields. Returns None when neither is available.
+    """
+    from_paths = clip_from_paths(entry)
+    if from_paths is not None:
+        return from_paths
     scene = entry.get("scene_id", entry.get("scene"))
     phase = entry.get("phase")
     if scene is None or phase is None or isinstance(phase, bool):

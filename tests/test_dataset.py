@@ -128,20 +128,31 @@ def _decode_all(path):
     return [s for b in open_split(path, DEPTH).iter_batches(1) for s in b]
 
 
-def test_decode_errors_name_the_sample_and_the_file(tiny):
+def test_file_errors_name_the_sample_and_the_file_when_the_split_opens(tiny):
     root, samples = tiny
     path = _write_manifest(root, samples)
     target = root / samples[2]["depth"]
     target.unlink()
     with pytest.raises(ManifestError) as missing:
-        _decode_all(path)
+        open_split(path, DEPTH)
     assert "scene_a__0__00000" in missing.value.message and str(target) in missing.value.message
     target.write_bytes(b"\x89PNG garbage")
-    with pytest.raises(ManifestError, match="not a decodable image"):
-        _decode_all(path)
+    with pytest.raises(ManifestError, match="not a readable image"):
+        open_split(path, DEPTH)
     Image.fromarray(np.zeros((6, 8, 3), np.uint8)).save(target)
     with pytest.raises(ManifestError, match="is not 2-D"):
+        open_split(path, DEPTH)
+
+
+def test_a_truncated_image_passes_the_header_check_and_fails_at_decode_naming_sample_and_file(tiny):
+    root, samples = tiny
+    path = _write_manifest(root, samples)
+    target = root / samples[2]["depth"]
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ManifestError, match="not a decodable image") as info:
         _decode_all(path)
+    assert "scene_a__0__00000" in info.value.message and str(target) in info.value.message
 
 
 def test_pose_files_decode_and_reject_bad_content(tmp_path):

@@ -65,6 +65,9 @@ TemporalKind = Literal["depth", "labels"]
 
 # resolve(path_string, sample_id, key) -> absolute Path inside the dataset root.
 PathResolver = Callable[[str, str, str], Path]
+# check_entry(entry, resolve, rgb_size) -> None: a task's check of one entry's label values when the
+# split is opened; rgb_size is the frame's (H, W) from its header. Raises ManifestError.
+EntryCheck = Callable[[dict, PathResolver, tuple[int, int]], None]
 # invoke(fn, sample) -> what a user's numpy function returns for that sample.
 NumpyInvoke = Callable[[Callable[..., Any], Sample], Any]
 # normalise(raw, sample) -> the task's prediction; raises AdapterError on a bad output.
@@ -96,6 +99,10 @@ class TaskSpec:
       ``optional_modalities`` are fetched only when an option needs them (e.g. depth for SGC).
     - ``required_keys``: manifest sample keys besides ``id`` and ``rgb`` that must be present.
     - ``load_ground_truth(entry, resolve)``: decode the labels of one manifest entry.
+    - ``check_entry(entry, resolve, rgb_size)``: check one entry's label values against their
+      domain when the split is opened, before any model is loaded (cheap: small label files are
+      read, label maps by their headers only); raises ManifestError naming sample, field and value.
+      ``rpx_tasks.entry_checks`` has the shared helpers; None checks nothing beyond the common fields.
     - ``validate_prediction(prediction, sample)``: the prediction normalised, or ModelError.
     - ``compute_metrics(prediction, ground_truth)``: a pure function of ``rpx_tasks.metrics``
       returning metric name -> float (None when undefined for the sample).
@@ -142,6 +149,7 @@ class TaskSpec:
     optional_modalities: tuple[str, ...] = ()
     models: tuple[ModelEntry, ...] = ()
     sample_entry: Callable[[SampleFrame], dict | None] | None = None
+    check_entry: EntryCheck | None = None
     settle_vocabulary: VocabularyHook | None = None
 
     @property

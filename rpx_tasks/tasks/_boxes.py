@@ -9,8 +9,10 @@ model's ``3`` matches a ground-truth ``3``).
 
 Box labels in a manifest (reference §5) are either a path to a JSON file or the same value
 inline: a list whose items are ``{"bbox": [x1, y1, x2, y2], "label": str, ...}`` objects or,
-where labels are optional (grounding), plain ``[x1, y1, x2, y2]`` lists. Every problem is a
-ManifestError naming the sample, the key, the file and the offending item.
+where labels are optional (grounding), plain ``[x1, y1, x2, y2]`` lists. A box has four finite
+numbers with x2 >= x1 and y2 >= y1 (an empty box, x2 == x1, is allowed: its area is 0); a label
+is a non-empty string (or an integer id). Every problem is a ManifestError naming the sample,
+the key, the file and the offending item.
 
 This module's name starts with "_" so the task registry does not take it for a task.
 """
@@ -43,6 +45,30 @@ def _bbox(value: Any) -> np.ndarray | None:
     if array.shape != (4,) or not np.isfinite(array).all():
         return None
     return array.astype(np.float32)
+
+
+def _box_problem(item: dict | list, index: int, box: np.ndarray | None) -> str | None:
+    """Why the ``index``-th box item cannot be used (None when it can): ``box`` is its bbox parsed by ``_bbox``."""
+    raw = item["bbox"] if isinstance(item, dict) else item
+    if box is None:
+        if not isinstance(item, dict):
+            return f"item {index} is {raw!r}, not a box (four finite numbers [x1, y1, x2, y2])"
+        return f"item {index} has bbox {raw!r}, not four finite numbers [x1, y1, x2, y2]"
+    if box[2] < box[0] or box[3] < box[1]:
+        return f"item {index} has bbox {raw!r} with x2 < x1 or y2 < y1 (boxes are [x1, y1, x2, y2])"
+    return None
+
+
+def _item_label(item: dict, index: int, *, required: bool) -> tuple[str | None, str | None]:
+    """(label text, problem) of a box item: the label (None when absent or null and not required) or why it is bad."""
+    if "label" not in item or (item["label"] is None and not required):
+        return None, (f"item {index} has no 'label'" if required else None)
+    label = label_text(item["label"])
+    if label is None:
+        return None, f"item {index} has label {item['label']!r}, not a string"
+    if not label.strip():
+        return None, f"item {index} has an empty label {item['label']!r}"
+    return label, None
 
 
 def load_box_annotations(
@@ -81,16 +107,15 @@ def load_box_annotations(
             if "bbox" not in item:
                 raise bad(f"item {index} has no 'bbox'")
             box = _bbox(item["bbox"])
-            if box is None:
-                raise bad(f"item {index} has bbox {item['bbox']!r}, not four finite numbers [x1, y1, x2, y2]")
-            label = label_text(item["label"]) if "label" in item else None
-            if label is None and labels_required:
-                what = f"label {item['label']!r}, not a string" if "label" in item else "no 'label'"
-                raise bad(f"item {index} has " + what)
-        elif not labels_required and _bbox(item) is not None:
+            label, problem = _item_label(item, index, required=labels_required)
+            problem = _box_problem(item, index, box) or problem
+        elif not labels_required and isinstance(item, list):
             box, label = _bbox(item), None
+            problem = _box_problem(item, index, box)
         else:
             raise bad(f"item {index} is {item!r}, not " + ("a {bbox, label} object" if labels_required else "a box"))
+        if problem is not None:
+            raise bad(problem)
         boxes.append(box)
         labels.append(label)
     array = np.stack(boxes) if boxes else np.zeros((0, 4), np.float32)
@@ -100,18 +125,18 @@ def load_box_annotations(
 
 
 def load_string_list(value: Any, resolve: PathResolver, sample_id: str, key: str) -> list[str]:
-    """A list of strings given inline or as a JSON file path (e.g. ``vocabulary``, ``labels``).
+    """A list of non-empty strings given inline or as a JSON file path (e.g. ``vocabulary``, ``labels``).
 
-    Raises ManifestError naming the sample, key and file when the file is missing or not JSON,
-    or the value is not a list of strings.
+    Raises ManifestError naming the sample, key, file and value when the file is missing or not
+    JSON, or the value is not a list of non-empty strings.
     """
     data = load_json_value(value, resolve, sample_id, key)
     texts = [label_text(item) for item in data] if isinstance(data, list) else None
-    if texts is None or any(text is None for text in texts):
+    if texts is None or any(text is None or not text.strip() for text in texts):
         raise ManifestError(
-            f"Sample {sample_id!r}: '{key}' must be a list of strings, got {data!r:.200}.",
+            f"Sample {sample_id!r}: '{key}' must be a list of strings, none empty, got {data!r:.200}.",
             hint=f"give '{key}' inline as [\"...\", ...] or as the path of a JSON file holding that list",
-            details={"sample": sample_id, "key": key},
+            details={"sample": sample_id, "key": key, "value": repr(data)[:200]},
         )
     return texts  # type: ignore[return-value]
 

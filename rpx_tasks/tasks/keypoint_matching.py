@@ -28,6 +28,7 @@ from rpx_tasks.contracts.keypoints import KeypointCorrespondences, KeypointMatch
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import load_array
+from rpx_tasks.entry_checks import ImageSize, check_points_in_frame, field_error, second_frame_size
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError, RPXError
 from rpx_tasks.metrics.keypoints import KEYPOINT_METRIC_INFO, keypoint_metrics
 from rpx_tasks.sample import Sample, second_frame
@@ -50,7 +51,8 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> KeypointCorresponde
 
     Each key is an inline list, a ``.npy`` path or a JSON file path. Raises ManifestError
     naming the sample (and file) when a file is missing or unreadable, an array has the wrong
-    shape, the arrays disagree in length, or a visible point is not finite.
+    shape, the arrays disagree in length, a visibility flag is not true/false (1/0), or a
+    visible point is not finite.
     """
     sample_id = entry["id"]
     points0 = load_array(entry["points0"], resolve, sample_id, "points0", dtype=np.float64, columns=2)
@@ -65,7 +67,7 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> KeypointCorresponde
         )
     visibility = None
     if entry.get("visibility") is not None:
-        visibility = load_array(entry["visibility"], resolve, sample_id, "visibility", dtype=bool)
+        visibility = _visibility_flags(entry, resolve)
         if len(visibility) != len(points0):
             raise ManifestError(
                 f"Sample {sample_id!r}: visibility has {len(visibility)} values for {len(points0)} points.",
@@ -80,6 +82,33 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> KeypointCorresponde
             details={"sample": sample_id},
         )
     return KeypointCorrespondences(points0=points0, points1=points1, visibility=visibility)
+
+
+def _visibility_flags(entry: dict, resolve: PathResolver) -> np.ndarray:
+    """The entry's ``visibility`` as (N,) bool. Raises ManifestError naming the sample and the first
+    value that is not a flag (true/false or 1/0)."""
+    values = load_array(entry["visibility"], resolve, entry["id"], "visibility", dtype=np.float64)
+    not_flags = (values != 0) & (values != 1)
+    if not_flags.any():
+        index = int(np.flatnonzero(not_flags)[0])
+        raise field_error(
+            entry["id"],
+            "visibility",
+            float(values[index]),
+            f"(point {index}) is not a visibility flag",
+            hint="visibility holds one true/false (or 1/0) per point pair",
+        )
+    return values.astype(bool)
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its correspondences load (see ``load_ground_truth``),
+    the second frame ``rgb_b`` is there (header only), and every visible point lies in its frame
+    (points0 in frame A, points1 in frame B). Raises ManifestError naming the sample, field and value."""
+    truth = load_ground_truth(entry, resolve)
+    size_b = second_frame_size(entry, resolve)
+    check_points_in_frame(entry["id"], "points0", truth.points0, rgb_size, used=truth.visibility)
+    check_points_in_frame(entry["id"], "points1", truth.points1, size_b, used=truth.visibility)
 
 
 # --------------------------------------------------------------------------- predictions
@@ -252,6 +281,7 @@ SPEC = TaskSpec(
     modalities=("rgb", "keypoints"),
     required_keys=("points0", "points1"),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=keypoint_metrics,
     metrics=KEYPOINT_METRIC_INFO,

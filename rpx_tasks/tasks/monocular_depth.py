@@ -10,6 +10,7 @@ from rpx_tasks.contracts.frames import resize_depth
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_depth_m
+from rpx_tasks.entry_checks import ImageSize, check_label_map
 from rpx_tasks.errors import AdapterError, ModelError
 from rpx_tasks.metrics.depth import DEPTH_METRIC_INFO, depth_metrics
 from rpx_tasks.sample import Sample
@@ -21,6 +22,14 @@ NAME = "monocular_depth"
 def load_ground_truth(entry: dict, resolve: PathResolver) -> np.ndarray:
     """The (H, W) float32 metre depth map of a manifest entry (0 = invalid). Raises ManifestError."""
     return decode_depth_m(resolve(entry["depth"], entry["id"], "depth"), entry["id"])
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its ``depth`` is a single-channel image of the RGB frame's size.
+
+    Reads the header only. Raises ManifestError naming the sample, the field and its value.
+    """
+    check_label_map(entry, "depth", resolve, rgb_size)
 
 
 def validate_prediction(prediction: Any, sample: Sample) -> np.ndarray:
@@ -125,6 +134,7 @@ SPEC = TaskSpec(
     optional_modalities=("pose",),
     required_keys=("depth",),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=depth_metrics,
     metrics=DEPTH_METRIC_INFO,

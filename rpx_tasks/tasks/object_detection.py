@@ -20,6 +20,7 @@ from typing import Any
 from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
+from rpx_tasks.entry_checks import ImageSize
 from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO, score_detections
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._boxes import detections_from_function, load_box_annotations, validate_detections
@@ -31,6 +32,12 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> DetectionGroundTrut
     """The labelled boxes of a manifest entry's ``boxes``. Raises ManifestError naming sample and file."""
     boxes, labels = load_box_annotations(entry["boxes"], resolve, entry["id"], "boxes", labels_required=True)
     return DetectionGroundTruth(boxes=boxes, labels=labels or [])
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its ``boxes`` load (four finite numbers with x2 >= x1
+    and y2 >= y1 and a non-empty label per box). Raises ManifestError naming the sample, field and value."""
+    load_ground_truth(entry, resolve)
 
 
 def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
@@ -78,6 +85,7 @@ SPEC = TaskSpec(
     modalities=("rgb", "mask", "tracklets"),
     required_keys=("boxes",),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=score_detections,
     metrics=DETECTION_METRIC_INFO,

@@ -22,6 +22,7 @@ from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_depth_m, decode_label_map
+from rpx_tasks.entry_checks import ImageSize, check_label_map
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
 from rpx_tasks.metrics.segmentation import SEGMENTATION_METRIC_INFO, segmentation_metrics
 from rpx_tasks.sample import Sample
@@ -60,6 +61,18 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> SegmentationGroundT
         )
     depth_path = resolve(entry["depth"], sample_id, "depth") if isinstance(entry.get("depth"), str) else None
     return SegmentationGroundTruth(mask=mask, load_depth=partial(_load_depth, depth_path, sample_id, mask.shape))
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its ``mask`` and (when its file is there, for SGC) its
+    ``depth`` are single-channel images of the RGB frame's size.
+
+    Reads the headers only. Raises ManifestError naming the sample, the field and its value.
+    """
+    check_label_map(entry, "mask", resolve, rgb_size)
+    depth = entry.get("depth")
+    if isinstance(depth, str) and resolve(depth, entry["id"], "depth").exists():
+        check_label_map(entry, "depth", resolve, rgb_size)
 
 
 def _load_depth(depth_path: Path | None, sample_id: str, shape: tuple[int, int]) -> np.ndarray | None:
@@ -178,6 +191,7 @@ SPEC = TaskSpec(
     optional_modalities=("depth", "pose"),
     required_keys=("mask",),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=segmentation_metrics,
     metrics=SEGMENTATION_METRIC_INFO,

@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.boxes import label_text
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.contracts.tracking import Tracklet, TrackletGroundTruth, TrackletPrediction
 from rpx_tasks.decoding import decode_label_map, load_json_value
+from rpx_tasks.entry_checks import ImageSize, check_label_map
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
 from rpx_tasks.metrics.tracking import TRACKING_METRIC_INFO, tracking_metrics
 from rpx_tasks.sample import Sample
@@ -52,6 +54,8 @@ def _tracklet(item: Any, index: int, fail, *, id_required: bool) -> Tracklet:
         if id_required:
             raise fail(f"track {index} has track_id null")
         track_id = f"t{index}"
+    elif id_required and not (label_text(track_id) or "").strip():
+        raise fail(f"track {index} has track_id {track_id!r}, not a non-empty string (or an integer)")
     try:
         boxes = np.asarray(boxes, dtype=np.float32)
     except (TypeError, ValueError) as exc:
@@ -122,15 +126,11 @@ def _tracks_from_mask(mask: np.ndarray) -> list[Tracklet]:
     ]
 
 
-def load_ground_truth(entry: dict, resolve: PathResolver) -> TrackletGroundTruth:
-    """The ground-truth tracks of a manifest entry.
+def _uses_mask(entry: dict, resolve: PathResolver) -> bool:
+    """Whether an entry's ground truth comes from its instance ``mask``: it has no ``tracks``, or names a
+    tracks file that is not there while it has a mask (as 0.3.x does).
 
-    From ``tracks`` (JSON file path or inline list of ``{track_id, boxes, scores?}``; a dict
-    ``{"tracks": [...]}`` is accepted too) when present; else from the instance ``mask`` PNG
-    (also when the ``tracks`` file does not exist but a ``mask`` is given, as 0.3.x does).
-    Raises ManifestError naming the sample and file when neither key is present, a file is
-    missing, unreadable or malformed (a track without ``track_id`` or ``boxes``, boxes not
-    (T, 4), scores of another length).
+    Raises ManifestError naming the sample when it has neither key.
     """
     sample_id = entry["id"]
     tracks_value = entry.get("tracks")
@@ -139,31 +139,84 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> TrackletGroundTruth
         raise ManifestError(
             f"Sample {sample_id!r} has neither 'tracks' nor 'mask'.",
             hint="object_tracking samples need 'tracks' (a JSON file of {track_id, boxes}) or an instance 'mask' PNG",
-            details={"sample": sample_id},
+            details={"sample": sample_id, "key": "tracks", "value": None},
         )
-    if tracks_value is not None:
-        if isinstance(tracks_value, str) and has_mask and not resolve(tracks_value, sample_id, "tracks").exists():
-            logger.debug("Sample %r: tracks file %s missing; using the mask", sample_id, tracks_value)
-        else:
-            source = tracks_value if isinstance(tracks_value, str) else "inline tracks"
-            raw = load_json_value(tracks_value, resolve, sample_id, "tracks")
+    if tracks_value is None:
+        return True
+    if isinstance(tracks_value, str) and has_mask and not resolve(tracks_value, sample_id, "tracks").exists():
+        logger.debug("Sample %r: tracks file %s missing; using the mask", sample_id, tracks_value)
+        return True
+    return False
 
-            def fail(reason: str, missing: list[str] | None = None) -> ManifestError:
-                return ManifestError(
-                    f"Sample {sample_id!r}: tracks ({source}) is malformed: {reason}.",
-                    hint="tracks is a JSON list of "
-                    '{"track_id": str, "boxes": [[x1, y1, x2, y2], ...], "scores"?: [...]}',
-                    details={
-                        "sample": sample_id,
-                        "key": "tracks",
-                        "path": source,
-                        **({"missing": missing} if missing else {}),
-                    },
-                )
 
-            return TrackletGroundTruth(tracks=_tracklets(raw, fail, id_required=True))
-    mask = decode_label_map(resolve(entry["mask"], sample_id, "mask"), sample_id, "mask")
+def _check_ground_truth_tracks(tracks: list[Tracklet], fail) -> None:
+    """Track ids unique and every box [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1; ``fail(reason)`` builds the error."""
+    seen: set[str] = set()
+    for index, track in enumerate(tracks):
+        if track.track_id in seen:
+            raise fail(f"track {index} repeats track_id {track.track_id!r}")
+        seen.add(track.track_id)
+        inverted = (track.boxes[:, 2] < track.boxes[:, 0]) | (track.boxes[:, 3] < track.boxes[:, 1])
+        if inverted.any():
+            row = int(inverted.argmax())
+            raise fail(
+                f"track {index} ({track.track_id!r}) box {row} {track.boxes[row].tolist()} has x2 < x1 or y2 < y1"
+            )
+
+
+def _load_tracks(entry: dict, resolve: PathResolver) -> TrackletGroundTruth:
+    """The ground-truth tracks of an entry's ``tracks`` (JSON file path, inline list, or ``{"tracks": [...]}``).
+
+    Raises ManifestError naming the sample and file when the file is missing or unreadable or a
+    track is malformed: no ``track_id`` (a non-empty string or an integer) or ``boxes``, boxes not
+    (T, 4) finite numbers with x2 >= x1 and y2 >= y1, scores of another length, a repeated track id.
+    """
+    sample_id = entry["id"]
+    tracks_value = entry["tracks"]
+    source = tracks_value if isinstance(tracks_value, str) else "inline tracks"
+    raw = load_json_value(tracks_value, resolve, sample_id, "tracks")
+
+    def fail(reason: str, missing: list[str] | None = None) -> ManifestError:
+        return ManifestError(
+            f"Sample {sample_id!r}: tracks ({source}) is malformed: {reason}.",
+            hint="tracks is a JSON list of "
+            '{"track_id": str, "boxes": [[x1, y1, x2, y2], ...], "scores"?: [...]}, one track id per track',
+            details={
+                "sample": sample_id,
+                "key": "tracks",
+                "path": source,
+                **({"missing": missing} if missing else {}),
+            },
+        )
+
+    tracks = _tracklets(raw, fail, id_required=True)
+    _check_ground_truth_tracks(tracks, fail)
+    return TrackletGroundTruth(tracks=tracks)
+
+
+def load_ground_truth(entry: dict, resolve: PathResolver) -> TrackletGroundTruth:
+    """The ground-truth tracks of a manifest entry.
+
+    From ``tracks`` (JSON file path or inline list of ``{track_id, boxes, scores?}``; a dict
+    ``{"tracks": [...]}`` is accepted too) when present; else from the instance ``mask`` PNG
+    (also when the ``tracks`` file does not exist but a ``mask`` is given, as 0.3.x does).
+    Raises ManifestError naming the sample and file when neither key is present, a file is
+    missing, unreadable or malformed (see ``_load_tracks``).
+    """
+    if not _uses_mask(entry, resolve):
+        return _load_tracks(entry, resolve)
+    mask = decode_label_map(resolve(entry["mask"], entry["id"], "mask"), entry["id"], "mask")
     return TrackletGroundTruth(tracks=_tracks_from_mask(mask))
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its ``tracks`` load (see ``_load_tracks``), or, where the
+    ground truth comes from the mask, the ``mask`` is a single-channel image of the RGB frame's size
+    (header only). Raises ManifestError naming the sample, the field and its value."""
+    if _uses_mask(entry, resolve):
+        check_label_map(entry, "mask", resolve, rgb_size)
+    else:
+        _load_tracks(entry, resolve)
 
 
 # --------------------------------------------------------------------------- predictions
@@ -221,6 +274,7 @@ SPEC = TaskSpec(
     modalities=("rgb", "mask", "tracklets"),
     required_keys=(),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=tracking_metrics,
     metrics=TRACKING_METRIC_INFO,

@@ -31,6 +31,7 @@ from rpx_tasks.contracts.boxes import BoxPrediction, DetectionGroundTruth
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.contracts.vocabulary import SettledVocabulary, SplitEntries, VocabularyOverride
+from rpx_tasks.entry_checks import ImageSize
 from rpx_tasks.metrics.detection import DETECTION_METRIC_INFO, score_detections
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._boxes import (
@@ -71,6 +72,15 @@ def settle_vocabulary(split: SplitEntries, override: VocabularyOverride | None) 
     Raises ManifestError naming the sample (or manifest), field and file of a malformed vocabulary or boxes.
     """
     return settle_split_vocabulary(split, override, labels_of=_entry_labels)
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its ``boxes`` load (four finite numbers with x2 >= x1 and
+    y2 >= y1 and a non-empty label per box) and its ``vocabulary``, when given, is a list of non-empty
+    strings. Raises ManifestError naming the sample, the field and its value."""
+    load_box_annotations(entry["boxes"], resolve, entry["id"], "boxes", labels_required=True)
+    if entry.get("vocabulary") is not None:
+        load_string_list(entry["vocabulary"], resolve, entry["id"], "vocabulary")
 
 
 def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
@@ -150,6 +160,7 @@ SPEC = TaskSpec(
     modalities=("rgb", "mask", "tracklets", "questionnaires"),
     required_keys=("boxes",),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=score_detections,
     metrics=DETECTION_METRIC_INFO,

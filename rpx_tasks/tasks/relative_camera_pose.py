@@ -50,6 +50,7 @@ from rpx_tasks.contracts.pose import (
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import decode_pose
+from rpx_tasks.entry_checks import ImageSize, second_frame_size
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError, RPXError
 from rpx_tasks.metrics.pose import POSE_METRIC_INFO, pose_metrics
 from rpx_tasks.sample import Sample, second_frame
@@ -87,6 +88,14 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> RelativePose:
             )
         poses.append(t265_to_opencv(decode_pose(resolve(value, sample_id, key), sample_id, key)))
     return relative_pose(*poses)
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: both pose files decode (finite position, non-zero
+    quaternion; see ``load_ground_truth``) and the second frame ``rgb_b`` is there (header only).
+    Raises ManifestError naming the sample, the field and its value."""
+    load_ground_truth(entry, resolve)
+    second_frame_size(entry, resolve)
 
 
 # --------------------------------------------------------------------------- predictions
@@ -226,6 +235,7 @@ SPEC = TaskSpec(
     modalities=("rgb", "pose"),
     required_keys=("pose_a", "pose_b"),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=pose_metrics,
     metrics=POSE_METRIC_INFO,

@@ -20,6 +20,7 @@ from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.sparse_depth import SparseDepthGroundTruth, SparseDepthPrediction
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
 from rpx_tasks.decoding import load_array
+from rpx_tasks.entry_checks import ImageSize, check_points_in_frame, field_error
 from rpx_tasks.errors import AdapterError, ManifestError, ModelError
 from rpx_tasks.metrics.sparse_depth import SPARSE_DEPTH_METRIC_INFO, sparse_depth_metrics
 from rpx_tasks.sample import Sample
@@ -36,7 +37,7 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> SparseDepthGroundTr
 
     Returns float32 arrays (N, 2) and (N,). Raises ManifestError naming the sample and file when
     a file is missing or unreadable, a value is not a numeric array of that shape, the two
-    lengths differ or a value is not finite.
+    lengths differ, a value is not finite or a depth is negative (0 is allowed: no return).
     """
     sample_id = entry["id"]
     coordinates = load_array(entry["coordinates"], resolve, sample_id, "coordinates", dtype=np.float32, columns=2)
@@ -55,7 +56,24 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> SparseDepthGroundTr
                 hint="ground-truth points must be finite pixels and depths in metres",
                 details={"sample": sample_id, "key": key},
             )
+    if (depths < 0).any():
+        index = int(np.flatnonzero(depths < 0)[0])
+        raise field_error(
+            sample_id,
+            "depths",
+            float(depths[index]),
+            f"(point {index}, {_describe(entry['depths'])}) is a negative depth",
+            hint="ground-truth depths are metres >= 0",
+        )
     return SparseDepthGroundTruth(coordinates=coordinates, depths=depths)
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its points load (see ``load_ground_truth``) and lie in
+    the frame (0 <= x <= W, 0 <= y <= H; the model is asked at those pixels). Raises ManifestError
+    naming the sample, the field and its value."""
+    truth = load_ground_truth(entry, resolve)
+    check_points_in_frame(entry["id"], "coordinates", truth.coordinates, rgb_size)
 
 
 def _describe(value: Any) -> str:
@@ -231,6 +249,7 @@ SPEC = TaskSpec(
     modalities=("rgb", "depth", "sparse_depth"),
     required_keys=("coordinates", "depths"),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=sparse_depth_metrics,
     metrics=SPARSE_DEPTH_METRIC_INFO,

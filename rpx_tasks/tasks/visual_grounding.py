@@ -24,6 +24,7 @@ import numpy as np
 from rpx_tasks.contracts.boxes import BoxPrediction, GroundingGroundTruth, label_text
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.spec import ModelEntry, PathResolver, TaskSpec
+from rpx_tasks.entry_checks import ImageSize, field_error
 from rpx_tasks.errors import ManifestError
 from rpx_tasks.metrics.detection import GROUNDING_METRIC_INFO, score_grounding
 from rpx_tasks.sample import Sample
@@ -36,38 +37,51 @@ OUTPUT_HINT = (
 )
 
 
-def _labels(value: Any) -> list[str] | None:
-    """The optional ``labels`` field: a string or a list of strings; anything else is ignored (None)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        texts = [label_text(item) for item in value]
-        if all(text is not None for text in texts):
-            return texts  # type: ignore[return-value]
-    return None
+def _labels(value: Any, sample_id: str) -> list[str]:
+    """The optional ``labels`` field: a string or a list of non-empty strings (integer ids as text).
+
+    Raises ManifestError naming the sample and the value for anything else.
+    """
+    texts = [label_text(item) for item in value] if isinstance(value, list) else [label_text(value)]
+    if not all(text is not None and text.strip() for text in texts):
+        raise field_error(
+            sample_id,
+            "labels",
+            value,
+            "is not a label or a list of non-empty labels",
+            hint="'labels' is optional: a string or a list of strings naming the referred object(s)",
+        )
+    return texts  # type: ignore[return-value]
 
 
 def load_ground_truth(entry: dict, resolve: PathResolver) -> GroundingGroundTruth:
     """The expression, boxes and labels of a manifest entry.
 
-    Raises ManifestError naming the sample (and file) when ``text`` is missing or not a string,
-    or ``boxes`` cannot be read or holds something other than boxes.
+    Raises ManifestError naming the sample (and file) when ``text`` is missing or not a non-empty
+    string, ``boxes`` cannot be read or holds something other than boxes (four finite numbers
+    with x2 >= x1 and y2 >= y1), or ``labels`` is not a label or a list of labels.
     """
     sample_id = entry["id"]
     text = entry.get("text")
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not text.strip():
         raise ManifestError(
             f"Sample {sample_id!r}: visual_grounding needs a 'text' string (the referring expression), got {text!r}.",
             hint='add "text": "the red box" (and its \'boxes\') to every visual_grounding sample',
-            details={"sample": sample_id, "key": "text"},
+            details={"sample": sample_id, "key": "text", "value": text},
         )
     raw = entry.get("boxes")
     if raw is None:
         boxes, file_labels = np.zeros((0, 4), np.float32), None
     else:
         boxes, file_labels = load_box_annotations(raw, resolve, sample_id, "boxes", labels_required=False)
-    labels = _labels(entry["labels"]) if entry.get("labels") is not None else file_labels
+    labels = _labels(entry["labels"], sample_id) if entry.get("labels") is not None else file_labels
     return GroundingGroundTruth(text=text, boxes=boxes, labels=labels)
+
+
+def check_entry(entry: dict, resolve: PathResolver, rgb_size: ImageSize) -> None:
+    """Check an entry when the split is opened: its expression, boxes and labels load (see
+    ``load_ground_truth``). Raises ManifestError naming the sample, the field and its value."""
+    load_ground_truth(entry, resolve)
 
 
 def validate_prediction(prediction: Any, sample: Sample) -> BoxPrediction:
@@ -148,6 +162,7 @@ SPEC = TaskSpec(
     modalities=("rgb", "questionnaires", "spatial_qa"),
     required_keys=(),
     load_ground_truth=load_ground_truth,
+    check_entry=check_entry,
     validate_prediction=validate_prediction,
     compute_metrics=score_grounding,
     metrics=GROUNDING_METRIC_INFO,

@@ -145,7 +145,9 @@ def test_manifest_without_boxes_or_with_escaping_boxes(tmp_path):
     with pytest.raises(ManifestError, match="'a'.*no 'boxes' field"):
         open_split(manifest, SPEC)
     manifest.write_text(
-        json.dumps({"task": "object_detection", "samples": [{"id": "a", "rgb": "a.png", "boxes": "../x.json"}]})
+        json.dumps(
+            {"task": "object_detection", "samples": [{"id": "a", "phase": 0, "rgb": "a.png", "boxes": "../x.json"}]}
+        )
     )
     with pytest.raises(ManifestError, match="escapes the dataset root"):
         open_split(manifest, SPEC)

@@ -421,16 +421,21 @@ def test_loader_errors_name_sample_and_file(tiny_split):
         _decode(tiny_split, mask="scenes/scene_000/0/mask/junk.png")
 
 
-def test_depth_errors_surface_when_sgc_reads_it(tiny_split):
+def test_depth_errors_surface_when_the_split_opens_and_when_sgc_reads_it(tiny_split, resolve):
     clip = tiny_split / "scenes" / "scene_000" / "0"
     _png(clip / "depth" / "rgb.png", np.zeros((20, 30, 3), np.uint8))
-    truth = _decode(tiny_split, depth="scenes/scene_000/0/depth/rgb.png").ground_truth
     with pytest.raises(ManifestError, match="not 2-D") as info:
-        truth.depth()
+        _decode(tiny_split, depth="scenes/scene_000/0/depth/rgb.png")
     assert "scene_000__0__00000" in str(info.value)
+    entry = json.loads(_write_manifest(tiny_split, depth="scenes/scene_000/0/depth/rgb.png").read_text())["samples"][0]
+    with pytest.raises(ManifestError, match="not 2-D"):
+        SPEC.load_ground_truth(entry, resolve).depth()
     _png(clip / "depth" / "small.png", np.zeros((10, 30), np.uint16))
+    with pytest.raises(ManifestError, match="the RGB frame 20x30"):
+        _decode(tiny_split, depth="scenes/scene_000/0/depth/small.png")
+    entry["depth"] = "scenes/scene_000/0/depth/small.png"
     with pytest.raises(ManifestError, match="has shape"):
-        _decode(tiny_split, depth="scenes/scene_000/0/depth/small.png").ground_truth.depth()
+        SPEC.load_ground_truth(entry, resolve).depth()
     # a depth file that was not downloaded means "no depth": SGC skips the sample
     assert _decode(tiny_split, depth="scenes/scene_000/0/depth/absent.png").ground_truth.depth() is None
 

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from rpx_tasks.contracts.boxes import BoxPrediction, GroundingGroundTruth
 from rpx_tasks.dataset import open_split
@@ -123,7 +124,8 @@ def test_bad_ground_truth_is_a_manifest_error_naming_the_sample(tmp_path, entry,
 def test_text_is_not_treated_as_a_path(tmp_path):
     manifest = tmp_path / manifest_relpath("visual_grounding", "hard")
     manifest.parent.mkdir(parents=True)
-    entry = {"id": "a", "rgb": "a.png", "text": "the box left of ../../other/things", "boxes": [A]}
+    Image.new("RGB", (30, 20)).save(tmp_path / "a.png")
+    entry = {"id": "a", "phase": 0, "rgb": "a.png", "text": "the box left of ../../other/things", "boxes": [A]}
     manifest.write_text(json.dumps({"task": "visual_grounding", "samples": [entry]}))
     assert len(open_split(manifest, SPEC)) == 1
 
