@@ -1,6 +1,7 @@
 """Flow ``rpx-bench``: one (task, model, split) benchmark run, step by step.
 
-validate config -> resolve device -> download split -> resolve model -> run benchmark -> write report
+validate config -> resolve device -> download split -> open split (every sample checked) -> resolve model ->
+run benchmark -> write report
 
 Parameters are the ``rpx bench`` options as plain JSON values (:mod:`flows.parameters`), so
 ``prefect deployment run`` can pass them. ``manifest="builtin:sample"`` runs the built-in
@@ -22,6 +23,7 @@ from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.runner import Progress
 from rpx_tasks.steps import (
     download_split_step,
+    open_split_step,
     resolve_device_step,
     resolve_model_step,
     run_benchmark_step,
@@ -66,7 +68,7 @@ def log_rpx_error(error: RPXError) -> None:
 
 
 def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
-    """Run the six steps on RunConfig keyword arguments; returns the run summary.
+    """Run the seven steps on RunConfig keyword arguments; returns the run summary.
 
     ``progress`` also receives the benchmark loop's progress. Must run inside a flow run.
     Re-raises the RPXError of the first step that fails, after logging its message and hint.
@@ -77,8 +79,9 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
         config = validate_config_step(params)
         resolved_device = resolve_device_step(config.device, require_cuda=config.require_cuda)
         prepared = download_split_step(config)
+        dataset = open_split_step(config, prepared)
         loaded_model = resolve_model_step(config, resolved_device)
-        staged = run_benchmark_step(config, loaded_model, prepared, resolved_device, progress)
+        staged = run_benchmark_step(config, loaded_model, dataset, resolved_device, progress)
         try:
             return write_report_step(config, prepared, staged, resolved_device)
         finally:

@@ -44,7 +44,6 @@ __all__ = [
     "validate_config",
     "resolve_device",
     "prepare_split",
-    "locate_split",
     "open_prepared",
     "load_model",
     "run_split",
@@ -84,18 +83,6 @@ def download_modalities(config: RunConfig) -> tuple[str, ...]:
     return (*spec.modalities, *extra)
 
 
-def prepare_split(config: RunConfig) -> PreparedSplit:
-    """Return the split's manifest (see ``locate_split``), once the split opens: every field of every
-    sample is checked here (``open_prepared``), before any model is loaded.
-
-    Raises ConfigError, OSError, DownloadError / DatasetError as ``locate_split`` does, and
-    ManifestError for the first bad sample (naming the sample, the field and its value).
-    """
-    prepared = locate_split(config)
-    open_prepared(config, prepared)
-    return prepared
-
-
 def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
     """Open the prepared split for the config's task (``dataset.open_split``: every entry checked).
 
@@ -111,9 +98,10 @@ def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
     )
 
 
-def locate_split(config: RunConfig) -> PreparedSplit:
+def prepare_split(config: RunConfig) -> PreparedSplit:
     """Return the split's manifest: the local ``--manifest`` as is, the built-in sample data's
     manifest of the split (written under the RPX cache on first use), or a task-scoped Hub download.
+    The samples are checked when the split is opened (``open_prepared``), before the model is loaded.
 
     Raises ConfigError (the built-in sample data lacks the task), OSError (it cannot be written),
     DownloadError / ManifestError / DatasetError from the Hub layer.
@@ -175,7 +163,7 @@ class StagedRun:
 
 
 def run_split(
-    config: RunConfig, model: Model, prepared: PreparedSplit, device: str, progress: Progress | None = None
+    config: RunConfig, model: Model, dataset: SplitDataset, device: str, progress: Progress | None = None
 ) -> StagedRun:
     """Run the benchmark loop, streaming rows to a staged Parquet file in the output folder.
 
@@ -184,7 +172,6 @@ def run_split(
     MetricError. On failure the staged file is removed and any previous report is untouched.
     """
     spec = get_task(config.task)
-    dataset = open_prepared(config, prepared)
     output_dir = config.output_path
     writer = PerSampleWriter(output_dir / PER_SAMPLE_FILE, spec.metric_names)
     with writer:
@@ -281,8 +268,9 @@ def run_bench(config: RunConfig, progress: Progress | None = None) -> tuple[Repo
     """
     device = resolve_device(config.device, require_cuda=config.require_cuda)
     prepared = prepare_split(config)
+    dataset = open_prepared(config, prepared)
     model = load_model(config, device)
-    staged = run_split(config, model, prepared, device, progress)
+    staged = run_split(config, model, dataset, device, progress)
     try:
         return write_report(config, prepared, staged, device)
     finally:

@@ -29,7 +29,15 @@ from tests.support.hub_server import build_repo_files
 
 pytest_plugins = ["tests.conftest_prefect"]
 
-STEP_NAMES = ["validate-config", "resolve-device", "download-split", "resolve-model", "run-benchmark", "write-report"]
+STEP_NAMES = [
+    "validate-config",
+    "resolve-device",
+    "download-split",
+    "open-split",
+    "resolve-model",
+    "run-benchmark",
+    "write-report",
+]
 
 
 # -- models used by the tests (by import path, as a deployment would name them) ----------------
@@ -322,6 +330,23 @@ def test_second_identical_run_is_cached_and_fetches_nothing(prefect_client, hub_
     assert task_runs(prefect_client, second.state_details.flow_run_id)["download-split"].state.name == "Cached"
     assert hub_env.server.fetched_files() == [] and hub_env.server.fetched_files("HEAD") == []
     assert second.result()["num_samples"] == first.result()["num_samples"] == 12
+
+
+def test_a_bad_sample_in_a_cached_split_fails_in_open_split_before_the_model(prefect_client, hub_env):
+    first = run(hub_params(hub_env))
+    assert first.is_completed(), first.message
+    manifest_path = Path(json.loads(Path(first.result()["result_json"]).read_text())["manifest"])
+    manifest = json.loads(manifest_path.read_text())
+    manifest["samples"][0]["phase"] = "lunch"
+    manifest_path.write_text(json.dumps(manifest))
+
+    second = run(hub_params(hub_env, model="constant_depth"))
+    assert second.is_failed()
+    steps = task_runs(prefect_client, second.state_details.flow_run_id)
+    assert steps["download-split"].state.name == "Cached"
+    assert steps["open-split"].state.is_failed() and "resolve-model" not in steps
+    logs = flow_run_logs(prefect_client, second.state_details.flow_run_id)
+    assert "ManifestError" in logs and "lunch" in logs and manifest["samples"][0]["id"] in logs
 
 
 def test_cache_is_bypassed_when_the_resolved_manifest_is_gone(prefect_client, hub_env):

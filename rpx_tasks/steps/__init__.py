@@ -1,7 +1,7 @@
 """The pipeline steps as Prefect tasks (Prefect only: the benchmark logic is :mod:`rpx_tasks.bench`).
 
-- :mod:`.pipeline`: the six steps, validate config -> resolve device -> download split ->
-  resolve model -> run benchmark -> write report;
+- :mod:`.pipeline`: the seven steps, validate config -> resolve device -> download split (cached) ->
+  open split (every sample checked, never cached) -> resolve model -> run benchmark -> write report;
 - :mod:`.cache_policies`: the download step's cache key, cache policy and retry condition;
 - :mod:`.gpu_slots`: the ``gpu-<i>`` concurrency limits and the slot a run holds;
 - :mod:`.artifacts`: artifact keys, the metrics table and the run summary;
@@ -20,6 +20,7 @@ from .cache_policies import (
 from .gpu_slots import ensure_concurrency_limit, gpu_slot, gpu_slot_name
 from .pipeline import (
     download_split_step,
+    open_split_step,
     resolve_device_step,
     resolve_model_step,
     run_benchmark_step,
@@ -33,6 +34,7 @@ __all__ = [
     "artifact_key",
     "download_cache_key",
     "download_split_step",
+    "open_split_step",
     "ensure_concurrency_limit",
     "gpu_slot",
     "gpu_slot_name",

@@ -22,6 +22,7 @@ from prefect.tasks import exponential_backoff
 from rpx_tasks import bench
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
+from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.runner import Progress
 
@@ -84,6 +85,18 @@ def download_split_step(config: RunConfig) -> bench.PreparedSplit:
     return prepared
 
 
+@task(name="open-split", cache_policy=NO_CACHE, persist_result=False)
+def open_split_step(config: RunConfig, prepared: bench.PreparedSplit) -> SplitDataset:
+    """Open the split and check every field of every sample (not cached: it runs on every run, also when
+    the download step's result comes from the cache), before the model is loaded.
+
+    Returns the SplitDataset. Raises ManifestError naming the first bad sample, field and value.
+    """
+    dataset = bench.open_prepared(config, prepared)
+    run_logger().info("Split opened: %d samples checked", len(dataset))
+    return dataset
+
+
 @task(name="resolve-model", cache_policy=NO_CACHE, persist_result=False)
 def resolve_model_step(config: RunConfig, device: str) -> Model:
     """Return the Model named by the config, on ``device``. Raises ConfigError / ModelError."""
@@ -92,7 +105,7 @@ def resolve_model_step(config: RunConfig, device: str) -> Model:
 
 @task(name="run-benchmark", cache_policy=NO_CACHE, persist_result=False)
 def run_benchmark_step(
-    config: RunConfig, model: Model, prepared: bench.PreparedSplit, device: str, progress: Progress | None = None
+    config: RunConfig, model: Model, dataset: SplitDataset, device: str, progress: Progress | None = None
 ) -> bench.StagedRun:
     """Run the benchmark loop; returns the StagedRun (rows staged in the output folder, not yet published).
 
@@ -101,7 +114,7 @@ def run_benchmark_step(
     Raises ManifestError / ModelError / MetricError.
     """
     with gpu_slot(config.device):
-        return bench.run_split(config, model, prepared, device, logging_progress(also=progress))
+        return bench.run_split(config, model, dataset, device, logging_progress(also=progress))
 
 
 @task(name="write-report", cache_policy=NO_CACHE, persist_result=False)
