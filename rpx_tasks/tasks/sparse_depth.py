@@ -253,7 +253,8 @@ SPEC = TaskSpec(
     validate_prediction=validate_prediction,
     compute_metrics=sparse_depth_metrics,
     metrics=SPARSE_DEPTH_METRIC_INFO,
-    primary_metric="sparse_absrel",
+    # Upstream 0.3.x ranks sparse depth by RMSE (the CLI era used AbsRel); we follow 0.3.x.
+    primary_metric="sparse_rmse",
     numpy_invoke=call_function,
     numpy_inputs=("rgb", "coords"),
     numpy_normalise=normalise_function_output,

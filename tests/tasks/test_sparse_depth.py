@@ -275,7 +275,7 @@ def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, ca
         assert row["sparse_absrel"] == pytest.approx(np.mean(np.abs(pd - depths) / depths), abs=1e-5)
         assert row["sparse_rmse"] == pytest.approx(np.sqrt(np.mean((pd - depths) ** 2)), abs=1e-5)
     result = json.loads((out_dir / "result.json").read_text())
-    assert result["task"] == "sparse_depth" and result["readiness"]["primary_metric"] == "sparse_absrel"
+    assert result["task"] == "sparse_depth" and result["readiness"]["primary_metric"] == "sparse_rmse"
     assert result["aggregated"]["sparse_absrel"]["higher_is_better"] is False
     assert 0.05 < result["aggregated"]["sparse_absrel"]["mean"] < 0.5
     assert result["readiness"]["wps"]["s_overall"] is not None
