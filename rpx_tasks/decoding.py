@@ -7,6 +7,7 @@ entry in a 75,000-frame manifest.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,7 @@ def decode_pose(path: Path, sample_id: str, key: str = "pose") -> np.ndarray:
             position, orientation = vector[:3], vector[3:]
     except FileNotFoundError:
         raise _missing(path, sample_id, key) from None
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated .npz is a bad zip
         raise bad(f"cannot be read ({exc})") from exc
     position = np.asarray(position, dtype=np.float64).reshape(-1)
     orientation = np.asarray(orientation, dtype=np.float64).reshape(-1)
@@ -156,7 +157,7 @@ def load_array(value, resolve, sample_id: str, key: str, *, dtype, columns: int 
             raw = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise _missing(Path(path), sample_id, key) from None
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ManifestError(
                 f"Sample {sample_id!r}: {key} file {path} cannot be read as a .npy array ({exc}).",
                 hint="write it with numpy.save",

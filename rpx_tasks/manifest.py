@@ -127,10 +127,16 @@ def check_manifest(
             f"Manifest {source} has no 'samples' field.", hint="a manifest lists its samples under 'samples'"
         )
     if not isinstance(samples, list):
-        raise ManifestError(f"Manifest {source}: 'samples' must be a list, got {type(samples).__name__}.")
+        raise ManifestError(
+            f"Manifest {source}: 'samples' must be a list, got {type(samples).__name__}.",
+            hint='a manifest lists its samples as "samples": [{"id": ..., "rgb": ...}, ...]',
+        )
     root = manifest.get("root")
     if root is not None and not isinstance(root, str):
-        raise ManifestError(f"Manifest {source}: 'root' must be a string or null, got {type(root).__name__}.")
+        raise ManifestError(
+            f"Manifest {source}: 'root' must be a string or null, got {type(root).__name__}.",
+            hint="'root' is the folder sample paths resolve against, or null for the folder holding manifests/",
+        )
     seen: set[str] = set()
     for index, entry in enumerate(samples):
         if not isinstance(entry, dict):
@@ -189,6 +195,7 @@ def resolve_in_root(root: Path, value: Any, *, sample_id: str, key: str) -> Path
     if not isinstance(value, str) or not value:
         raise ManifestError(
             f"Sample {sample_id!r}: '{key}' must be a file path, got {value!r}.",
+            hint=f"'{key}' is a path, relative to the dataset root or absolute",
             details={"sample": sample_id, "key": key},
         )
     if os.path.isabs(value):

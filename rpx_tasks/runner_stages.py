@@ -91,11 +91,20 @@ def _flops_skipped(reason: str) -> FlopCount:
 def check_batch_predictions(predictions: Any, batch: list[Sample]) -> None:
     """Validate stage of a batch: returns None when ``predictions`` is a list or tuple with one
     prediction per sample. Raises ModelError naming the batch's first sample otherwise."""
-    if not isinstance(predictions, (list, tuple)) or len(predictions) != len(batch):
-        count = len(predictions) if hasattr(predictions, "__len__") else type(predictions).__name__
+    hint = "predict(batch) must return a list with one prediction per sample, in order"
+    if not isinstance(predictions, (list, tuple)):
         raise ModelError(
-            f"Model returned {count} predictions for a batch of {len(batch)} samples (first sample {batch[0].id!r}).",
-            hint="predict(batch) must return a list with one prediction per sample, in order",
+            f"Model returned a {type(predictions).__name__}, not a list of predictions, for a batch of "
+            f"{len(batch)} samples (first sample {batch[0].id!r}).",
+            hint=hint,
+            details={"sample": batch[0].id},
+        )
+    if len(predictions) != len(batch):
+        raise ModelError(
+            f"Model returned {len(predictions)} predictions for a batch of {len(batch)} samples "
+            f"(first sample {batch[0].id!r}).",
+            hint=hint,
+            details={"sample": batch[0].id},
         )
 
 

@@ -74,13 +74,17 @@ def load_ground_truth(entry: dict, resolve: PathResolver) -> KeypointCorresponde
                 hint="give one visibility flag per point pair",
                 details={"sample": sample_id, "key": "visibility"},
             )
-    used = visibility if visibility is not None else slice(None)
-    if not (np.isfinite(points0[used]).all() and np.isfinite(points1[used]).all()):
-        raise ManifestError(
-            f"Sample {sample_id!r}: a visible keypoint has a NaN or infinite coordinate.",
-            hint="mark points without a valid position as invisible (visibility false) or drop them",
-            details={"sample": sample_id},
-        )
+    for key, points in (("points0", points0), ("points1", points1)):
+        not_finite = ~np.isfinite(points).all(axis=1) & (visibility if visibility is not None else True)
+        if not_finite.any():
+            index = int(np.flatnonzero(not_finite)[0])
+            raise field_error(
+                sample_id,
+                key,
+                points[index].tolist(),
+                f"(point {index}) is a visible keypoint with a NaN or infinite coordinate",
+                hint="mark points without a valid position as invisible (visibility false) or drop them",
+            )
     return KeypointCorrespondences(points0=points0, points1=points1, visibility=visibility)
 
 
