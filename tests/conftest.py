@@ -20,7 +20,7 @@ os.environ["RPX_NO_BANNER"] = "1"
 os.environ.pop("RPX_HF_REPO", None)
 os.environ.pop("RPX_HF_REVISION", None)
 
-pytest_plugins = ["tests.conftest_hub", "tests.conftest_prefect"]
+pytest_plugins = ["tests.conftest_hub", "tests.conftest_prefect", "tests.support.bad_inputs"]
 
 
 @pytest.fixture(scope="session")
