@@ -184,6 +184,20 @@ def check_common_fields(entry: dict[str, Any], resolve: PathResolver, spec: Task
 # --------------------------------------------------------------------------- helpers of the task checks
 
 
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _png_is_complete(path: Path) -> bool:
+    """Whether a PNG file ends with its IEND chunk: one 12-byte read, so truncated files are caught when the
+    split opens without decoding any pixel (corruption inside the file still shows when the frame is decoded)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() < len(_PNG_END):
+            return False
+        handle.seek(-len(_PNG_END), 2)
+        return handle.read() == _PNG_END
+
+
 def image_size(entry: dict[str, Any], key: str, resolve: PathResolver, *, single_channel: bool = False) -> ImageSize:
     """The (H, W) of the image file that ``entry[key]`` names, from its header (pixels are not decoded).
 
@@ -198,6 +212,7 @@ def image_size(entry: dict[str, Any], key: str, resolve: PathResolver, *, single
             width, height = image.size
             bands = image.getbands()
             mode = image.mode
+            image_format = image.format
     except FileNotFoundError:
         raise field_error(
             sample_id,
@@ -214,6 +229,14 @@ def image_size(entry: dict[str, Any], key: str, resolve: PathResolver, *, single
             f"is not a readable image ({exc})",
             hint="the file is corrupt or not an image: delete it and download the split again",
         ) from exc
+    if image_format == "PNG" and not _png_is_complete(path):
+        raise field_error(
+            sample_id,
+            key,
+            value,
+            f"is a truncated PNG (it does not end with the IEND chunk): {path}",
+            hint="the file was cut short (an interrupted download or copy): delete it and download the split again",
+        )
     if single_channel and len(bands) != 1:
         raise field_error(
             sample_id,

@@ -16,7 +16,6 @@ from tests.support.bad_inputs import (
     SAMPLE,
     BadCase,
     Breaks,
-    BuiltBeforeTheError,
     Draft,
     run_case,
     set_fields,
@@ -332,22 +331,7 @@ CASES = [
 ]
 
 
-# Cases that fail too late, on purpose visible: the split opens (images are checked by their headers only),
-# the model is built, and the run stops when the frame is decoded. The earlier report is kept.
-FOUND_WHEN_DECODED = {
-    "monocular_depth:truncated rgb png": "a truncated RGB PNG passes the header check at open; found mid-run",
-    "object_segmentation:truncated mask png": "a truncated mask PNG passes the header check at open; found mid-run",
-}
-PARAMS = [
-    pytest.param(
-        case,
-        id=case.id,
-        marks=[pytest.mark.xfail(raises=BuiltBeforeTheError, strict=True, reason=FOUND_WHEN_DECODED[case.id])],
-    )
-    if case.id in FOUND_WHEN_DECODED
-    else pytest.param(case, id=case.id)
-    for case in CASES
-]
+PARAMS = [pytest.param(case, id=case.id) for case in CASES]
 
 
 @pytest.mark.parametrize("case", PARAMS)

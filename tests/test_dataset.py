@@ -144,12 +144,14 @@ def test_file_errors_name_the_sample_and_the_file_when_the_split_opens(tiny):
         open_split(path, DEPTH)
 
 
-def test_a_truncated_image_passes_the_header_check_and_fails_at_decode_naming_sample_and_file(tiny):
+def test_a_corrupt_image_passes_the_open_checks_and_fails_at_decode_naming_sample_and_file(tiny):
     root, samples = tiny
     path = _write_manifest(root, samples)
     target = root / samples[2]["depth"]
     data = target.read_bytes()
-    target.write_bytes(data[: len(data) // 2])
+    # Pixel data zeroed in the middle: header and IEND intact (the split opens), the pixels do not decode.
+    middle = len(data) // 2
+    target.write_bytes(data[:middle] + bytes(len(data) // 4) + data[middle + len(data) // 4 :])
     with pytest.raises(ManifestError, match="not a decodable image") as info:
         _decode_all(path)
     assert "scene_a__0__00000" in info.value.message and str(target) in info.value.message

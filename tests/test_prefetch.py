@@ -88,9 +88,10 @@ def test_a_broken_file_raises_the_manifest_error_at_its_sample(dataset_root, tmp
     manifest = root / manifest_relpath("monocular_depth", "hard")
     entries = open_split(manifest, DEPTH).entries
     broken = entries[4]
-    # Truncated: its header still reads (the split opens), its pixels do not decode.
+    # Pixel data zeroed in the middle: header and IEND intact (the split opens), the pixels do not decode.
     data = (root / broken["depth"]).read_bytes()
-    (root / broken["depth"]).write_bytes(data[: len(data) // 2])
+    middle = len(data) // 2
+    (root / broken["depth"]).write_bytes(data[:middle] + bytes(len(data) // 4) + data[middle + len(data) // 4 :])
     expected = None
     try:
         open_split(manifest, DEPTH).decode(broken)
