@@ -22,11 +22,11 @@ from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.runner import Progress
 from rpx_tasks.steps import (
-    download_split_step,
     open_split_step,
     resolve_device_step,
     resolve_model_step,
     run_benchmark_step,
+    run_download_split_step,
     validate_config_step,
     write_report_step,
 )
@@ -78,7 +78,7 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
     try:
         config = validate_config_step(params)
         resolved_device = resolve_device_step(config.device, require_cuda=config.require_cuda)
-        prepared = download_split_step(config)
+        prepared = run_download_split_step(config)  # refetches when a cached split lost files
         dataset = open_split_step(config, prepared)
         loaded_model = resolve_model_step(config, resolved_device)
         staged = run_benchmark_step(config, loaded_model, dataset, resolved_device, progress)

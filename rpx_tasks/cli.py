@@ -223,6 +223,10 @@ def cmd_info(args, ui: PlainUI) -> int:
     print(f"Modalities: {', '.join(info.modalities)}")
     if info.estimated_bytes is not None:
         print(f"Estimated download: {info.estimated_bytes / 1e6:.1f} MB")
+    resolved = hub.resolved_manifest_path(
+        info.repo_id, spec.name, args.split, args.max_samples, modalities=info.modalities
+    )
+    print(f"Resolved manifest: {resolved} ({'on disk' if hub.resolved_files_present(resolved) else 'not downloaded'})")
     return 0
 
 

@@ -37,6 +37,7 @@ def test_download_then_bench_then_offline_bench(hub_env, cli_env, tmp_path):
     done = _rpx(["download", "monocular_depth", *common], cli_env)
     assert done.returncode == 0, done.stderr
     assert "Manifest:" in done.stdout and "Samples: 12" in done.stdout
+    assert "manifests/monocular_depth/hard.depth+rgb.json" in done.stdout  # one resolved manifest per modality set
     data_files = {f for f in hub_env.server.fetched_files() if not f.startswith(f"{MANIFESTS_DIR}/")}
     assert data_files == files_of("loose", SPLIT_SCENES["hard"], modalities=("rgb", "depth"))
     assert manifest_relpath("monocular_depth", "hard") in hub_env.server.fetched_files()
@@ -85,6 +86,7 @@ def test_info_reads_only_the_manifest(hub_env, cli_env, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Scenes: 2" in done.stdout and "(scene, phase) pairs: 6" in done.stdout and "Samples: 12" in done.stdout
     assert "Estimated download" in done.stdout
+    assert "/rpx-test__loose/manifests/monocular_depth/hard.depth+rgb.json (not downloaded)" in done.stdout
     assert [f for f in hub_env.server.fetched_files() if not f.startswith(f"{MANIFESTS_DIR}/")] == []
 
 

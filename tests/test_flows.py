@@ -366,6 +366,28 @@ def test_cache_is_bypassed_when_the_resolved_manifest_is_gone(prefect_client, hu
     assert task_runs(prefect_client, third.state_details.flow_run_id)["download-split"].state.name == "Cached"
 
 
+def test_cache_is_bypassed_when_a_data_file_is_gone(prefect_client, hub_env):
+    first = run(hub_params(hub_env, max_samples=4))
+    assert first.is_completed(), first.message
+    manifest = Path(json.loads(Path(first.result()["result_json"]).read_text())["manifest"])
+    resolved = json.loads(manifest.read_text())
+    lost = Path(resolved["root"], resolved["samples"][2]["depth"])
+    lost.resolve().unlink()  # the blob in the HF cache, then its snapshot link: the file is gone
+    lost.unlink()
+
+    hub_env.server.clear()
+    second = run(hub_params(hub_env, max_samples=4))
+    assert second.is_completed(), second.message
+    assert task_runs(prefect_client, second.state_details.flow_run_id)["download-split"].state.name == "Completed"
+    assert resolved["samples"][2]["depth"] in hub_env.server.fetched_files()
+    assert lost.is_file() and manifest.is_file()
+
+    hub_env.server.clear()
+    third = run(hub_params(hub_env, max_samples=4))  # the refreshed record is used again
+    assert task_runs(prefect_client, third.state_details.flow_run_id)["download-split"].state.name == "Cached"
+    assert hub_env.server.fetched_files() == []
+
+
 def requests_per_attempt(hub_env, pattern: str) -> int:
     """How many requests matching ``pattern`` one failing download attempt makes (huggingface_hub may retry inside)."""
     from rpx_tasks.errors import TransientDownloadError

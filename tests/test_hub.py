@@ -68,11 +68,18 @@ def test_modality_table_and_patterns():
 
 def test_resolved_manifest_path(monkeypatch, tmp_path):
     monkeypatch.setenv("RPX_CACHE_DIR", str(tmp_path))
-    expected = tmp_path / "ORG__NAME" / manifest_relpath("monocular_depth", "hard")
-    assert resolved_manifest_path("ORG/NAME", "monocular_depth", "hard") == expected
-    assert resolved_manifest_path("ORG/NAME", "monocular_depth", "hard", 10).name == "hard.max10.json"
+    expected = tmp_path / "ORG__NAME" / manifest_relpath("monocular_depth", "hard", ".depth+rgb")
+    assert resolved_manifest_path("ORG/NAME", "monocular_depth", "hard", modalities=DEPTH) == expected
+    assert resolved_manifest_path("ORG/NAME", "monocular_depth", "hard", modalities=("depth", "rgb")) == expected
+    sized = resolved_manifest_path("ORG/NAME", "monocular_depth", "hard", 10, modalities=DEPTH)
+    assert sized.name == "hard.depth+rgb.max10.json"
+    plain = resolved_manifest_path("ORG/NAME", "object_segmentation", "hard", modalities=("rgb", "mask"))
+    with_sgc = resolved_manifest_path("ORG/NAME", "object_segmentation", "hard", modalities=("rgb", "mask", "depth"))
+    assert plain.name == "hard.mask+rgb.json" and with_sgc.name == "hard.depth+mask+rgb.json"
+    with pytest.raises(ConfigError):
+        resolved_manifest_path("ORG/NAME", "monocular_depth", "hard", modalities=())
     monkeypatch.setenv("RPX_HF_REPO", "A/B")
-    assert resolved_manifest_path(None, "t", "easy").parts[-4] == "A__B"
+    assert resolved_manifest_path(None, "t", "easy", modalities=("rgb",)).parts[-4] == "A__B"
 
 
 def test_error_mapping_is_transient_only_for_network_trouble():
@@ -113,7 +120,9 @@ def test_download_fetches_only_the_task_files_then_nothing_then_only_the_new_mod
     assert not any("/pose/" in f or "/mask/" in f or "scene_e1" in f for f in fetched)
     assert result.revision == server.repos["rpx-test/loose"].commit
     assert result.pairs == [(s, p) for s in HARD for p in PHASE_FOLDERS]
-    assert result.manifest_path == hub_env.rpx_cache / "rpx-test__loose" / manifest_relpath("monocular_depth", "hard")
+    assert result.manifest_path == hub_env.rpx_cache / "rpx-test__loose" / manifest_relpath(
+        "monocular_depth", "hard", ".depth+rgb"
+    )
     manifest = assert_resolved_ok(result, expected_samples=12)
     assert manifest["task"] == "monocular_depth" and manifest["source"]["commit"] == result.revision
 
@@ -146,7 +155,7 @@ def test_max_samples_limits_the_clips_before_anything_else(hub_env):
     assert set(hub_env.server.fetched_files()) == (
         files_of("loose", ["scene_h1"], phases=["0"], modalities=DEPTH) | {manifest_relpath("monocular_depth", "hard")}
     )
-    assert result.manifest_path.name == "hard.max2.json"
+    assert result.manifest_path.name == "hard.depth+rgb.max2.json"
     with pytest.raises(ConfigError):
         download(hub_env, max_samples=0)
 
@@ -281,3 +290,61 @@ def test_describe_split_reads_only_the_manifest_and_sizes(hub_env):
 
     mirror = describe_split("monocular_depth", "hard", modalities=DEPTH, repo_id=str(hub_env.mirror("loose")))
     assert mirror.total_bytes == info.total_bytes and mirror.estimated_bytes == 0 and mirror.revision is None
+
+
+# ---------------------------------------------------------------------------------------------
+# One resolved manifest per modality set, and the stat walk that says its files are all there
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_plain_and_an_sgc_download_keep_two_resolved_manifests(hub_env):
+    from rpx_tasks.hub import resolved_files_present
+
+    plain = download(hub_env, task="object_segmentation", modalities=("rgb", "mask"))
+    with_sgc = download(hub_env, task="object_segmentation", modalities=("rgb", "mask", "depth"))
+    assert plain.manifest_path != with_sgc.manifest_path
+    assert plain.manifest_path.is_file() and with_sgc.manifest_path.is_file()
+    assert json.loads(plain.manifest_path.read_text())["source"]["modalities"] == ["rgb", "mask"]
+    assert json.loads(with_sgc.manifest_path.read_text())["source"]["modalities"] == ["rgb", "mask", "depth"]
+    assert resolved_files_present(plain.manifest_path) and resolved_files_present(with_sgc.manifest_path)
+
+
+def test_resolved_files_present_sees_a_deleted_data_file(hub_env):
+    from rpx_tasks.hub import resolved_files_present
+
+    result = download(hub_env)
+    assert resolved_files_present(result.manifest_path)
+    sample = json.loads(result.manifest_path.read_text())["samples"][3]
+    (result.root / sample["depth"]).unlink()
+    assert not resolved_files_present(result.manifest_path)
+    result.manifest_path.unlink()
+    assert not resolved_files_present(result.manifest_path)
+
+
+def write_synthetic_resolved_manifest(folder, count: int, modalities=("rgb",)):
+    """A resolved manifest of ``count`` samples, each naming one existing file per modality key."""
+    root = folder / "root"
+    (root / "rgb").mkdir(parents=True)
+    for i in range(count):
+        (root / "rgb" / f"{i:05d}.png").touch()
+    samples = [{"id": f"s{i}", "rgb": f"rgb/{i:05d}.png", "depth": f"depth/{i:05d}.png"} for i in range(count)]
+    manifest = folder / "hard.rgb.json"
+    manifest.write_text(json.dumps({"root": str(root), "samples": samples, "source": {"modalities": list(modalities)}}))
+    return manifest
+
+
+def test_resolved_files_present_checks_only_the_downloaded_modalities_and_is_fast(tmp_path):
+    import time
+
+    from rpx_tasks.hub import resolved_files_present
+
+    manifest = write_synthetic_resolved_manifest(tmp_path, 10_000)
+    started = time.perf_counter()
+    assert resolved_files_present(manifest)  # "depth" is named but was not downloaded: not checked
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0, f"stat walk of 10,000 files took {elapsed * 1000:.0f} ms"  # ~10 ms; generous bound
+    (tmp_path / "root" / "rgb" / "09999.png").unlink()
+    assert not resolved_files_present(manifest)
+    assert not resolved_files_present(write_synthetic_resolved_manifest(tmp_path / "d", 3, modalities=("rgb", "depth")))
+    (tmp_path / "bad.json").write_text("{not json")
+    assert not resolved_files_present(tmp_path / "bad.json")

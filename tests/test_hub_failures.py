@@ -71,7 +71,7 @@ def test_env_overrides_the_default_repo_and_revision(hub_env):
     result = download_split("monocular_depth", "easy", modalities=DEPTH, cache_dir=str(hub_env.hf_cache))
     assert result.repo_id == "rpx-test/sharded" and result.revision == hub_env.server.repos["rpx-test/sharded"].commit
     assert "/api/datasets/rpx-test/sharded/revision/v1" in hub_env.server.api_calls()
-    assert result.manifest_path == resolved_manifest_path(None, "monocular_depth", "easy")
+    assert result.manifest_path == resolved_manifest_path(None, "monocular_depth", "easy", modalities=DEPTH)
 
 
 def test_hub_unreachable_is_transient_and_fast(hub_env):
@@ -89,7 +89,7 @@ def test_data_file_failures_are_transient_and_a_rerun_resumes(hub_env, kind):
         download(hub_env)
     finished = {r.repo_file for r in server.requests if r.method == "GET" and r.status == 200 and r.repo_file}
     assert finished and not any("scene_h2" in f and "/depth/" in f for f in finished)
-    assert not resolved_manifest_path("rpx-test/loose", "monocular_depth", "hard").exists()
+    assert not resolved_manifest_path("rpx-test/loose", "monocular_depth", "hard", modalities=DEPTH).exists()
 
     server.clear()
     result = download(hub_env)

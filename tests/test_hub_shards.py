@@ -56,7 +56,7 @@ def test_tampered_shard_is_refused_and_nothing_bad_is_left(hub_env):
     files[bad] = files[bad][:-10] + b"x" * 10
     repo = hub_env.server.add_repo("rpx-test/tampered", files)
     snapshot = hub_env.hf_cache / "datasets--rpx-test--tampered/snapshots" / repo.commit
-    stale = resolved_manifest_path("rpx-test/tampered", "monocular_depth", "hard")
+    stale = resolved_manifest_path("rpx-test/tampered", "monocular_depth", "hard", modalities=DEPTH)
     stale.parent.mkdir(parents=True)
     stale.write_text(json.dumps({"task": "monocular_depth", "root": str(snapshot), "samples": []}))
     with pytest.raises(DatasetError, match="scene_h2/1/depth.tar") as info:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -18,13 +19,14 @@ from rpx_tasks.steps import (
     SplitCachePolicy,
     artifact_key,
     download_cache_key,
+    download_needs_refresh,
     download_split_step,
     gpu_slot_name,
     metrics_table,
     resolve_device_step,
     retry_transient_only,
     run_summary,
-    split_is_on_disk,
+    split_files_present,
     validate_config_step,
 )
 
@@ -156,9 +158,11 @@ def test_download_step_fetches_a_hub_split(hub_env):
         cache_dir=str(hub_env.hf_cache),
         device="cpu",
     )
+    assert download_needs_refresh(config)  # nothing on disk yet
     prepared = download_split_step.fn(config)
     assert prepared.source == "hub" and prepared.repo_id == "rpx-test/loose"
-    assert split_is_on_disk(prepared)
+    assert prepared.manifest_path.name == "hard.depth+rgb.json"
+    assert split_files_present(config) and not download_needs_refresh(config)
     assert hub_env.server.fetched_files()
 
 
@@ -215,17 +219,29 @@ def test_no_cache_key_for_local_or_builtin_data(depth_manifest):
     assert policy.compute_key(None, {"config": builtin}, {}) is None
 
 
-def test_split_is_on_disk(tmp_path):
-    manifest = tmp_path / "hard.json"
-    manifest.write_text("{}")
-    prepared = bench.PreparedSplit(manifest_path=manifest, root=tmp_path, num_samples=1, source="hub")
-    assert split_is_on_disk(prepared)
-    assert not split_is_on_disk(
-        bench.PreparedSplit(manifest_path=manifest, root=tmp_path / "gone", num_samples=1, source="hub")
+def test_a_lost_data_file_makes_the_download_step_refresh(hub_env):
+    config = RunConfig(
+        task="monocular_depth",
+        model_name=BASELINE,
+        repo_id="rpx-test/loose",
+        revision="main",
+        cache_dir=str(hub_env.hf_cache),
+        max_samples=2,
     )
-    manifest.unlink()
-    assert not split_is_on_disk(prepared)
-    assert not split_is_on_disk(None)
+    prepared = download_split_step.fn(config)
+    assert not download_needs_refresh(config)
+    sample = json.loads(prepared.manifest_path.read_text())["samples"][1]
+    Path(prepared.root, sample["rgb"]).unlink()
+    assert not split_files_present(config) and download_needs_refresh(config)
+    download_split_step.fn(config)
+    assert split_files_present(config) and not download_needs_refresh(config)
+
+
+def test_local_and_builtin_data_never_refresh(depth_manifest):
+    assert not download_needs_refresh(
+        RunConfig(task="monocular_depth", model_name=BASELINE, manifest=str(depth_manifest))
+    )
+    assert not download_needs_refresh(RunConfig(task="monocular_depth", model_name=BASELINE, manifest=BUILTIN_SAMPLE))
 
 
 @pytest.mark.parametrize(

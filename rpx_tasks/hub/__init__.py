@@ -7,7 +7,9 @@ Public API (what the CLI and the Prefect steps call):
 - ``describe_split(task, split, modalities=...) -> SplitDescription``: for ``rpx info``.
 - ``download_split(task, split, modalities=...) -> DownloadedSplit``: for ``rpx download``
   and ``rpx bench`` without ``--manifest``.
-- ``resolved_manifest_path(repo_id, task, split, max_samples)``: where the resolved manifest goes.
+- ``resolved_manifest_path(repo_id, task, split, max_samples, modalities=...)``: where the resolved
+  manifest goes (one per modality set and size).
+- ``resolved_files_present(manifest_path)``: whether every file a resolved manifest names is on disk.
 - ``mirror_manifest_stamp(repo_id, task, split)``: a local mirror's manifest modification time
   (None for a Hub repo), for cache keys.
 
@@ -16,6 +18,7 @@ Errors: ManifestError / DatasetError / DownloadError with hints; ``TransientDown
 """
 
 from .modalities import MODALITY_FILES, ModalityFiles, allow_patterns, check_modalities, shard_paths
+from .presence import resolved_files_present
 from .shards import extract_shards, read_checksums
 from .sources import hub_offline, mirror_manifest_stamp
 from .split import (
@@ -43,6 +46,7 @@ __all__ = [
     "mirror_manifest_stamp",
     "read_checksums",
     "repo_cache_key",
+    "resolved_files_present",
     "resolved_manifest_path",
     "shard_paths",
 ]

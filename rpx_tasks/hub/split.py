@@ -5,8 +5,11 @@ clips -> task-scoped patterns -> snapshot (Hub cache or local mirror) -> shard v
 extraction -> resolved manifest (``root`` = the local folder) written atomically under
 ``RPX_CACHE_DIR`` (default ``~/.cache/rpx_benchmark``)::
 
-    <cache>/<repo, "/" -> "__">/manifests/<task>/<split>.json         (all samples)
-    <cache>/<repo, "/" -> "__">/manifests/<task>/<split>.max<N>.json  (--max-samples N)
+    <cache>/<repo, "/" -> "__">/manifests/<task>/<split>.<mods>.json         (all samples)
+    <cache>/<repo, "/" -> "__">/manifests/<task>/<split>.<mods>.max<N>.json  (--max-samples N)
+
+where ``<mods>`` is the modalities fetched, sorted and joined by "+" (``depth+rgb``), so an SGC
+download (which adds depth) and a plain one of the same split never overwrite each other.
 
 A local mirror's key is ``local__`` + its absolute path with "/" -> "__". The resolved manifest
 also records where it came from under ``"source"`` (repo, requested revision, commit,
@@ -82,13 +85,19 @@ def repo_cache_key(repo_id: str) -> str:
     return repo_id.replace("/", "__")
 
 
-def resolved_manifest_path(repo_id: str | None, task: str, split: str, max_samples: int | None = None) -> Path:
-    """Where ``download_split`` writes the resolved manifest of (repo, task, split, max_samples).
+def resolved_manifest_path(
+    repo_id: str | None, task: str, split: str, max_samples: int | None = None, *, modalities: Sequence[str]
+) -> Path:
+    """Where ``download_split`` writes the resolved manifest of (repo, task, split, modalities, max_samples).
 
-    ``<RPX_CACHE_DIR or ~/.cache/rpx_benchmark>/<repo key>/manifests/<task>/<split>.json``, or
-    ``<split>.max<N>.json`` when ``max_samples`` is N, so different sizes never overwrite each other.
+    ``<RPX_CACHE_DIR or ~/.cache/rpx_benchmark>/<repo key>/manifests/<task>/<split>.<modalities>.json``,
+    the modalities sorted and joined by ``+`` (``hard.depth+rgb.json``), then ``.max<N>`` before
+    ``.json`` when ``max_samples`` is N: downloads of other sizes or modality sets (an SGC run adds
+    depth) never overwrite each other. Raises ConfigError for an unknown or empty modality list.
     """
-    suffix = "" if max_samples is None else f".max{max_samples}"
+    suffix = "." + "+".join(sorted(check_modalities(modalities)))
+    if max_samples is not None:
+        suffix += f".max{max_samples}"
     return rpx_cache_dir() / repo_cache_key(repo_id or default_repo_id()) / manifest_relpath(task, split, suffix)
 
 
@@ -312,7 +321,7 @@ def download_split(
     manifest, pairs = _limit(source.manifest(task, split), max_samples)
     _require_clips(manifest, pairs, source, task, split)
     root = _fetch_split_files(source, manifest, pairs, names, task, split, max_workers)
-    target = resolved_manifest_path(source.repo_id, task, split, max_samples)
+    target = resolved_manifest_path(source.repo_id, task, split, max_samples, modalities=names)
     samples, missing = _extract_and_resolve(manifest, root, target, pairs, names)
     if missing:
         _raise_missing(missing, source, task, split, root, target)

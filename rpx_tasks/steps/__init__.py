@@ -13,9 +13,10 @@ from .cache_policies import (
     STEP_VERSION,
     SplitCachePolicy,
     download_cache_key,
+    download_needs_refresh,
     results_dir,
     retry_transient_only,
-    split_is_on_disk,
+    split_files_present,
 )
 from .gpu_slots import ensure_concurrency_limit, gpu_slot, gpu_slot_name
 from .pipeline import (
@@ -24,6 +25,7 @@ from .pipeline import (
     resolve_device_step,
     resolve_model_step,
     run_benchmark_step,
+    run_download_split_step,
     validate_config_step,
     write_report_step,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "SplitCachePolicy",
     "artifact_key",
     "download_cache_key",
+    "download_needs_refresh",
+    "run_download_split_step",
     "download_split_step",
     "open_split_step",
     "ensure_concurrency_limit",
@@ -45,7 +49,7 @@ __all__ = [
     "retry_transient_only",
     "run_benchmark_step",
     "run_summary",
-    "split_is_on_disk",
+    "split_files_present",
     "validate_config_step",
     "write_report_step",
 ]

@@ -1,8 +1,10 @@
 """Caching and retries of the download step.
 
-A Hub download is keyed by what selects its files (``download_cache_key``) and its record, a
-small ``PreparedSplit``, is persisted under ``results_dir()``; a record whose manifest or
-snapshot folder is gone is dropped, so the split is fetched again (``SplitCachePolicy``).
+A Hub download is keyed by what selects its files (``download_cache_key``, ``SplitCachePolicy``)
+and its record, a small ``PreparedSplit``, is persisted under ``results_dir()``. The record is
+trusted only while every file its resolved manifest names is on disk (``split_files_present``, a
+stat walk); otherwise the step runs with Prefect's ``refresh_cache`` (``download_needs_refresh``)
+and its new record replaces the old one.
 Only ``TransientDownloadError`` is retried, with exponential backoff and jitter.
 """
 
@@ -52,14 +54,34 @@ def download_backoff_seconds() -> float:
     return float(os.environ.get("RPX_DOWNLOAD_BACKOFF_S") or 2.0)
 
 
-def split_is_on_disk(prepared: object) -> bool:
-    """Return True when ``prepared`` (a cached value of any type) is a PreparedSplit whose manifest (and
-    snapshot folder, if any) still exist. Raises nothing."""
-    if not isinstance(prepared, bench.PreparedSplit):
+def resolved_manifest_of(config: RunConfig) -> Path:
+    """Return where the Hub download of ``config`` writes its resolved manifest. Raises ConfigError
+    for an unknown task (the config was validated, so in practice nothing)."""
+    return hub.resolved_manifest_path(
+        config.effective_repo_id,
+        config.task,
+        config.split,
+        config.max_samples,
+        modalities=bench.download_modalities(config),
+    )
+
+
+def split_files_present(config: RunConfig) -> bool:
+    """Return True when the resolved manifest of ``config``'s Hub download exists and every file it
+    names is on disk (``hub.resolved_files_present``); False otherwise. Raises nothing."""
+    return hub.resolved_files_present(resolved_manifest_of(config))
+
+
+def download_needs_refresh(config: RunConfig) -> bool:
+    """Return True when the download step must not use a cached record: a Hub download whose files are
+    not all on disk (never for a local manifest or the built-in sample data, which are not cached).
+
+    The caller passes it as the step's ``refresh_cache`` option. Raises nothing.
+    """
+    if config.manifest or split_files_present(config):
         return False
-    if not Path(prepared.manifest_path).is_file():
-        return False
-    return prepared.root is None or Path(prepared.root).is_dir()
+    run_logger().info("%s/%s is not (or no longer) fully on disk; the download step runs.", config.task, config.split)
+    return True
 
 
 def _default_hf_cache() -> str:
@@ -86,27 +108,18 @@ def download_cache_key(config: RunConfig) -> str:
         bench.download_modalities(config),
         config.max_samples,
         str(Path(config.cache_dir).expanduser()) if config.cache_dir else _default_hf_cache(),
-        str(hub.resolved_manifest_path(repo_id, config.task, config.split, config.max_samples)),
+        str(resolved_manifest_of(config)),
         hub.mirror_manifest_stamp(repo_id, config.task, config.split),
     )
     return f"rpx-split-{config.task}-{config.split}-{digest}"
 
 
-def _drop_record(store: Any, key: str) -> None:
-    """Delete the persisted record ``key`` from a local result store (and its in-memory copy)."""
-    basepath = getattr(store.result_storage, "basepath", None)
-    if basepath is None:
-        return
-    Path(basepath).expanduser().joinpath(key).unlink(missing_ok=True)
-    for cached in [k for k in store.cache if str(k).endswith(key)]:
-        store.cache.pop(cached, None)
-
-
 @dataclass
 class SplitCachePolicy(CachePolicy):
-    """Key Hub downloads by what selects their files; drop a record whose files are gone.
+    """Key Hub downloads by what selects their files (``download_cache_key``).
 
     Local manifests and the built-in sample data (any ``manifest``) get no key: nothing to cache.
+    Whether a record may be used is decided before the step is submitted (``download_needs_refresh``).
     """
 
     def compute_key(
@@ -114,19 +127,7 @@ class SplitCachePolicy(CachePolicy):
     ) -> str | None:
         """Return the download's cache key, or None for local data. Raises nothing."""
         config: RunConfig = inputs["config"]
-        if config.manifest:
-            return None
-        key = download_cache_key(config)
-        store = task_ctx.result_store
-        if store.exists(key):
-            try:
-                prepared = store.read(key).result
-            except Exception:  # an unreadable record is as good as a missing one
-                prepared = None
-            if not split_is_on_disk(prepared):
-                run_logger().info("Cached split %s is no longer on disk; downloading it again.", key)
-                _drop_record(store, key)
-        return key
+        return None if config.manifest else download_cache_key(config)
 
 
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:

@@ -3,7 +3,8 @@
 - ``validate_config_step``: flow parameters -> RunConfig, the model checked too (ConfigError, never retried).
 - ``resolve_device_step``: the device the run will use (CUDA falls back to CPU).
 - ``download_split_step``: the split's manifest on disk; Hub downloads cached across flow runs
-  and retried on transient errors (:mod:`.cache_policies`).
+  and retried on transient errors (:mod:`.cache_policies`). Submit it through ``run_download_split_step``,
+  which bypasses the cached record when the split's files are no longer all on disk.
 - ``resolve_model_step``: the Model object; never cached or persisted (not picklable).
 - ``run_benchmark_step``: the benchmark loop, holding the ``gpu-<i>`` slot of the requested GPU
   for the whole run (:mod:`.gpu_slots`).
@@ -32,6 +33,7 @@ from .cache_policies import (
     DOWNLOAD_RETRY_JITTER,
     SplitCachePolicy,
     download_backoff_seconds,
+    download_needs_refresh,
     results_dir,
     retry_transient_only,
 )
@@ -83,6 +85,18 @@ def download_split_step(config: RunConfig) -> bench.PreparedSplit:
     prepared = bench.prepare_split(config)
     run_logger().info("Split ready: %s (%s)", prepared.manifest_path, prepared.source)
     return prepared
+
+
+def run_download_split_step(config: RunConfig) -> bench.PreparedSplit:
+    """Run ``download_split_step`` (inside a flow run), with ``refresh_cache`` when the Hub split's files are
+    not all on disk (``download_needs_refresh``, a stat walk), so a stale cached record is never used:
+    the step fetches again and its new record replaces the old one.
+
+    Returns the PreparedSplit. Raises what ``download_split_step`` raises.
+    """
+    if download_needs_refresh(config):
+        return download_split_step.with_options(refresh_cache=True)(config)
+    return download_split_step(config)
 
 
 @task(name="open-split", cache_policy=NO_CACHE, persist_result=False)
