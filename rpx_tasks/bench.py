@@ -32,6 +32,7 @@ from rpx_tasks.reports import (
     write_result_json,
     write_text_atomic,
 )
+from rpx_tasks.run_record import RunRecord, begin_run, complete_run, fail_run, publish_record
 from rpx_tasks.runner import Progress, RunOutcome, run_benchmark
 from rpx_tasks.sample_data.builtin import builtin_manifest_path, is_builtin
 from rpx_tasks.tasks import get_task
@@ -153,27 +154,63 @@ class StagedRun:
     """A finished run whose per-sample rows sit in a staged file, not yet published.
 
     ``vocabulary``: the record of the vocabulary the model received (open-vocabulary tasks), else None.
+    ``run``: the run record (``run.json`` says ``running`` until the report is written).
     """
 
     outcome: RunOutcome
     staged_rows: Path
     output_dir: Path
+    run: RunRecord
     metric_names: list[str] = field(default_factory=list)
     vocabulary: dict[str, Any] | None = None
 
 
 def run_split(
-    config: RunConfig, model: Model, dataset: SplitDataset, device: str, progress: Progress | None = None
+    config: RunConfig,
+    model: Model,
+    dataset: SplitDataset,
+    device: str,
+    progress: Progress | None = None,
+    orchestration: dict[str, Any] | None = None,
 ) -> StagedRun:
-    """Run the benchmark loop, streaming rows to a staged Parquet file in the output folder.
+    """Start the run (its folder and ``run.json``: ``run_record.begin_run``) and run the benchmark loop,
+    streaming rows to a staged Parquet file in the run folder.
 
-    ``progress(done, total, stage)`` receives the loop's progress. Returns the StagedRun (rows
+    ``progress(done, total, stage)`` receives the loop's progress; ``orchestration`` (plain data:
+    the Prefect flow run and deployment) goes into the run record. Returns the StagedRun (rows
     not yet published). Raises ManifestError (bad samples), ModelError (bad predictions),
-    MetricError. On failure the staged file is removed and any previous report is untouched.
+    MetricError. On failure the staged file is removed, the run record says ``failed`` (``running``
+    after an interrupt: the run is incomplete) and any previous report is untouched.
     """
     spec = get_task(config.task)
-    output_dir = config.output_path
-    writer = PerSampleWriter(output_dir / PER_SAMPLE_FILE, spec.metric_names)
+    record = begin_run(config, device, samples_total=len(dataset), orchestration=orchestration)
+    writer: PerSampleWriter | None = None
+    try:
+        writer = PerSampleWriter(record.folder / PER_SAMPLE_FILE, spec.metric_names)
+        outcome = _run_loop(config, model, dataset, device, progress, writer)
+    except Exception:  # an interrupt (Ctrl-C) leaves the run incomplete, not failed
+        fail_run(record, samples_done=writer.rows_written if writer is not None else 0)
+        raise
+    return StagedRun(
+        outcome=outcome,
+        staged_rows=writer.temp,
+        output_dir=record.folder,
+        run=record,
+        metric_names=spec.metric_names,
+        vocabulary=dataset.vocabulary,
+    )
+
+
+def _run_loop(
+    config: RunConfig,
+    model: Model,
+    dataset: SplitDataset,
+    device: str,
+    progress: Progress | None,
+    writer: PerSampleWriter,
+) -> RunOutcome:
+    """Run the benchmark loop into ``writer`` and close it; returns the RunOutcome (the writer aborted on failure)."""
+    spec = get_task(config.task)
     with writer:
         outcome = run_benchmark(
             model,
@@ -187,14 +224,8 @@ def run_split(
             temporal_stability=config.temporal_stability,
             geometric_coherence=config.geometric_coherence,
         )
-        staged = writer.close()
-    return StagedRun(
-        outcome=outcome,
-        staged_rows=staged,
-        output_dir=output_dir,
-        metric_names=spec.metric_names,
-        vocabulary=dataset.vocabulary,
-    )
+        writer.close()
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -228,18 +259,32 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
         "compute": outcome.compute,
         "environment": environment_record(device, dataset_revision=prepared.revision),
         "notes": outcome.notes,
+        "run": staged.run.as_dict(),
     }
 
 
 def write_report(
     config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str
 ) -> tuple[ReportPaths, dict[str, Any]]:
-    """Publish the four report files into the output folder; returns their paths and the payload.
+    """Publish the four report files into the run folder, then mark the run complete (``run.json``, and
+    ``latest`` for a run without ``--output-dir``); returns their paths and the payload.
 
-    result.json is written last, so its presence means the report is complete. Raises OSError
-    when a file cannot be written.
+    result.json is written last of the report, so its presence means the report is complete.
+    Raises OSError when a file cannot be written (the run record then says ``failed``).
     """
+    try:
+        return _publish_report(config, prepared, staged, device)
+    except Exception:  # an interrupt (Ctrl-C) leaves the run incomplete, not failed
+        fail_run(staged.run, samples_done=staged.outcome.num_samples)
+        raise
+
+
+def _publish_report(
+    config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str
+) -> tuple[ReportPaths, dict[str, Any]]:
+    """Write the four report files and publish the complete run record; returns their paths and the payload."""
     out = staged.output_dir
+    complete_run(staged.run, samples_done=staged.outcome.num_samples)
     payload = result_payload(config, prepared, staged, device)
     paths = ReportPaths(
         output_dir=out,
@@ -252,6 +297,7 @@ def write_report(
     write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
     write_text_atomic(paths.summary_md, format_summary(payload))
     write_result_json(paths.result_json, payload)
+    publish_record(staged.run)
     return paths, payload
 
 

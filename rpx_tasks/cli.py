@@ -1,4 +1,4 @@
-"""The ``rpx`` command line: ls, models, info, download, bench, sample-data, demo.
+"""The ``rpx`` command line: ls, models, info, download, bench, runs, sample-data, demo.
 
 Exit codes: 0 done, 1 an RPX error (message and hint on stderr, no traceback), 2 usage
 error, 130 interrupted.
@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--height", type=int, default=96)
     sample.add_argument("--width", type=int, default=128)
 
+    _add_runs_parser(commands)
+
     demo = commands.add_parser("demo", help="benchmark a weight-free baseline on the built-in sample data (offline)")
     demo.add_argument("--output-dir", default=None)
     demo.add_argument("--plain", action="store_true")
@@ -102,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _add_bench_options(sub, spec)
     return parser
+
+
+def _add_runs_parser(commands: Any) -> None:
+    """Add ``rpx runs [RESULTS_DIR] [--json] [--task --model --split --status] [--plain]``."""
+    runs = commands.add_parser("runs", help="list the runs under a results folder (complete, incomplete, failed)")
+    runs.add_argument("results_dir", nargs="?", default="rpx_results", help="default: ./rpx_results")
+    runs.add_argument("--json", action="store_true", help="print the runs as a JSON list")
+    runs.add_argument("--task", default=None, help="only runs of this task")
+    runs.add_argument("--model", default=None, help="only runs of this model (its name in reports)")
+    runs.add_argument("--split", default=None, help="only runs of this split")
+    runs.add_argument("--status", default=None, choices=("complete", "incomplete", "failed"))
+    runs.add_argument("--plain", action="store_true", help="plain text output")
 
 
 def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
@@ -131,7 +145,9 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         default=None,
         help=f"cuda, cuda:N or cpu (default: {PARAMETER_DEFAULTS['device']}; CUDA falls back to CPU with a warning)",
     )
-    sub.add_argument("--output-dir", default=None, help="default ./rpx_results/<model>/<split>/")
+    sub.add_argument(
+        "--output-dir", default=None, help="the run folder (default: a new ./rpx_results/<model>/<split>/<run id>/)"
+    )
     sub.add_argument(
         "--model-kwarg",
         dest="model_kwargs",
@@ -254,6 +270,23 @@ def cmd_download(args, ui: PlainUI) -> int:
     return 0
 
 
+def cmd_runs(args, ui: PlainUI) -> int:
+    """Print the runs under ``args.results_dir`` (a table, or JSON with ``--json``); returns 0.
+
+    Raises ConfigError when the folder does not exist.
+    """
+    from rpx_tasks.runs_listing import RUN_COLUMNS, format_run_cell, list_runs
+
+    runs = list_runs(Path(args.results_dir), task=args.task, model=args.model, split=args.split, status=args.status)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+    elif runs:
+        ui.grid(RUN_COLUMNS, [[format_run_cell(run, column) for column in RUN_COLUMNS] for run in runs])
+    else:
+        print(f"No runs under {args.results_dir}.")
+    return 0
+
+
 def cmd_sample_data(args, ui: PlainUI) -> int:
     """Write the procedural sample dataset to ``args.directory`` and print its manifests; returns 0."""
     from rpx_tasks.sample_data import write_sample_dataset
@@ -369,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info": cmd_info,
         "download": cmd_download,
         "sample-data": cmd_sample_data,
+        "runs": cmd_runs,
         "demo": cmd_demo,
     }
     try:

@@ -149,9 +149,16 @@ class RunConfig:
         return getattr(self.model, "name", None) or "model"
 
     @property
-    def output_path(self) -> Path:
-        """Return ``output_dir``, or ``./rpx_results/<model with / -> __>/<split>/``."""
-        if self.output_dir:
-            return Path(self.output_dir)
+    def results_path(self) -> Path:
+        """Return the results folder of this model and split, ``./rpx_results/<model with / -> __>/<split>/``:
+        one folder per run below it, and ``latest`` naming the newest complete one."""
         safe = self.display_name.replace("/", "__").replace(os.sep, "__")
         return Path("rpx_results") / safe / self.split
+
+    @property
+    def output_path(self) -> Path:
+        """Return ``output_dir`` (the run folder itself), or ``results_path``, below which each run gets
+        its own folder ``<run id>/`` (``rpx_tasks.run_record.begin_run``)."""
+        if self.output_dir:
+            return Path(self.output_dir)
+        return self.results_path

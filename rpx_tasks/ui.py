@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from rpx_tasks.errors import RPXError
 from rpx_tasks.reports import efficiency_rows, format_signed, format_value
@@ -94,6 +94,12 @@ class PlainUI:
         width = max((len(key) for key, _ in rows), default=0)
         for key, value in rows:
             print(f"    {key:<{width}}  {value}", file=self.out)
+
+    def grid(self, columns: Sequence[str], rows: list[list[str]]) -> None:
+        """Print a table with a header row to stdout, columns padded to their widest cell."""
+        widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(columns)]
+        for cells in [list(columns), *rows]:
+            print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip(), file=self.out)
 
     def results(self, payload: dict[str, Any]) -> None:
         """Print result.json's aggregated metrics, Weighted Phase Score and efficiency tables."""
@@ -202,6 +208,14 @@ class RichUI(PlainUI):
         table.add_column("value", justify="right")
         for key, value in rows:
             table.add_row(key, value)
+        self.console.print(table)
+
+    def grid(self, columns: Sequence[str], rows: list[list[str]]) -> None:
+        from rich.table import Table
+
+        table = Table(*columns)
+        for cells in rows:
+            table.add_row(*cells)
         self.console.print(table)
 
     def footer(self, fields: dict[str, Any]) -> None:

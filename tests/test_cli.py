@@ -134,6 +134,7 @@ def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, 
         "cells.parquet",
         "per_sample_metrics.parquet",
         "result.json",
+        "run.json",
         "summary.md",
     ]
     manifest = json.loads(depth_manifest.read_text())

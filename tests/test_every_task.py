@@ -38,6 +38,7 @@ def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_cl
         "cells.parquet",
         "per_sample_metrics.parquet",
         "result.json",
+        "run.json",
         "summary.md",
     ]
     result = json.loads((out / "result.json").read_text())

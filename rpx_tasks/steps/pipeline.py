@@ -123,12 +123,25 @@ def run_benchmark_step(
 ) -> bench.StagedRun:
     """Run the benchmark loop; returns the StagedRun (rows staged in the output folder, not yet published).
 
-    Holds the ``gpu-<i>`` slot of the requested device (``config.device``) for the whole run.
+    Holds the ``gpu-<i>`` slot of the requested device (``config.device``) for the whole run. The run
+    record (``run.json``, result.json's ``run``) names the flow run and deployment (``flow_run_record``).
     Progress goes to the run log and, when given, to ``progress(done, total, stage)``.
     Raises ManifestError / ModelError / MetricError.
     """
     with gpu_slot(config.device):
-        return bench.run_split(config, model, dataset, device, logging_progress(also=progress))
+        return bench.run_split(
+            config, model, dataset, device, logging_progress(also=progress), orchestration=flow_run_record()
+        )
+
+
+def flow_run_record() -> dict[str, Any] | None:
+    """Return the Prefect flow run this step runs in, for the run record: flow-run id and name and the
+    deployment's name (None without one); None outside a flow run. Raises nothing."""
+    from prefect.runtime import deployment, flow_run
+
+    if flow_run.id is None:
+        return None
+    return {"flow_run_id": str(flow_run.id), "flow_run_name": flow_run.name, "deployment": deployment.name}
 
 
 @task(name="write-report", cache_policy=NO_CACHE, persist_result=False)

@@ -53,6 +53,7 @@ def check_report(out_dir, spec, manifest) -> list[dict]:
         "cells.parquet",
         "per_sample_metrics.parquet",
         "result.json",
+        "run.json",
         "summary.md",
     ]
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
