@@ -493,6 +493,7 @@ def test_cli_run_writes_the_four_files_with_reference_miou(sample_dataset, tmp_p
         "cells.parquet",
         "per_sample_metrics.parquet",
         "result.json",
+        "run.json",
         "summary.md",
     ]
     rows = pq.read_table(out / "per_sample_metrics.parquet").to_pylist()

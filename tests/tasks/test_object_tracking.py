@@ -333,6 +333,7 @@ def test_cli_run_on_sample_data(sample_dataset, tmp_path, capsys):
         "cells.parquet",
         "per_sample_metrics.parquet",
         "result.json",
+        "run.json",
         "summary.md",
     ]
 

@@ -257,6 +257,7 @@ def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, ca
         "cells.parquet",
         "per_sample_metrics.parquet",
         "result.json",
+        "run.json",
         "summary.md",
     ]
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
