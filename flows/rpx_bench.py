@@ -117,6 +117,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         model_kwargs: dict[str, Any] | None = PARAMETER_DEFAULTS["model_kwargs"],
         vocabulary: str | list[str] | None = PARAMETER_DEFAULTS["vocabulary"],
         count_flops: bool = PARAMETER_DEFAULTS["count_flops"],
+        resume: bool = PARAMETER_DEFAULTS["resume"],
+        checkpoint_every: int = PARAMETER_DEFAULTS["checkpoint_every"],
+        checkpoint_seconds: float = PARAMETER_DEFAULTS["checkpoint_seconds"],
     ) -> dict[str, Any]:
         """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
 
@@ -127,6 +130,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         ``vocabulary`` (open-vocabulary tasks) overrides the vocabulary every sample's model receives:
         a list of phrases, ``"a,b"``, ``"@FILE"`` or ``"frame-labels"`` (``rpx bench --vocabulary``).
         ``count_flops=False`` skips the FLOP count (``rpx bench --no-flops``; flops_g null, with the reason).
+        ``resume`` (default True) resumes the incomplete run of the same configuration, so a retried or
+        re-run flow run continues where a crashed one stopped; False (``rpx bench --no-resume``) starts
+        afresh. Rows and state are committed every ``checkpoint_every`` samples or ``checkpoint_seconds``.
 
         Returns the run summary: task, model, split, device, num_samples, primary metric and value,
         s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the

@@ -10,6 +10,8 @@ before ``load_model``; ``run_split`` opens it again for the run.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,23 +21,36 @@ from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import SplitDataset, open_split
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
+from rpx_tasks.errors import ConfigError, OutputError, RPXError
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.reports import (
     CELLS_FILE,
     PER_SAMPLE_FILE,
     RESULT_FILE,
     SUMMARY_FILE,
-    PerSampleWriter,
     format_summary,
+    per_sample_schema,
     publish,
+    remove_partial_files,
     write_cells,
     write_result_json,
     write_text_atomic,
 )
-from rpx_tasks.run_record import RunRecord, begin_run, complete_run, fail_run, publish_record
-from rpx_tasks.runner import Progress, RunOutcome, run_benchmark
+from rpx_tasks.run_journal import RunJournal, disk_full_as_output_error
+from rpx_tasks.run_record import (
+    RunRecord,
+    complete_run,
+    fail_run,
+    open_run,
+    publish_record,
+    release_run,
+    write_record,
+)
+from rpx_tasks.runner import Progress, ResumePoint, RunOutcome, run_benchmark
 from rpx_tasks.sample_data.builtin import builtin_manifest_path, is_builtin
 from rpx_tasks.tasks import get_task
+
+logger = logging.getLogger("rpx_tasks.run")
 
 __all__ = [
     "RunConfig",
@@ -151,18 +166,23 @@ def load_model(config: RunConfig, device: str) -> Model:
 
 @dataclass
 class StagedRun:
-    """A finished run whose per-sample rows sit in a staged file, not yet published.
+    """A finished run whose rows sit in its journal (``.rpx-checkpoint/`` of the run folder), not yet published.
 
     ``vocabulary``: the record of the vocabulary the model received (open-vocabulary tasks), else None.
-    ``run``: the run record (``run.json`` says ``running`` until the report is written).
+    ``run``: the run record (``run.json`` says ``running`` until the report is written); it holds the
+    run folder's lock until ``write_report`` or ``discard_staged``.
     """
 
     outcome: RunOutcome
-    staged_rows: Path
+    journal: RunJournal
     output_dir: Path
     run: RunRecord
     metric_names: list[str] = field(default_factory=list)
     vocabulary: dict[str, Any] | None = None
+
+
+def _announce(message: str) -> None:
+    logger.info(message)
 
 
 def run_split(
@@ -172,28 +192,62 @@ def run_split(
     device: str,
     progress: Progress | None = None,
     orchestration: dict[str, Any] | None = None,
+    announce: Callable[[str], None] = _announce,
 ) -> StagedRun:
-    """Start the run (its folder and ``run.json``: ``run_record.begin_run``) and run the benchmark loop,
-    streaming rows to a staged Parquet file in the run folder.
+    """Claim the run's folder (``run_record.open_run``: a new run, or the incomplete run of the same
+    configuration, resumed) and run the benchmark loop, committing rows and state to the run's journal
+    as it goes (``config.checkpoint_every`` samples / ``config.checkpoint_seconds``).
 
-    ``progress(done, total, stage)`` receives the loop's progress; ``orchestration`` (plain data:
-    the Prefect flow run and deployment) goes into the run record. Returns the StagedRun (rows
-    not yet published). Raises ManifestError (bad samples), ModelError (bad predictions),
-    MetricError. On failure the staged file is removed, the run record says ``failed`` (``running``
-    after an interrupt: the run is incomplete) and any previous report is untouched.
+    ``progress(done, total, stage)`` receives the loop's progress; ``announce(message)`` says that
+    a run resumes ("resuming run <id>: 3,000 of 3,600 samples done"); ``orchestration`` (plain data:
+    the Prefect flow run and deployment) goes into the run record. Returns the StagedRun (rows not
+    yet published; the folder's lock still held). Raises RunLockedError (another run writes into
+    the folder), ConfigError (an incomplete run of another configuration is there), ManifestError
+    (bad samples), ModelError (bad predictions), MetricError, OutputError (the disk is full). On
+    failure the run record says ``failed`` (``resumable`` for a full disk or an error that is not
+    an RPX error; ``running`` after an interrupt: the run is incomplete), the lock is released and
+    any previous report is untouched.
     """
     spec = get_task(config.task)
-    record = begin_run(config, device, samples_total=len(dataset), orchestration=orchestration)
-    writer: PerSampleWriter | None = None
+    record = open_run(config, device, samples_total=len(dataset), orchestration=orchestration, resume=config.resume)
+    journal = RunJournal(
+        record.folder,
+        per_sample_schema(spec.metric_names),
+        every_samples=config.checkpoint_every,
+        every_seconds=config.checkpoint_seconds,
+        on_commit=lambda done: _record_progress(record, done),
+    )
+    try:  # a checkpoint that does not fit is left as it is, for the command that started it
+        with disk_full_as_output_error(record.folder, journal):
+            remove_partial_files(record.folder)
+            resume = _resume_point(journal, record, dataset)
+    except BaseException:
+        release_run(record)
+        raise
+    if resume is not None:
+        announce(f"resuming run {record.id}: {resume.samples_done:,} of {len(dataset):,} samples done")
     try:
-        writer = PerSampleWriter(record.folder / PER_SAMPLE_FILE, spec.metric_names)
-        outcome = _run_loop(config, model, dataset, device, progress, writer)
-    except Exception:  # an interrupt (Ctrl-C) leaves the run incomplete, not failed
-        fail_run(record, samples_done=writer.rows_written if writer is not None else 0)
+        with disk_full_as_output_error(record.folder, journal):
+            outcome = run_benchmark(
+                model,
+                dataset,
+                spec,
+                device=device,
+                batch_size=config.batch_size,
+                rows=journal,
+                progress=progress,
+                count_flops=config.count_flops,
+                temporal_stability=config.temporal_stability,
+                geometric_coherence=config.geometric_coherence,
+                checkpoints=journal,
+                resume=resume,
+            )
+    except BaseException as error:
+        _end_attempt(record, journal, error)
         raise
     return StagedRun(
         outcome=outcome,
-        staged_rows=writer.temp,
+        journal=journal,
         output_dir=record.folder,
         run=record,
         metric_names=spec.metric_names,
@@ -201,31 +255,55 @@ def run_split(
     )
 
 
-def _run_loop(
-    config: RunConfig,
-    model: Model,
-    dataset: SplitDataset,
-    device: str,
-    progress: Progress | None,
-    writer: PerSampleWriter,
-) -> RunOutcome:
-    """Run the benchmark loop into ``writer`` and close it; returns the RunOutcome (the writer aborted on failure)."""
-    spec = get_task(config.task)
-    with writer:
-        outcome = run_benchmark(
-            model,
-            dataset,
-            spec,
-            device=device,
-            batch_size=config.batch_size,
-            rows=writer,
-            progress=progress,
-            count_flops=config.count_flops,
-            temporal_stability=config.temporal_stability,
-            geometric_coherence=config.geometric_coherence,
+def _record_progress(record: RunRecord, done: int) -> None:
+    """After a journal commit: ``run.json`` says how many samples are done (``rpx runs`` shows it)."""
+    record.samples_done = done
+    write_record(record)
+
+
+def _resume_point(journal: RunJournal, record: RunRecord, dataset: SplitDataset) -> ResumePoint | None:
+    """Open the run's journal: returns the ResumePoint of a resumed run's last commit, or None (a new run, or a
+    resumed run killed before its first commit); a new run discards what an earlier run left there.
+    Raises ConfigError when the commit does not fit the split (more samples, another last sample),
+    OutputError when it cannot be read."""
+    if record.resumed_from is None:
+        journal.discard()
+        journal.open()
+        return None
+    checkpoint = journal.open()
+    if checkpoint is None or checkpoint.samples_done == 0:
+        record.resumed_from = 0
+        return None
+    done = checkpoint.samples_done
+    if done > len(dataset) or dataset.entries[done - 1]["id"] != checkpoint.last_id:
+        raise ConfigError(
+            f"Run {record.id} in {record.folder} stopped after sample {checkpoint.last_id!r} ({done} done), "
+            "which does not match this split.",
+            hint="pass --no-resume to start afresh",
+            details={"run_id": record.id, "samples_done": done, "last_id": checkpoint.last_id},
         )
-        writer.close()
-    return outcome
+    record.resumed_from = done
+    return ResumePoint(samples_done=done, rows=journal.rows(), state=checkpoint.state)
+
+
+def _end_attempt(record: RunRecord, journal: RunJournal, error: BaseException) -> None:
+    """After an attempt raised: an interrupt (Ctrl-C) leaves the run incomplete; a failure worth retrying
+    (a full disk, an error that is not an RPX error) marks it failed and resumable, keeping its journal;
+    any other failure marks it failed and discards its journal. The lock is released in every case."""
+    if not isinstance(error, Exception):
+        release_run(record)
+        return
+    resumable = is_worth_resuming(error)
+    if not resumable:
+        journal.discard()
+    fail_run(record, samples_done=journal.committed, resumable=resumable)
+
+
+def is_worth_resuming(error: BaseException) -> bool:
+    """Return whether the same command may well succeed after ``error``: a full disk (OutputError) or an
+    error that is not an RPX error (a crash, a transient device or network error). RPX errors of the
+    user's input (a bad sample, a bad prediction) would fail again the same way."""
+    return isinstance(error, OutputError) or not isinstance(error, RPXError)
 
 
 @dataclass(frozen=True)
@@ -267,16 +345,22 @@ def write_report(
     config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str
 ) -> tuple[ReportPaths, dict[str, Any]]:
     """Publish the four report files into the run folder, then mark the run complete (``run.json``, and
-    ``latest`` for a run without ``--output-dir``); returns their paths and the payload.
+    ``latest`` for a run without ``--output-dir``), delete its journal and release its lock; returns the
+    report paths and the payload.
 
-    result.json is written last of the report, so its presence means the report is complete.
-    Raises OSError when a file cannot be written (the run record then says ``failed``).
+    result.json is written last of the report, so its presence means the report is complete. Raises
+    OutputError when the disk is full, OSError when a file cannot be written (the run record then says
+    ``failed`` and ``resumable``: the same command writes the report without predicting again).
     """
     try:
-        return _publish_report(config, prepared, staged, device)
-    except Exception:  # an interrupt (Ctrl-C) leaves the run incomplete, not failed
-        fail_run(staged.run, samples_done=staged.outcome.num_samples)
+        with disk_full_as_output_error(staged.output_dir, staged.journal):
+            published = _publish_report(config, prepared, staged, device)
+    except BaseException as error:
+        _end_attempt(staged.run, staged.journal, error)
         raise
+    staged.journal.discard()
+    release_run(staged.run)
+    return published
 
 
 def _publish_report(
@@ -293,7 +377,11 @@ def _publish_report(
         per_sample=out / PER_SAMPLE_FILE,
         cells=out / CELLS_FILE,
     )
-    publish(staged.staged_rows, paths.per_sample)
+    rows = staged.journal.assemble(paths.per_sample, metadata={"rpx_run_id": staged.run.id})
+    try:
+        publish(rows, paths.per_sample)
+    finally:
+        rows.unlink(missing_ok=True)
     write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
     write_text_atomic(paths.summary_md, format_summary(payload))
     write_result_json(paths.result_json, payload)
@@ -302,8 +390,9 @@ def _publish_report(
 
 
 def discard_staged(staged: StagedRun) -> None:
-    """Delete a staged run's temporary rows, if still there (after publishing, or when a later step fails)."""
-    staged.staged_rows.unlink(missing_ok=True)
+    """Let go of a staged run after ``write_report`` or when a later step fails: its lock is released. Its
+    journal stays until the report is written, so the same command can still finish it. Raises nothing."""
+    release_run(staged.run)
 
 
 def run_bench(config: RunConfig, progress: Progress | None = None) -> tuple[ReportPaths, dict[str, Any]]:

@@ -183,6 +183,21 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         default=None,
         help="skip the FLOP count (a deep copy of the model runs one extra sample); result.json records null",
     )
+    sub.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        default=None,
+        help="start afresh instead of resuming the incomplete run of the same configuration",
+    )
+    sub.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"commit rows and state every N samples (default: {PARAMETER_DEFAULTS['checkpoint_every']}) or "
+        f"{PARAMETER_DEFAULTS['checkpoint_seconds']:.0f} s, whichever comes first; a killed run resumes from there",
+    )
     sub.add_argument("--plain", action="store_true", help="plain text output")
 
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS, default_repo_id, default_revision
+from rpx_tasks.constants import (
+    CHECKPOINT_EVERY_SAMPLES,
+    CHECKPOINT_EVERY_SECONDS,
+    DEFAULT_SPLIT,
+    SPLITS,
+    default_repo_id,
+    default_revision,
+)
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.vocabulary import VocabularyOverride, parse_vocabulary_option
 from rpx_tasks.device import check_device_string
@@ -77,6 +84,10 @@ class RunConfig:
     The model is checked at construction too, with nothing downloaded and no weights loaded
     (``model_selection.check_model_selection``: registry name, import path and its signature,
     HF fast path, model kwargs); a built model of another task raises ModelError.
+
+    ``resume`` (default): resume the newest incomplete run of the same fingerprint
+    (``rpx_tasks.run_record``); False (``--no-resume``) starts afresh. The run commits its rows and
+    state every ``checkpoint_every`` samples or ``checkpoint_seconds`` seconds, whichever comes first.
     """
 
     task: str
@@ -98,6 +109,9 @@ class RunConfig:
     temporal_stability: bool = True
     geometric_coherence: bool = False
     vocabulary: str | list[str] | None = None
+    resume: bool = True
+    checkpoint_every: int = CHECKPOINT_EVERY_SAMPLES
+    checkpoint_seconds: float = CHECKPOINT_EVERY_SECONDS
 
     def __post_init__(self) -> None:
         get_task(self.task)
@@ -113,6 +127,16 @@ class RunConfig:
             )
         _check_positive_int("batch_size", self.batch_size, optional=False)
         _check_positive_int("max_samples", self.max_samples, optional=True)
+        _check_positive_int("checkpoint_every", self.checkpoint_every, optional=False)
+        if (
+            isinstance(self.checkpoint_seconds, bool)
+            or not isinstance(self.checkpoint_seconds, (int, float))
+            or not (self.checkpoint_seconds > 0)
+        ):
+            raise ConfigError(
+                f"checkpoint_seconds must be a number > 0, got {self.checkpoint_seconds!r}.",
+                hint="e.g. 60 (commit the run's rows at least once a minute)",
+            )
         check_device_string(self.device)
         _check_manifest(self.manifest, self.task)
         if self.repo_id is not None and not self.repo_id.strip():

@@ -77,3 +77,9 @@ SAMPLE_CATEGORIES: tuple[str, ...] = ("box", "crate", "bottle")
 SAMPLE_ARM_LABEL = "arm"  # the category of the robot arm (with its gripper), which moves with the camera
 SAMPLE_ARM_PHRASE = "robot arm"  # how the phrase tasks name it
 SAMPLE_BASEBOARD_ALBEDO: tuple[float, float, float] = (0.4, 0.35, 0.3)  # RGB in 0-1 of every room's baseboard
+
+# How often a run commits its rows and state to its journal (RunConfig.checkpoint_every /
+# checkpoint_seconds, ``rpx bench --checkpoint-every``): whichever comes first. A commit drains
+# the predict/score pipeline once and fsyncs a few small files.
+CHECKPOINT_EVERY_SAMPLES = 200
+CHECKPOINT_EVERY_SECONDS = 60.0

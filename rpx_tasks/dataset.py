@@ -124,9 +124,16 @@ class SplitDataset:
         return choice if (choice == "threads" or possible) else "threads"
 
     def iter_batches(
-        self, batch_size: int = 1, *, prefetch_batches: int = 2, workers: int = 2, engine: str | None = None
+        self,
+        batch_size: int = 1,
+        *,
+        prefetch_batches: int = 2,
+        workers: int = 2,
+        engine: str | None = None,
+        start: int = 0,
     ) -> Iterator[list[Sample]]:
-        """Yield lists of decoded Samples of ``batch_size`` (the last may be shorter), in order.
+        """Yield lists of decoded Samples of ``batch_size`` (the last may be shorter), in order, from the
+        ``start``-th sample on (a resumed run skips the samples it has done).
 
         Up to ``prefetch_batches`` batches are decoded ahead while the caller runs inference,
         so memory stays O(batch): by ``workers`` threads, or by one worker process (see
@@ -136,9 +143,9 @@ class SplitDataset:
         if self.decode_engine(engine) == "processes":
             args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split)
             return prefetch_processes(
-                "rpx_tasks.dataset:worker_decoder", args, self.entries, batch_size, depth=prefetch_batches
+                "rpx_tasks.dataset:worker_decoder", args, self.entries[start:], batch_size, depth=prefetch_batches
             )
-        return prefetch_threads(self.decode, self.entries, batch_size, depth=prefetch_batches, workers=workers)
+        return prefetch_threads(self.decode, self.entries[start:], batch_size, depth=prefetch_batches, workers=workers)
 
 
 def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None):

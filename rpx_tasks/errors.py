@@ -65,6 +65,14 @@ class MetricError(RPXError):
     """A metric received inputs of the wrong type or shape."""
 
 
+class OutputError(RPXError):
+    """A run's output folder cannot be used: the disk is full, or another run is writing into it."""
+
+
+class RunLockedError(OutputError):
+    """Another live run holds the output folder's lock (its pid and host are in ``details``)."""
+
+
 __all__ = [
     "RPXError",
     "ConfigError",
@@ -75,4 +83,6 @@ __all__ = [
     "ModelError",
     "AdapterError",
     "MetricError",
+    "OutputError",
+    "RunLockedError",
 ]

@@ -1,4 +1,4 @@
-"""Run reports: per-sample Parquet (streamed), cells Parquet, result.json and summary.md.
+"""Run reports: per-sample Parquet (assembled from the run's journal), cells Parquet, result.json and summary.md.
 
 Every file is first written under a temporary name in the output folder and renamed into
 place only when the whole run succeeded, so an interrupted or failed run never leaves a
@@ -47,6 +47,21 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
+# The files a run folder holds besides its checkpoint: the report, the run record and ``latest``.
+RUN_FOLDER_FILES = (PER_SAMPLE_FILE, CELLS_FILE, RESULT_FILE, SUMMARY_FILE, "run.json", ".run.json.running", "latest")
+
+
+def remove_partial_files(folder: Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder`` (``.<report file>.*.tmp``); returns them.
+    Call it only while holding the folder's lock. Raises nothing."""
+    removed = []
+    for entry in Path(folder).glob(".*.tmp"):
+        if any(entry.name.startswith(f".{name}.") for name in RUN_FOLDER_FILES):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
 def publish(staged: Path, final: Path) -> Path:
     """Move a fully written staged file into its final place (fsync + atomic rename)."""
     _fsync_replace(Path(staged), Path(final))
@@ -65,60 +80,6 @@ def per_sample_schema(metric_names: Iterable[str]) -> pa.Schema:
     fields += [pa.field(name, pa.float64()) for name in metric_names]
     fields.append(pa.field("latency_ms", pa.float64()))
     return pa.schema(fields)
-
-
-class PerSampleWriter:
-    """Streams per-sample rows into a Parquet file in row groups; memory stays O(row group).
-
-    Rows go to a temp file beside ``path``; ``close()`` returns it for ``publish`` to rename
-    into place, ``abort()`` deletes it. Use as a context manager: an exception aborts.
-    """
-
-    def __init__(self, path: Path, metric_names: Iterable[str], *, rows_per_group: int = 1024):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.schema = per_sample_schema(metric_names)
-        self.columns = self.schema.names
-        self.rows_per_group = rows_per_group
-        self.temp = _temp_path(self.path)
-        self._writer = pq.ParquetWriter(self.temp, self.schema)
-        self._buffer: dict[str, list] = {name: [] for name in self.columns}
-        self._buffered = 0
-        self.rows_written = 0
-
-    def write(self, row: dict[str, Any]) -> None:
-        for name in self.columns:
-            self._buffer[name].append(row.get(name))
-        self._buffered += 1
-        self.rows_written += 1
-        if self._buffered >= self.rows_per_group:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._buffered:
-            self._writer.write_table(pa.table(self._buffer, schema=self.schema))
-            self._buffer = {name: [] for name in self.columns}
-            self._buffered = 0
-
-    def close(self) -> Path:
-        """Flush and close the file; returns the staged (temporary) path, not yet published."""
-        self._flush()
-        self._writer.close()
-        return self.temp
-
-    def abort(self) -> None:
-        """Close and delete the temp file; the previous report (if any) is untouched."""
-        try:
-            self._writer.close()
-        finally:
-            self.temp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "PerSampleWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
 
 
 def write_cells(path: Path, cells: list[dict[str, Any]], metric_names: Iterable[str]) -> Path:

@@ -9,8 +9,15 @@ folders names the newest complete run. ``run.json`` in the run folder says how f
 - ``failed`` when it raised, ``complete`` once its report is published.
 
 A run into a folder that already holds a complete report (``--output-dir``) keeps its record
-under the hidden staging name ``.run.json.running`` until it completes, and a failed run removes
-it, so the earlier report's folder stays as it was.
+under the hidden staging name ``.run.json.running`` until it completes, and a failed run that
+cannot be resumed removes it, so the earlier report's folder stays as it was.
+
+Resume (``open_run``): a run that was killed (record ``running``) or failed on something worth
+retrying (record ``failed`` with ``resumable``: a full disk, a transient error) is *incomplete*.
+Running the same command again resumes the newest incomplete run with the same fingerprint, in its
+own folder; with ``--output-dir`` the folder's incomplete run must have the same fingerprint
+(ConfigError otherwise). ``resume=False`` (``--no-resume``) starts afresh. Every run holds its
+folder's lock (``rpx_tasks.run_lock``) from here until it completes or fails.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from rpx_tasks.config import RunConfig
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import get_entry
 from rpx_tasks.reports import RESULT_FILE, write_text_atomic
+from rpx_tasks.run_lock import RunLock
 from rpx_tasks.sample_data.builtin import is_builtin
 
 RUN_FILE = "run.json"
@@ -125,10 +133,13 @@ class RunRecord:
     finished: str | None = None
     samples_done: int = 0
     samples_total: int | None = None
-    resumed_from: str | None = None
+    resumed_from: int | None = None  # samples an earlier attempt had done when this attempt resumed the run
+    attempts: int = 1
+    resumable: bool = False  # a failed run that the same command resumes (a full disk, a transient error)
     orchestration: dict[str, Any] | None = None
     staged: bool = False  # the record lives under STAGED_RUN_FILE until the run completes
     results_dir: Path | None = field(default=None, repr=False)  # the model/split folder holding ``latest``
+    lock: RunLock | None = field(default=None, repr=False, compare=False)  # held from open_run to the end
 
     def as_dict(self) -> dict[str, Any]:
         """Return the record as plain JSON values (the folder is not part of it)."""
@@ -141,6 +152,8 @@ class RunRecord:
             "samples_done": self.samples_done,
             "samples_total": self.samples_total,
             "resumed_from": self.resumed_from,
+            "attempts": self.attempts,
+            "resumable": self.resumable,
             "orchestration": self.orchestration,
             "task": self.task,
             "model": self.model,
@@ -155,16 +168,8 @@ class RunRecord:
         return self.folder / (STAGED_RUN_FILE if self.staged else RUN_FILE)
 
 
-def _create_run_folder(config: RunConfig) -> tuple[str, Path, Path | None]:
-    """Return (run id, run folder, results folder of model/split or None); the folder is new unless
-    ``--output-dir`` names it. Raises ConfigError when the output folder is a file."""
-    if config.output_dir:
-        folder = config.output_path
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError(f"--output-dir is a file: {folder}", hint="pass a folder with --output-dir")
-        folder.mkdir(parents=True, exist_ok=True)
-        return new_run_id(), folder, None
-    results = config.results_path
+def _create_run_folder(results: Path) -> tuple[str, Path]:
+    """Return (run id, run folder): a new folder below ``results``, never an existing one. Raises OSError."""
     results.mkdir(parents=True, exist_ok=True)
     while True:
         run_id = new_run_id()
@@ -172,38 +177,186 @@ def _create_run_folder(config: RunConfig) -> tuple[str, Path, Path | None]:
             (results / run_id).mkdir(exist_ok=False)  # never another run's folder
         except FileExistsError:
             continue
-        return run_id, results / run_id, results
+        return run_id, results / run_id
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """Return the JSON object in ``path``, or None when it is missing, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def is_incomplete(record: dict[str, Any] | None) -> bool:
+    """Return whether a run record is of a run to resume: ``running`` (killed), or ``failed`` and resumable."""
+    if not record:
+        return False
+    return record.get("status") == "running" or (record.get("status") == "failed" and bool(record.get("resumable")))
+
+
+def pending_record(folder: Path) -> tuple[dict[str, Any], bool] | None:
+    """Return (the record of the incomplete run in ``folder``, whether it is staged), or None. A staged
+    record (``.run.json.running``, beside an earlier complete report) comes first. Raises nothing."""
+    staged = read_json_object(folder / STAGED_RUN_FILE)
+    if is_incomplete(staged):
+        return staged, True
+    record = read_json_object(folder / RUN_FILE)
+    if is_incomplete(record):
+        return record, False
+    return None
+
+
+def _record_from(saved: dict[str, Any], folder: Path, staged: bool, results: Path | None) -> RunRecord:
+    """Return the RunRecord of an incomplete run's saved record, resumed now (``running``, one more attempt)."""
+    return RunRecord(
+        id=saved["id"],
+        fingerprint=saved["fingerprint"],
+        folder=folder,
+        started=saved.get("started") or utc_now(),
+        task=saved.get("task"),
+        model=saved.get("model"),
+        split=saved.get("split"),
+        device=saved.get("device"),
+        data=saved.get("data") or {},
+        samples_done=int(saved.get("samples_done") or 0),
+        samples_total=saved.get("samples_total"),
+        attempts=int(saved.get("attempts") or 1) + 1,
+        staged=staged,
+        results_dir=results,
+    )
+
+
+def _resume_in_results(results: Path, fingerprint: str) -> RunRecord | None:
+    """Return the newest incomplete run below ``results`` with ``fingerprint`` whose lock this process could
+    take (a run another live process is running is left to it), with its lock held; else None."""
+    if not results.is_dir():
+        return None
+    for folder in sorted((entry for entry in results.iterdir() if entry.is_dir()), key=lambda p: p.name, reverse=True):
+        pending = pending_record(folder)
+        if pending is None or pending[0].get("fingerprint") != fingerprint or pending[0].get("id") != folder.name:
+            continue
+        lock = RunLock.try_acquire(folder, run_id=folder.name)
+        if lock is None:
+            continue
+        pending = pending_record(folder)  # read again under the lock: it may have completed meanwhile
+        if pending is None:
+            lock.release()
+            continue
+        record = _record_from(pending[0], folder, pending[1], results)
+        record.lock = lock
+        return record
+    return None
+
+
+def _claim_output_dir(folder: Path, fingerprint: str, resume: bool) -> tuple[RunLock, RunRecord | None]:
+    """Lock ``--output-dir`` ``folder`` and return (the lock, the record of its incomplete run to resume, or
+    None). Raises RunLockedError when another run holds it, ConfigError when it is a file or its incomplete
+    run has another fingerprint (and ``resume``)."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--output-dir is a file: {folder}", hint="pass a folder with --output-dir")
+    lock = RunLock.acquire(folder)
+    pending = pending_record(folder)
+    if pending is None or not resume:
+        return lock, None
+    saved, staged = pending
+    if saved.get("fingerprint") != fingerprint:
+        lock.release()
+        raise ConfigError(
+            f"{folder} holds an incomplete run ({saved.get('id')}: {saved.get('samples_done', 0)} of "
+            f"{saved.get('samples_total', '?')} samples done) of another configuration.",
+            hint="run the command that started it to resume it, pass --no-resume to discard it and start afresh, "
+            "or choose another --output-dir",
+            details={"folder": str(folder), "run_id": saved.get("id"), "fingerprint": saved.get("fingerprint")},
+        )
+    return lock, _record_from(saved, folder, staged, None)
+
+
+def open_run(
+    config: RunConfig,
+    device: str,
+    samples_total: int | None,
+    orchestration: dict[str, Any] | None = None,
+    *,
+    resume: bool = True,
+) -> RunRecord:
+    """Claim the run's folder, holding its lock, and write its record with status ``running``; returns the
+    RunRecord (``resumed_from`` set when it resumes an incomplete run: see the module doc).
+
+    ``device``: the resolved device; ``orchestration``: the Prefect flow run, if any. Raises
+    RunLockedError (another run writes into ``--output-dir``), ConfigError (the output folder is a file,
+    an incomplete run of another configuration is there, an unknown model name), OSError when the
+    folder cannot be written.
+    """
+    data = data_identity(config)
+    fingerprint = config_fingerprint(config, data)
+    record: RunRecord | None = None
+    if config.output_dir:
+        lock, record = _claim_output_dir(config.output_path, fingerprint, resume)
+        if record is None:
+            run_id, folder, results = new_run_id(), config.output_path, None
+    else:
+        results = config.results_path
+        record = _resume_in_results(results, fingerprint) if resume else None
+        if record is None:
+            run_id, folder = _create_run_folder(results)
+            lock = RunLock.acquire(folder, run_id=run_id)
+    if record is not None:
+        record.resumed_from = record.samples_done
+        record.device = device
+        record.orchestration = orchestration
+        record.samples_total = samples_total
+        record.lock = record.lock or lock
+        if record.lock.holder.get("run_id") is None:
+            record.lock.holder["run_id"] = record.id
+    else:
+        record = RunRecord(
+            id=run_id,
+            fingerprint=fingerprint,
+            folder=folder,
+            started=utc_now(),
+            task=config.task,
+            model=config.display_name,
+            split=config.split,
+            device=device,
+            data=data,
+            samples_total=samples_total,
+            orchestration=orchestration,
+            staged=(folder / RESULT_FILE).exists(),
+            results_dir=results,
+            lock=lock,
+        )
+    try:
+        write_record(record)
+    except BaseException:
+        release_run(record)
+        raise
+    return record
 
 
 def begin_run(
     config: RunConfig, device: str, samples_total: int | None, orchestration: dict[str, Any] | None = None
 ) -> RunRecord:
-    """Create the run's folder and write its record with status ``running`` (``device``: the resolved
-    device); returns the RunRecord.
+    """Start a new run (never a resumed one): ``open_run`` with ``resume=False``, its lock released at once.
 
-    Raises ConfigError (the output folder is a file, an unknown model name), OSError when it
-    cannot be written.
+    For callers that only need a run folder and record (tests, tools); a benchmark run uses ``open_run``.
+    Raises as ``open_run``.
     """
-    data = data_identity(config)
-    fingerprint = config_fingerprint(config, data)
-    run_id, folder, results = _create_run_folder(config)
-    record = RunRecord(
-        id=run_id,
-        fingerprint=fingerprint,
-        folder=folder,
-        started=utc_now(),
-        task=config.task,
-        model=config.display_name,
-        split=config.split,
-        device=device,
-        data=data,
-        samples_total=samples_total,
-        orchestration=orchestration,
-        staged=(folder / RESULT_FILE).exists(),
-        results_dir=results,
-    )
-    write_text_atomic(record.record_path, json.dumps(record.as_dict(), indent=2) + "\n")
+    record = open_run(config, device, samples_total, orchestration, resume=False)
+    release_run(record)
     return record
+
+
+def write_record(record: RunRecord) -> None:
+    """Write ``record`` where it lives now (``run.json`` or its staging name). Raises OSError."""
+    write_text_atomic(record.record_path, json.dumps(record.as_dict(), indent=2) + "\n")
+
+
+def release_run(record: RunRecord) -> None:
+    """Release the run folder's lock, if held (the lock file is deleted). Raises nothing."""
+    if record.lock is not None:
+        record.lock.release()
 
 
 def complete_run(record: RunRecord, samples_done: int) -> RunRecord:
@@ -222,26 +375,31 @@ def publish_record(record: RunRecord) -> None:
     """
     staged = record.record_path
     record.staged = False
-    write_text_atomic(record.record_path, json.dumps(record.as_dict(), indent=2) + "\n")
+    write_record(record)
     if staged != record.record_path:
         staged.unlink(missing_ok=True)
     if record.results_dir is not None:
         point_latest(record.results_dir, record.id)
 
 
-def fail_run(record: RunRecord, samples_done: int) -> None:
-    """Record that the run raised: ``run.json`` says ``failed``, or a staged record is removed (the folder's
-    earlier report stays as it was). Best effort: an OSError here is swallowed, the run's own error matters."""
+def fail_run(record: RunRecord, samples_done: int, *, resumable: bool = False) -> None:
+    """Record that the run raised and release its lock. ``resumable`` (a full disk, a transient error): the
+    record says ``failed`` and ``resumable`` and the same command resumes the run. Otherwise ``run.json``
+    says ``failed``, or a staged record is removed (the folder's earlier report stays as it was). Best
+    effort: an OSError here is swallowed, the run's own error matters."""
     record.status = "failed"
+    record.resumable = resumable
     record.samples_done = samples_done
     record.finished = utc_now()
     try:
-        if record.staged:
+        if record.staged and not resumable:
             record.record_path.unlink(missing_ok=True)
         else:
-            write_text_atomic(record.record_path, json.dumps(record.as_dict(), indent=2) + "\n")
+            write_record(record)
     except OSError:
         pass
+    finally:
+        release_run(record)
 
 
 def point_latest(results_dir: Path, run_id: str) -> Path:

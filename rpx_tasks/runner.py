@@ -11,6 +11,10 @@ deep copy of the model, so a stateful model sees every sample exactly once. Peak
 and GPU) covers this run only: both high-water marks are reset just before the first batch is
 predicted. Memory stays O(batch): rows go straight to the row sink, temporal metrics keep one
 previous frame, aggregates are running sums.
+
+Resume: with a ``Checkpoints`` sink the loop commits its rows and state every so often (draining
+the pipeline first), and a ``ResumePoint`` restores them, so a killed run continues where its
+last commit left off and ends with the same scores as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,16 +30,18 @@ from typing import Any
 import numpy as np
 
 from rpx_tasks.contracts.model import Model
-from rpx_tasks.contracts.spec import TaskSpec
+from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
 from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts
-from rpx_tasks.readiness import coherence_accumulator, temporal_accumulator
+from rpx_tasks.readiness import GeometricCoherence, coherence_accumulator, temporal_accumulator
 from rpx_tasks.runner_stages import (
+    Checkpoints,
     FlopCount,
     Predictor,
     Progress,
+    ResumePoint,
     RowRecorder,
     RowSink,
     Scorer,
@@ -44,7 +50,7 @@ from rpx_tasks.runner_stages import (
 )
 from rpx_tasks.sample import Sample
 
-__all__ = ["Progress", "RowSink", "RunOutcome", "run_benchmark"]
+__all__ = ["Checkpoints", "Progress", "ResumePoint", "RowSink", "RunOutcome", "run_benchmark"]
 
 
 @dataclass
@@ -72,15 +78,25 @@ def run_benchmark(
     temporal_stability: bool = True,
     geometric_coherence: bool = False,
     call_setup: bool = True,
+    checkpoints: Checkpoints | None = None,
+    resume: ResumePoint | None = None,
 ) -> RunOutcome:
     """Run ``model`` over ``dataset`` and score it.
 
     Writes one row per sample to ``rows`` (id, scene, phase, difficulty, frame_idx, every
     metric, latency_ms). Returns the aggregates, per-cell means, readiness scores (WPS, STR,
     TS, SGC) and compute figures (``_compute_figures``). ``count_flops=False`` skips the FLOP
-    pass (flops_g null, with the reason). Raises ModelError when the model is for another task or
-    returns the wrong number or kind of predictions, ManifestError when a sample cannot be
-    decoded, MetricError from the metrics.
+    pass (flops_g null, with the reason).
+
+    ``checkpoints``: whenever ``checkpoints.due(done)`` after a batch, the loop drains (every
+    sample predicted so far is scored and written, temporal updates included) and calls
+    ``checkpoints.commit(done, state)`` with the state a resumed run needs; and once more at the end.
+    ``resume``: what an earlier attempt committed; its rows are folded into the aggregates, its
+    state restored, and the model predicts only the samples after them, so the outcome equals an
+    uninterrupted run's (latency figures cover the samples timed over all attempts).
+
+    Raises ModelError when the model is for another task or returns the wrong number or kind of
+    predictions, ManifestError when a sample cannot be decoded, MetricError from the metrics.
     """
     if getattr(model, "task", spec.name) != spec.name:
         raise ModelError(
@@ -95,16 +111,34 @@ def run_benchmark(
     coherence = coherence_accumulator(spec) if geometric_coherence else None
     predictor = Predictor(model, device)
     recorder = RowRecorder(spec, rows, notify, len(dataset))
-    with contextlib.closing(read_ahead(dataset, batch_size)) as batches:
+    start, saved_flops = _restore(resume, recorder, predictor, temporal, coherence)
+    with contextlib.closing(read_ahead(dataset, batch_size, start=start)) as batches:
         first = next(batches, None)
-        flops = _flop_pass(model, first, count_flops)
+        flops = saved_flops or _flop_pass(model, first, count_flops)
         memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
-        notify(0, len(dataset), "predict")
+
+        def commit() -> None:
+            checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops))
+
+        notify(recorder.done, len(dataset), "predict")
         with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size) as scorer:
             _predict_and_score(
-                itertools.chain([first] if first else [], batches), batch_size, predictor, scorer, recorder
+                itertools.chain([first] if first else [], batches),
+                batch_size,
+                predictor,
+                scorer,
+                recorder,
+                checkpoints.due if checkpoints is not None else None,
+                commit,
             )
+        if checkpoints is not None:
+            commit()
     compute, notes = _compute_figures(predictor, parameter_counts(model), flops, memory, batch_size)
+    if start:
+        notes.append(
+            f"resumed after {start} of {len(dataset)} samples: latency covers the {compute['timed_samples']} samples "
+            "timed over all attempts; peak memory covers the last attempt only"
+        )
     higher = spec.higher_is_better(spec.primary_metric)
     readiness = {
         "primary_metric": spec.primary_metric,
@@ -123,6 +157,42 @@ def run_benchmark(
     )
 
 
+def _loop_state(
+    predictor: Predictor,
+    temporal: TemporalAccumulator | None,
+    coherence: GeometricCoherence | None,
+    flops: FlopCount,
+) -> dict[str, Any]:
+    """Return what a resumed run needs besides the rows: timings, the accumulators' states, the FLOP count."""
+    return {
+        "timing": predictor.state_dict(),
+        "temporal": temporal.state_dict() if temporal is not None else None,
+        "coherence": coherence.state_dict() if coherence is not None else None,
+        "flops": {"flops_g": flops.flops_g, "skipped_reason": flops.skipped_reason},
+    }
+
+
+def _restore(
+    resume: ResumePoint | None,
+    recorder: RowRecorder,
+    predictor: Predictor,
+    temporal: TemporalAccumulator | None,
+    coherence: GeometricCoherence | None,
+) -> tuple[int, FlopCount | None]:
+    """Fold an earlier attempt's rows and state in; returns (the first sample still to predict, its FLOP
+    count or None). Raises KeyError for a state of another layout, MetricError as ``RowRecorder.replay``."""
+    if resume is None:
+        return 0, None
+    recorder.replay(resume.rows)
+    state = resume.state
+    predictor.load_state_dict(state["timing"])
+    if temporal is not None and state.get("temporal") is not None:
+        temporal.load_state_dict(state["temporal"])
+    if coherence is not None and state.get("coherence") is not None:
+        coherence.load_state_dict(state["coherence"])
+    return resume.samples_done, FlopCount(**state["flops"])
+
+
 def _flop_pass(model: Model, first_batch: list[Sample] | None, count_flops: bool) -> FlopCount:
     """Return the FLOPs of the first sample (counted on a copy of the model), or None and why
     they were not counted. Raises nothing."""
@@ -138,17 +208,30 @@ def _no_progress(done: int, total: int | None, stage: str) -> None:
 
 
 def _predict_and_score(
-    batches: Iterable[list[Sample]], batch_size: int, predictor: Predictor, scorer: Scorer, recorder: RowRecorder
+    batches: Iterable[list[Sample]],
+    batch_size: int,
+    predictor: Predictor,
+    scorer: Scorer,
+    recorder: RowRecorder,
+    checkpoint_due: Callable[[int], bool] | None = None,
+    commit: Callable[[], None] | None = None,
 ) -> None:
     """Predict every batch (read ahead) while the previous one is scored, and write each sample's
     row once scored, in order (at most two batches in flight); returns None after the last
-    temporal update. Raises what any stage raises."""
+    temporal update. When ``checkpoint_due(samples predicted)`` says so after a batch, every
+    sample in flight is written and every temporal update awaited before ``commit()``.
+    Raises what any stage raises."""
     in_flight: collections.deque[tuple[Sample, float, Future]] = collections.deque()
     for batch in batches:
         predictions, per_sample = predictor.predict(batch)
         while len(in_flight) >= batch_size:
             _write_scored(*in_flight.popleft(), scorer, recorder)
         in_flight.extend((sample, per_sample, scorer.submit(sample, raw)) for sample, raw in zip(batch, predictions))
+        if checkpoint_due is not None and commit is not None and checkpoint_due(recorder.done + len(in_flight)):
+            while in_flight:
+                _write_scored(*in_flight.popleft(), scorer, recorder)
+            scorer.wait_temporal()
+            commit()
     while in_flight:
         _write_scored(*in_flight.popleft(), scorer, recorder)
     scorer.wait_temporal()

@@ -14,17 +14,19 @@ import collections
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from rpx_tasks.aggregation import CellTable, MetricTable
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import synchronize
-from rpx_tasks.errors import ModelError
+from rpx_tasks.errors import MetricError, ModelError
 from rpx_tasks.models.torch_module import torch_modules_of
 from rpx_tasks.readiness import PhaseScores
 from rpx_tasks.sample import Sample
@@ -41,10 +43,28 @@ class RowSink(Protocol):
     def write(self, row: dict[str, Any]) -> None: ...
 
 
-def read_ahead(dataset: SplitDataset, batch_size: int) -> Iterator[list[Sample]]:
-    """Return the dataset's batches of ``batch_size`` decoded samples, in order, decoded ahead of
-    the caller (``SplitDataset.iter_batches``). Iterating raises ManifestError from decoding."""
-    return dataset.iter_batches(batch_size)
+class Checkpoints(Protocol):
+    """Where a run makes its rows and state durable (``rpx_tasks.run_journal.RunJournal``)."""
+
+    def due(self, done: int) -> bool: ...
+
+    def commit(self, done: int, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """What an earlier attempt of the run made durable: the first ``samples_done`` samples' rows, in
+    order, and the loop's state after them (``run_benchmark``'s checkpoint state)."""
+
+    samples_done: int
+    rows: Iterable[dict[str, Any]]
+    state: dict[str, Any]
+
+
+def read_ahead(dataset: SplitDataset, batch_size: int, start: int = 0) -> Iterator[list[Sample]]:
+    """Return the dataset's batches of ``batch_size`` decoded samples from sample ``start`` on, in order,
+    decoded ahead of the caller (``SplitDataset.iter_batches``). Iterating raises ManifestError from decoding."""
+    return dataset.iter_batches(batch_size, start=start)
 
 
 @dataclass(frozen=True)
@@ -121,6 +141,19 @@ class Predictor:
         self._batches = 0
         self.warmup_seconds: list[float] = []
         self.steady_seconds: list[float] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the per-sample seconds measured so far (warm-up and steady, as float64 arrays)."""
+        return {
+            "warmup_seconds": np.asarray(self.warmup_seconds, dtype=np.float64),
+            "steady_seconds": np.asarray(self.steady_seconds, dtype=np.float64),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from an earlier attempt's ``state_dict()``: its seconds are kept, and this attempt's
+        first batch is its own warm-up. Raises KeyError for a missing entry."""
+        self.warmup_seconds = [float(value) for value in state["warmup_seconds"]]
+        self.steady_seconds = [float(value) for value in state["steady_seconds"]]
 
     def predict(self, batch: list[Sample]) -> tuple[list[Any], float]:
         """Return the model's predictions for ``batch`` and the seconds per sample of the call.
@@ -214,12 +247,29 @@ class RowRecorder:
         self.metric_table = MetricTable(spec.metric_names)
         self.cells = CellTable(spec.metric_names)
         self.phase_scores = PhaseScores()
+        self._metric_names = spec.metric_names
         self.done = 0
+
+    def replay(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Fold rows an earlier attempt wrote (in order) into the aggregates, as ``write`` did then,
+        without writing them again; returns None. Raises MetricError as ``write``."""
+        for row in rows:
+            metrics = {name: row.get(name) for name in self._metric_names}
+            self._fold(row["scene"], row["phase"], row["difficulty"], metrics)
 
     def write(self, sample: Sample, seconds: float, metrics: dict[str, float | None]) -> None:
         """Write the row of ``sample`` (identity, every metric, latency_ms) and fold its metrics
-        into the aggregates; returns None. Raises what the sink raises, and MetricError for a
-        sample whose phase or difficulty is unknown."""
+        into the aggregates; returns None. A declared metric the task did not return counts as
+        missing, as in a resumed run's rows. Raises what the sink raises, and MetricError for a
+        metric the task does not declare or a sample whose phase or difficulty is unknown."""
+        undeclared = sorted(set(metrics) - set(self._metric_names))
+        if undeclared:
+            raise MetricError(
+                f"The task's metrics returned {undeclared}, not declared by its TaskSpec (sample {sample.id!r}).",
+                hint="list every metric compute_metrics returns in the TaskSpec's metrics",
+                details={"sample": sample.id, "undeclared": undeclared},
+            )
+        metrics = {name: metrics.get(name) for name in self._metric_names}
         self._rows.write(
             {
                 "id": sample.id,
@@ -231,8 +281,11 @@ class RowRecorder:
                 "latency_ms": seconds * 1000.0,
             }
         )
-        self.metric_table.add_row(metrics)
-        self.cells.add(sample.scene, sample.phase, metrics)
-        self.phase_scores.add(sample.phase, sample.difficulty, metrics.get(self._primary_metric))
-        self.done += 1
+        self._fold(sample.scene, sample.phase, sample.difficulty, metrics)
         self._notify(self.done, self._total, "predict")
+
+    def _fold(self, scene: str | None, phase: str | None, difficulty: str | None, metrics: dict[str, Any]) -> None:
+        self.metric_table.add_row(metrics)
+        self.cells.add(scene, phase, metrics)
+        self.phase_scores.add(phase, difficulty, metrics.get(self._primary_metric))
+        self.done += 1

@@ -1,7 +1,8 @@
 """``rpx runs``: the runs under a results folder, read from their ``run.json`` and ``result.json``.
 
 A run's status is ``complete`` (result.json written), ``incomplete`` (its record says running and
-there is no result.json of it: killed, or still running) or ``failed`` (its record says failed).
+there is no result.json of it: killed, or still running; or it failed on something worth retrying,
+a full disk or a crash: the same command resumes it) or ``failed`` (its record says failed).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _data_revision(data: dict[str, Any]) -> str | None:
 def _status(record: dict[str, Any], result: dict[str, Any] | None) -> str:
     """Return complete / incomplete / failed for a run record and the result.json beside it (if any)."""
     if record.get("status") == "failed":
-        return "failed"
+        return "incomplete" if record.get("resumable") else "failed"
     result_run = (result or {}).get("run") or {}
     if record.get("status") == "complete" or result_run.get("id") == record.get("id"):
         return "complete" if result is not None else "incomplete"

@@ -17,6 +17,7 @@ os.environ["PREFECT_HOME"] = str(_SESSION_TMP / "prefect")
 os.environ["RPX_CACHE_DIR"] = str(_SESSION_TMP / "rpx-cache")
 os.environ["HF_HOME"] = str(_SESSION_TMP / "hf-home")
 os.environ["RPX_NO_BANNER"] = "1"
+os.environ["RPX_BENCHMARK_RETRY_DELAY_S"] = "0"  # read when rpx_tasks.steps is imported
 os.environ.pop("RPX_HF_REPO", None)
 os.environ.pop("RPX_HF_REVISION", None)
 

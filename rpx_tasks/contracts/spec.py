@@ -51,6 +51,8 @@ class TemporalAccumulator(Protocol):
 
     ``update`` is called once per sample in run order (samples of a clip arrive in
     ``frame_idx`` order); only the previous frame of the current clip is kept.
+    ``state_dict`` / ``load_state_dict`` carry that state across a resumed run (JSON values and
+    ndarrays), so a resumed run scores exactly as an uninterrupted one.
     """
 
     def update(self, sample: Sample, prediction: Any) -> None: ...
@@ -58,6 +60,10 @@ class TemporalAccumulator(Protocol):
     def result(self) -> dict[str, Any]:
         """Return ``{"score": float | None, "pairs": int}``."""
         ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 # What a task's Temporal Stability compares frame to frame: depth maps or label maps.

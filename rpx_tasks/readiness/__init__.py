@@ -17,7 +17,8 @@ The per-pair and per-sample scores these accumulators average are pure functions
 import the modules.
 """
 
+from rpx_tasks.readiness.coherence import GeometricCoherence
 from rpx_tasks.readiness.phase_scores import PhaseScores
 from rpx_tasks.readiness.task_accumulators import coherence_accumulator, temporal_accumulator
 
-__all__ = ["PhaseScores", "coherence_accumulator", "temporal_accumulator"]
+__all__ = ["GeometricCoherence", "PhaseScores", "coherence_accumulator", "temporal_accumulator"]

@@ -46,6 +46,22 @@ class GeometricCoherence:
         self._recall_sum += recall
         self._samples += 1
 
+    def state_dict(self) -> dict[str, Any]:
+        """Return the running sums and counts (plain values). Raises nothing."""
+        return {
+            "precision_sum": self._precision_sum,
+            "recall_sum": self._recall_sum,
+            "samples": self._samples,
+            "skipped": self._skipped,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (a ``state_dict()``); returns None. Raises KeyError for a missing entry."""
+        self._precision_sum = float(state["precision_sum"])
+        self._recall_sum = float(state["recall_sum"])
+        self._samples = int(state["samples"])
+        self._skipped = int(state["skipped"])
+
     def result(self) -> dict[str, Any]:
         """Return ``{"score", "precision", "recall", "samples", "skipped_no_depth"}``.
 

@@ -127,6 +127,28 @@ class _ClipTemporalStability:
             return False
         return frame_idx is None or self._prev_frame_idx is None or frame_idx > self._prev_frame_idx
 
+    def state_dict(self) -> dict[str, Any]:
+        """Return what the next ``update`` needs: the running sum and count, and the previous frame (its
+        ringed map, pose, clip and frame index); plain values and ndarrays. Raises nothing."""
+        return {
+            "score_sum": self._score_sum,
+            "pairs": self._pairs,
+            "prev": self._prev,
+            "prev_pose": self._prev_pose,
+            "prev_clip": None if self._prev_clip is None else list(self._prev_clip),
+            "prev_frame_idx": self._prev_frame_idx,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (a ``state_dict()``); returns None. Raises KeyError for a missing entry."""
+        self._score_sum = float(state["score_sum"])
+        self._pairs = int(state["pairs"])
+        self._prev = None if state["prev"] is None else np.asarray(state["prev"], dtype=self._dtype)
+        self._prev_pose = None if state["prev_pose"] is None else np.asarray(state["prev_pose"], dtype=np.float64)
+        self._prev_clip = None if state["prev_clip"] is None else tuple(state["prev_clip"])
+        self._prev_frame_idx = state["prev_frame_idx"]
+        self._spare = None
+
     def result(self) -> dict[str, Any]:
         """Return ``{"score": mean pair score, or None without pairs, "pairs": int}``.
         Raises nothing."""

@@ -7,6 +7,7 @@ server. ``deployments/setup_prefect.py`` creates the limits up front with
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -20,6 +21,17 @@ from .logs import run_logger
 
 # While waiting for a GPU slot, say so (and how to free a leaked one) this often.
 SLOT_WAIT_WARNING_S = 120.0
+
+# The lease of a held slot: renewed while the run lives, so a run killed outright (SIGKILL, the OOM
+# killer) frees its slot within this many seconds plus the server's repossessor loop (15 s). 60 s is
+# the shortest lease the Prefect API accepts. ``RPX_GPU_SLOT_LEASE_S`` overrides it (60 to 86400).
+GPU_SLOT_LEASE_S = 60.0
+
+
+def gpu_slot_lease_seconds() -> float:
+    """Return the lease of a held GPU slot: ``RPX_GPU_SLOT_LEASE_S``, default ``GPU_SLOT_LEASE_S``.
+    Raises ValueError when the variable is not a number."""
+    return float(os.environ.get("RPX_GPU_SLOT_LEASE_S") or GPU_SLOT_LEASE_S)
 
 
 def gpu_slot_name(device: str) -> str | None:
@@ -82,7 +94,8 @@ def gpu_slot(requested_device: str) -> Iterator[None]:
     A missing limit is created with one slot first. Waits as long as it takes, with a warning
     every ``SLOT_WAIT_WARNING_S`` (no acquisition timeout: a timed-out request could still take
     a slot on the server and leak it). The slot is released when the block exits, by return,
-    exception or cancellation. Raises Prefect's errors when the API does not answer.
+    exception or cancellation; a process killed outright loses it when its lease expires
+    (``gpu_slot_lease_seconds``). Raises Prefect's errors when the API does not answer.
     """
     name = gpu_slot_name(requested_device)
     if name is None:
@@ -100,7 +113,7 @@ def gpu_slot(requested_device: str) -> Iterator[None]:
     acquired = threading.Event()
     _warn_while_waiting(name, acquired)
     try:
-        with concurrency(name, occupy=1, strict=True, holder=holder):
+        with concurrency(name, occupy=1, strict=True, holder=holder, lease_duration=gpu_slot_lease_seconds()):
             acquired.set()
             logger.info("Holding GPU slot %s (waited %.1f s).", name, time.perf_counter() - start)
             yield

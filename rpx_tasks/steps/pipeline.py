@@ -7,12 +7,15 @@
   which bypasses the cached record when the split's files are no longer all on disk.
 - ``resolve_model_step``: the Model object; never cached or persisted (not picklable).
 - ``run_benchmark_step``: the benchmark loop, holding the ``gpu-<i>`` slot of the requested GPU
-  for the whole run (:mod:`.gpu_slots`).
+  for the whole run (:mod:`.gpu_slots`); retried once on an error that is not an RPX error, and the
+  retry resumes the run where its last commit left off.
 - ``write_report_step``: the four report files, then the artifacts (:mod:`.artifacts`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from typing import Any
 
@@ -24,7 +27,7 @@ from rpx_tasks import bench
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import SplitDataset
-from rpx_tasks.errors import ConfigError
+from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.runner import Progress
 
 from .artifacts import publish_artifacts, run_summary
@@ -117,21 +120,65 @@ def resolve_model_step(config: RunConfig, device: str) -> Model:
     return bench.load_model(config, device)
 
 
-@task(name="run-benchmark", cache_policy=NO_CACHE, persist_result=False)
+# A run-benchmark attempt that failed on something other than an RPX error (a crash of the model, a
+# transient device or I/O error) is retried this many times, after this many seconds; the retry
+# resumes the run from its last commit (``bench.run_split``), so finished samples are not predicted again.
+BENCHMARK_RETRIES = 1
+
+
+def benchmark_retry_delay_seconds() -> float:
+    """Return the delay before run-benchmark is retried: ``RPX_BENCHMARK_RETRY_DELAY_S``, default 10 s.
+    Read when this module is imported. Raises ValueError when the variable is not a number."""
+    return float(os.environ.get("RPX_BENCHMARK_RETRY_DELAY_S") or 10.0)
+
+
+def retry_unless_rpx_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Return True (retry) when the failed benchmark raised an error that is not an RPX error: an RPX error
+    (a bad sample or prediction, a full disk, a locked folder) would fail the same way again."""
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception:
+        return False
+    return isinstance(error, BaseException) and not isinstance(error, RPXError)
+
+
+@task(
+    name="run-benchmark",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=BENCHMARK_RETRIES,
+    retry_delay_seconds=benchmark_retry_delay_seconds(),
+    retry_condition_fn=retry_unless_rpx_error,
+)
 def run_benchmark_step(
     config: RunConfig, model: Model, dataset: SplitDataset, device: str, progress: Progress | None = None
 ) -> bench.StagedRun:
-    """Run the benchmark loop; returns the StagedRun (rows staged in the output folder, not yet published).
+    """Run the benchmark loop; returns the StagedRun (rows in the run's journal, not yet published).
 
     Holds the ``gpu-<i>`` slot of the requested device (``config.device``) for the whole run. The run
     record (``run.json``, result.json's ``run``) names the flow run and deployment (``flow_run_record``).
-    Progress goes to the run log and, when given, to ``progress(done, total, stage)``.
-    Raises ManifestError / ModelError / MetricError.
+    An incomplete run of the same configuration (a killed flow run, or this step's previous try) is
+    resumed, and the run log says so. Progress goes to the run log and, when given, to
+    ``progress(done, total, stage)``. Raises ManifestError / ModelError / MetricError / OutputError /
+    RunLockedError.
     """
     with gpu_slot(config.device):
         return bench.run_split(
-            config, model, dataset, device, logging_progress(also=progress), orchestration=flow_run_record()
+            config,
+            model,
+            dataset,
+            device,
+            logging_progress(also=progress),
+            orchestration=flow_run_record(),
+            announce=announce,
         )
+
+
+def announce(message: str) -> None:
+    """Say ``message`` in the run log (the Prefect UI) and on the ``rpx_tasks.run`` logger (the terminal of
+    ``rpx bench``). Raises nothing."""
+    run_logger().info(message)
+    logging.getLogger("rpx_tasks.run").info(message)
 
 
 def flow_run_record() -> dict[str, Any] | None:
