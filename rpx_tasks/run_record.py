@@ -35,6 +35,7 @@ import rpx_tasks
 from rpx_tasks.config import RunConfig
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import get_entry
+from rpx_tasks.models.hf_loading import checkpoint_identity
 from rpx_tasks.reports import RESULT_FILE, write_text_atomic
 from rpx_tasks.run_lock import RunLock
 from rpx_tasks.sample_data.builtin import is_builtin
@@ -66,14 +67,21 @@ def _file_sha256(path: Path) -> str:
 
 def model_identity(config: RunConfig) -> dict[str, Any]:
     """Return what names the config's model: registry name and target, import path, HF checkpoint, or
-    the module and qualified name of a library model object. Raises ConfigError for an unknown name."""
+    the module and qualified name of a library model object. A checkpoint (``--hf-checkpoint`` or an HF
+    registry entry) adds the revision and the commit it resolves to in the HF cache, or a local
+    folder's file digest (``checkpoint_identity``), so new weights make a new fingerprint. Raises
+    ConfigError for an unknown name."""
     if config.hf_checkpoint:
-        return {"hf_checkpoint": config.hf_checkpoint}
+        return {
+            "hf_checkpoint": config.hf_checkpoint,
+            **checkpoint_identity(config.hf_checkpoint, None, config.cache_dir),
+        }
     if config.model_name and ":" in config.model_name:
         return {"import": config.model_name}
     if config.model_name:
         entry = get_entry(config.model_name, config.task)
-        return {"registry": entry.name, "kind": entry.kind, "target": entry.target}
+        weights = checkpoint_identity(entry.target, None, config.cache_dir) if entry.kind == "hf" else {}
+        return {"registry": entry.name, "kind": entry.kind, "target": entry.target, **weights}
     kind = config.model if isinstance(config.model, type) or callable(config.model) else type(config.model)
     return {
         "object": f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', '?')}",

@@ -144,3 +144,26 @@ def test_latest_symlink_is_replaced(tmp_path):
     point_latest(tmp_path, second)
     assert (tmp_path / LATEST).readlink() == Path(second)
     assert sorted(path.name for path in tmp_path.iterdir()) == [LATEST]
+
+
+def test_fingerprint_pins_the_checkpoint_commit_in_the_hf_cache(tmp_path):
+    """New weights behind the same checkpoint id (``refs/main`` moved) make a new fingerprint; so does a
+    changed local checkpoint folder."""
+    config = RunConfig(
+        task="monocular_depth", hf_checkpoint="org/depth-model", manifest="builtin:sample", cache_dir=str(tmp_path)
+    )
+    refs = tmp_path / "models--org--depth-model" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text("a" * 40)
+    first = config_fingerprint(config)
+    assert first == config_fingerprint(config)
+    (refs / "main").write_text("b" * 40)
+    assert config_fingerprint(config) != first
+
+    local = tmp_path / "local-checkpoint"
+    local.mkdir()
+    (local / "config.json").write_text('{"model_type": "depth_anything"}')
+    local_config = RunConfig(task="monocular_depth", hf_checkpoint=str(local), manifest="builtin:sample")
+    before = config_fingerprint(local_config)
+    (local / "model.safetensors").write_bytes(b"\0" * 16)
+    assert config_fingerprint(local_config) != before

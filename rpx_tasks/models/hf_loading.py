@@ -323,3 +323,35 @@ __all__ = [
     "move_module",
     "torch_dtype",
 ]
+
+
+def checkpoint_identity(checkpoint: str, revision: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
+    """Return what pins the weights of ``checkpoint`` for a run's fingerprint, read from disk (no network).
+
+    A Hub id: the requested revision (default ``main``) and the commit it resolves to in the HF cache
+    (``refs/<revision>``; the revision itself when it is a commit hash; None when not cached). A local
+    folder: its path and a sha256 over the names and sizes of its files and the text of its config.json.
+    Raises nothing.
+    """
+    folder = Path(checkpoint).expanduser()
+    if folder.is_dir():
+        import hashlib
+
+        digest = hashlib.sha256()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
+        config = folder / "config.json"
+        if config.is_file():
+            digest.update(config.read_bytes())
+        return {"path": str(folder.resolve()), "files_sha256": digest.hexdigest()}
+    requested = revision or "main"
+    if re.fullmatch(r"[0-9a-f]{40}", requested):
+        return {"revision": requested, "commit": requested}
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    ref = Path(cache_dir or HF_HUB_CACHE) / f"models--{checkpoint.replace('/', '--')}" / "refs" / requested
+    try:
+        commit = ref.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        commit = None
+    return {"revision": requested, "commit": commit}
