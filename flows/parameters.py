@@ -24,7 +24,6 @@ RENAMED = {"model_name": "model"}
 # RunConfig fields that are not flow parameters, and why.
 NOT_FLOW_PARAMETERS = {
     "model": "a Python object; a flow names its model by `model` (RunConfig.model_name) or `hf_checkpoint`",
-    "require_cuda": "a library option; flows fall back to the CPU with a warning like `rpx bench`",
     "temporal_stability": "a library option; flows always compute temporal stability",
 }
 

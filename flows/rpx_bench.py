@@ -112,6 +112,7 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         max_samples: int | None = PARAMETER_DEFAULTS["max_samples"],
         batch_size: int = PARAMETER_DEFAULTS["batch_size"],
         device: str = PARAMETER_DEFAULTS["device"],
+        require_cuda: bool = PARAMETER_DEFAULTS["require_cuda"],
         output_dir: str | None = PARAMETER_DEFAULTS["output_dir"],
         geometric_coherence: bool = PARAMETER_DEFAULTS["geometric_coherence"],
         model_kwargs: dict[str, Any] | None = PARAMETER_DEFAULTS["model_kwargs"],
@@ -129,6 +130,8 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         ``model_kwargs`` go to the model factory or HF loader (``rpx bench --model-kwarg KEY=VALUE``).
         ``vocabulary`` (open-vocabulary tasks) overrides the vocabulary every sample's model receives:
         a list of phrases, ``"a,b"``, ``"@FILE"`` or ``"frame-labels"`` (``rpx bench --vocabulary``).
+        ``require_cuda`` (``rpx bench --require-cuda``; the nightly deployments set it) fails the run with a
+        ConfigError when the GPU is missing, instead of falling back to the CPU.
         ``count_flops=False`` skips the FLOP count (``rpx bench --no-flops``; flops_g null, with the reason).
         ``resume`` (default True) resumes the incomplete run of the same configuration, so a retried or
         re-run flow run continues where a crashed one stopped; False (``rpx bench --no-resume``) starts

@@ -146,6 +146,13 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         help=f"cuda, cuda:N or cpu (default: {PARAMETER_DEFAULTS['device']}; CUDA falls back to CPU with a warning)",
     )
     sub.add_argument(
+        "--require-cuda",
+        dest="require_cuda",
+        action="store_true",
+        default=None,
+        help="fail (ConfigError) instead of falling back to the CPU when the GPU is missing",
+    )
+    sub.add_argument(
         "--output-dir", default=None, help="the run folder (default: a new ./rpx_results/<model>/<split>/<run id>/)"
     )
     sub.add_argument(

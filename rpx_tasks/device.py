@@ -51,8 +51,8 @@ def resolve_device(requested: str, *, require_cuda: bool = False) -> str:
     if not is_cuda(requested):
         if require_cuda:
             raise ConfigError(
-                f"require_cuda is set but the device is {requested!r}.",
-                hint="use --device cuda (or cuda:N), or drop require_cuda",
+                f"The GPU is required (require_cuda) but the device is {requested!r}.",
+                hint="use --device cuda (or cuda:N), or drop require_cuda / --require-cuda",
             )
         return requested
     import torch
@@ -60,8 +60,10 @@ def resolve_device(requested: str, *, require_cuda: bool = False) -> str:
     if not torch.cuda.is_available():
         if require_cuda:
             raise ConfigError(
-                "CUDA was required but torch.cuda.is_available() is False.",
-                hint="install a CUDA build of torch on a GPU machine, or run with --device cpu",
+                "The GPU is required (require_cuda) but CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False).",
+                hint="run on a GPU machine with a CUDA build of torch, or drop require_cuda (--require-cuda) "
+                "to fall back to the CPU",
             )
         logger.warning("CUDA requested but torch.cuda.is_available() is False; falling back to device='cpu'.")
         return "cpu"

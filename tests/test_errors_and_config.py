@@ -114,7 +114,7 @@ def test_device_fallback_warns_once_and_require_cuda_refuses(monkeypatch, caplog
         assert resolve_device("cuda") == "cpu"
         assert resolve_device("cuda:1") == "cpu"
     assert sum("falling back" in r.message for r in caplog.records) == 2
-    with pytest.raises(ConfigError, match="CUDA was required"):
+    with pytest.raises(ConfigError, match="GPU is required"):
         resolve_device("cuda", require_cuda=True)
     with pytest.raises(ConfigError, match="require_cuda"):
         resolve_device("cpu", require_cuda=True)

@@ -109,7 +109,7 @@ def test_cuda_falls_back_to_cpu_without_cuda(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device_step.fn("cuda:0") == "cpu"
-    with pytest.raises(ConfigError, match="CUDA was required"):
+    with pytest.raises(ConfigError, match="GPU is required"):
         resolve_device_step.fn("cuda", require_cuda=True)
 
 
