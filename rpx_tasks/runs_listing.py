@@ -42,7 +42,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _data_revision(data: dict[str, Any]) -> str | None:
+def data_revision(data: dict[str, Any]) -> str | None:
     """Return the revision of a run's data source: the Hub revision, the manifest's sha256 (first 12
     hex digits) or the built-in sample data's package version."""
     if data.get("revision"):
@@ -83,7 +83,7 @@ def _run_row(record: dict[str, Any], result: dict[str, Any] | None, folder: Path
         "primary_metric": primary,
         "primary_value": value,
         "device": record.get("device"),
-        "data_revision": _data_revision(record.get("data") or {}),
+        "data_revision": data_revision(record.get("data") or {}),
         "fingerprint": record.get("fingerprint"),
         "folder": str(folder),
     }
