@@ -22,11 +22,13 @@ from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.runner import Progress
 from rpx_tasks.steps import (
+    add_flow_run_tags,
     open_split_step,
     resolve_device_step,
     resolve_model_step,
     run_benchmark_step,
     run_download_split_step,
+    run_labels,
     validate_config_step,
     write_report_step,
 )
@@ -77,7 +79,9 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
     tune_allocator_for_frames()
     try:
         config = validate_config_step(params)
+        add_flow_run_tags(run_labels(config, config.device).tags(with_device=False))  # findable even if it fails
         resolved_device = resolve_device_step(config.device, require_cuda=config.require_cuda)
+        add_flow_run_tags(run_labels(config, resolved_device).tags())
         prepared = run_download_split_step(config)  # refetches when a cached split lost files
         dataset = open_split_step(config, prepared)
         loaded_model = resolve_model_step(config, resolved_device)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from typing import Any
 
 import rpx_tasks
 from rpx_tasks.config import RunConfig
+from rpx_tasks.device import is_cuda
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import get_entry
 from rpx_tasks.models.hf_loading import checkpoint_identity
@@ -98,6 +100,26 @@ def data_identity(config: RunConfig) -> dict[str, Any]:
         path = Path(config.manifest).resolve()
         return {"manifest": str(path), "sha256": _file_sha256(path)}
     return {"repo_id": config.effective_repo_id, "revision": config.effective_revision}
+
+
+def data_source_label(data: dict[str, Any]) -> str:
+    """Return the short name of a run's data source (its ``data_identity``) for artifact keys and tags:
+    ``sample`` for the built-in sample data, ``manifest-<first 8 hex of its sha256>`` for a manifest file,
+    else the Hub revision's first 8 characters (a commit's short hash; a branch name as it is, made
+    safe: lowercase letters, digits and dashes). ``unknown`` when ``data`` names none. Raises nothing."""
+    if data.get("builtin"):
+        return "sample"
+    if data.get("sha256"):
+        return f"manifest-{str(data['sha256'])[:8]}"
+    revision = re.sub(r"[^a-z0-9]+", "-", str(data.get("revision") or "").lower()).strip("-")
+    if not revision:
+        return "unknown"
+    return revision[:8] if re.fullmatch(r"[0-9a-f]{40}", revision) else revision
+
+
+def device_class(device: str | None) -> str:
+    """Return ``cuda`` for a CUDA device string (``cuda``, ``cuda:N``), else ``cpu``. Raises nothing."""
+    return "cuda" if device and is_cuda(device) else "cpu"
 
 
 def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) -> str:

@@ -122,6 +122,7 @@ def set_up_and_deploy(api_url: str, env: dict) -> None:
     assert str(REPO) not in json.dumps(deployments)  # nothing machine-specific was stored
     nightly = next(d for d in deployments if d["name"] == "nightly-depth")
     assert nightly["schedules"][0]["schedule"]["timezone"] == "America/Chicago"
+    assert nightly["parameters"]["require_cuda"] is True  # a missing GPU fails the nightly run
 
 
 def run_smoke(env: dict, output_dir: Path, *params: str) -> None:
@@ -140,17 +141,20 @@ def completed_flow_run(api_url: str, name: str) -> dict:
 
 
 def check_depth_smoke_run(api_url: str, output_dir: Path) -> None:
-    """The default smoke run completed, wrote the four report files and published its three artifacts."""
+    """The default smoke run completed, wrote the four report files and published its artifacts, keyed by the
+    data source (``sample``) and device class (``cpu``), and carries the run's tags."""
     flow_run = completed_flow_run(api_url, "monocular_depth-ground_plane_prior-hard")
     for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
         assert (output_dir / name).is_file(), name
     artifacts = api_post(api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}})
     types = {artifact["key"]: artifact["type"] for artifact in artifacts}
     assert types == {
-        "rpx-monocular-depth-ground-plane-prior-hard-summary": "markdown",
-        "rpx-monocular-depth-ground-plane-prior-hard-metrics": "table",
-        "rpx-monocular-depth-ground-plane-prior-hard-output": "markdown",  # a link artifact is markdown
+        "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-summary": "markdown",
+        "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-metrics": "table",
+        "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-phases": "table",
+        "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-progress": "progress",
     }
+    assert {"smoke", "task:monocular_depth", "data:sample", "device:cpu"} <= set(flow_run["tags"])
 
 
 def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):

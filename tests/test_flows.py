@@ -201,24 +201,33 @@ def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch)
     # Local data: nothing to cache, so the download step always runs.
     assert steps["download-split"].state.name == "Completed"
 
+    # Keys name the data source (the built-in sample data) and the device class.
     expected = {
-        kind: artifact_key("monocular_depth", "ground_plane_prior", "hard", kind)
-        for kind in ("summary", "metrics", "output")
+        kind: artifact_key("monocular_depth", "ground_plane_prior", "hard", kind, data="sample", device="cpu")
+        for kind in ("summary", "metrics", "phases")
     }
     assert summary["artifacts"] == expected
+    assert expected["summary"] == "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-summary"
     found = {}
-    for kind, artifact_type in (
-        ("summary", "markdown"),
-        ("metrics", "table"),
-        ("output", "markdown"),
-    ):  # a link is markdown
+    for kind, artifact_type in (("summary", "markdown"), ("metrics", "table"), ("phases", "table")):
         [found[kind]] = [a for a in artifacts_with_key(prefect_client, expected[kind]) if a.flow_run_id == flow_run.id]
         assert found[kind].type == artifact_type, kind
-    assert (tmp_path / "out").resolve().as_uri() in found["output"].data
-    assert found["summary"].data == (tmp_path / "out" / "summary.md").read_text()
-    table = artifacts_with_key(prefect_client, expected["metrics"])[0]
-    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
-    assert {"s_overall", "absrel"} & {row["name"] for row in rows}
+    # No file:// link: the markdown names the run folder's path.
+    assert found["summary"].data.startswith((tmp_path / "out" / "summary.md").read_text().rstrip("\n"))
+    assert f"`{(tmp_path / 'out').resolve()}`" in found["summary"].data and "file://" not in found["summary"].data
+    metrics = json.loads(found["metrics"].data) if isinstance(found["metrics"].data, str) else found["metrics"].data
+    assert "absrel" in {row["metric"] for row in metrics}
+    phases = json.loads(found["phases"].data) if isinstance(found["phases"].data, str) else found["phases"].data
+    assert "overall" in {row["phase"] for row in phases}
+    [progress] = [
+        a
+        for a in artifacts_with_key(prefect_client, expected["summary"].replace("-summary", "-progress"))
+        if a.flow_run_id == flow_run.id
+    ]
+    assert progress.type == "progress" and float(progress.data) == 100.0
+    assert {"task:monocular_depth", "model:ground_plane_prior", "split:hard", "data:sample", "device:cpu"} <= set(
+        flow_run.tags
+    )
 
 
 def test_run_bench_flow_maps_cli_options_and_reports_progress(prefect_api, depth_manifest, tmp_path):

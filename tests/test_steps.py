@@ -23,8 +23,10 @@ from rpx_tasks.steps import (
     download_split_step,
     gpu_slot_name,
     metrics_table,
+    phase_table,
     resolve_device_step,
     retry_transient_only,
+    run_labels,
     run_summary,
     split_files_present,
     validate_config_step,
@@ -283,6 +285,31 @@ def test_artifact_keys_are_valid_and_stable():
         assert re.fullmatch(r"[a-z0-9-]+", value)
 
 
+def test_artifact_keys_and_tags_separate_data_sources_and_device_classes(depth_manifest):
+    """Smoke (built-in sample data, CPU) and nightly (Hub data at a pinned revision, CUDA) never share a key."""
+    smoke = run_labels(
+        RunConfig(task="monocular_depth", model_name="ground_plane_prior", manifest="builtin:sample"), "cpu"
+    )
+    nightly = run_labels(RunConfig(task="monocular_depth", model_name="ground_plane_prior"), "cuda:0")
+    manifest = run_labels(
+        RunConfig(task="monocular_depth", model_name="ground_plane_prior", manifest=str(depth_manifest)), "cuda"
+    )
+    assert (smoke.data, smoke.device) == ("sample", "cpu")
+    assert (nightly.data, nightly.device) == ("51432e5d", "cuda")
+    assert manifest.data.startswith("manifest-") and len(manifest.data) == len("manifest-") + 8
+    keys = [labels.key(kind) for labels in (smoke, nightly, manifest) for kind in ("summary", "metrics", "phases")]
+    assert len(set(keys)) == len(keys)
+    assert smoke.key("summary") == "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-summary"
+    assert nightly.key("summary") == "rpx-monocular-depth-ground-plane-prior-hard-51432e5d-cuda-summary"
+    assert nightly.tags() == [
+        "task:monocular_depth",
+        "model:ground_plane_prior",
+        "split:hard",
+        "data:51432e5d",
+        "device:cuda",
+    ]
+
+
 def test_metrics_table_and_summary_from_a_real_run(depth_manifest, tmp_path):
     config = RunConfig(
         task="monocular_depth",
@@ -294,10 +321,12 @@ def test_metrics_table_and_summary_from_a_real_run(depth_manifest, tmp_path):
     )
     paths, payload = bench.run_bench(config)
     rows = metrics_table(payload)
-    metric_rows = [row for row in rows if row["section"] == "metric"]
-    assert [row["name"] for row in metric_rows] == list(payload["aggregated"])
-    assert any(row["section"] == "phase score" and row["name"] == "s_overall" for row in rows)
-    assert all(set(row) == {"section", "name", "value", "higher_is_better"} for row in rows)
+    assert [row["metric"] for row in rows] == list(payload["aggregated"])
+    assert all(set(row) == {"metric", "value", "better", "n", "nan", "inf"} for row in rows)
+    assert {row["better"] for row in rows} <= {"higher", "lower", None}
+    phases = phase_table(payload)
+    assert [row["phase"] for row in phases][:4] == ["clutter", "interaction", "clean", "overall"]
+    assert phases[3]["score"] == round(payload["readiness"]["wps"]["s_overall"], 6)
     summary = run_summary(config, payload, paths, "cpu", {"summary": "k"})
     assert summary["num_samples"] == 4 and summary["primary_metric"] == payload["primary_metric"]
     assert Path(summary["result_json"]).is_file() and summary["artifacts"] == {"summary": "k"}

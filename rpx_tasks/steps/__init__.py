@@ -4,11 +4,14 @@
   open split (every sample checked, never cached) -> resolve model -> run benchmark -> write report;
 - :mod:`.cache_policies`: the download step's cache key, cache policy and retry condition;
 - :mod:`.gpu_slots`: the ``gpu-<i>`` concurrency limits and the slot a run holds;
-- :mod:`.artifacts`: artifact keys, the metrics table and the run summary;
+- :mod:`.artifacts`: run labels (tags), artifact keys, the report's tables and the run summary;
+- :mod:`.flow_run_tags`: tags added to the running flow run;
+- :mod:`.progress_artifact`: the progress artifact of the benchmark loop;
+- :mod:`.compare_previous`: the ``compare-previous`` step (comparison with the previous run, regression event);
 - :mod:`.logs`: the run logger and progress lines for the run log.
 """
 
-from .artifacts import artifact_key, metrics_table, run_summary
+from .artifacts import RunLabels, artifact_key, metrics_table, phase_table, run_labels, run_summary
 from .cache_policies import (
     STEP_VERSION,
     SplitCachePolicy,
@@ -18,6 +21,7 @@ from .cache_policies import (
     retry_transient_only,
     split_files_present,
 )
+from .flow_run_tags import REGRESSION_TAG, add_flow_run_tags
 from .gpu_slots import ensure_concurrency_limit, gpu_slot, gpu_slot_name
 from .pipeline import (
     download_split_step,
@@ -31,7 +35,12 @@ from .pipeline import (
 )
 
 __all__ = [
+    "REGRESSION_TAG",
+    "RunLabels",
     "STEP_VERSION",
+    "add_flow_run_tags",
+    "phase_table",
+    "run_labels",
     "SplitCachePolicy",
     "artifact_key",
     "download_cache_key",

@@ -1,30 +1,88 @@
-"""What a run publishes in Prefect: artifact keys, the metrics table and the run summary."""
+"""What a run publishes in Prefect: its labels (tags), artifact keys, the report's tables and the run summary.
+
+Artifact keys name task, model, split, data source and device class
+(``rpx-<task>-<model>-<split>-<data>-<device>-<kind>``, e.g.
+``rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-summary``), so each key's history in the UI
+holds only comparable runs: the smoke deployment (built-in sample data, CPU) and a nightly run (Hub
+data at a pinned revision, CUDA) never share a key.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from rpx_tasks import bench
 from rpx_tasks.config import RunConfig
+from rpx_tasks.run_record import data_identity, data_source_label, device_class
 
-# The artifacts write_report_step publishes, by kind: markdown summary, metrics table, link to the report.
-ARTIFACT_KINDS = ("summary", "metrics", "output")
+# The artifacts write_report_step publishes, by kind: the markdown summary (with the run folder's path),
+# the aggregated metrics table and the phase-scores table.
+ARTIFACT_KINDS = ("summary", "metrics", "phases")
+# Published by other steps: run-benchmark's progress, compare-previous's comparison.
+PROGRESS_KIND = "progress"
+COMPARISON_KIND = "comparison"
 
-# The phase scores of result.json's readiness.wps that the metrics table shows, in order.
-_PHASE_SCORES = ("s_clutter", "s_interaction", "s_clean", "s_overall", "delta_int", "delta_rec")
+# The phase scores of result.json's readiness.wps that the phase table shows, in order, with their labels.
+_PHASE_SCORES = (
+    ("s_clutter", "clutter"),
+    ("s_interaction", "interaction"),
+    ("s_clean", "clean"),
+    ("s_overall", "overall"),
+    ("delta_int", "Δ interaction (S_I − S_C)"),
+    ("delta_rec", "Δ recovery (S_L − S_I)"),
+)
 
 
-def artifact_key(task_name: str, model: str, split: str, kind: str) -> str:
-    """Return a stable artifact key from task, model and split: lowercase letters, digits and dashes."""
-    slug = re.sub(r"[^a-z0-9]+", "-", f"rpx-{task_name}-{model}-{split}-{kind}".lower()).strip("-")
+@dataclass(frozen=True)
+class RunLabels:
+    """What makes runs comparable: task, model (its name in reports), split, data source
+    (``data_source_label``: ``sample``, ``manifest-<hash>`` or the Hub revision's short hash) and
+    device class (``cuda`` / ``cpu``)."""
+
+    task: str
+    model: str
+    split: str
+    data: str
+    device: str
+
+    def tags(self, *, with_device: bool = True) -> list[str]:
+        """Return the flow-run tags: ``task:<t>``, ``model:<m>``, ``split:<s>``, ``data:<source>`` and (unless
+        ``with_device`` is False: the device is not resolved yet) ``device:<class>``."""
+        tags = [f"task:{self.task}", f"model:{self.model}", f"split:{self.split}", f"data:{self.data}"]
+        return [*tags, f"device:{self.device}"] if with_device else tags
+
+    def key(self, kind: str) -> str:
+        """Return the artifact key of ``kind`` for these labels (``artifact_key``)."""
+        return artifact_key(self.task, self.model, self.split, kind, data=self.data, device=self.device)
+
+
+def run_labels(config: RunConfig, device: str, data: dict[str, Any] | None = None) -> RunLabels:
+    """Return the RunLabels of a run: ``device`` is the resolved device, ``data`` the run's ``data_identity``
+    (computed from the config when not given; ``unknown`` when its manifest cannot be read). Raises nothing."""
+    if data is None:
+        try:
+            data = data_identity(config)
+        except OSError:
+            data = {}
+    return RunLabels(config.task, config.display_name, config.split, data_source_label(data), device_class(device))
+
+
+def artifact_key(
+    task_name: str, model: str, split: str, kind: str, *, data: str | None = None, device: str | None = None
+) -> str:
+    """Return a stable artifact key, lowercase letters, digits and dashes:
+    ``rpx-<task>-<model>-<split>[-<data>][-<device>]-<kind>``."""
+    parts = ["rpx", task_name, model, split, data, device, kind]
+    slug = re.sub(r"[^a-z0-9]+", "-", "-".join(part for part in parts if part).lower()).strip("-")
     return re.sub(r"-{2,}", "-", slug)
 
 
-def artifact_keys(config: RunConfig) -> dict[str, str]:
-    """Return the artifact key of every kind in ``ARTIFACT_KINDS`` for the run's task, model and split."""
-    return {kind: artifact_key(config.task, config.display_name, config.split, kind) for kind in ARTIFACT_KINDS}
+def artifact_keys(labels: RunLabels) -> dict[str, str]:
+    """Return the artifact key of every kind in ``ARTIFACT_KINDS`` for the run's labels."""
+    return {kind: labels.key(kind) for kind in ARTIFACT_KINDS}
 
 
 def _number(value: Any) -> float | None:
@@ -34,21 +92,38 @@ def _number(value: Any) -> float | None:
 
 
 def metrics_table(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the rows of the table artifact: every aggregated metric, then the phase scores."""
-    rows = [
+    """Return the rows of the aggregated-metrics table (summary.md's first table): metric, value (mean),
+    better (``higher`` / ``lower``), n, NaN and inf counts."""
+    return [
         {
-            "section": "metric",
-            "name": name,
+            "metric": name,
             "value": _number(stats.get("mean")),
-            "higher_is_better": stats.get("higher_is_better"),
+            "better": {True: "higher", False: "lower"}.get(stats.get("higher_is_better")),
+            "n": stats.get("count"),
+            "nan": stats.get("nan_count"),
+            "inf": stats.get("inf_count"),
         }
         for name, stats in payload["aggregated"].items()
     ]
-    wps = payload["readiness"].get("wps") or {}
-    for name in _PHASE_SCORES:
-        if name in wps:
-            rows.append({"section": "phase score", "name": name, "value": _number(wps[name]), "higher_is_better": None})
-    return rows
+
+
+def phase_table(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the rows of the phase-scores table (summary.md's Weighted Phase Score): phase and score of
+    the primary metric per phase, overall and the Δ interaction / Δ recovery; empty without phase scores."""
+    wps = (payload.get("readiness") or {}).get("wps") or {}
+    return [{"phase": label, "score": _number(wps.get(name))} for name, label in _PHASE_SCORES if name in wps]
+
+
+def summary_markdown(summary_md: str, payload: dict[str, Any], paths: bench.ReportPaths) -> str:
+    """Return the markdown artifact: summary.md followed by the run id and the run folder's path (on the
+    machine that ran it; a path, not a link, since a browser cannot open it)."""
+    run = payload.get("run") or {}
+    return (
+        summary_md.rstrip("\n")
+        + "\n\n## Report files\n\n"
+        + f"- Run: `{run.get('id', '?')}`\n"
+        + f"- Run folder (on the machine that ran it): `{paths.output_dir.resolve()}`\n"
+    )
 
 
 def run_summary(
@@ -61,6 +136,7 @@ def run_summary(
         "model": config.display_name,
         "split": config.split,
         "device": device,
+        "run_id": (payload.get("run") or {}).get("id"),
         "num_samples": payload["num_samples"],
         "primary_metric": primary,
         "primary_value": _number(payload["aggregated"].get(primary, {}).get("mean")),
@@ -72,23 +148,22 @@ def run_summary(
     }
 
 
-def publish_artifacts(config: RunConfig, paths: bench.ReportPaths, payload: dict[str, Any]) -> dict[str, str]:
-    """Create the markdown summary, the metrics table and the report-folder link artifacts; returns their keys.
+def publish_artifacts(labels: RunLabels, paths: bench.ReportPaths, payload: dict[str, Any]) -> dict[str, str]:
+    """Create the markdown summary (with the run folder's path), the metrics table and (when the task has
+    phase scores) the phase-scores table artifacts; returns the keys of those created.
 
     Must run inside a flow or task run. Raises Prefect's errors when the API does not answer.
     """
-    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    keys = artifact_keys(config)
-    title = f"{config.task} / {config.display_name} / {config.split}"
-    create_markdown_artifact(
-        paths.summary_md.read_text(encoding="utf-8"), key=keys["summary"], description=f"RPX summary: {title}"
-    )
-    create_table_artifact(
-        metrics_table(payload), key=keys["metrics"], description=f"RPX metrics and phase scores: {title}"
-    )
-    output = paths.output_dir.resolve()
-    create_link_artifact(
-        output.as_uri(), link_text=str(output), key=keys["output"], description=f"RPX report folder: {title}"
-    )
+    keys = artifact_keys(labels)
+    title = f"{labels.task} / {labels.model} / {labels.split} ({labels.data}, {labels.device})"
+    summary = summary_markdown(paths.summary_md.read_text(encoding="utf-8"), payload, paths)
+    create_markdown_artifact(summary, key=keys["summary"], description=f"RPX summary: {title}")
+    create_table_artifact(metrics_table(payload), key=keys["metrics"], description=f"RPX metrics: {title}")
+    phases = phase_table(payload)
+    if phases:
+        create_table_artifact(phases, key=keys["phases"], description=f"RPX phase scores: {title}")
+    else:
+        del keys["phases"]
     return keys

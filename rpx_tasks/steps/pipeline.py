@@ -10,6 +10,8 @@
   for the whole run (:mod:`.gpu_slots`); retried once on an error that is not an RPX error, and the
   retry resumes the run where its last commit left off.
 - ``write_report_step``: the four report files, then the artifacts (:mod:`.artifacts`).
+
+``compare-previous`` (after write-report) is in :mod:`.compare_previous`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.runner import Progress
 
-from .artifacts import publish_artifacts, run_summary
+from .artifacts import PROGRESS_KIND, publish_artifacts, run_labels, run_summary
 from .cache_policies import (
     DOWNLOAD_RETRIES,
     DOWNLOAD_RETRY_JITTER,
@@ -42,6 +44,7 @@ from .cache_policies import (
 )
 from .gpu_slots import gpu_slot
 from .logs import logging_progress, run_logger
+from .progress_artifact import progress_artifact
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
 
@@ -158,17 +161,24 @@ def run_benchmark_step(
     Holds the ``gpu-<i>`` slot of the requested device (``config.device``) for the whole run. The run
     record (``run.json``, result.json's ``run``) names the flow run and deployment (``flow_run_record``).
     An incomplete run of the same configuration (a killed flow run, or this step's previous try) is
-    resumed, and the run log says so. Progress goes to the run log and, when given, to
+    resumed, and the run log says so. Progress goes to the run log, to the progress artifact
+    ``rpx-...-progress`` (samples done / total, :mod:`.progress_artifact`) and, when given, to
     ``progress(done, total, stage)``. Raises ManifestError / ModelError / MetricError / OutputError /
     RunLockedError.
     """
+    labels = run_labels(config, device)
+    to_ui = progress_artifact(
+        labels.key(PROGRESS_KIND),
+        f"RPX benchmark progress (% of samples): {labels.task} / {labels.model} / {labels.split}",
+        also=progress,
+    )
     with gpu_slot(config.device):
         return bench.run_split(
             config,
             model,
             dataset,
             device,
-            logging_progress(also=progress),
+            logging_progress(also=to_ui),
             orchestration=flow_run_record(),
             announce=announce,
         )
@@ -195,11 +205,12 @@ def flow_run_record() -> dict[str, Any] | None:
 def write_report_step(
     config: RunConfig, prepared: bench.PreparedSplit, staged: bench.StagedRun, device: str
 ) -> dict[str, Any]:
-    """Publish the four report files, then the markdown, table and link artifacts.
+    """Publish the four report files, then the markdown summary (with the run folder's path) and the
+    metrics and phase-scores table artifacts, keyed by task, model, split, data source and device class.
 
     Returns the run summary (``run_summary``). Raises OSError when a file cannot be written.
     """
     paths, payload = bench.write_report(config, prepared, staged, device)
-    keys = publish_artifacts(config, paths, payload)
+    keys = publish_artifacts(run_labels(config, device, (payload.get("run") or {}).get("data")), paths, payload)
     run_logger().info("Report written to %s", paths.output_dir.resolve())
     return run_summary(config, payload, paths, device, keys)
