@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rpx_tasks.charts import write_phase_scores
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import SplitDataset, open_split
@@ -26,6 +27,7 @@ from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.reports import (
     CELLS_FILE,
     PER_SAMPLE_FILE,
+    PHASE_SCORES_FILE,
     RESULT_FILE,
     SUMMARY_FILE,
     format_summary,
@@ -308,13 +310,14 @@ def is_worth_resuming(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Where the four report files of a run are."""
+    """Where the report files of a run are (``phase_scores``: the chart, None where no report wrote it)."""
 
     output_dir: Path
     result_json: Path
     summary_md: Path
     per_sample: Path
     cells: Path
+    phase_scores: Path | None = None
 
 
 def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> dict[str, Any]:
@@ -366,7 +369,8 @@ def write_report(
 def _publish_report(
     config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str
 ) -> tuple[ReportPaths, dict[str, Any]]:
-    """Write the four report files and publish the complete run record; returns their paths and the payload."""
+    """Write the report files (per-sample and cells Parquet, phase_scores.png, summary.md, result.json) and publish
+    the complete run record; returns their paths and the payload."""
     out = staged.output_dir
     complete_run(staged.run, samples_done=staged.outcome.num_samples)
     payload = result_payload(config, prepared, staged, device)
@@ -376,6 +380,7 @@ def _publish_report(
         summary_md=out / SUMMARY_FILE,
         per_sample=out / PER_SAMPLE_FILE,
         cells=out / CELLS_FILE,
+        phase_scores=out / PHASE_SCORES_FILE,
     )
     rows = staged.journal.assemble(paths.per_sample, metadata={"rpx_run_id": staged.run.id})
     try:
@@ -383,6 +388,7 @@ def _publish_report(
     finally:
         rows.unlink(missing_ok=True)
     write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
+    write_phase_scores(out, payload, paths.phase_scores)
     write_text_atomic(paths.summary_md, format_summary(payload))
     write_result_json(paths.result_json, payload)
     publish_record(staged.run)

@@ -1,4 +1,4 @@
-"""The ``rpx`` command line: ls, models, info, download, bench, runs, sample-data, demo.
+"""The ``rpx`` command line: ls, models, info, download, bench, runs, compare, sample-data, demo.
 
 Exit codes: 0 done, 1 an RPX error (message and hint on stderr, no traceback), 2 usage
 error, 130 interrupted.
@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import validate_config
+from rpx_tasks.cli_compare import add_compare_parser, cmd_compare, plot_runs
 from rpx_tasks.config import RunConfig
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
 from rpx_tasks.contracts.spec import TaskSpec
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--width", type=int, default=128)
 
     _add_runs_parser(commands)
+    add_compare_parser(commands)
 
     demo = commands.add_parser("demo", help="benchmark a weight-free baseline on the built-in sample data (offline)")
     demo.add_argument("--output-dir", default=None)
@@ -116,6 +118,12 @@ def _add_runs_parser(commands: Any) -> None:
     runs.add_argument("--split", default=None, help="only runs of this split")
     runs.add_argument("--status", default=None, choices=("complete", "incomplete", "failed"))
     runs.add_argument("--plain", action="store_true", help="plain text output")
+    runs.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also write a PNG of the primary metric (95%% CI) and WPS over the runs (one task/model/split)",
+    )
 
 
 def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
@@ -293,13 +301,16 @@ def cmd_download(args, ui: PlainUI) -> int:
 
 
 def cmd_runs(args, ui: PlainUI) -> int:
-    """Print the runs under ``args.results_dir`` (a table, or JSON with ``--json``); returns 0.
+    """Print the runs under ``args.results_dir`` (a table, or JSON with ``--json``), and with ``--plot FILE`` write
+    their trend chart; returns 0.
 
-    Raises ConfigError when the folder does not exist.
+    Raises ConfigError when the folder does not exist, or (``--plot``) the runs mix tasks, models or splits.
     """
     from rpx_tasks.runs_listing import RUN_COLUMNS, format_run_cell, list_runs
 
     runs = list_runs(Path(args.results_dir), task=args.task, model=args.model, split=args.split, status=args.status)
+    if args.plot:
+        plot_runs(runs, Path(args.plot))
     if args.json:
         print(json.dumps(runs, indent=2))
     elif runs:
@@ -425,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "download": cmd_download,
         "sample-data": cmd_sample_data,
         "runs": cmd_runs,
+        "compare": cmd_compare,
         "demo": cmd_demo,
     }
     try:

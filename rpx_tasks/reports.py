@@ -21,6 +21,7 @@ PER_SAMPLE_FILE = "per_sample_metrics.parquet"
 CELLS_FILE = "cells.parquet"
 RESULT_FILE = "result.json"
 SUMMARY_FILE = "summary.md"
+PHASE_SCORES_FILE = "phase_scores.png"
 
 
 def _temp_path(final: Path) -> Path:
@@ -35,20 +36,34 @@ def _fsync_replace(temp: Path, final: Path) -> None:
     os.replace(temp, final)
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file + rename; returns ``path``."""
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file + rename; returns ``path``. Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_path(path)
     try:
-        temp.write_text(text, encoding="utf-8")
+        temp.write_bytes(data)
         _fsync_replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
     return path
 
 
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (UTF-8) via a temp file + rename; returns ``path``. Raises OSError."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
 # The files a run folder holds besides its checkpoint: the report, the run record and ``latest``.
-RUN_FOLDER_FILES = (PER_SAMPLE_FILE, CELLS_FILE, RESULT_FILE, SUMMARY_FILE, "run.json", ".run.json.running", "latest")
+RUN_FOLDER_FILES = (
+    PER_SAMPLE_FILE,
+    CELLS_FILE,
+    RESULT_FILE,
+    SUMMARY_FILE,
+    PHASE_SCORES_FILE,
+    "run.json",
+    ".run.json.running",
+    "latest",
+)
 
 
 def remove_partial_files(folder: Path) -> list[Path]:
@@ -173,7 +188,8 @@ def _vocabulary_lines(record: dict[str, Any] | None) -> list[str]:
 
 
 def format_summary(payload: dict[str, Any]) -> str:
-    """The Markdown summary of a result payload (as written to result.json)."""
+    """The Markdown summary of a result payload (as written to result.json); it embeds the run folder's
+    ``phase_scores.png``."""
     lines = [f"# RPX benchmark — {payload['task']}", ""]
     lines += [
         f"- Model: `{payload['model']}`",
@@ -225,6 +241,7 @@ def format_summary(payload: dict[str, Any]) -> str:
         ts = readiness.get("ts") or {}
         if ts.get("pairs"):
             lines.append(f"- Temporal stability (TS): {format_value(ts.get('score'))} over {ts['pairs']} frame pairs")
+    lines += ["", "## Phase scores", "", f"![phase scores]({PHASE_SCORES_FILE})"]
     rows = efficiency_rows(payload.get("compute") or {})
     if rows:
         lines += ["", "## Efficiency", "", "| measure | value |", "|---|---:|"]

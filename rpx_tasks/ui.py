@@ -95,8 +95,15 @@ class PlainUI:
         for key, value in rows:
             print(f"    {key:<{width}}  {value}", file=self.out)
 
-    def grid(self, columns: Sequence[str], rows: list[list[str]]) -> None:
-        """Print a table with a header row to stdout, columns padded to their widest cell."""
+    def warning(self, message: str) -> None:
+        """Print a warning line to stderr."""
+        print(f"[warn] {message}", file=self.err)
+
+    def grid(self, columns: Sequence[str], rows: list[list[str]], title: str | None = None) -> None:
+        """Print a table (under ``title``, if given) with a header row to stdout, columns padded to their widest
+        cell."""
+        if title:
+            print(f"-- {title} --", file=self.out)
         widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(columns)]
         for cells in [list(columns), *rows]:
             print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip(), file=self.out)
@@ -210,10 +217,13 @@ class RichUI(PlainUI):
             table.add_row(key, value)
         self.console.print(table)
 
-    def grid(self, columns: Sequence[str], rows: list[list[str]]) -> None:
+    def warning(self, message: str) -> None:
+        self.err_console.print(f"[bold yellow]⚠[/] {message}", highlight=False)
+
+    def grid(self, columns: Sequence[str], rows: list[list[str]], title: str | None = None) -> None:
         from rich.table import Table
 
-        table = Table(*columns)
+        table = Table(*columns, title=title, title_justify="left")
         for cells in rows:
             table.add_row(*cells)
         self.console.print(table)

@@ -133,6 +133,7 @@ def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, 
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "cells.parquet",
         "per_sample_metrics.parquet",
+        "phase_scores.png",
         "result.json",
         "run.json",
         "summary.md",

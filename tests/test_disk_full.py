@@ -100,6 +100,7 @@ def test_disk_full_is_an_output_error_and_the_run_resumes_once_space_is_freed(tm
     assert {p.name for p in (host / "final").iterdir()} == {
         "cells.parquet",
         "per_sample_metrics.parquet",
+        "phase_scores.png",
         "result.json",
         "run.json",
         "summary.md",

@@ -37,6 +37,7 @@ def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_cl
     assert sorted(p.name for p in out.iterdir()) == [
         "cells.parquet",
         "per_sample_metrics.parquet",
+        "phase_scores.png",
         "result.json",
         "run.json",
         "summary.md",

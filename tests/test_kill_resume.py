@@ -32,7 +32,14 @@ from rpx_tasks.run_lock import LOCK_FILE
 REPO = Path(__file__).resolve().parents[1]
 RPX = Path(sys.executable).with_name("rpx")
 KILLS = 20
-REPORT_FILES = {"cells.parquet", "per_sample_metrics.parquet", "result.json", "run.json", "summary.md"}
+REPORT_FILES = {
+    "cells.parquet",
+    "per_sample_metrics.parquet",
+    "phase_scores.png",
+    "result.json",
+    "run.json",
+    "summary.md",
+}
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,14 @@ from rpx_tasks.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = Path(sys.executable).with_name("prefect")
-REPORT_FILES = {"cells.parquet", "per_sample_metrics.parquet", "result.json", "run.json", "summary.md"}
+REPORT_FILES = {
+    "cells.parquet",
+    "per_sample_metrics.parquet",
+    "phase_scores.png",
+    "result.json",
+    "run.json",
+    "summary.md",
+}
 
 
 class CrashingBaseline:

@@ -80,7 +80,7 @@ def test_output_dir_is_the_run_folder_and_gets_no_latest(tmp_path, monkeypatch, 
     assert second["status"] == "complete" and second["id"] != first["id"]
     assert json.loads((out / "result.json").read_text())["run"]["id"] == second["id"]
     assert sorted(path.name for path in out.iterdir()) == sorted(
-        ["cells.parquet", "per_sample_metrics.parquet", "result.json", "summary.md", RUN_FILE]
+        ["cells.parquet", "per_sample_metrics.parquet", "phase_scores.png", "result.json", "summary.md", RUN_FILE]
     )
     assert not (tmp_path / "rpx_results").exists()
 

@@ -275,6 +275,7 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "cells.parquet",
         "per_sample_metrics.parquet",
+        "phase_scores.png",
         "result.json",
         "run.json",
         "summary.md",

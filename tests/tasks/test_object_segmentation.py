@@ -492,6 +492,7 @@ def test_cli_run_writes_the_four_files_with_reference_miou(sample_dataset, tmp_p
     assert sorted(p.name for p in out.iterdir()) == [
         "cells.parquet",
         "per_sample_metrics.parquet",
+        "phase_scores.png",
         "result.json",
         "run.json",
         "summary.md",

@@ -332,6 +332,7 @@ def test_cli_run_on_sample_data(sample_dataset, tmp_path, capsys):
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "cells.parquet",
         "per_sample_metrics.parquet",
+        "phase_scores.png",
         "result.json",
         "run.json",
         "summary.md",
