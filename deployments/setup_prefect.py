@@ -2,13 +2,20 @@
 
 - the process work pool named in ``prefect.yaml`` (``rpx-process``);
 - one global concurrency limit ``gpu-<i>`` with one slot per visible GPU, so at most one
-  benchmark runs per GPU across all flow runs and workers sharing this server.
+  benchmark runs per GPU across all flow runs and workers sharing this server;
+- with a notification target, two automations (:mod:`alerting`): ``rpx-benchmark-regressed`` notifies
+  on the event ``rpx.benchmark.regressed`` (a nightly run's primary metric got worse), and
+  ``rpx-bench-failed`` notifies when an ``rpx-bench`` flow run fails or crashes. The target is a webhook
+  (``--webhook-url URL`` or ``RPX_ALERT_WEBHOOK_URL``: the custom-webhook block ``rpx-alerts`` is created or
+  updated) or any notification block you saved yourself (``--notification-block slack-webhook/NAME``,
+  ``ms-teams-webhook/NAME``, ``sendgrid-email/NAME``, ...).
 
 Existing objects are left as they are (a limit you raised stays raised); ``--reset-limits``
-sets every ``gpu-<i>`` limit back to one slot. The server is the one Prefect is configured
+sets every ``gpu-<i>`` limit back to one slot. Automations and the webhook block are updated in
+place (matched by name), never duplicated. The server is the one Prefect is configured
 for (``PREFECT_API_URL``)::
 
-    PREFECT_API_URL=http://127.0.0.1:4200/api python deployments/setup_prefect.py [--gpus N]
+    PREFECT_API_URL=http://127.0.0.1:4200/api python deployments/setup_prefect.py [--gpus N] [--webhook-url URL]
 """
 
 from __future__ import annotations
@@ -20,6 +27,11 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from rpx_tasks.errors import RPXError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alerting import ALERT_BLOCK_NAME, WEBHOOK_URL_VARIABLE, ensure_alerting  # noqa: E402
 
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
 
@@ -93,6 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--gpus", type=int, default=None, help="number of gpu-<i> limits (default: the visible GPUs)")
     parser.add_argument("--reset-limits", action="store_true", help="set existing gpu-<i> limits back to 1 slot")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--webhook-url",
+        default=None,
+        help=f"alerts go to this URL (JSON POST) through the webhook block {ALERT_BLOCK_NAME!r} "
+        f"(default: ${WEBHOOK_URL_VARIABLE})",
+    )
+    target.add_argument(
+        "--notification-block",
+        default=None,
+        metavar="TYPE/NAME",
+        help="alerts go through this saved notification block, e.g. slack-webhook/team-alerts",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -113,6 +138,18 @@ def main(argv: list[str] | None = None) -> int:
             print(ensure_gpu_limit(index, reset=args.reset_limits))
     if gpus == 0:
         print("no GPU visible: no gpu-<i> limit created (CPU runs take no GPU slot)")
+    webhook_url = args.webhook_url or os.environ.get(WEBHOOK_URL_VARIABLE) or None
+    if args.notification_block is None and webhook_url is None:
+        print(
+            f"no alert target (--webhook-url, ${WEBHOOK_URL_VARIABLE} or --notification-block): automations not created"
+        )
+        return 0
+    try:
+        for line in ensure_alerting(webhook_url=webhook_url, notification_block=args.notification_block):
+            print(line)
+    except RPXError as error:
+        print(f"{error.message}\n  hint: {error.hint}", file=sys.stderr)
+        return 2
     return 0
 
 

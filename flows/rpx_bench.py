@@ -1,7 +1,10 @@
 """Flow ``rpx-bench``: one (task, model, split) benchmark run, step by step.
 
 validate config -> resolve device -> download split -> open split (every sample checked) -> resolve model ->
-run benchmark -> write report
+run benchmark -> write report -> compare previous (never fails the run)
+
+The flow run is tagged ``task:``, ``model:``, ``split:``, ``data:`` and ``device:`` once they are known, and
+``regression`` when compare-previous finds the primary metric regressed.
 
 Parameters are the ``rpx bench`` options as plain JSON values (:mod:`flows.parameters`), so
 ``prefect deployment run`` can pass them. ``manifest="builtin:sample"`` runs the built-in
@@ -23,6 +26,7 @@ from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.runner import Progress
 from rpx_tasks.steps import (
     add_flow_run_tags,
+    compare_previous_step,
     open_split_step,
     resolve_device_step,
     resolve_model_step,
@@ -70,7 +74,8 @@ def log_rpx_error(error: RPXError) -> None:
 
 
 def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
-    """Run the seven steps on RunConfig keyword arguments; returns the run summary.
+    """Run the seven steps and compare-previous on RunConfig keyword arguments; returns the run summary
+    (with ``comparison``: compare-previous's outcome).
 
     ``progress`` also receives the benchmark loop's progress. Must run inside a flow run.
     Re-raises the RPXError of the first step that fails, after logging its message and hint.
@@ -87,12 +92,24 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
         loaded_model = resolve_model_step(config, resolved_device)
         staged = run_benchmark_step(config, loaded_model, dataset, resolved_device, progress)
         try:
-            return write_report_step(config, prepared, staged, resolved_device)
+            summary = write_report_step(config, prepared, staged, resolved_device)
         finally:
             discard_staged(staged)
     except RPXError as error:
         log_rpx_error(error)
         raise
+    summary["comparison"] = compare_previous(config, resolved_device, summary)
+    return summary
+
+
+def compare_previous(config: Any, device: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Run step compare-previous; returns its outcome. A failure of the step itself (not only of the
+    comparison, which the step handles) is logged as a warning: it never fails the flow run. Raises nothing."""
+    try:
+        return compare_previous_step(config, device, summary)
+    except Exception as error:  # noqa: BLE001 - the report is published; a comparison problem must not fail the run
+        get_run_logger().warning("compare-previous failed (%s); the run is not affected.", error)
+        return {"status": "error", "error": str(error)}
 
 
 def bench_flow(progress: Progress | None = None) -> Flow:

@@ -37,6 +37,7 @@ STEP_NAMES = [
     "resolve-model",
     "run-benchmark",
     "write-report",
+    "compare-previous",
 ]
 
 
@@ -207,6 +208,7 @@ def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch)
         for kind in ("summary", "metrics", "phases")
     }
     assert summary["artifacts"] == expected
+    assert summary["comparison"] == {"status": "no previous run"}  # the first run of its kind in tmp_path
     assert expected["summary"] == "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-summary"
     found = {}
     for kind, artifact_type in (("summary", "markdown"), ("metrics", "table"), ("phases", "table")):

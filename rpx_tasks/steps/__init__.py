@@ -21,6 +21,7 @@ from .cache_policies import (
     retry_transient_only,
     split_files_present,
 )
+from .compare_previous import REGRESSION_EVENT, compare_previous_step
 from .flow_run_tags import REGRESSION_TAG, add_flow_run_tags
 from .gpu_slots import ensure_concurrency_limit, gpu_slot, gpu_slot_name
 from .pipeline import (
@@ -35,7 +36,9 @@ from .pipeline import (
 )
 
 __all__ = [
+    "REGRESSION_EVENT",
     "REGRESSION_TAG",
+    "compare_previous_step",
     "RunLabels",
     "STEP_VERSION",
     "add_flow_run_tags",
