@@ -54,8 +54,8 @@ def resolve_run_folder(path: Path | str) -> Path:
         raise ConfigError(
             f"No run at {path}: it does not exist.", hint="pass a run folder, its result.json or `latest`"
         )
-    if path.is_file() and path.name == LATEST:
-        target = latest_run(path.parent)
+    if path.name == LATEST and (path.is_symlink() or path.is_file()):
+        target = latest_run(path.parent)  # named as the run it points at, not as ``.../latest``
     elif path.is_file():
         target = path.parent
     elif (path / RESULT_FILE).is_file():
