@@ -22,7 +22,7 @@ from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import SplitDataset, open_split
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
-from rpx_tasks.errors import ConfigError, OutputError, RPXError
+from rpx_tasks.errors import AdapterError, ConfigError, DatasetError, OutputError, RPXError
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.reports import (
     CELLS_FILE,
@@ -211,13 +211,15 @@ def run_split(
     any previous report is untouched.
     """
     spec = get_task(config.task)
-    record = open_run(config, device, samples_total=len(dataset), orchestration=orchestration, resume=config.resume)
+    with disk_full_as_output_error(config.output_path):
+        record = open_run(config, device, samples_total=len(dataset), orchestration=orchestration, resume=config.resume)
     journal = RunJournal(
         record.folder,
         per_sample_schema(spec.metric_names),
         every_samples=config.checkpoint_every,
         every_seconds=config.checkpoint_seconds,
         on_commit=lambda done: _record_progress(record, done),
+        owner={"run_id": record.id, "fingerprint": record.fingerprint},
     )
     try:  # a checkpoint that does not fit is left as it is, for the command that started it
         with disk_full_as_output_error(record.folder, journal):
@@ -273,6 +275,13 @@ def _resume_point(journal: RunJournal, record: RunRecord, dataset: SplitDataset)
         journal.open()
         return None
     checkpoint = journal.open()
+    if checkpoint is not None and (checkpoint.run_id, checkpoint.fingerprint) != (record.id, record.fingerprint):
+        logger.warning(
+            "Run %s: its folder's checkpoint belongs to another run; starting from the first sample.", record.id
+        )
+        journal.discard()
+        journal.open()
+        checkpoint = None
     if checkpoint is None or checkpoint.samples_done == 0:
         record.resumed_from = 0
         return None
@@ -302,10 +311,15 @@ def _end_attempt(record: RunRecord, journal: RunJournal, error: BaseException) -
 
 
 def is_worth_resuming(error: BaseException) -> bool:
-    """Return whether the same command may well succeed after ``error``: a full disk (OutputError) or an
-    error that is not an RPX error (a crash, a transient device or network error). RPX errors of the
-    user's input (a bad sample, a bad prediction) would fail again the same way."""
-    return isinstance(error, OutputError) or not isinstance(error, RPXError)
+    """Return whether the run's committed samples should be kept for the same command to resume: after a
+    full disk (OutputError), a failure while the model ran (AdapterError: e.g. CUDA out of memory, which a
+    smaller --batch-size avoids; batch size is not part of the fingerprint), a data file that could not be
+    read (DatasetError: fix the cache, resume), or an error that is not an RPX error (a crash, a transient
+    device or network error). Not after a prediction that breaks the task's contract (ModelError), a metric
+    error or a configuration error: the run failed for good."""
+    if isinstance(error, (OutputError, AdapterError, DatasetError)):
+        return True
+    return not isinstance(error, RPXError)
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,14 @@ JOURNAL_VERSION = 1
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The last commit of a journal: samples done, the id of the last one, and the runner's state."""
+    """The last commit of a journal: samples done, the id of the last one, the runner's state, and the run
+    (id and config fingerprint) that wrote it."""
 
     samples_done: int
     last_id: str | None
     state: dict[str, Any]
+    run_id: str | None = None
+    fingerprint: str | None = None
 
 
 def fsync_dir(folder: Path) -> None:
@@ -98,7 +101,9 @@ class RunJournal:
 
     Use ``open()`` first (it returns the last Checkpoint, or None, and clears what no commit names),
     then ``write(row)`` per sample, ``commit(done, last_id, state)`` whenever ``due(done)``, and at the
-    end ``assemble(path)``. ``on_commit(done)`` is called after each commit (e.g. to update ``run.json``).
+    end ``assemble(path)``. ``on_commit(done)`` is called after each commit (e.g. to update ``run.json``);
+    ``owner`` (``run_id``, ``fingerprint``) is written into every commit, so a journal is never taken for
+    another run's.
     """
 
     def __init__(
@@ -109,8 +114,10 @@ class RunJournal:
         every_samples: int = CHECKPOINT_EVERY_SAMPLES,
         every_seconds: float = CHECKPOINT_EVERY_SECONDS,
         on_commit: Callable[[int], None] | None = None,
+        owner: dict[str, str] | None = None,
     ) -> None:
         self.folder = Path(run_folder) / CHECKPOINT_DIR
+        self._owner = dict(owner or {})  # run_id and fingerprint, written into every commit
         self.schema = schema
         self.every_samples = every_samples
         self.every_seconds = every_seconds
@@ -141,6 +148,10 @@ class RunJournal:
             if entry.name not in keep:
                 entry.unlink(missing_ok=True)
         self._last_commit = time.monotonic()
+        self._buffer = {name: [] for name in self.schema.names}
+        self._buffered = 0
+        self._committed = 0
+        self._last_id = None
         if commit is None:
             return None
         self._committed = int(commit["samples_done"])
@@ -149,7 +160,13 @@ class RunJournal:
         if self._arrays_file:
             with np.load(self.folder / self._arrays_file, allow_pickle=False) as loaded:
                 arrays = {key: loaded[key] for key in loaded.files}
-        return Checkpoint(self._committed, self._last_id, _join_arrays(commit["state"], arrays))
+        return Checkpoint(
+            self._committed,
+            self._last_id,
+            _join_arrays(commit["state"], arrays),
+            run_id=commit.get("run_id"),
+            fingerprint=commit.get("fingerprint"),
+        )
 
     def _read_commit(self) -> dict[str, Any] | None:
         path = self.folder / COMMIT_FILE
@@ -215,6 +232,7 @@ class RunJournal:
             self._write_file(arrays_file, lambda path: _save_npz(path, arrays))
         commit = {
             "version": JOURNAL_VERSION,
+            **self._owner,
             "samples_done": done,
             "last_id": self._last_id,
             "chunks": chunks,
@@ -261,7 +279,12 @@ class RunJournal:
 
     def discard(self) -> None:
         """Delete the journal's folder and everything in it. Raises nothing."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        discard_journal(self.folder.parent)
+
+
+def discard_journal(run_folder: Path) -> None:
+    """Delete the journal of ``run_folder`` (``.rpx-checkpoint/``), if any. Raises nothing."""
+    shutil.rmtree(Path(run_folder) / CHECKPOINT_DIR, ignore_errors=True)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -279,9 +302,10 @@ def is_disk_full(error: BaseException) -> bool:
 
 
 @contextmanager
-def disk_full_as_output_error(folder: Path, journal: RunJournal) -> Iterator[None]:
+def disk_full_as_output_error(folder: Path, journal: RunJournal | None = None) -> Iterator[None]:
     """Turn a full-disk OSError raised inside the block into an OutputError that says where space is needed
-    and that the same command resumes after the journal's last commit. Other errors pass unchanged."""
+    and that the same command resumes after the journal's last commit (``journal`` None: before the run
+    has one). Other errors pass unchanged."""
     try:
         yield
     except OSError as error:
@@ -291,9 +315,10 @@ def disk_full_as_output_error(folder: Path, journal: RunJournal) -> Iterator[Non
             free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free"
         except OSError:
             free = "free space unknown"
+        done = journal.committed if journal is not None else 0
+        resumes = f"it resumes after sample {done}" if done else "nothing was computed yet"
         raise OutputError(
             f"The disk holding {folder} is full ({free}): {error.strerror or error}.",
-            hint=f"free space there and run the same command again: it resumes after sample "
-            f"{journal.committed} (earlier reports are intact)",
-            details={"folder": str(folder), "samples_done": journal.committed, "errno": error.errno},
+            hint=f"free space there and run the same command again ({resumes}; earlier reports are intact)",
+            details={"folder": str(folder), "samples_done": done, "errno": error.errno},
         ) from error

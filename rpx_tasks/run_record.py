@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,13 +42,16 @@ from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import get_entry
 from rpx_tasks.models.hf_loading import checkpoint_identity
 from rpx_tasks.reports import RESULT_FILE, write_text_atomic
-from rpx_tasks.run_lock import RunLock
+from rpx_tasks.run_journal import CHECKPOINT_DIR, discard_journal
+from rpx_tasks.run_lock import LOCK_FILE, RunLock
 from rpx_tasks.sample_data.builtin import is_builtin
 
 RUN_FILE = "run.json"
 STAGED_RUN_FILE = ".run.json.running"
 LATEST = "latest"
 RUN_STATUSES = ("running", "complete", "failed")
+
+logger = logging.getLogger("rpx_tasks.run")
 
 
 def utc_now() -> str:
@@ -125,7 +131,8 @@ def device_class(device: str | None) -> str:
 def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) -> str:
     """Return the sha256 (hex) of a canonical JSON of what the run computes: task, model identity,
     model kwargs, split, data source (``data``: its ``data_identity`` when already computed),
-    max_samples, SGC and vocabulary. Batch size, device and the output folder are not part of it.
+    max_samples, SGC, vocabulary, temporal stability and FLOP counting on or off. Batch size, device, the
+    output folder and the checkpoint interval are not part of it.
     Raises ConfigError / OSError as ``model_identity`` / ``data_identity``."""
     identity = {
         "task": config.task,
@@ -136,6 +143,8 @@ def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) ->
         "max_samples": config.max_samples,
         "geometric_coherence": config.geometric_coherence,
         "vocabulary": config.vocabulary,
+        "temporal_stability": config.temporal_stability,
+        "count_flops": config.count_flops,
     }
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -167,6 +176,7 @@ class RunRecord:
     attempts: int = 1
     resumable: bool = False  # a failed run that the same command resumes (a full disk, a transient error)
     orchestration: dict[str, Any] | None = None
+    abandoned_by: str | None = None  # the run that `--no-resume` started instead of resuming this one
     staged: bool = False  # the record lives under STAGED_RUN_FILE until the run completes
     results_dir: Path | None = field(default=None, repr=False)  # the model/split folder holding ``latest``
     lock: RunLock | None = field(default=None, repr=False, compare=False)  # held from open_run to the end
@@ -184,6 +194,7 @@ class RunRecord:
             "resumed_from": self.resumed_from,
             "attempts": self.attempts,
             "resumable": self.resumable,
+            "abandoned_by": self.abandoned_by,
             "orchestration": self.orchestration,
             "task": self.task,
             "model": self.model,
@@ -228,11 +239,13 @@ def is_incomplete(record: dict[str, Any] | None) -> bool:
 
 def pending_record(folder: Path) -> tuple[dict[str, Any], bool] | None:
     """Return (the record of the incomplete run in ``folder``, whether it is staged), or None. A staged
-    record (``.run.json.running``, beside an earlier complete report) comes first. Raises nothing."""
-    staged = read_json_object(folder / STAGED_RUN_FILE)
-    if is_incomplete(staged):
-        return staged, True
+    record (``.run.json.running``, beside an earlier complete report) comes first, unless ``run.json``
+    already says that run completed (a kill between publishing the record and removing the staged one).
+    Raises nothing."""
     record = read_json_object(folder / RUN_FILE)
+    staged = read_json_object(folder / STAGED_RUN_FILE)
+    if is_incomplete(staged) and not (record and record.get("id") == staged.get("id")):
+        return staged, True
     if is_incomplete(record):
         return record, False
     return None
@@ -258,26 +271,75 @@ def _record_from(saved: dict[str, Any], folder: Path, staged: bool, results: Pat
     )
 
 
-def _resume_in_results(results: Path, fingerprint: str) -> RunRecord | None:
-    """Return the newest incomplete run below ``results`` with ``fingerprint`` whose lock this process could
-    take (a run another live process is running is left to it), with its lock held; else None."""
+def _run_folders(results: Path) -> list[Path]:
+    """Return the run folders below ``results``, newest first (``latest`` and other entries left out)."""
     if not results.is_dir():
-        return None
-    for folder in sorted((entry for entry in results.iterdir() if entry.is_dir()), key=lambda p: p.name, reverse=True):
+        return []
+    folders = [entry for entry in results.iterdir() if entry.is_dir() and not entry.is_symlink()]
+    return sorted(folders, key=lambda path: path.name, reverse=True)
+
+
+def _incomplete_runs(results: Path, fingerprint: str) -> Iterator[tuple[RunRecord, RunLock]]:
+    """Yield the incomplete runs below ``results`` with ``fingerprint``, newest first, each with its lock held
+    (the caller keeps or releases it); a run another live process holds is skipped, with a warning when
+    its lock names another host. Completed folders a kill left a journal in are tidied on the way."""
+    for folder in _run_folders(results):
         pending = pending_record(folder)
-        if pending is None or pending[0].get("fingerprint") != fingerprint or pending[0].get("id") != folder.name:
+        if pending is None:
+            _tidy_complete_folder(folder)
+            continue
+        if pending[0].get("fingerprint") != fingerprint or pending[0].get("id") != folder.name:
             continue
         lock = RunLock.try_acquire(folder, run_id=folder.name)
         if lock is None:
+            holder = read_json_object(folder / LOCK_FILE) or {}
+            if holder.get("host") not in (None, socket.gethostname()):
+                logger.warning(
+                    "Not resuming run %s: its lock names host %s (delete %s if no run is active there).",
+                    folder.name,
+                    holder.get("host"),
+                    folder / LOCK_FILE,
+                )
             continue
         pending = pending_record(folder)  # read again under the lock: it may have completed meanwhile
         if pending is None:
             lock.release()
             continue
-        record = _record_from(pending[0], folder, pending[1], results)
+        yield _record_from(pending[0], folder, pending[1], results), lock
+
+
+def _tidy_complete_folder(folder: Path) -> None:
+    """Remove the journal a kill left in a completed run's folder (after its report was published). Raises nothing."""
+    record = read_json_object(folder / RUN_FILE)
+    if not (record and record.get("status") == "complete" and (folder / CHECKPOINT_DIR).exists()):
+        return
+    try:
+        lock = RunLock.try_acquire(folder, run_id=folder.name)
+    except OSError:
+        return
+    if lock is not None:
+        discard_journal(folder)
+        lock.release()
+
+
+def _resume_in_results(results: Path, fingerprint: str) -> RunRecord | None:
+    """Return the newest incomplete run below ``results`` with ``fingerprint`` whose lock this process could
+    take, with its lock held; else None."""
+    for record, lock in _incomplete_runs(results, fingerprint):
         record.lock = lock
         return record
     return None
+
+
+def _abandon_incomplete(results: Path, fingerprint: str, by: str) -> None:
+    """Mark the incomplete runs below ``results`` with ``fingerprint`` failed for good (``--no-resume``
+    started run ``by`` afresh), so a later plain command does not resume them; their journals go."""
+    for record, lock in list(_incomplete_runs(results, fingerprint)):
+        record.lock = lock
+        record.attempts -= 1  # _record_from counted an attempt that is not made
+        record.abandoned_by = by
+        discard_journal(record.folder)
+        fail_run(record, record.samples_done, resumable=False)
 
 
 def _claim_output_dir(folder: Path, fingerprint: str, resume: bool) -> tuple[RunLock, RunRecord | None]:
@@ -332,6 +394,8 @@ def open_run(
         if record is None:
             run_id, folder = _create_run_folder(results)
             lock = RunLock.acquire(folder, run_id=run_id)
+            if not resume:
+                _abandon_incomplete(results, fingerprint, by=run_id)
     if record is not None:
         record.resumed_from = record.samples_done
         record.device = device
@@ -357,6 +421,7 @@ def open_run(
             results_dir=results,
             lock=lock,
         )
+        discard_journal(folder)  # an earlier run's, in an --output-dir: never to be taken for this run's
     try:
         write_record(record)
     except BaseException:

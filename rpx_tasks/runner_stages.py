@@ -269,7 +269,8 @@ class RowRecorder:
                 hint="list every metric compute_metrics returns in the TaskSpec's metrics",
                 details={"sample": sample.id, "undeclared": undeclared},
             )
-        metrics = {name: metrics.get(name) for name in self._metric_names}
+        # As float64 Python floats, as a resumed run reads them back from the journal (a float32 sum would differ).
+        metrics = {name: None if metrics.get(name) is None else float(metrics[name]) for name in self._metric_names}
         self._rows.write(
             {
                 "id": sample.id,

@@ -35,6 +35,7 @@ SCRIPT = textwrap.dedent(
     echo $? > "$HOST/second.code"
     cp -a "$DISK/run" "$HOST/after_full"
     unset RPX_TEST_FILL_DISK_AT
+    bench > /dev/null 2> "$HOST/still_full.err"; echo $? > "$HOST/still_full.code"
     rm "$DISK/filler"
     RPX_TEST_CALL_LOG="$HOST/third.log" bench > /dev/null 2> "$HOST/third.err"; echo $? > "$HOST/third.code"
     cp -a "$DISK/run" "$HOST/final"
@@ -84,6 +85,9 @@ def test_disk_full_is_an_output_error_and_the_run_resumes_once_space_is_freed(tm
     assert "error: The disk holding" in err and "is full" in err and "run the same command again" in err, err
     for name in ("result.json", "summary.md", "cells.parquet", "per_sample_metrics.parquet", "run.json"):
         assert (host / "after_full" / name).read_bytes() == (host / "earlier" / name).read_bytes(), name
+    # Run again while the disk is still full: the same clear error, now before anything runs.
+    assert read("still_full.code").strip() == "1", read("still_full.err")
+    assert "is full" in read("still_full.err") and "Traceback" not in read("still_full.err")
     staged = json.loads((host / "after_full" / ".run.json.running").read_text())
     assert staged["status"] in ("running", "failed") and staged["samples_done"] == 8
 

@@ -21,11 +21,11 @@ import pytest
 from rpx_tasks.bench import run_bench
 from rpx_tasks.cli import main
 from rpx_tasks.config import RunConfig
-from rpx_tasks.errors import ConfigError, ModelError
+from rpx_tasks.errors import AdapterError, ConfigError, ModelError, OutputError
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.run_journal import CHECKPOINT_DIR, COMMIT_FILE
 from rpx_tasks.run_lock import LOCK_FILE
-from rpx_tasks.run_record import RUN_FILE, STAGED_RUN_FILE, latest_run
+from rpx_tasks.run_record import RUN_FILE, STAGED_RUN_FILE, latest_run, pending_record
 from rpx_tasks.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -345,3 +345,83 @@ def test_prefect_flow_run_retry_of_a_failed_run_resumes_its_folder(tmp_path, mon
     assert_same_report(out, tmp_path / "reference")
     with get_client(sync_client=True) as client:
         assert client.read_flow_run(flow_run_id).state.is_completed()
+
+
+class AdapterCrash(CrashingBaseline):
+    """The baseline, raising AdapterError (as the HF fast paths do for CUDA out of memory) at prediction ``fail_at``."""
+
+    def predict(self, batch):
+        if self.fail_at is not None and len(self.calls) + len(batch) > self.fail_at:
+            raise AdapterError("CUDA out of memory (simulated)", hint="lower --batch-size")
+        return super().predict(batch)
+
+
+def test_an_adapter_error_such_as_out_of_memory_keeps_the_run_resumable(tmp_path):
+    with pytest.raises(AdapterError):
+        library_run("monocular_depth", AdapterCrash("monocular_depth", fail_at=10), tmp_path, checkpoint_every=4)
+    record = json.loads((tmp_path / RUN_FILE).read_text())
+    assert record["status"] == "failed" and record["resumable"] and record["samples_done"] == 8
+    again = AdapterCrash("monocular_depth")  # the same model class: the same fingerprint
+    _, payload = library_run("monocular_depth", again, tmp_path, checkpoint_every=4, batch_size=2)
+    assert len(again.calls) == 16 and payload["run"]["resumed_from"] == 8
+
+
+def test_a_checkpoint_of_another_run_is_never_resumed(tmp_path, caplog):
+    with pytest.raises(RuntimeError):
+        library_run("monocular_depth", CrashingBaseline("monocular_depth", fail_at=9), tmp_path, checkpoint_every=4)
+    commit = json.loads((tmp_path / CHECKPOINT_DIR / COMMIT_FILE).read_text())
+    record = json.loads((tmp_path / RUN_FILE).read_text())
+    assert (commit["run_id"], commit["fingerprint"]) == (record["id"], record["fingerprint"])
+    # What a kill between claiming the folder for a new run and clearing the old journal used to leave.
+    (tmp_path / RUN_FILE).write_text(json.dumps({**record, "id": "20261207T000000Z-000000"}))
+    fresh = CrashingBaseline("monocular_depth")
+    _, payload = library_run("monocular_depth", fresh, tmp_path, checkpoint_every=4)
+    assert len(fresh.calls) == 24 and "belongs to another run" in caplog.text
+
+
+def test_no_resume_in_the_default_layout_abandons_the_incomplete_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def default_run(model, **options):
+        config = RunConfig(
+            task="monocular_depth", manifest="builtin:sample", model=model, device="cpu", checkpoint_every=4, **options
+        )
+        return run_bench(config)
+
+    with pytest.raises(RuntimeError):
+        default_run(CrashingBaseline("monocular_depth", fail_at=9))
+    (broken,) = [p for p in (tmp_path / "rpx_results").rglob(RUN_FILE)]
+    (broken.parent / CHECKPOINT_DIR / COMMIT_FILE).write_text("{not json")
+    with pytest.raises(OutputError) as caught:
+        default_run(CrashingBaseline("monocular_depth"))
+    assert "--no-resume" in caught.value.hint
+    _, fresh = default_run(CrashingBaseline("monocular_depth"), resume=False)
+    abandoned = json.loads(broken.read_text())
+    assert (
+        abandoned["status"] == "failed"
+        and not abandoned["resumable"]
+        and abandoned["abandoned_by"] == fresh["run"]["id"]
+    )
+    assert not (broken.parent / CHECKPOINT_DIR).exists()
+    _, plain = default_run(CrashingBaseline("monocular_depth"))  # no longer picks the abandoned run
+    assert plain["run"]["resumed_from"] is None and plain["run"]["id"] not in (abandoned["id"], fresh["run"]["id"])
+
+
+def test_a_staged_record_of_a_run_that_completed_is_not_pending(tmp_path):
+    record = {"id": "20261207T000000Z-abcdef", "fingerprint": "f", "status": "complete"}
+    (tmp_path / RUN_FILE).write_text(json.dumps(record))
+    (tmp_path / STAGED_RUN_FILE).write_text(json.dumps({**record, "status": "running"}))
+    assert pending_record(tmp_path) is None
+    (tmp_path / RUN_FILE).write_text(json.dumps({**record, "id": "20261206T000000Z-000000"}))
+    assert pending_record(tmp_path)[0]["id"] == record["id"]
+
+
+def test_a_journal_left_in_a_completed_run_folder_is_tidied(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = RunConfig(task="monocular_depth", manifest="builtin:sample", model_name="ground_plane_prior", device="cpu")
+    run_bench(config)
+    (done,) = [p.parent for p in (tmp_path / "rpx_results").rglob(RUN_FILE)]
+    (done / CHECKPOINT_DIR).mkdir()  # what a kill after publishing the record leaves
+    (done / CHECKPOINT_DIR / COMMIT_FILE).write_text("{}")
+    run_bench(config)
+    assert not (done / CHECKPOINT_DIR).exists() and {p.name for p in done.iterdir()} >= {"result.json", RUN_FILE}
