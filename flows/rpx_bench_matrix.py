@@ -1,7 +1,11 @@
 """Flow ``rpx-bench-matrix``: many (task, model, split) runs of ``rpx-bench`` as subflow runs.
 
 Runs go one after another (a GPU serves one benchmark at a time anyway); a failing run is
-recorded and the next one starts. One table artifact, ``leaderboard_key``, summarises them all.
+recorded and the next one starts. One table artifact, ``leaderboard_key``, summarises them all, and the
+leaderboard files (``leaderboard.parquet``, ``leaderboard.md``, ``leaderboard.png``:
+:func:`rpx_tasks.leaderboard.write_leaderboard`, models ranked by overall WPS) of the completed runs go to
+``leaderboard_dir`` (default: ``<output_root>/leaderboard``, else ``rpx_results/leaderboards/<leaderboard_key>``;
+replaced by each matrix run, whose history is the table artifact's).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from prefect.artifacts import create_table_artifact
 from flows.parameters import PARAMETER_FIELDS
 from flows.rpx_bench import model_label, rpx_bench
 from rpx_tasks.errors import ConfigError, RPXError
+from rpx_tasks.leaderboard import write_leaderboard
+from rpx_tasks.run_record import read_json_object
 
 DEFAULT_LEADERBOARD_KEY = "rpx-leaderboard"
 
@@ -69,17 +75,53 @@ def leaderboard_row(params: dict[str, Any], state: Any = None, error: RPXError |
     return row
 
 
+def leaderboard_folder(leaderboard_dir: str | None, output_root: str | None, leaderboard_key: str) -> Path:
+    """Return where the leaderboard files go: ``leaderboard_dir``, else ``<output_root>/leaderboard``, else
+    ``rpx_results/leaderboards/<leaderboard_key>`` (relative to the working directory: the checkout under a
+    worker)."""
+    if leaderboard_dir:
+        return Path(leaderboard_dir)
+    if output_root:
+        return Path(output_root) / "leaderboard"
+    return Path("rpx_results") / "leaderboards" / leaderboard_key
+
+
+def write_leaderboard_files(rows: list[dict[str, Any]], folder: Path, leaderboard_key: str) -> dict[str, Path]:
+    """Write the leaderboard files of the completed runs among ``rows`` (their result.json payloads) into
+    ``folder``; returns their paths (empty when no run completed). A file that cannot be written is logged as
+    an error (the table artifact has the numbers); raises nothing."""
+    logger = get_run_logger()
+    results = []
+    for row in rows:
+        payload = read_json_object(Path(row["output_dir"]) / "result.json") if row.get("output_dir") else None
+        if payload is not None:
+            results.append(payload)
+    if not results:
+        logger.warning("No completed run: no leaderboard files written.")
+        return {}
+    groups = sorted({f"{payload.get('task')} / {payload.get('split')}" for payload in results})
+    try:
+        paths = write_leaderboard(results, folder, title=f"RPX leaderboard: {', '.join(groups)}")
+    except OSError as error:
+        logger.error("Leaderboard files not written to %s: %s", folder, error)
+        return {}
+    logger.info("Leaderboard of %d runs written to %s", len(results), folder.resolve())
+    return paths
+
+
 @flow(name="rpx-bench-matrix", log_prints=False)
 def rpx_bench_matrix(
     runs: list[dict[str, Any]],
     defaults: dict[str, Any] | None = None,
     output_root: str | None = None,
     leaderboard_key: str = DEFAULT_LEADERBOARD_KEY,
+    leaderboard_dir: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every entry of ``runs`` (rpx-bench parameters, over ``defaults``) as a subflow run.
 
     Returns one row per run (task, model, split, state, primary metric and value, s_overall,
-    num_samples, error) and publishes them as the table artifact ``leaderboard_key``. Raises
+    num_samples, error), publishes them as the table artifact ``leaderboard_key`` and writes the
+    leaderboard files of the completed runs into ``leaderboard_dir`` (module doc). Raises
     an RPXError after all runs when any failed, so the matrix run ends Failed.
     """
     logger = get_run_logger()
@@ -95,6 +137,7 @@ def rpx_bench_matrix(
         rows.append(leaderboard_row(params, state))
         logger.info("%s/%s/%s: %s", rows[-1]["task"], rows[-1]["model"], rows[-1]["split"], rows[-1]["state"])
     create_table_artifact(rows, key=leaderboard_key, description=f"RPX leaderboard: {len(rows)} runs")
+    write_leaderboard_files(rows, leaderboard_folder(leaderboard_dir, output_root, leaderboard_key), leaderboard_key)
     failed = [row for row in rows if row["state"] != "Completed"]
     if failed:
         names = ", ".join(f"{row['task']}/{row['model']}/{row['split']}" for row in failed)

@@ -541,6 +541,11 @@ def test_matrix_runs_every_entry_and_one_failure_does_not_stop_the_others(prefec
     ]
     assert "Unknown model" in rows[1]["error"] and rows[0]["primary_value"] is not None
     assert (tmp_path / "board" / "monocular_depth" / "constant_depth" / "easy" / "result.json").is_file()
+    # The leaderboard files of the two completed runs, beside the runs (<output_root>/leaderboard).
+    for name in ("leaderboard.parquet", "leaderboard.md", "leaderboard.png"):
+        assert (tmp_path / "board" / "leaderboard" / name).is_file(), name
+    board_md = (tmp_path / "board" / "leaderboard" / "leaderboard.md").read_text()
+    assert "ground_plane_prior" in board_md and "constant_depth" in board_md and "no_such_model" not in board_md
 
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
