@@ -1,0 +1,98 @@
+"""Charts: valid PNGs of the documented size (read from the PNG header; no pixel comparisons), written where the
+report, compare, runs and the leaderboard say."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from rpx_tasks.charts import CHART_HEIGHT_PX, CHART_WIDTH_PX, write_comparison_chart, write_runs_trend
+from rpx_tasks.comparison import compare_runs
+from rpx_tasks.comparison.trend import trend_points
+from rpx_tasks.leaderboard import leaderboard_rows, write_leaderboard
+from rpx_tasks.runs_listing import list_runs
+from tests.support.synthetic_runs import base_values, bench_baseline, frame_grid, write_run
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Return (width, height) from a PNG's signature and IHDR chunk; fails on anything else."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("charts")
+    return bench_baseline("ground_plane_prior", root / "a"), bench_baseline("constant_depth", root / "b")
+
+
+def test_documented_size():
+    assert (CHART_WIDTH_PX, CHART_HEIGHT_PX) == (1200, 700)
+
+
+def test_every_run_folder_holds_phase_scores_and_summary_shows_it(real_runs):
+    for folder in real_runs:
+        assert png_size(folder / "phase_scores.png") == (1200, 700)
+        assert "![phase scores](phase_scores.png)" in (folder / "summary.md").read_text()
+        assert not list(folder.glob(".phase_scores.png.*"))  # written via a temp name, renamed into place
+
+
+def test_comparison_and_trend_charts(real_runs, tmp_path):
+    a, b = real_runs
+    assert png_size(write_comparison_chart(compare_runs(a, b, resamples=200), tmp_path / "cmp.png")) == (1200, 700)
+    runs = list_runs(a.parent, model="ground_plane_prior")
+    trend = write_runs_trend(trend_points(runs, resamples=200), tmp_path / "trend.png", title="trend")
+    assert png_size(trend) == (1200, 700)
+
+
+def test_leaderboard_ranks_by_wps_in_the_metric_direction_with_cis(real_runs, tmp_path):
+    payloads = []
+    for folder in real_runs:
+        payload = json.loads((folder / "result.json").read_text())
+        payloads.append({**payload, "folder": str(folder)})
+    no_folder = json.loads((real_runs[0] / "result.json").read_text())  # no run folder: no CI
+    no_folder["model"] = "copy_without_folder"
+    paths = write_leaderboard(payloads[::-1] + [no_folder], tmp_path / "board", title="monocular_depth / hard")
+    assert set(paths) == {"parquet", "markdown", "chart"}
+    rows = pq.read_table(paths["parquet"]).to_pylist()
+    assert [row["rank"] for row in rows] == [1, 2, 3]
+    assert rows[-1]["model"] == "constant_depth"  # absrel: lower WPS is better
+    by_model = {row["model"]: row for row in rows}
+    best = by_model["ground_plane_prior"]
+    assert best["ci_low"] <= best["primary_mean"] <= best["ci_high"] and best["wps_overall"] is not None
+    assert by_model["copy_without_folder"]["ci_low"] is None and by_model["copy_without_folder"]["ci_high"] is None
+    assert {"ts", "latency_ms_p50", "throughput_sps", "primary_metric"} <= set(best)
+    assert "| 3 | `constant_depth` |" in paths["markdown"].read_text()
+    assert png_size(paths["chart"]) == (1200, 700)
+
+
+def test_leaderboard_rows_rank_higher_is_better_metrics_descending_and_missing_wps_last(tmp_path):
+    keys = frame_grid(scenes=2)
+    payloads = []
+    for model, level, wps in (("low", 0.2, 0.2), ("none", 0.5, None), ("high", 0.8, 0.8)):
+        folder = write_run(
+            tmp_path / model, keys, {"delta1": np.full(len(keys["id"]), level)}, model=model, primary="delta1"
+        )
+        payload = json.loads((folder / "result.json").read_text())
+        payload["readiness"]["wps"]["s_overall"] = wps
+        payloads.append(payload)
+    assert [row["model"] for row in leaderboard_rows(payloads)] == ["high", "low", "none"]
+
+
+def test_phase_scores_of_a_hand_written_run_with_several_difficulties(tmp_path):
+    from rpx_tasks.charts import write_phase_scores
+
+    keys = {
+        key: np.concatenate([frame_grid(2, difficulty=level)[key] for level in ("easy", "hard")])
+        for key in frame_grid(2)
+    }
+    keys["id"] = np.char.add(keys["id"].astype(str), keys["difficulty"].astype(str))
+    folder = write_run(tmp_path / "run", keys, {"absrel": base_values(keys)})
+    payload = json.loads((folder / "result.json").read_text())
+    assert png_size(write_phase_scores(folder, payload)) == (1200, 700)
