@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rpx_tasks.errors import ConfigError, MetricError
+
 CONFIDENCE = 0.95
 
 
@@ -43,10 +45,10 @@ def resample_counts(num_scenes: int, resamples: int, seed: int) -> np.ndarray:
     """Return a (resamples, num_scenes) int matrix: how often each scene is drawn in each replicate.
 
     Each row draws ``num_scenes`` scene indices with replacement (``default_rng(seed).integers``).
-    Raises ValueError when ``resamples`` < 1.
+    Raises ConfigError when ``resamples`` < 1.
     """
     if resamples < 1:
-        raise ValueError("resamples must be >= 1")
+        raise ConfigError(f"resamples must be >= 1, got {resamples}.", hint="pass --resamples 1 or more (default 2000)")
     if num_scenes == 0:
         return np.zeros((resamples, 0), dtype=np.int64)
     rng = np.random.default_rng(seed)
@@ -77,7 +79,7 @@ def scene_sums(values: np.ndarray, codes: np.ndarray, num_scenes: int) -> tuple[
 def bootstrap_replicates(values: np.ndarray, scenes: np.ndarray, *, resamples: int, seed: int) -> np.ndarray:
     """Return the (resamples, metrics) replicate means of ``values`` (frames, metrics) clustered by ``scenes``.
 
-    NaN where a replicate holds no valid frame of a metric. Raises ValueError when ``resamples`` < 1.
+    NaN where a replicate holds no valid frame of a metric. Raises ConfigError when ``resamples`` < 1.
     """
     codes, num_scenes = scene_codes(scenes)
     return _replicates(*scene_sums(values, codes, num_scenes), resamples=resamples, seed=seed)
@@ -95,12 +97,15 @@ def scene_bootstrap(
 ) -> BootstrapResult:
     """Return the mean of each column of ``values`` (frames, metrics; NaN = missing) over its valid frames and
     its scene-cluster percentile bootstrap interval (see the module doc). A metric without valid frames gets NaN
-    everywhere. Raises ValueError when ``resamples`` < 1 or the lengths differ."""
+    everywhere. Raises ConfigError when ``resamples`` < 1, MetricError when the lengths differ."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
     if len(values) != len(scenes):
-        raise ValueError(f"{len(values)} rows of values but {len(scenes)} scene ids")
+        raise MetricError(
+            f"{len(values)} rows of values but {len(scenes)} scene ids.",
+            hint="pass one scene id per row of values",
+        )
     codes, num_scenes = scene_codes(scenes)
     sums, counts = scene_sums(values, codes, num_scenes)
     frames = counts.sum(axis=0)

@@ -169,7 +169,7 @@ def compare_loaded(
     a: LoadedRun, b: LoadedRun, *, resamples: int = 2000, seed: int = 0, min_delta: dict[str, float] | None = None
 ) -> dict[str, Any]:
     """Return the comparison dict of two loaded runs (see ``compare_runs``). Raises ConfigError when the runs are
-    of different tasks or share no sample id, ValueError when ``resamples`` < 1."""
+    of different tasks or share no sample id or ``resamples`` < 1."""
     _check_comparable(a, b)
     metrics = [name for name in a.result["aggregated"] if name in a.metrics and name in b.metrics]
     directions = {
