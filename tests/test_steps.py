@@ -285,6 +285,15 @@ def test_artifact_keys_are_valid_and_stable():
         assert re.fullmatch(r"[a-z0-9-]+", value)
 
 
+def test_progress_artifact_updates_are_throttled():
+    from rpx_tasks.steps.progress_artifact import update_due
+
+    assert update_due(0.0, None, 0.0, False)  # the first one
+    assert not update_due(1.0, 0.0, 1.0, False) and update_due(2.0, 0.0, 1.0, False)  # every 2 %
+    assert update_due(0.5, 0.0, 5.0, False) and not update_due(0.0, 0.0, 60.0, False)  # or 5 s, if it advanced
+    assert update_due(100.0, 99.5, 0.1, True) and not update_due(100.0, 100.0, 9.0, True)  # the last sample, once
+
+
 def test_artifact_keys_and_tags_separate_data_sources_and_device_classes(depth_manifest):
     """Smoke (built-in sample data, CPU) and nightly (Hub data at a pinned revision, CUDA) never share a key."""
     smoke = run_labels(

@@ -15,6 +15,17 @@ UPDATE_EVERY_PERCENT = 2.0
 UPDATE_EVERY_SECONDS = 5.0
 
 
+def update_due(percent: float, sent: float | None, seconds_since_sent: float, done: bool) -> bool:
+    """Return whether the progress artifact should get ``percent`` now: the first update, an advance of
+    ``UPDATE_EVERY_PERCENT`` since the last one sent (``sent``), ``UPDATE_EVERY_SECONDS`` since it with some
+    advance, or the last sample (``done``) not yet sent."""
+    if sent is None:
+        return True
+    if percent == sent:
+        return False
+    return percent - sent >= UPDATE_EVERY_PERCENT or seconds_since_sent >= UPDATE_EVERY_SECONDS or done
+
+
 def progress_artifact(
     key: str, description: str, *, clock: Callable[[], float] = time.monotonic, also: Progress | None = None
 ) -> Progress:
@@ -40,13 +51,7 @@ def progress_artifact(
     def update(done: int, total: int | None, stage: str) -> None:
         if stage == "predict" and total and not state["off"]:
             percent = round(100.0 * min(done, total) / total, 2)
-            due = (
-                state["sent"] is None
-                or percent - state["sent"] >= UPDATE_EVERY_PERCENT
-                or (percent != state["sent"] and clock() - state["at"] >= UPDATE_EVERY_SECONDS)
-                or (done >= total and percent != state["sent"])
-            )
-            if due:
+            if update_due(percent, state["sent"], clock() - state["at"], done >= total):
                 try:
                     send(percent)
                 except Exception as error:  # noqa: BLE001 - progress is best effort
