@@ -95,7 +95,7 @@ def write_leaderboard_files(rows: list[dict[str, Any]], folder: Path, leaderboar
     for row in rows:
         payload = read_json_object(Path(row["output_dir"]) / "result.json") if row.get("output_dir") else None
         if payload is not None:
-            results.append(payload)
+            results.append({**payload, "folder": row["output_dir"]})  # its rows give the primary metric's CI
     if not results:
         logger.warning("No completed run: no leaderboard files written.")
         return {}

@@ -342,3 +342,19 @@ def test_metrics_table_and_summary_from_a_real_run(depth_manifest, tmp_path):
     import json
 
     json.dumps(summary)  # plain JSON: a flow run can return it
+
+
+def test_summary_artifact_names_the_chart_instead_of_a_broken_relative_image(tmp_path):
+    from rpx_tasks.steps.artifacts import summary_markdown
+
+    paths = bench.ReportPaths(
+        output_dir=tmp_path,
+        result_json=tmp_path / "result.json",
+        summary_md=tmp_path / "summary.md",
+        per_sample=tmp_path / "per_sample_metrics.parquet",
+        cells=tmp_path / "cells.parquet",
+    )
+    text = summary_markdown(
+        "# RPX\n\n## Phase scores\n\n![phase scores](phase_scores.png)\n", {"run": {"id": "r1"}}, paths
+    )
+    assert "![phase scores]" not in text and "`phase_scores.png` in the run folder" in text and "`r1`" in text

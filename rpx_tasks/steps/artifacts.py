@@ -16,6 +16,7 @@ from typing import Any
 
 from rpx_tasks import bench
 from rpx_tasks.config import RunConfig
+from rpx_tasks.reports import PHASE_SCORES_FILE
 from rpx_tasks.run_record import data_identity, data_source_label, device_class
 
 # The artifacts write_report_step publishes, by kind: the markdown summary (with the run folder's path),
@@ -118,9 +119,12 @@ def summary_markdown(summary_md: str, payload: dict[str, Any], paths: bench.Repo
     """Return the markdown artifact: summary.md followed by the run id and the run folder's path (on the
     machine that ran it; a path, not a link, since a browser cannot open it)."""
     run = payload.get("run") or {}
+    # The chart is a file beside summary.md; a relative image link would show as broken in the UI.
+    text = "\n".join(line for line in summary_md.rstrip("\n").splitlines() if not line.startswith("![phase scores]"))
     return (
-        summary_md.rstrip("\n")
+        text
         + "\n\n## Report files\n\n"
+        + f"- Chart: `{PHASE_SCORES_FILE}` in the run folder\n"
         + f"- Run: `{run.get('id', '?')}`\n"
         + f"- Run folder (on the machine that ran it): `{paths.output_dir.resolve()}`\n"
     )
