@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rpx_tasks.errors import ConfigError
 from rpx_tasks.ui import PlainUI
 
 EXIT_REGRESSION = 3
@@ -99,6 +100,9 @@ def cmd_compare(args: argparse.Namespace, ui: PlainUI) -> int:
     from rpx_tasks.comparison import compare_runs, comparison_markdown
     from rpx_tasks.reports import write_text_atomic
 
+    for option, value in (("--markdown", args.markdown), ("--plot", args.plot)):
+        if value:
+            check_output_file(option, Path(value))
     comparison = compare_runs(
         args.a, args.b, resamples=args.resamples, seed=args.seed, min_delta=dict(args.min_delta) or None
     )
@@ -113,12 +117,23 @@ def cmd_compare(args: argparse.Namespace, ui: PlainUI) -> int:
     return EXIT_REGRESSION if args.fail_on_regression and comparison["regressed"] else 0
 
 
+def check_output_file(option: str, path: Path) -> None:
+    """Raise ConfigError unless ``path`` can be a file written by ``option``: not a folder, in a folder that exists."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder.", hint=f"pass a file name to {option}, e.g. {path / 'x'}")
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"{option} {path}: the folder {path.parent} does not exist.", hint="create it first or pass another path"
+        )
+
+
 def plot_runs(runs: list[dict[str, Any]], path: Path) -> Path:
     """Write the trend chart of ``runs`` (rows of ``list_runs``) to ``path``; returns it. Raises ConfigError when the
     runs mix tasks, models or splits, or none is complete."""
     from rpx_tasks.charts import write_runs_trend
     from rpx_tasks.comparison.trend import trend_points
 
+    check_output_file("--plot", path)
     points = trend_points(runs)
     first = next(run for run in runs if run["status"] == "complete")
     title = (

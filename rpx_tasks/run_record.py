@@ -124,8 +124,11 @@ def data_source_label(data: dict[str, Any]) -> str:
 
 
 def device_class(device: str | None) -> str:
-    """Return ``cuda`` for a CUDA device string (``cuda``, ``cuda:N``), else ``cpu``. Raises nothing."""
-    return "cuda" if device and is_cuda(device) else "cpu"
+    """Return ``cuda`` for a CUDA device string (``cuda``, ``cuda:N``), ``mps`` for Apple's GPU, else ``cpu``:
+    runs of one class are comparable. Raises nothing."""
+    if device and is_cuda(device):
+        return "cuda"
+    return "mps" if device and str(device).split(":", 1)[0] == "mps" else "cpu"
 
 
 def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) -> str:

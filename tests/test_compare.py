@@ -175,3 +175,22 @@ def test_markdown_names_runs_verdicts_and_groups(tmp_path):
     assert "**absrel regressed" in text and "| phase interaction |" in text and "models differ" in text
     assert "20260102T000000Z-bbbbbb" in text and "## Compute" in text
     assert SCHEMA_VERSION == 1
+
+
+def test_one_scene_gives_no_interval_and_no_verdict(tmp_path):
+    """Resampling a single scene always draws that scene: the interval would have width 0 and any delta
+    would 'change'. The comparison says n/a instead."""
+    import numpy as np
+
+    from rpx_tasks.comparison.compare import _metric_entries
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.5, 0.1, size=(50, 1))
+    b = a + rng.normal(0.0, 0.3, size=(50, 1))
+    scenes = np.array(["scene_1"] * 50, dtype=object)
+    (entry,) = _metric_entries(a, b, scenes, ["absrel"], {"absrel": False}, {"absrel": 0.0}, resamples=200, seed=0)
+    assert entry["scenes"] == 1 and entry["ci"] == [None, None] and entry["verdict"] == "n/a"
+    assert entry["delta"] is not None
+    scenes[25:] = "scene_2"
+    (entry,) = _metric_entries(a, b, scenes, ["absrel"], {"absrel": False}, {"absrel": 0.0}, resamples=200, seed=0)
+    assert entry["scenes"] == 2 and None not in entry["ci"]

@@ -54,7 +54,7 @@ def test_compare_json_prints_the_documented_schema(two_runs, capsys):
     primary = comparison["primary"]
     assert primary["metric"] == "absrel" and primary["delta"] > 0 and primary["verdict"] == "regressed"
     assert primary["ci"][0] <= primary["delta"] <= primary["ci"][1]
-    entry_keys = {"metric", "higher_is_better", "n", "a", "b", "delta", "ci", "min_delta", "verdict"}
+    entry_keys = {"metric", "higher_is_better", "n", "scenes", "a", "b", "delta", "ci", "min_delta", "verdict"}
     assert all(set(entry) == entry_keys for entry in comparison["metrics"])
     assert [group["phase"] for group in comparison["by_phase"]] == ["clutter", "interaction", "clean"]
     assert {entry["name"] for entry in comparison["readiness"]} >= {"wps.s_overall", "delta_int", "delta_rec", "ts"}
@@ -92,6 +92,24 @@ def test_compare_user_errors_exit_1_with_a_hint(two_runs, tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["compare", str(a), str(a), "--min-delta", "absrel"])
     assert usage.value.code == 2
+    # Output paths are checked before anything is compared; a file in a run folder other than result.json is refused.
+    assert main(["compare", str(a), str(a), "--markdown", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["compare", str(a), str(a), "--plot", str(tmp_path / "missing" / "x.png")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["compare", str(a), str(a / "summary.md")]) == 1
+    assert "must be its result.json" in capsys.readouterr().err
+    # Rows without ids cannot be paired.
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    no_ids = tmp_path / "no_ids"
+    shutil.copytree(a, no_ids)
+    table = pq.read_table(no_ids / "per_sample_metrics.parquet")
+    pq.write_table(table.drop(["id"]), no_ids / "per_sample_metrics.parquet")
+    assert main(["compare", str(a), str(no_ids)]) == 1
+    assert "no `id` column" in capsys.readouterr().err
 
 
 def test_runs_plot_draws_one_series_and_refuses_a_mix(two_runs, tmp_path, capsys):

@@ -23,6 +23,10 @@ from rpx_tasks.errors import ConfigError
 
 SCHEMA_VERSION = 1
 
+# A metric (or a phase / difficulty group) compared over frames of fewer scenes than this gets no interval
+# and the verdict "n/a": resampling a single scene always draws that scene, an interval of width 0.
+MIN_SCENES_FOR_INTERVAL = 2
+
 # Scalar deltas read from result.json: (name, path of keys, higher_is_better or "primary" for the primary's).
 READINESS_FIELDS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
     ("wps.s_clutter", ("wps", "s_clutter"), "primary"),
@@ -134,11 +138,15 @@ def _metric_entries(
     entries = []
     for column, name in enumerate(metrics):
         delta, low, high = boot.estimate[column], boot.low[column], boot.high[column]
+        scene_count = len(set(scenes[both[:, column]]))
+        if scene_count < MIN_SCENES_FOR_INTERVAL:  # every resample is the same scene: no interval at all
+            low = high = float("nan")
         entries.append(
             {
                 "metric": name,
                 "higher_is_better": directions[name],
                 "n": int(counts[column]),
+                "scenes": scene_count,
                 "a": _finite(mean_a[column]),
                 "b": _finite(mean_b[column]),
                 "delta": _finite(delta),
@@ -249,7 +257,18 @@ def compare_loaded(
         },
         "primary": primary
         if primary is not None
-        else {"metric": primary_name, "delta": None, "ci": [None, None], "verdict": "n/a"},
+        else {
+            "metric": primary_name,
+            "higher_is_better": directions.get(primary_name),
+            "n": 0,
+            "scenes": 0,
+            "a": None,
+            "b": None,
+            "delta": None,
+            "ci": [None, None],
+            "min_delta": None,
+            "verdict": "n/a",
+        },
         "regressed": bool(primary is not None and primary["verdict"] == REGRESSED),
         "metrics": overall,
         "by_phase": by_phase,

@@ -57,6 +57,11 @@ def resolve_run_folder(path: Path | str) -> Path:
     if path.name == LATEST and (path.is_symlink() or path.is_file()):
         target = latest_run(path.parent)  # named as the run it points at, not as ``.../latest``
     elif path.is_file():
+        if path.name != RESULT_FILE:
+            raise ConfigError(
+                f"{path} is not a run: a file given for a run must be its {RESULT_FILE}.",
+                hint="pass a run folder, its result.json, or a model/split folder (its `latest`)",
+            )
         target = path.parent
     elif (path / RESULT_FILE).is_file():
         target = path
@@ -99,6 +104,18 @@ def read_per_sample(folder: Path, metric_names: list[str]) -> dict[str, np.ndarr
             hint="compare complete runs: their folders hold per_sample_metrics.parquet",
         ) from error
     names = set(table.column_names)
+    if "id" not in names:
+        raise ConfigError(
+            f"{path} has no `id` column: its samples cannot be paired with the other run's.",
+            hint="compare run folders written by rpx bench (per_sample_metrics.parquet has id, scene, phase, ...)",
+        )
+    ids = table.column("id").to_pylist()
+    if len(set(ids)) != len(ids):
+        duplicated = len(ids) - len(set(ids))
+        raise ConfigError(
+            f"{path} holds {duplicated} duplicated sample id(s): its samples cannot be paired one to one.",
+            hint="compare run folders written by rpx bench, one row per sample",
+        )
     columns: dict[str, np.ndarray] = {}
     for key in ("id", "scene", "phase", "difficulty"):
         values = table.column(key).to_pylist() if key in names else [""] * table.num_rows
