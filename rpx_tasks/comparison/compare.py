@@ -36,8 +36,8 @@ READINESS_FIELDS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
     ("delta_int", ("str", "str_c_to_i"), None),
     ("delta_rec", ("str", "str_i_to_l"), None),
     ("ts", ("ts", "score"), True),
-    ("phi", ("phi",), None),
-    ("j_min", ("j_min",), None),
+    ("phi", ("phi", "phi"), True),
+    ("j_min", ("jedi", "j_min"), True),
 )
 COMPUTE_FIELDS: tuple[tuple[str, bool], ...] = (
     ("latency_ms_p50", False),

@@ -133,6 +133,8 @@ class TaskSpec:
       once when the split is opened; gives every entry the ``vocabulary`` its model receives and
       returns the record result.json keeps (``rpx_tasks.contracts.vocabulary``). None for tasks
       without one, which then reject ``--vocabulary``.
+    - ``phi_metrics``: the metric vector Φ and J_min summarise (reference §8.7-8.8), each with a
+      ``contracts.metric_specs.MetricSpec``; empty when the task has none (Φ and J_min are then null).
     """
 
     name: str
@@ -157,6 +159,7 @@ class TaskSpec:
     sample_entry: Callable[[SampleFrame], dict | None] | None = None
     check_entry: EntryCheck | None = None
     settle_vocabulary: VocabularyHook | None = None
+    phi_metrics: tuple[str, ...] = ()
 
     @property
     def metric_names(self) -> list[str]:

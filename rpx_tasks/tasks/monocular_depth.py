@@ -139,6 +139,7 @@ SPEC = TaskSpec(
     compute_metrics=depth_metrics,
     metrics=DEPTH_METRIC_INFO,
     primary_metric="absrel",
+    phi_metrics=("absrel", "rmse", "silog", "delta1"),
     temporal="depth",
     numpy_normalise=normalise_function_output,
     hf_loader="rpx_tasks.models.hf_depth:load_hf_depth_model",

@@ -279,6 +279,7 @@ SPEC = TaskSpec(
     compute_metrics=tracking_metrics,
     metrics=TRACKING_METRIC_INFO,
     primary_metric="mota",
+    phi_metrics=("mota", "idf1"),
     numpy_normalise=normalise_function_output,
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> tracks: list of {'track_id': str, 'boxes': (T, 4) [x1, y1, x2, y2], "
     "'scores'?: (T,)} (or a TrackletPrediction, a list of Tracklet, or {'tracks': ...})",
