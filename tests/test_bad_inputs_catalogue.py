@@ -1,4 +1,4 @@
-"""The bad-input catalogue as a whole (issue 9, requirement 2): at least 60 cases, every one of the nine
+"""The bad-input catalogue as a whole (issue 9, requirement 2): at least 60 cases, every one of the
 tasks in at least four, all four families (config, manifest, files, predictions), ids unique."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ CATALOGUE = [
 def test_the_catalogue_spans_every_task_and_family():
     per_task = Counter(case.task for case in CATALOGUE)
     assert len(CATALOGUE) >= 60
-    assert set(per_task) == set(task_names()) and len(per_task) == 9
+    assert set(per_task) == set(task_names()) and len(per_task) == len(task_names()) >= 10
     assert min(per_task.values()) >= 4, per_task
     assert {case.family for case in CATALOGUE} == {"config", "manifest", "files", "predictions"}
     assert len({case.id for case in CATALOGUE}) == len(CATALOGUE)

@@ -121,6 +121,8 @@ class TaskSpec:
       takes them, positionally after ``numpy_inputs`` or by keyword (open vocabulary:
       ``("vocabulary",)``). Run validation binds them to the function's signature
       (``models.import_path.check_callable``), so a function of the wrong arity fails before download.
+      ``numpy_legacy_inputs`` is another positional input list ``numpy_invoke`` also calls a
+      function with (an older signature; novel_view_synthesis: ``("rgb", "target_pose")``), or None.
     - ``hf_loader``: import path of the ``--hf-checkpoint`` fast path, or None.
     - ``temporal``: what Temporal Stability compares — ``"depth"`` (depth maps), ``"labels"``
       (label maps) — or None when the task has none; ``geometric_coherence``: whether the task
@@ -151,6 +153,7 @@ class TaskSpec:
     numpy_invoke: NumpyInvoke = call_with_frame
     numpy_inputs: tuple[str, ...] = ("rgb",)
     numpy_optional_inputs: tuple[str, ...] = ()
+    numpy_legacy_inputs: tuple[str, ...] | None = None
     hf_loader: str | None = None
     temporal: TemporalKind | None = None
     geometric_coherence: bool = False

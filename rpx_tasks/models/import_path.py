@@ -270,9 +270,12 @@ def _task_call_forms(task_spec: TaskSpec) -> list[tuple[tuple[str, ...], dict[st
     """The (args, kwargs) forms ``task_spec.numpy_invoke`` may call a numpy function with (input names as values)."""
     required = tuple(task_spec.numpy_inputs)
     optional = tuple(task_spec.numpy_optional_inputs)
-    if not optional:
-        return [(required, {})]
-    return [(required, {}), ((*required, *optional), {}), (required, {name: name for name in optional})]
+    forms: list[tuple[tuple[str, ...], dict[str, str]]] = [(required, {})]
+    if optional:
+        forms += [((*required, *optional), {}), (required, {name: name for name in optional})]
+    if task_spec.numpy_legacy_inputs is not None:
+        forms.append((tuple(task_spec.numpy_legacy_inputs), {}))
+    return forms
 
 
 def _check_numpy_function(

@@ -197,3 +197,21 @@ def grounding_text(rgb: np.ndarray, text: str) -> str:
 def grounding_nan(rgb: np.ndarray, text: str) -> dict:
     """A NaN box."""
     return {"boxes": [[NAN, 2.0, 5.0, 8.0]], "scores": [0.9]}
+
+
+# --------------------------------------------------------------------------- novel_view_synthesis
+
+
+def view_nan(rgb: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
+    """A float view of NaN."""
+    return np.full(rgb.shape, NAN)
+
+
+def view_flat(rgb: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
+    """An (H, W) grey view instead of (H, W, 3)."""
+    return rgb[..., 0]
+
+
+def view_text(rgb: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray) -> str:
+    """A string instead of an image."""
+    return "view"
