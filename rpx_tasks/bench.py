@@ -24,6 +24,7 @@ from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
 from rpx_tasks.errors import AdapterError, ConfigError, DatasetError, OutputError, RPXError
 from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.readiness import phase_robustness
 from rpx_tasks.reports import (
     CELLS_FILE,
     PER_SAMPLE_FILE,
@@ -384,10 +385,14 @@ def _publish_report(
     config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str
 ) -> tuple[ReportPaths, dict[str, Any]]:
     """Write the report files (per-sample and cells Parquet, phase_scores.png, summary.md, result.json) and publish
-    the complete run record; returns their paths and the payload."""
+    the complete run record; returns their paths and the payload (its ``readiness`` with ``phi`` and ``jedi``,
+    computed from the journal's rows)."""
     out = staged.output_dir
     complete_run(staged.run, samples_done=staged.outcome.num_samples)
     payload = result_payload(config, prepared, staged, device)
+    # Φ and J_min from the committed rows, read once (reference §8.7-8.8): O(cells) memory.
+    robustness = phase_robustness(staged.journal.rows(), get_task(config.task).phi_metrics)
+    payload["readiness"] = {**payload["readiness"], **robustness}
     paths = ReportPaths(
         output_dir=out,
         result_json=out / RESULT_FILE,

@@ -1,4 +1,4 @@
-"""The ``rpx`` command line: ls, models, info, download, bench, runs, compare, sample-data, demo.
+"""The ``rpx`` command line: ls, models, info, download, bench, runs, compare, phi, sample-data, demo.
 
 Exit codes: 0 done, 1 an RPX error (message and hint on stderr, no traceback), 2 usage
 error, 130 interrupted.
@@ -18,6 +18,7 @@ from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import validate_config
 from rpx_tasks.cli_compare import add_compare_parser, cmd_compare, plot_runs
+from rpx_tasks.cli_phi import add_phi_parser, cmd_phi
 from rpx_tasks.config import RunConfig
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
 from rpx_tasks.contracts.spec import TaskSpec
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_runs_parser(commands)
     add_compare_parser(commands)
+    add_phi_parser(commands)
 
     demo = commands.add_parser("demo", help="benchmark a weight-free baseline on the built-in sample data (offline)")
     demo.add_argument("--output-dir", default=None)
@@ -437,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sample-data": cmd_sample_data,
         "runs": cmd_runs,
         "compare": cmd_compare,
+        "phi": cmd_phi,
         "demo": cmd_demo,
     }
     try:

@@ -17,6 +17,8 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rpx_tasks.readiness.robustness_lines import robustness_rows
+
 PER_SAMPLE_FILE = "per_sample_metrics.parquet"
 CELLS_FILE = "cells.parquet"
 RESULT_FILE = "result.json"
@@ -241,6 +243,10 @@ def format_summary(payload: dict[str, Any]) -> str:
         ts = readiness.get("ts") or {}
         if ts.get("pairs"):
             lines.append(f"- Temporal stability (TS): {format_value(ts.get('score'))} over {ts['pairs']} frame pairs")
+    robustness = robustness_rows(readiness)
+    if robustness:
+        lines += ["", "## Phase robustness (Φ, J_min)", "", "| measure | value |", "|---|---|"]
+        lines += [f"| {label} | {value} |" for label, value in robustness]
     lines += ["", "## Phase scores", "", f"![phase scores]({PHASE_SCORES_FILE})"]
     rows = efficiency_rows(payload.get("compute") or {})
     if rows:

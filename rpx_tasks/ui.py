@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 from rpx_tasks.errors import RPXError
+from rpx_tasks.readiness.robustness_lines import robustness_rows
 from rpx_tasks.reports import efficiency_rows, format_signed, format_value
 
 BANNER = r"""
@@ -122,6 +123,9 @@ class PlainUI:
         self.table("Aggregated metrics", rows)
         readiness = payload["readiness"]
         self.table(f"Weighted Phase Score ({readiness['primary_metric']})", _phase_rows(readiness))
+        robustness = robustness_rows(readiness)
+        if robustness:
+            self.table("Phase robustness", robustness)
         self.table("Efficiency", efficiency_rows(payload["compute"]))
 
     def footer(self, fields: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from rpx_tasks.contracts.metric_specs import metric_spec
 from rpx_tasks.readiness.phase_cells import PhaseCells
@@ -103,6 +102,8 @@ def rao_p_value(wilks: float, k: int, df: int, n: int) -> float | None:
     df2 = round(v * t - (df1 - 2) / 2)
     if df2 <= 0:
         return None
+    from scipy import stats  # imported on first use: reports and the CLI import this package
+
     root = wilks ** (1.0 / t)
     if root <= 0.0:
         return 0.0
@@ -121,6 +122,8 @@ def _transition(z: np.ndarray, i: int, j: int) -> tuple[float | None, float | No
     eigenvalues = np.linalg.eigvalsh(cov)
     if eigenvalues.min() <= 1e-12 * max(eigenvalues.max(), 1.0):  # z is standardised: unit scale
         return None, None, "paired differences have a singular covariance"
+    from scipy import stats
+
     t2 = float(n * mean @ np.linalg.solve(cov, mean))
     phi = 1.0 - t2 / (t2 + n - 1)
     f_value = (n - k) / ((n - 1) * k) * t2

@@ -110,9 +110,15 @@ def metrics_table(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def phase_table(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """Return the rows of the phase-scores table (summary.md's Weighted Phase Score): phase and score of
-    the primary metric per phase, overall and the Δ interaction / Δ recovery; empty without phase scores."""
-    wps = (payload.get("readiness") or {}).get("wps") or {}
-    return [{"phase": label, "score": _number(wps.get(name))} for name, label in _PHASE_SCORES if name in wps]
+    the primary metric per phase, overall and the Δ interaction / Δ recovery, then Φ and J_min when
+    result.json holds them (``readiness.phi.phi``, ``readiness.jedi.j_min``; None when not computable)."""
+    readiness = payload.get("readiness") or {}
+    wps = readiness.get("wps") or {}
+    rows = [{"phase": label, "score": _number(wps.get(name))} for name, label in _PHASE_SCORES if name in wps]
+    for block, key, label in (("phi", "phi", "Φ (phase robustness)"), ("jedi", "j_min", "J_min (worst phase)")):
+        if block in readiness:
+            rows.append({"phase": label, "score": _number((readiness[block] or {}).get(key))})
+    return rows
 
 
 def summary_markdown(summary_md: str, payload: dict[str, Any], paths: bench.ReportPaths) -> str:
