@@ -22,7 +22,7 @@ from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import SplitDataset, open_split
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
-from rpx_tasks.errors import AdapterError, ConfigError, DatasetError, OutputError, RPXError
+from rpx_tasks.errors import ConfigError, ModelRuntimeError, OutputError, RPXError
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.readiness import phase_robustness
 from rpx_tasks.reports import (
@@ -313,12 +313,12 @@ def _end_attempt(record: RunRecord, journal: RunJournal, error: BaseException) -
 
 def is_worth_resuming(error: BaseException) -> bool:
     """Return whether the run's committed samples should be kept for the same command to resume: after a
-    full disk (OutputError), a failure while the model ran (AdapterError: e.g. CUDA out of memory, which a
-    smaller --batch-size avoids; batch size is not part of the fingerprint), a data file that could not be
-    read (DatasetError: fix the cache, resume), or an error that is not an RPX error (a crash, a transient
-    device or network error). Not after a prediction that breaks the task's contract (ModelError), a metric
-    error or a configuration error: the run failed for good."""
-    if isinstance(error, (OutputError, AdapterError, DatasetError)):
+    full disk (OutputError), a failure while the model ran (ModelRuntimeError: e.g. CUDA out of memory,
+    which a smaller --batch-size avoids; batch size is not part of the fingerprint), or an error that is not
+    an RPX error (a crash, a transient device or network error). Not after bad input: a prediction that
+    breaks the task's contract (ModelError, AdapterError), a bad sample file (DatasetError), a metric or
+    configuration error; that run failed for good and its folder is left as it was."""
+    if isinstance(error, (OutputError, ModelRuntimeError)):
         return True
     return not isinstance(error, RPXError)
 

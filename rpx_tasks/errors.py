@@ -61,6 +61,11 @@ class AdapterError(ModelError):
     """An adapter around a user function or a checkpoint failed to convert inputs or outputs."""
 
 
+class ModelRuntimeError(AdapterError):
+    """A model failed while it ran (a checkpoint's forward pass raised, e.g. CUDA out of memory): not a
+    fault of its inputs or outputs, so the run stays resumable (a smaller --batch-size may well pass)."""
+
+
 class MetricError(RPXError):
     """A metric received inputs of the wrong type or shape."""
 
@@ -82,6 +87,7 @@ __all__ = [
     "TransientDownloadError",
     "ModelError",
     "AdapterError",
+    "ModelRuntimeError",
     "MetricError",
     "OutputError",
     "RunLockedError",

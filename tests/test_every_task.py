@@ -10,6 +10,7 @@ from flows.rpx_bench import rpx_bench
 from rpx_tasks.model_selection import default_baseline
 from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE
 from rpx_tasks.steps import artifact_key
+from rpx_tasks.steps.artifacts import ARTIFACT_KINDS
 from rpx_tasks.tasks import iter_tasks
 
 TASKS = [spec for spec in iter_tasks() if spec.sample_entry is not None]
@@ -54,5 +55,5 @@ def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_cl
     assert columns[:5] == ["id", "scene", "phase", "difficulty", "frame_idx"]
     assert columns[5:-1] == spec.metric_names and columns[-1] == "latency_ms"
     keys = {artifact.key for artifact in prefect_client.read_artifacts() if artifact.key}
-    expected = {artifact_key(spec.name, baseline, "hard", kind) for kind in ("summary", "metrics", "output")}
+    expected = {artifact_key(spec.name, baseline, "hard", kind, data="sample", device="cpu") for kind in ARTIFACT_KINDS}
     assert set(summary["artifacts"].values()) == expected and expected <= keys

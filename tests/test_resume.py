@@ -21,8 +21,9 @@ import pytest
 from rpx_tasks.bench import run_bench
 from rpx_tasks.cli import main
 from rpx_tasks.config import RunConfig
-from rpx_tasks.errors import AdapterError, ConfigError, ModelError, OutputError
+from rpx_tasks.errors import ConfigError, ModelError, ModelRuntimeError, OutputError
 from rpx_tasks.model_selection import resolve_model
+from rpx_tasks.models.hf_batches import forward_error
 from rpx_tasks.run_journal import CHECKPOINT_DIR, COMMIT_FILE
 from rpx_tasks.run_lock import LOCK_FILE
 from rpx_tasks.run_record import RUN_FILE, STAGED_RUN_FILE, latest_run, pending_record
@@ -348,16 +349,16 @@ def test_prefect_flow_run_retry_of_a_failed_run_resumes_its_folder(tmp_path, mon
 
 
 class AdapterCrash(CrashingBaseline):
-    """The baseline, raising AdapterError (as the HF fast paths do for CUDA out of memory) at prediction ``fail_at``."""
+    """The baseline, failing as an HF fast path's forward pass does on CUDA out of memory at prediction ``fail_at``."""
 
     def predict(self, batch):
         if self.fail_at is not None and len(self.calls) + len(batch) > self.fail_at:
-            raise AdapterError("CUDA out of memory (simulated)", hint="lower --batch-size")
+            raise forward_error(self.name, f"a batch of {len(batch)}", RuntimeError("CUDA out of memory (simulated)"))
         return super().predict(batch)
 
 
 def test_an_adapter_error_such_as_out_of_memory_keeps_the_run_resumable(tmp_path):
-    with pytest.raises(AdapterError):
+    with pytest.raises(ModelRuntimeError, match="lower --batch-size|out of memory"):
         library_run("monocular_depth", AdapterCrash("monocular_depth", fail_at=10), tmp_path, checkpoint_every=4)
     record = json.loads((tmp_path / RUN_FILE).read_text())
     assert record["status"] == "failed" and record["resumable"] and record["samples_done"] == 8

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Sequence, TypeVar
 
-from rpx_tasks.errors import AdapterError
+from rpx_tasks.errors import AdapterError, ModelRuntimeError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -49,11 +49,12 @@ def processor_error(name: str, described: str, exc: Exception) -> AdapterError:
     )
 
 
-def forward_error(name: str, described: str, exc: Exception, *, unit: str = "frame") -> AdapterError:
-    """The error for model ``name`` failing on ``described`` inputs; the hint says to lower the
-    batch size after an out-of-memory error, else to rerun one ``unit`` for the full traceback."""
+def forward_error(name: str, described: str, exc: Exception, *, unit: str = "frame") -> ModelRuntimeError:
+    """The error for model ``name`` failing on ``described`` inputs (a ModelRuntimeError: the run stays
+    resumable); the hint says to lower the batch size after an out-of-memory error, else to rerun one
+    ``unit`` for the full traceback."""
     out_of_memory = "out of memory" in str(exc).lower()
-    return AdapterError(
+    return ModelRuntimeError(
         f"{name} failed on {described}: {type(exc).__name__}: {exc}",
         hint="lower --batch-size"
         if out_of_memory

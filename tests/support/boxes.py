@@ -52,6 +52,7 @@ def check_report(out_dir, spec, manifest) -> list[dict]:
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "cells.parquet",
         "per_sample_metrics.parquet",
+        "phase_scores.png",
         "result.json",
         "run.json",
         "summary.md",
