@@ -138,6 +138,7 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         geometric_coherence: bool = PARAMETER_DEFAULTS["geometric_coherence"],
         model_kwargs: dict[str, Any] | None = PARAMETER_DEFAULTS["model_kwargs"],
         vocabulary: str | list[str] | None = PARAMETER_DEFAULTS["vocabulary"],
+        alignment: str | None = PARAMETER_DEFAULTS["alignment"],
         count_flops: bool = PARAMETER_DEFAULTS["count_flops"],
         resume: bool = PARAMETER_DEFAULTS["resume"],
         checkpoint_every: int = PARAMETER_DEFAULTS["checkpoint_every"],
@@ -151,6 +152,8 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         ``model_kwargs`` go to the model factory or HF loader (``rpx bench --model-kwarg KEY=VALUE``).
         ``vocabulary`` (open-vocabulary tasks) overrides the vocabulary every sample's model receives:
         a list of phrases, ``"a,b"``, ``"@FILE"`` or ``"frame-labels"`` (``rpx bench --vocabulary``).
+        ``alignment`` (depth tasks): ``none``, ``ls_affine`` or ``ls_disparity``, fitted per frame before the
+        depth metrics (``rpx bench --alignment``); None applies the registry model's default.
         ``require_cuda`` (``rpx bench --require-cuda``; the nightly deployments set it) fails the run with a
         ConfigError when the GPU is missing, instead of falling back to the CPU.
         ``count_flops=False`` skips the FLOP count (``rpx bench --no-flops``; flops_g null, with the reason).

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rpx_tasks.alignment_record import alignment_summary_line, resolve_alignment
 from rpx_tasks.charts import write_phase_scores
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
@@ -246,6 +247,7 @@ def run_split(
                 geometric_coherence=config.geometric_coherence,
                 checkpoints=journal,
                 resume=resume,
+                alignment=resolve_alignment(config.task, config.alignment, config.model_name).mode,
             )
     except BaseException as error:
         _end_attempt(record, journal, error)
@@ -337,9 +339,11 @@ class ReportPaths:
 
 def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> dict[str, Any]:
     """Return the content of result.json (with ``vocabulary``, its source and size, for open-vocabulary
-    tasks). Raises nothing."""
+    tasks; ``alignment``, the depth alignment and its fit statistics, for depth tasks). Raises nothing."""
     outcome = staged.outcome
     vocabulary = {} if staged.vocabulary is None else {"vocabulary": staged.vocabulary}
+    aligns = get_task(config.task).align_prediction is not None
+    alignment = {"alignment": _alignment_record(config, outcome)} if aligns else {}
     return {
         "task": config.task,
         "model": config.display_name,
@@ -349,6 +353,7 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
         "manifest": str(prepared.manifest_path),
         "num_samples": outcome.num_samples,
         **vocabulary,
+        **alignment,
         "primary_metric": outcome.readiness["primary_metric"],
         "aggregated": outcome.aggregated,
         "readiness": outcome.readiness,
@@ -357,6 +362,23 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
         "notes": outcome.notes,
         "run": staged.run.as_dict(),
     }
+
+
+def _alignment_record(config: RunConfig, outcome: RunOutcome) -> dict[str, Any]:
+    """result.json's ``alignment``: mode, source and, when the run aligned, the fit counts and statistics."""
+    choice = resolve_alignment(config.task, config.alignment, config.model_name)
+    if outcome.alignment is None:
+        return {"mode": choice.mode, "source": choice.source}
+    return outcome.alignment.record(choice.source)
+
+
+def _summary_with_alignment(summary: str, payload: dict[str, Any]) -> str:
+    """``summary`` with the alignment line (depth runs) at the end of its header list, before the first section."""
+    line = alignment_summary_line(payload.get("alignment"))
+    if line is None:
+        return summary
+    head, marker, rest = summary.partition("\n\n## ")
+    return f"{head}\n{line}{marker}{rest}"
 
 
 def write_report(
@@ -408,7 +430,7 @@ def _publish_report(
         rows.unlink(missing_ok=True)
     write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
     write_phase_scores(out, payload, paths.phase_scores)
-    write_text_atomic(paths.summary_md, format_summary(payload))
+    write_text_atomic(paths.summary_md, _summary_with_alignment(format_summary(payload), payload))
     write_result_json(paths.result_json, payload)
     publish_record(staged.run)
     return paths, payload

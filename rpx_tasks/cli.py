@@ -186,6 +186,18 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
             else "(this task takes no vocabulary)"
         ),
     )
+    sub.add_argument(
+        "--alignment",
+        default=None,
+        metavar="none|ls_affine|ls_disparity",
+        help=(
+            "fit the prediction to the ground truth before the depth metrics, per frame: ls_affine (scale and "
+            "shift on depth), ls_disparity (scale and shift on inverse depth) or none; default: the registry "
+            "model's (relative-depth models align, metric ones do not); part of the run's fingerprint"
+            if spec.align_prediction is not None
+            else "(this task takes no alignment)"
+        ),
+    )
     if spec.geometric_coherence:
         sub.add_argument(
             "--sgc",

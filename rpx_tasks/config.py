@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rpx_tasks.alignment_record import check_alignment_option
 from rpx_tasks.constants import (
     CHECKPOINT_EVERY_SAMPLES,
     CHECKPOINT_EVERY_SECONDS,
@@ -79,7 +80,10 @@ class RunConfig:
     is downloaded from ``repo_id`` at ``revision``. ``vocabulary`` (open-vocabulary tasks)
     overrides the vocabulary every sample's model receives: a list of phrases, or a string
     ``"a,b"``, ``"@FILE"`` or ``"frame-labels"`` (``rpx_tasks.contracts.vocabulary``), parsed at
-    construction (a file is read then). Raises ConfigError at construction for any invalid value.
+    construction (a file is read then). ``alignment`` (depth tasks): the relative-depth alignment
+    (``none``, ``ls_affine``, ``ls_disparity``; reference §1.4) applied before the depth metrics; None
+    applies the registry model's default (``rpx_tasks.alignment_record.resolve_alignment``).
+    Raises ConfigError at construction for any invalid value.
 
     The model is checked at construction too, with nothing downloaded and no weights loaded
     (``model_selection.check_model_selection``: registry name, import path and its signature,
@@ -109,6 +113,7 @@ class RunConfig:
     temporal_stability: bool = True
     geometric_coherence: bool = False
     vocabulary: str | list[str] | None = None
+    alignment: str | None = None
     resume: bool = True
     checkpoint_every: int = CHECKPOINT_EVERY_SAMPLES
     checkpoint_seconds: float = CHECKPOINT_EVERY_SECONDS
@@ -152,6 +157,7 @@ class RunConfig:
             model_kwargs=self.model_kwargs,
         )
         self.vocabulary = _checked_vocabulary(self.vocabulary, self.task)
+        self.alignment = check_alignment_option(self.alignment, self.task)
 
     @property
     def effective_repo_id(self) -> str:

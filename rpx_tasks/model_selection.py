@@ -30,9 +30,10 @@ from typing import Any, Literal
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import ModelEntry, TaskSpec
 from rpx_tasks.errors import ConfigError
+from rpx_tasks.metrics.depth_alignment import ALIGNMENT_MODES
 from rpx_tasks.models.hf_loading import check_checkpoint_id, check_loader_kwargs
 from rpx_tasks.models.import_path import check_callable, is_import_path, load_import_path, model_from_callable
-from rpx_tasks.tasks import iter_tasks
+from rpx_tasks.tasks import get_task, iter_tasks
 
 KINDS = ("hf", "import")
 # ``--model baseline`` names the task's default weight-free baseline (its first import entry).
@@ -53,6 +54,16 @@ def _check_entry(entry: ModelEntry) -> None:
         raise ConfigError(
             f"Model {entry.name!r} has import target {entry.target!r} without ':'.",
             hint="an import target is package.module:callable",
+        )
+    if entry.alignment not in ALIGNMENT_MODES:
+        raise ConfigError(
+            f"Model {entry.name!r} has unknown alignment {entry.alignment!r}.",
+            hint=f"use one of {list(ALIGNMENT_MODES)}",
+        )
+    if entry.alignment != "none" and get_task(entry.task).align_prediction is None:
+        raise ConfigError(
+            f"Model {entry.name!r} defaults to alignment {entry.alignment!r}, but {entry.task} does not align.",
+            hint="only depth tasks (monocular_depth) take an alignment; leave it at 'none'",
         )
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import rpx_tasks
+from rpx_tasks.alignment_record import resolve_alignment
 from rpx_tasks.config import RunConfig
 from rpx_tasks.device import is_cuda
 from rpx_tasks.errors import ConfigError
@@ -134,8 +135,9 @@ def device_class(device: str | None) -> str:
 def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) -> str:
     """Return the sha256 (hex) of a canonical JSON of what the run computes: task, model identity,
     model kwargs, split, data source (``data``: its ``data_identity`` when already computed),
-    max_samples, SGC, vocabulary, temporal stability and FLOP counting on or off. Batch size, device, the
-    output folder and the checkpoint interval are not part of it.
+    max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off and the depth
+    alignment the run applies (``--alignment`` or the model's default; left out when ``none``).
+    Batch size, device, the output folder and the checkpoint interval are not part of it.
     Raises ConfigError / OSError as ``model_identity`` / ``data_identity``."""
     identity = {
         "task": config.task,
@@ -149,6 +151,9 @@ def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) ->
         "temporal_stability": config.temporal_stability,
         "count_flops": config.count_flops,
     }
+    alignment = resolve_alignment(config.task, config.alignment, config.model_name).mode
+    if alignment != "none":  # absent means none, so runs from before --alignment keep their fingerprints
+        identity["alignment"] = alignment
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.alignment_record import AlignmentStats
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
@@ -55,7 +56,8 @@ __all__ = ["Checkpoints", "Progress", "ResumePoint", "RowSink", "RunOutcome", "r
 
 @dataclass
 class RunOutcome:
-    """What a finished run measured; the reports layer turns it into files."""
+    """What a finished run measured; the reports layer turns it into files. ``alignment``: the statistics
+    of the run's depth-alignment fits (None when the run applies no alignment)."""
 
     num_samples: int
     aggregated: dict[str, dict[str, Any]]
@@ -63,6 +65,7 @@ class RunOutcome:
     readiness: dict[str, Any]
     compute: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    alignment: AlignmentStats | None = None
 
 
 def run_benchmark(
@@ -80,6 +83,7 @@ def run_benchmark(
     call_setup: bool = True,
     checkpoints: Checkpoints | None = None,
     resume: ResumePoint | None = None,
+    alignment: str = "none",
 ) -> RunOutcome:
     """Run ``model`` over ``dataset`` and score it.
 
@@ -91,6 +95,8 @@ def run_benchmark(
     ``checkpoints``: whenever ``checkpoints.due(done)`` after a batch, the loop drains (every
     sample predicted so far is scored and written, temporal updates included) and calls
     ``checkpoints.commit(done, state)`` with the state a resumed run needs; and once more at the end.
+    ``alignment``: the depth alignment applied before the metrics (``none``, ``ls_affine``,
+    ``ls_disparity``; the task's ``align_prediction``), its fits counted in ``RunOutcome.alignment``.
     ``resume``: what an earlier attempt committed; its rows are folded into the aggregates, its
     state restored, and the model predicts only the samples after them, so the outcome equals an
     uninterrupted run's (latency figures cover the samples timed over all attempts).
@@ -111,17 +117,18 @@ def run_benchmark(
     coherence = coherence_accumulator(spec) if geometric_coherence else None
     predictor = Predictor(model, device)
     recorder = RowRecorder(spec, rows, notify, len(dataset))
-    start, saved_flops = _restore(resume, recorder, predictor, temporal, coherence)
+    aligner = AlignmentStats(alignment) if alignment != "none" else None
+    start, saved_flops = _restore(resume, recorder, predictor, temporal, coherence, aligner)
     with contextlib.closing(read_ahead(dataset, batch_size, start=start)) as batches:
         first = next(batches, None)
         flops = saved_flops or _flop_pass(model, first, count_flops)
         memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
 
         def commit() -> None:
-            checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops))
+            checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
 
         notify(recorder.done, len(dataset), "predict")
-        with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size) as scorer:
+        with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner) as scorer:
             _predict_and_score(
                 itertools.chain([first] if first else [], batches),
                 batch_size,
@@ -154,6 +161,7 @@ def run_benchmark(
         readiness=readiness,
         compute=compute,
         notes=notes,
+        alignment=aligner,
     )
 
 
@@ -162,13 +170,16 @@ def _loop_state(
     temporal: TemporalAccumulator | None,
     coherence: GeometricCoherence | None,
     flops: FlopCount,
+    aligner: AlignmentStats | None,
 ) -> dict[str, Any]:
-    """Return what a resumed run needs besides the rows: timings, the accumulators' states, the FLOP count."""
+    """Return what a resumed run needs besides the rows: timings, the accumulators' states, the FLOP count,
+    the alignment fits so far."""
     return {
         "timing": predictor.state_dict(),
         "temporal": temporal.state_dict() if temporal is not None else None,
         "coherence": coherence.state_dict() if coherence is not None else None,
         "flops": {"flops_g": flops.flops_g, "skipped_reason": flops.skipped_reason},
+        "alignment": aligner.state_dict() if aligner is not None else None,
     }
 
 
@@ -178,6 +189,7 @@ def _restore(
     predictor: Predictor,
     temporal: TemporalAccumulator | None,
     coherence: GeometricCoherence | None,
+    aligner: AlignmentStats | None,
 ) -> tuple[int, FlopCount | None]:
     """Fold an earlier attempt's rows and state in; returns (the first sample still to predict, its FLOP
     count or None). Raises KeyError for a state of another layout, MetricError as ``RowRecorder.replay``."""
@@ -190,6 +202,8 @@ def _restore(
         temporal.load_state_dict(state["temporal"])
     if coherence is not None and state.get("coherence") is not None:
         coherence.load_state_dict(state["coherence"])
+    if aligner is not None and state.get("alignment") is not None:
+        aligner.load_state_dict(state["alignment"])
     return resume.samples_done, FlopCount(**state["flops"])
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rpx_tasks.aggregation import CellTable, MetricTable
+from rpx_tasks.alignment_record import AlignmentStats
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
@@ -179,6 +180,10 @@ class Scorer:
     is updated on the scoring thread; temporal-stability updates go to a second thread, which
     likewise receives each clip's frames in sequence. Use as a context manager: leaving it
     shuts both threads down (pending work is cancelled after an error).
+
+    ``alignment`` (depth runs whose alignment is not ``none``): each prediction is aligned to its
+    ground truth by the task's ``align_prediction`` before ``compute_metrics`` and the fit is counted
+    in ``alignment``; temporal stability and SGC receive the raw prediction.
     """
 
     def __init__(
@@ -188,8 +193,10 @@ class Scorer:
         coherence: TemporalAccumulator | None,
         *,
         max_queued_frames: int,
+        alignment: AlignmentStats | None = None,
     ) -> None:
         self._spec = spec
+        self._alignment = alignment
         self._temporal = temporal
         self._coherence = coherence
         self._max_queued_frames = max_queued_frames
@@ -215,6 +222,9 @@ class Scorer:
             self._temporal_updates.append(self._temporal_thread.submit(self._temporal.update, sample, prediction))
         if self._coherence is not None:
             self._coherence.update(sample, prediction)
+        if self._alignment is not None and self._spec.align_prediction is not None:
+            prediction, fit = self._spec.align_prediction(prediction, sample.ground_truth, self._alignment.mode)
+            self._alignment.add(fit)
         return self._spec.compute_metrics(prediction, sample.ground_truth)
 
     def bound_temporal_queue(self) -> None:

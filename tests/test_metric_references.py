@@ -27,6 +27,7 @@ from tests.support.metric_references import (
     boundaries,
     boxes,
     depth,
+    depth_alignment,
     detection,
     keypoints,
     pose,
@@ -40,6 +41,7 @@ TOLERANCE = 1e-9
 
 TABLE: tuple[MetricRow, ...] = (
     *depth.ROWS,
+    *depth_alignment.ROWS,
     *segmentation.ROWS,
     *boundaries.ROWS,
     *sparse_depth.ROWS,

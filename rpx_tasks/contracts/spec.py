@@ -37,6 +37,9 @@ class ModelEntry:
 
     ``kind="hf"`` loads the HF checkpoint ``target`` through the task's fast path;
     ``kind="import"`` loads the import path ``target`` (``package.module:callable``).
+    ``alignment``: the relative-depth alignment its runs use unless ``--alignment`` says otherwise
+    (``none`` for metric models; ``ls_affine`` / ``ls_disparity`` for relative-depth models of a
+    task with an ``align_prediction`` hook).
     """
 
     name: str
@@ -44,6 +47,7 @@ class ModelEntry:
     kind: str
     target: str
     description: str = ""
+    alignment: str = "none"
 
 
 class TemporalAccumulator(Protocol):
@@ -78,6 +82,8 @@ EntryCheck = Callable[[dict, PathResolver, tuple[int, int]], None]
 NumpyInvoke = Callable[[Callable[..., Any], Sample], Any]
 # normalise(raw, sample) -> the task's prediction; raises AdapterError on a bad output.
 NumpyNormalise = Callable[[Any, Sample], Any]
+# align(prediction, ground_truth, mode) -> (the prediction the metrics score, {"scale", "shift"}: None when unfitted).
+AlignPrediction = Callable[[Any, Any, str], tuple[Any, dict[str, float | None]]]
 
 
 def call_with_frame(fn: Callable[..., Any], sample: Sample) -> Any:
@@ -137,6 +143,11 @@ class TaskSpec:
       without one, which then reject ``--vocabulary``.
     - ``phi_metrics``: the metric vector Φ and J_min summarise (reference §8.7-8.8), each with a
       ``contracts.metric_specs.MetricSpec``; empty when the task has none (Φ and J_min are then null).
+    - ``align_prediction(prediction, ground_truth, mode)``: for depth tasks, the relative-depth
+      alignment (``rpx_tasks.metrics.depth_alignment``) the scorer applies before
+      ``compute_metrics`` when the run's alignment is not ``none``; returns the aligned prediction
+      and its fit ``{"scale", "shift"}`` (both None when the fit is degenerate: the prediction is
+      scored as it is). None for tasks without one, which then reject ``--alignment``.
     """
 
     name: str
@@ -163,6 +174,7 @@ class TaskSpec:
     check_entry: EntryCheck | None = None
     settle_vocabulary: VocabularyHook | None = None
     phi_metrics: tuple[str, ...] = ()
+    align_prediction: AlignPrediction | None = None
 
     @property
     def metric_names(self) -> list[str]:

@@ -100,7 +100,9 @@ def load_hf_depth_model(
     )
     if getattr(config, "depth_estimation_type", "metric") == "relative":
         logger.warning(
-            "%s predicts relative depth; monocular_depth scores absolute metric depth with no alignment.", checkpoint
+            "%s predicts relative depth; monocular_depth scores it as metric depth unless --alignment fits it "
+            "(ls_disparity for an inverse-depth output).",
+            checkpoint,
         )
     return HFDepthModel(module, processor, name=name or checkpoint, device=device)
 

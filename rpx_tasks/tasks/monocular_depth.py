@@ -13,6 +13,7 @@ from rpx_tasks.decoding import decode_depth_m
 from rpx_tasks.entry_checks import ImageSize, check_label_map
 from rpx_tasks.errors import AdapterError, ModelError
 from rpx_tasks.metrics.depth import DEPTH_METRIC_INFO, depth_metrics
+from rpx_tasks.metrics.depth_alignment import apply_alignment, fit_alignment
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks._frame_maps import check_frame_map
 
@@ -81,6 +82,19 @@ def normalise_function_output(output: Any, sample: Sample) -> np.ndarray:
     return resize_depth(depth, height, width)
 
 
+def align_prediction(prediction: np.ndarray, ground_truth: np.ndarray, mode: str) -> tuple[np.ndarray, dict]:
+    """The prediction aligned to its ground truth by ``mode`` (one least-squares fit for this frame), and the fit.
+
+    Returns ``(aligned float32 depth, {"scale", "shift"})``; for a degenerate fit (fewer than 2 valid
+    GT pixels, a constant prediction) the prediction itself and ``{"scale": None, "shift": None}``.
+    Raises MetricError for an unknown mode or mismatched shapes.
+    """
+    fit = fit_alignment(prediction, ground_truth, mode)
+    if fit["scale"] is None:
+        return prediction, fit
+    return apply_alignment(prediction, fit["scale"], fit["shift"], mode), fit
+
+
 def sample_entry(frame: SampleFrame) -> dict:
     """The manifest entry of one built-in sample frame: its RGB, depth and pose files (already written)."""
     return {**frame.base_entry(), "depth": frame.paths["depth"], "pose": frame.paths["pose"]}
@@ -110,6 +124,14 @@ MODELS = (
         "hf",
         "Intel/zoedepth-nyu-kitti",
         "ZoeDepth with NYU (indoor) and KITTI (outdoor) metric bins",
+    ),
+    ModelEntry(
+        "depth_anything_v2_relative_small",
+        NAME,
+        "hf",
+        "depth-anything/Depth-Anything-V2-Small-hf",
+        "Depth Anything V2 Small, relative inverse depth: scored after a per-frame ls_disparity fit",
+        alignment="ls_disparity",
     ),
     ModelEntry(
         "ground_plane_prior",
@@ -146,4 +168,5 @@ SPEC = TaskSpec(
     numpy_signature="fn(rgb: (H, W, 3) uint8) -> depth: (h, w) float32 metres (resized to H x W)",
     models=MODELS,
     sample_entry=sample_entry,
+    align_prediction=align_prediction,
 )
