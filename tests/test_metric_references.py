@@ -34,6 +34,7 @@ from tests.support.metric_references import (
     segmentation,
     sparse_depth,
     tracking,
+    view_synthesis,
 )
 from tests.support.metric_references.table import Case, MetricRow
 
@@ -50,6 +51,7 @@ TABLE: tuple[MetricRow, ...] = (
     *boxes.ROWS,
     *detection.ROWS,
     *tracking.ROWS,
+    *view_synthesis.ROWS,
 )
 
 
