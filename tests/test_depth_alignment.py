@@ -202,3 +202,31 @@ def test_a_registry_default_aligns_and_the_option_overrides_it(tmp_path, sample_
     _, raw = run_bench(RunConfig(model_name=entry.name, alignment="none", output_dir=str(tmp_path / "b"), **config))
     assert raw["alignment"] == {"mode": "none", "source": "config"}
     assert raw["aggregated"]["absrel"]["mean"] > 0.05
+
+
+class CrashingAffineModel(AffineDepthModel):
+    """``AffineDepthModel`` (inverse-depth space) raising RuntimeError at prediction ``fail_at`` (None: never)."""
+
+    def __init__(self, fail_at: int | None) -> None:
+        super().__init__("disparity")
+        self.fail_at = fail_at
+        self.predicted = 0
+
+    def predict(self, batch):
+        if self.fail_at is not None and self.predicted + len(batch) > self.fail_at:
+            raise RuntimeError("simulated crash")
+        self.predicted += len(batch)
+        return super().predict(batch)
+
+
+def test_a_resumed_run_records_the_fits_of_every_attempt(tmp_path, sample_dataset):
+    model = CrashingAffineModel(fail_at=13)
+    options = {"alignment": "ls_disparity", "checkpoint_every": 4}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(tmp_path, model, **options)
+    model.fail_at = None
+    _, resumed = _run(tmp_path, model, **options)
+    # 13 predicted before the crash (12 committed), the other 12 after it: only the resumed ones twice.
+    assert resumed["run"]["resumed_from"] == 12 and model.predicted == 13 + 12
+    assert resumed["alignment"]["frames_fitted"] == resumed["num_samples"] == 24
+    assert resumed["alignment"]["scale"]["mean"] == pytest.approx(1 / SCALE, rel=1e-5)
