@@ -5,6 +5,7 @@ primary metric's direction (best first; a model without a WPS comes last). The p
 interval is a scene-cluster bootstrap (``rpx_tasks.comparison.bootstrap``, 2,000 resamples, seed 0) of
 the run's per-sample rows, read from its run folder: the payload's ``folder`` key (the matrix flow
 adds it; ``output_dir`` or ``run.folder`` are read too). Without a readable folder the interval is null.
+Φ and J_min come from result.json's ``readiness.phi.phi`` and ``readiness.jedi.j_min`` (null where absent).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ LEADERBOARD_SCHEMA = pa.schema(
         ("ci_high", pa.float64()),
         ("wps_overall", pa.float64()),
         ("ts", pa.float64()),
+        ("phi", pa.float64()),
+        ("j_min", pa.float64()),
         ("latency_ms_p50", pa.float64()),
         ("throughput_sps", pa.float64()),
         ("run_id", pa.string()),
@@ -91,6 +94,8 @@ def _row(payload: dict[str, Any]) -> dict[str, Any]:
         "ci_high": high,
         "wps_overall": _float((readiness.get("wps") or {}).get("s_overall")),
         "ts": _float((readiness.get("ts") or {}).get("score")),
+        "phi": _float((readiness.get("phi") or {}).get("phi")),
+        "j_min": _float((readiness.get("jedi") or {}).get("j_min")),
         "latency_ms_p50": _float(compute.get("latency_ms_p50")),
         "throughput_sps": _float(compute.get("throughput_sps")),
         "run_id": (payload.get("run") or {}).get("id"),
@@ -124,8 +129,9 @@ def leaderboard_markdown(rows: list[dict[str, Any]], *, title: str) -> str:
         f"Ranked by overall WPS of `{metric}`" + (f" ({direction})" if direction else "") + "; 95% CI: scene-cluster "
         "bootstrap of the run's per-sample rows.",
         "",
-        f"| rank | model | {metric} | 95% CI | WPS overall | TS | latency p50 (ms) | throughput (samples/s) |",
-        "|---:|---|---:|---|---:|---:|---:|---:|",
+        f"| rank | model | {metric} | 95% CI | WPS overall | TS | Φ | J_min | latency p50 (ms) "
+        "| throughput (samples/s) |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         interval = (
@@ -138,6 +144,8 @@ def leaderboard_markdown(rows: list[dict[str, Any]], *, title: str) -> str:
             interval,
             format_value(row["wps_overall"]),
             format_value(row["ts"]),
+            format_value(row["phi"]),
+            format_value(row["j_min"]),
             format_value(row["latency_ms_p50"], 2),
             format_value(row["throughput_sps"], 1),
         ]

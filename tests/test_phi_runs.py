@@ -94,3 +94,13 @@ def test_terminal_shows_phi_and_j_min(tmp_path, capsys):
     assert main(["demo", "--output-dir", str(tmp_path / "demo"), "--plain"]) == 0
     out = capsys.readouterr().out
     assert "Phase robustness" in out and "Φ (phase robustness)" in out and "J_min (worst phase)" in out
+
+
+def test_leaderboard_carries_phi_and_j_min(tmp_path, many_scenes):
+    from rpx_tasks.leaderboard import leaderboard_markdown, leaderboard_rows
+
+    _, payload = _run(tmp_path, "board", manifest=str(many_scenes))
+    (row,) = leaderboard_rows([payload])
+    assert row["phi"] == pytest.approx(payload["readiness"]["phi"]["phi"])
+    assert row["j_min"] == pytest.approx(payload["readiness"]["jedi"]["j_min"])
+    assert "| Φ | J_min |" in leaderboard_markdown([row], title="t")
