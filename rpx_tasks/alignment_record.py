@@ -49,7 +49,8 @@ def check_alignment_option(alignment: Any, task: str) -> str | None:
         close = difflib.get_close_matches(str(alignment), ALIGNMENT_MODES, n=1)
         raise ConfigError(
             f"Unknown alignment {alignment!r}.",
-            hint=f"use one of {list(ALIGNMENT_MODES)}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            hint=f"--alignment takes one of {list(ALIGNMENT_MODES)}"
+            + (f" (did you mean {close[0]!r}?)" if close else ""),
             details={"alignment": alignment},
         )
     if get_task(task).align_prediction is None:

@@ -36,6 +36,21 @@ CASES = [
         "object_segmentation",
         model="colour_segmentation",
     ),
+    _config(
+        "monocular_depth",
+        "alignment typo",
+        ("--alignment", "ls_afine"),
+        "'ls_afine'",
+        "--alignment",
+        "did you mean 'ls_affine'",
+    ),
+    _config(
+        "object_detection",
+        "alignment",
+        ("--alignment", "ls_affine"),
+        "object_detection takes no alignment",
+        "--alignment",
+    ),
     _config("object_detection", "batch size 0", ("--batch-size", "0"), "batch_size", "0"),
     _config(
         "object_detection",
