@@ -42,7 +42,7 @@ MODALITY_SAMPLE_KEYS: dict[str, tuple[str, ...]] = {
     "rgb": ("rgb", "rgb_b", "target_rgb"),
     "depth": ("depth",),
     "mask": ("mask",),
-    "pose": ("pose", "pose_a", "pose_b"),
+    "pose": ("pose", "pose_a", "pose_b", "target_pose", "camera_pose"),
     "fisheye": ("fisheye_left", "fisheye_right"),
 }
 

@@ -298,22 +298,11 @@ def test_reprojection_shifts_a_plane_by_the_parallax():
 # --------------------------------------------------------------------------- CLI on the built-in data
 
 
-def _bench(model: str, out_dir) -> int:
-    return main(
-        [
-            "bench",
-            "novel_view_synthesis",
-            "--model",
-            model,
-            "--manifest",
-            "builtin:sample",
-            "--device",
-            "cpu",
-            "--output-dir",
-            str(out_dir),
-            "--plain",
-        ]
-    )
+def _bench(model: str, out_dir, *extra: str) -> int:
+    """``rpx bench novel_view_synthesis --model <model>`` on the CPU (``extra`` may name another --manifest)."""
+    manifest = [] if "--manifest" in extra else ["--manifest", "builtin:sample"]
+    args = ["bench", "novel_view_synthesis", "--model", model, *manifest, *extra]
+    return main([*args, "--device", "cpu", "--output-dir", str(out_dir), "--plain"])
 
 
 def test_baseline_runs_offline_and_beats_copying_the_source(tmp_path, capsys):
@@ -336,3 +325,25 @@ def test_sample_pairs_take_source_and_target_from_one_clip(sample_dataset):
         assert entry["target_rgb"].startswith(clip) and entry["target_pose"].startswith(clip)
         assert entry["pose"].startswith(clip) and entry["depth"].startswith(clip) and "rgb_b" not in entry
         assert entry["frame_idx_b"] > entry["frame_idx"] and entry["id"].count("__") == 3
+
+
+def test_local_manifest_with_inline_target_poses_and_no_depth_copies_the_source(sample_dataset, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from rpx_tasks.decoding import decode_pose, decode_rgb
+
+    samples = json.loads((sample_dataset / manifest_relpath("novel_view_synthesis", "hard")).read_text())["samples"]
+    samples = samples[:3]
+    for entry in samples:
+        entry["target_pose"] = decode_pose(sample_dataset / entry["target_pose"], entry["id"]).tolist()
+        del entry["depth"]
+    manifest = tmp_path / "local.json"
+    manifest.write_text(json.dumps({"task": "novel_view_synthesis", "root": str(sample_dataset), "samples": samples}))
+    assert _bench("baseline", tmp_path / "out", "--manifest", str(manifest)) == 0, capsys.readouterr().err
+    rows = {row["id"]: row for row in pq.read_table(tmp_path / "out" / "per_sample_metrics.parquet").to_pylist()}
+    assert len(rows) == 3
+    for entry in samples:
+        source = decode_rgb(sample_dataset / entry["rgb"], entry["id"])
+        target = decode_rgb(sample_dataset / entry["target_rgb"], entry["id"])
+        expected = view_synthesis_metrics(source, view(target))["psnr"]
+        assert rows[entry["id"]]["psnr"] == pytest.approx(expected)
