@@ -127,28 +127,10 @@ class AlignmentStats:
         self._shifts = array.array("d", np.asarray(state["shifts"], dtype=np.float64).tolist())
 
 
-def alignment_summary_line(record: dict[str, Any] | None) -> str | None:
-    """The summary.md line of an ``alignment`` record (``AlignmentStats.record``), or None without one."""
-    if not record:
-        return None
-    line = f"- Alignment: {record['mode']} ({record['source']})"
-    if record["mode"] == "none":
-        return line
-    scale, shift = record["scale"], record["shift"]
-    line += f", {record['frames_fitted']} frames fitted, {record['frames_unfitted']} unfitted"
-    if scale["mean"] is not None:
-        line += (
-            f"; scale mean {scale['mean']:.4g} [p5 {scale['p5']:.4g}, p95 {scale['p95']:.4g}],"
-            f" shift mean {shift['mean']:.4g} [p5 {shift['p5']:.4g}, p95 {shift['p95']:.4g}]"
-        )
-    return line
-
-
 __all__ = [
     "SOURCES",
     "AlignmentChoice",
     "AlignmentStats",
-    "alignment_summary_line",
     "check_alignment_option",
     "resolve_alignment",
 ]

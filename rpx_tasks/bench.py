@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rpx_tasks.alignment_record import alignment_summary_line, resolve_alignment
+from rpx_tasks.alignment_record import resolve_alignment
 from rpx_tasks.charts import write_phase_scores
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
@@ -372,15 +372,6 @@ def _alignment_record(config: RunConfig, outcome: RunOutcome) -> dict[str, Any]:
     return outcome.alignment.record(choice.source)
 
 
-def _summary_with_alignment(summary: str, payload: dict[str, Any]) -> str:
-    """``summary`` with the alignment line (depth runs) at the end of its header list, before the first section."""
-    line = alignment_summary_line(payload.get("alignment"))
-    if line is None:
-        return summary
-    head, marker, rest = summary.partition("\n\n## ")
-    return f"{head}\n{line}{marker}{rest}"
-
-
 def write_report(
     config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str
 ) -> tuple[ReportPaths, dict[str, Any]]:
@@ -430,7 +421,7 @@ def _publish_report(
         rows.unlink(missing_ok=True)
     write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
     write_phase_scores(out, payload, paths.phase_scores)
-    write_text_atomic(paths.summary_md, _summary_with_alignment(format_summary(payload), payload))
+    write_text_atomic(paths.summary_md, format_summary(payload))
     write_result_json(paths.result_json, payload)
     publish_record(staged.run)
     return paths, payload

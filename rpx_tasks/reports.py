@@ -189,6 +189,23 @@ def _vocabulary_lines(record: dict[str, Any] | None) -> list[str]:
     return [f"- Vocabulary: {record['source']} ({size}{rest}){warning}"]
 
 
+def alignment_summary_line(record: dict[str, Any] | None) -> str | None:
+    """The summary.md line of an ``alignment`` record (``AlignmentStats.record``), or None without one."""
+    if not record:
+        return None
+    line = f"- Alignment: {record['mode']} ({record['source']})"
+    if record["mode"] == "none":
+        return line
+    scale, shift = record["scale"], record["shift"]
+    line += f", {record['frames_fitted']} frames fitted, {record['frames_unfitted']} unfitted"
+    if scale["mean"] is not None:
+        line += (
+            f"; scale mean {scale['mean']:.4g} [p5 {scale['p5']:.4g}, p95 {scale['p95']:.4g}],"
+            f" shift mean {shift['mean']:.4g} [p5 {shift['p5']:.4g}, p95 {shift['p95']:.4g}]"
+        )
+    return line
+
+
 def format_summary(payload: dict[str, Any]) -> str:
     """The Markdown summary of a result payload (as written to result.json); it embeds the run folder's
     ``phase_scores.png``."""
@@ -201,6 +218,7 @@ def format_summary(payload: dict[str, Any]) -> str:
         f"- Samples: {payload['num_samples']}",
         f"- Device: `{payload.get('environment', {}).get('device', '?')}`",
         *_vocabulary_lines(payload.get("vocabulary")),
+        *filter(None, [alignment_summary_line(payload.get("alignment"))]),
         "",
         "## Aggregated metrics",
         "",

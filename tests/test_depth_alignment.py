@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from rpx_tasks import model_selection
-from rpx_tasks.alignment_record import AlignmentStats, alignment_summary_line, resolve_alignment
+from rpx_tasks.alignment_record import AlignmentStats, resolve_alignment
 from rpx_tasks.bench import run_bench
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.spec import ModelEntry
 from rpx_tasks.errors import ConfigError, MetricError
 from rpx_tasks.metrics.depth_alignment import DISPARITY_FLOOR, apply_alignment, fit_alignment
+from rpx_tasks.reports import alignment_summary_line
 from rpx_tasks.run_record import config_fingerprint
 from rpx_tasks.tasks.monocular_depth import align_prediction
 from tests.support.affine_depth_models import SCALE, SHIFT, AffineDepthModel
