@@ -4,8 +4,8 @@ For the kill-and-resume tests: ``rpx bench monocular_depth --model tests.support
 (with the repository on PYTHONPATH). Read from the environment, so they stay out of the run's
 config fingerprint:
 
-- ``RPX_TEST_CALL_LOG``: a file each predicted sample appends ``<pid> <sample id>`` to (one
-  ``write`` per line on an O_APPEND descriptor: nothing is lost when the process is killed);
+- ``RPX_TEST_CALL_LOG``: a file each predicted sample appends ``<pid> <sample id> <unix time>`` to
+  (one ``write`` per line on an O_APPEND descriptor: nothing is lost when the process is killed);
 - ``RPX_TEST_KILL_AT``: ``<sample id>:<seconds>``: when that sample is predicted, the process
   sends itself SIGKILL after that many seconds (0: at once, mid-batch), from a timer thread, so
   the kill lands wherever the run is by then (inference, scoring, a commit, the report write);
@@ -81,7 +81,7 @@ class CountingDepth:
                 self._raise_times -= 1
                 raise RuntimeError(f"transient failure at sample {sample.id} (RPX_TEST_RAISE_AT)")
             if self._log is not None:
-                os.write(self._log, f"{os.getpid()} {sample.id}\n".encode())
+                os.write(self._log, f"{os.getpid()} {sample.id} {time.time():.6f}\n".encode())
             if self._fill_id and sample.id == self._fill_id:
                 fill_disk(self._fill_path)
             if self._kill_id and sample.id == self._kill_id:
