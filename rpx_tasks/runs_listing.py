@@ -7,13 +7,12 @@ a full disk or a crash: the same command resumes it) or ``failed`` (its record s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.reports import RESULT_FILE
-from rpx_tasks.run_record import RUN_FILE, STAGED_RUN_FILE
+from rpx_tasks.run_record import RUN_FILE, STAGED_RUN_FILE, read_json_object
 
 LISTED_STATUSES = ("complete", "incomplete", "failed")
 
@@ -31,15 +30,6 @@ RUN_COLUMNS = (
     "device",
     "data_revision",
 )
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """Return the JSON object in ``path``, or None when it is missing, unreadable or not an object."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def data_revision(data: dict[str, Any]) -> str | None:
@@ -92,10 +82,10 @@ def _run_row(record: dict[str, Any], result: dict[str, Any] | None, folder: Path
 def _folder_rows(folder: Path) -> list[dict[str, Any]]:
     """Return the rows of the runs recorded in ``folder``: its ``run.json`` and a staged record of a run
     into a folder with an earlier report (``.run.json.running``)."""
-    result = _read_json(folder / RESULT_FILE)
+    result = read_json_object(folder / RESULT_FILE)
     rows = []
     for name in (RUN_FILE, STAGED_RUN_FILE):
-        record = _read_json(folder / name)
+        record = read_json_object(folder / name)
         if record is not None and record.get("id"):
             rows.append(_run_row(record, result if name == RUN_FILE else None, folder))
     return rows

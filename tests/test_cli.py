@@ -10,6 +10,7 @@ import pytest
 
 from rpx_tasks.cli import main
 from rpx_tasks.tasks import get_task
+from tests.support.run_folders import REPORT_FILES
 
 DEPTH = get_task("monocular_depth")
 
@@ -130,14 +131,7 @@ def test_bench_with_import_path_writes_the_four_files(depth_manifest, tmp_path, 
     )
     assert code == 0, err
     assert "Aggregated metrics" in out and "Weighted Phase Score" in out and "Efficiency" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == [
-        "cells.parquet",
-        "per_sample_metrics.parquet",
-        "phase_scores.png",
-        "result.json",
-        "run.json",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out_dir.iterdir()) == REPORT_FILES
     manifest = json.loads(depth_manifest.read_text())
     scenes = {s["scene_id"] for s in manifest["samples"]}
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()

@@ -12,6 +12,7 @@ from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE
 from rpx_tasks.steps import artifact_key
 from rpx_tasks.steps.artifacts import ARTIFACT_KINDS
 from rpx_tasks.tasks import iter_tasks
+from tests.support.run_folders import REPORT_FILES
 
 TASKS = [spec for spec in iter_tasks() if spec.sample_entry is not None]
 
@@ -35,14 +36,7 @@ def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_cl
     )
     baseline = default_baseline(spec.name).name
     assert summary["model"] == baseline and summary["num_samples"] > 0
-    assert sorted(p.name for p in out.iterdir()) == [
-        "cells.parquet",
-        "per_sample_metrics.parquet",
-        "phase_scores.png",
-        "result.json",
-        "run.json",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == REPORT_FILES
     result = json.loads((out / "result.json").read_text())
     assert result["task"] == spec.name and result["model"] == baseline
     assert result["primary_metric"] == spec.primary_metric

@@ -28,18 +28,11 @@ import pytest
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.run_journal import CHECKPOINT_DIR, COMMIT_FILE
 from rpx_tasks.run_lock import LOCK_FILE
+from tests.support.run_folders import REPORT_FILES
 
 REPO = Path(__file__).resolve().parents[1]
 RPX = Path(sys.executable).with_name("rpx")
 KILLS = 20
-REPORT_FILES = {
-    "cells.parquet",
-    "per_sample_metrics.parquet",
-    "phase_scores.png",
-    "result.json",
-    "run.json",
-    "summary.md",
-}
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +180,7 @@ def test_sigkill_at_20_random_points_then_resume_equals_an_uninterrupted_run(cli
     assert set(predicted) == set(order)
 
     # Nothing but the report: no partial file, no lock, no journal.
-    assert {entry.name for entry in out.iterdir()} == REPORT_FILES
+    assert sorted(entry.name for entry in out.iterdir()) == REPORT_FILES
     assert not (out / LOCK_FILE).exists() and not (out / CHECKPOINT_DIR).exists()
     assert phases.count("loop") >= 10 and phases.count("report") + phases.count("completed") >= 1, phases
     assert len(set(commits_before)) >= 6, commits_before  # the loop kills came after commits, not all before the first

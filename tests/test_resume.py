@@ -28,17 +28,10 @@ from rpx_tasks.run_journal import CHECKPOINT_DIR, COMMIT_FILE
 from rpx_tasks.run_lock import LOCK_FILE
 from rpx_tasks.run_record import RUN_FILE, STAGED_RUN_FILE, latest_run, pending_record
 from rpx_tasks.tasks import get_task
+from tests.support.run_folders import REPORT_FILES
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = Path(sys.executable).with_name("prefect")
-REPORT_FILES = {
-    "cells.parquet",
-    "per_sample_metrics.parquet",
-    "phase_scores.png",
-    "result.json",
-    "run.json",
-    "summary.md",
-}
 
 
 class CrashingBaseline:
@@ -117,7 +110,7 @@ def test_a_crashed_run_resumes_to_the_uninterrupted_result(task, options, tmp_pa
     mine = assert_same_report(tmp_path / "run", reference)
     assert mine["run"]["id"] == record["id"] and mine["run"]["resumed_from"] == 12 and mine["run"]["attempts"] == 2
     assert any("resumed after 12" in note for note in mine["notes"])
-    assert {path.name for path in (tmp_path / "run").iterdir()} == REPORT_FILES
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == REPORT_FILES
 
 
 def test_an_rpx_error_fails_the_run_for_good(tmp_path):
@@ -164,7 +157,7 @@ def test_a_failed_resumed_run_leaves_the_earlier_report_intact(tmp_path):
     _, payload = library_run("monocular_depth", CrashingBaseline("monocular_depth"), tmp_path, checkpoint_every=2)
     assert payload["num_samples"] == 24 and payload["run"]["resumed_from"] == 8
     assert json.loads((tmp_path / RUN_FILE).read_text())["id"] == payload["run"]["id"]
-    assert {path.name for path in tmp_path.iterdir()} == REPORT_FILES
+    assert sorted(path.name for path in tmp_path.iterdir()) == REPORT_FILES
 
 
 def test_a_checkpoint_that_does_not_fit_the_split_is_refused(tmp_path):
@@ -238,7 +231,7 @@ def test_the_same_default_command_resumes_its_run_folder(tmp_path, monkeypatch, 
     assert f"resuming run {folder.name}: 16 of 24 samples done" in err
     assert len(log.read_text().splitlines()) == 8
     assert latest_run(results).resolve() == folder.resolve()
-    assert {path.name for path in folder.iterdir()} == REPORT_FILES
+    assert sorted(path.name for path in folder.iterdir()) == REPORT_FILES
     assert len(list(results.iterdir())) == 3  # the two runs and latest: no new folder
 
 
@@ -264,7 +257,7 @@ def test_a_concurrent_run_into_the_same_output_dir_fails_at_once(tmp_path, capsy
         holder.kill()
         holder.wait()
     assert killable_bench("--output-dir", str(tmp_path)) == 0  # the dead holder's lock is taken over
-    assert {path.name for path in tmp_path.iterdir()} == REPORT_FILES
+    assert sorted(path.name for path in tmp_path.iterdir()) == REPORT_FILES
 
 
 def test_a_transient_error_in_run_benchmark_is_retried_by_prefect_and_resumes(tmp_path, monkeypatch, capsys):

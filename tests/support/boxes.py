@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rpx_tasks.contracts.boxes import BoxPrediction
+from tests.support.run_folders import REPORT_FILES
 
 
 def resolver(root):
@@ -49,14 +50,7 @@ def reference_detection(pred: BoxPrediction, boxes, labels) -> dict:
 
 def check_report(out_dir, spec, manifest) -> list[dict]:
     """The four report files exist and per-sample rows carry every metric; returns the rows."""
-    assert sorted(p.name for p in out_dir.iterdir()) == [
-        "cells.parquet",
-        "per_sample_metrics.parquet",
-        "phase_scores.png",
-        "result.json",
-        "run.json",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out_dir.iterdir()) == REPORT_FILES
     rows = pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()
     samples = json.loads(manifest.read_text())["samples"]
     assert len(rows) == len(samples) > 0

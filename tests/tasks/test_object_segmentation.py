@@ -34,6 +34,7 @@ from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.object_segmentation import validate_prediction
 from tests.support.bench_cli import bench
+from tests.support.run_folders import REPORT_FILES
 
 SPEC = get_task("object_segmentation")
 
@@ -489,14 +490,7 @@ def test_cli_run_writes_the_four_files_with_reference_miou(sample_dataset, tmp_p
     manifest = sample_dataset / manifest_relpath("object_segmentation", "all")
     out = tmp_path / "out"
     assert bench("object_segmentation", manifest, out, "--model", "colour_segmentation") == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == [
-        "cells.parquet",
-        "per_sample_metrics.parquet",
-        "phase_scores.png",
-        "result.json",
-        "run.json",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == REPORT_FILES
     rows = pq.read_table(out / "per_sample_metrics.parquet").to_pylist()
     entries = {e["id"]: e for e in _samples(sample_dataset, "all")}
     assert len(rows) == len(entries) == 72 and "miou" in rows[0]

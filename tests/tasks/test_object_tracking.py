@@ -19,6 +19,7 @@ from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.object_tracking import load_ground_truth, validate_prediction
 from tests.support.bench_cli import bench_all
+from tests.support.run_folders import REPORT_FILES
 
 SPEC = get_task("object_tracking")
 
@@ -329,14 +330,7 @@ def test_cli_run_on_sample_data(sample_dataset, tmp_path, capsys):
     out_dir = tmp_path / "out"
     samples, out = bench_all("object_tracking", ["--model", "colour_blob_tracker"], sample_dataset, out_dir, capsys)
     assert "mota" in out and "Weighted Phase Score" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == [
-        "cells.parquet",
-        "per_sample_metrics.parquet",
-        "phase_scores.png",
-        "result.json",
-        "run.json",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out_dir.iterdir()) == REPORT_FILES
 
     with_tracks = [entry for entry in samples if "tracks" in entry]
     assert 0 < len(with_tracks) < len(samples) and all("mask" in entry for entry in samples)

@@ -21,6 +21,7 @@ from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.relative_camera_pose import load_ground_truth
 from tests.support.bench_cli import bench_all
+from tests.support.run_folders import REPORT_FILES
 
 SPEC = get_task("relative_camera_pose")
 
@@ -374,14 +375,7 @@ def test_cli_run_on_sample_data_matches_the_formulas(sample_dataset, tmp_path, c
     out_dir = tmp_path / "out"
     samples, out = bench_all("relative_camera_pose", ["--model", "image_motion_pose"], sample_dataset, out_dir, capsys)
     assert "rotation_error_deg" in out and "Weighted Phase Score" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == [
-        "cells.parquet",
-        "per_sample_metrics.parquet",
-        "phase_scores.png",
-        "result.json",
-        "run.json",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out_dir.iterdir()) == REPORT_FILES
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     assert len(rows) == len(samples) > 0
     assert set(SPEC.metric_names) <= set(next(iter(rows.values())))

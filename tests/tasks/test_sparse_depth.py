@@ -19,6 +19,7 @@ from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task
 from rpx_tasks.tasks.sparse_depth import load_ground_truth, validate_prediction
 from tests.support.bench_cli import bench_all
+from tests.support.run_folders import REPORT_FILES
 
 SPEC = get_task("sparse_depth")
 
@@ -253,14 +254,7 @@ def test_cli_run_on_sample_data_matches_the_formula(sample_dataset, tmp_path, ca
     out_dir = tmp_path / "out"
     samples, out = bench_all("sparse_depth", ["--model", "sparse_ground_plane_prior"], sample_dataset, out_dir, capsys)
     assert "sparse_absrel" in out and "Weighted Phase Score" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == [
-        "cells.parquet",
-        "per_sample_metrics.parquet",
-        "phase_scores.png",
-        "result.json",
-        "run.json",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out_dir.iterdir()) == REPORT_FILES
     rows = {row["id"]: row for row in pq.read_table(out_dir / "per_sample_metrics.parquet").to_pylist()}
     assert len(rows) == len(samples) and {"sparse_absrel", "sparse_rmse"} <= set(next(iter(rows.values())))
     assert {"npy", "json"} == {samples[0]["coordinates"].rsplit(".", 1)[1], samples[0]["depths"].rsplit(".", 1)[1]}
