@@ -2,10 +2,12 @@
 
 One server (own PREFECT_HOME, free port, with its event persister and triggers services) and one local HTTP
 server (``http.server`` on 127.0.0.1 in a thread) that records every request, standing in for Slack / Teams.
-``deployments/setup_prefect.py --webhook-url`` creates the webhook block and the two automations (run twice:
-idempotent). Then, in one subprocess, three flow runs of ``rpx-bench`` on the built-in sample data with the
-same import-path model: a good run, a worse run (its quality comes from an environment variable outside the
-run's fingerprint, so the runs are comparable) and a run that fails. Every process is stopped by its PID.
+``deployments/setup_prefect.py --webhook-url`` creates the work pool, the webhook block and the two automations
+(run twice: idempotent); ``prefect deploy --all`` and a process worker follow. Two runs of the deployment
+``rpx-bench/smoke`` with the same import-path model on the built-in sample data, a good one and a worse one
+(its quality comes from a file the worker's environment names, outside the run's fingerprint, so the runs are
+comparable; their run folders are siblings, so the second finds the first), and one flow run that fails.
+Every process is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -31,23 +33,25 @@ from tests.test_deployments_e2e import (
 
 MODEL = "tests.support.regressing_models:depth"
 
-# Three flow runs in one process (one import of Prefect and torch); prints one JSON line per run.
-FLOW_RUNS_SCRIPT = f"""
-import json, os
+# A flow run that fails (a ConfigError at validate-config), in a process of its own; prints its flow-run id.
+FAILING_FLOW_RUN = f"""
 from flows.rpx_bench import rpx_bench
 
-def run(**extra):
-    params = dict(task="monocular_depth", model={MODEL!r}, manifest="builtin:sample", device="cpu")
-    state = rpx_bench(**{{**params, **extra}}, return_state=True)
-    summary = state.result() if state.is_completed() else None
-    print(json.dumps({{"flow_run_id": str(state.state_details.flow_run_id), "state": state.name,
-                      "comparison": (summary or {{}}).get("comparison"), "run_id": (summary or {{}}).get("run_id")}}))
-
-run()
-os.environ["RPX_TEST_DEPTH_QUALITY"] = "bad"
-run()
-run(max_samples=-1)  # a ConfigError at validate-config: the flow run fails
+state = rpx_bench(task="monocular_depth", model={MODEL!r}, manifest="builtin:sample", max_samples=-1, return_state=True)
+print(state.name, state.state_details.flow_run_id)
 """
+
+
+def deployment_run(env: dict, output_dir, api_url: str) -> dict:
+    """``prefect deployment run rpx-bench/smoke`` of MODEL into ``output_dir``, watched to the end; returns the
+    flow run (it must have completed) with ``summary``, the run summary its result holds (via result.json)."""
+    args = [PREFECT, "deployment", "run", "rpx-bench/smoke", "--watch", "--param", f"model={MODEL}"]
+    args += ["--param", f"output_dir={json.dumps(str(output_dir))}"]
+    run_cli(args, env, timeout=180)
+    result = json.loads((output_dir / "result.json").read_text())
+    flow_run = read_flow_run(api_url, result["run"]["orchestration"]["flow_run_id"])
+    assert result["run"]["orchestration"]["deployment"] == "smoke"
+    return {**flow_run, "run_id": result["run"]["id"]}
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -122,29 +126,29 @@ def test_regression_event_and_both_automations_notify_a_webhook(tmp_path):
         automations = api_post(api_url, "/automations/filter", {})
         assert sorted(a["name"] for a in automations) == ["rpx-bench-failed", "rpx-benchmark-regressed"]
 
-        result = subprocess.run(
-            [sys.executable, "-c", FLOW_RUNS_SCRIPT], cwd=work, env=env, capture_output=True, text=True, timeout=240
-        )
-        assert result.returncode == 0, result.stderr[-4000:]
-        good, worse, failed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        run_cli([PREFECT, "deploy", "--all", "--no-prompt"], env, timeout=120)
+        quality = tmp_path / "quality.txt"
+        quality.write_text("good")
+        worker_env = {**env, "RPX_TEST_DEPTH_QUALITY_FILE": str(quality)}
+        worker_command = [PREFECT, "worker", "start", "--pool", "rpx-process"]
+        started.append(start_background(worker_command, tmp_path, worker_env, logs / "worker.log"))
 
-        assert good["state"] == "Completed" and good["comparison"] == {"status": "no previous run"}
-        assert worse["state"] == "Completed"
-        comparison = worse["comparison"]
-        assert comparison["status"] == "compared" and comparison["verdict"] == "regressed"
-        assert comparison["previous_run_id"] == good["run_id"] and comparison["metric"] == "absrel"
-        assert failed["state"] == "Failed"
+        good = deployment_run(env, work / "good", api_url)
+        quality.write_text("bad")
+        worse = deployment_run(env, work / "worse", api_url)
+        failing = subprocess.run(
+            [sys.executable, "-c", FAILING_FLOW_RUN], cwd=work, env=env, capture_output=True, text=True, timeout=240
+        )
+        state_name, failed_id = failing.stdout.split()[-2:]
+        assert state_name == "Failed", failing.stderr[-4000:]
 
         # The worse run: Completed, tagged regression, with the comparison artifact; the good run untagged.
-        worse_run = read_flow_run(api_url, worse["flow_run_id"])
-        assert worse_run["state"]["type"] == "COMPLETED"
-        assert "regression" in worse_run["tags"] and "data:sample" in worse_run["tags"]
-        assert "regression" not in read_flow_run(api_url, good["flow_run_id"])["tags"]
-        artifacts = api_post(
-            api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [worse["flow_run_id"]]}}}
-        )
-        [artifact] = [a for a in artifacts if a["key"] == comparison["artifact"]]
-        assert artifact["type"] == "markdown" and artifact["key"].endswith("-sample-cpu-comparison")
+        assert worse["state"]["type"] == "COMPLETED" and good["state"]["type"] == "COMPLETED"
+        assert "regression" in worse["tags"] and "data:sample" in worse["tags"]
+        assert "regression" not in good["tags"]
+        artifacts = api_post(api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [worse["id"]]}}})
+        [artifact] = [a for a in artifacts if a["key"].endswith("-sample-cpu-comparison")]
+        assert artifact["type"] == "markdown" and good["run_id"] in artifact["data"] and "regressed" in artifact["data"]
 
         def notifications(word: str) -> list[dict]:
             return [r["json"] for r in webhook.received if word in r["json"]["subject"]]
@@ -158,9 +162,9 @@ def test_regression_event_and_both_automations_notify_a_webhook(tmp_path):
         [regression] = notifications("RPX regression")
         assert "absrel" in regression["subject"] and "absrel" in regression["body"]
         assert good["run_id"] in regression["body"] and worse["run_id"] in regression["body"]
-        assert worse["flow_run_id"] in regression["body"]  # the flow-run URL
+        assert worse["id"] in regression["body"]  # the flow-run URL
         [failure] = notifications("Failed")
-        assert failed["flow_run_id"] in failure["body"] and "monocular_depth" in failure["subject"]
+        assert failed_id in failure["body"] and "monocular_depth" in failure["subject"]
         assert len(webhook.received) == 2
     finally:
         for process in reversed(started):

@@ -276,6 +276,21 @@ LABEL_CASES = [
     ("relative_camera_pose", "pose_a", _set(pose_a="scenes/scene_004/0/pose/gone.npz"), "gone.npz"),
     ("relative_camera_pose", "rgb_b", _drop("rgb_b"), "None"),
     ("relative_camera_pose", "rgb_b", _set(rgb_b="scenes/scene_004/0/rgb/gone.png"), "gone.png"),
+    # novel view synthesis: the target frame and the target camera
+    (
+        "novel_view_synthesis",
+        "target_rgb",
+        _with_file("target_rgb", lambda f: f.png("small.png", np.zeros((48, 64, 3), np.uint8))),
+        "is 48x64",
+    ),
+    ("novel_view_synthesis", "target_rgb", _set(target_rgb="scenes/scene_004/0/rgb/gone.png"), "gone.png"),
+    (
+        "novel_view_synthesis",
+        "target_pose",
+        _with_file("target_pose", lambda f: f.pose_npz("nan.npz", [NAN, 0, 0], [0, 0, 0, 1])),
+        "nan.npz",
+    ),
+    ("novel_view_synthesis", "target_pose", _set(target_pose=[[1, 0], [0, 1]]), "[[1, 0], [0, 1]]"),
     # keypoints
     ("keypoint_matching", "points0", _set(points0=[[1, 1], [2, 2]], points1=[[1, 1]], visibility=None), "2 points"),
     ("keypoint_matching", "visibility", _set(points0=[[1, 1]], points1=[[1, 1]], visibility=[1, 0]), "2 values"),

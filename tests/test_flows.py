@@ -215,7 +215,10 @@ def test_smoke_run_on_builtin_sample_data(prefect_client, tmp_path, monkeypatch)
         [found[kind]] = [a for a in artifacts_with_key(prefect_client, expected[kind]) if a.flow_run_id == flow_run.id]
         assert found[kind].type == artifact_type, kind
     # No file:// link: the markdown names the run folder's path.
-    assert found["summary"].data.startswith((tmp_path / "out" / "summary.md").read_text().rstrip("\n"))
+    summary_md = (tmp_path / "out" / "summary.md").read_text()
+    # The artifact is summary.md without its relative image link (the UI cannot show it), plus the run folder.
+    assert "![phase scores](phase_scores.png)" in summary_md and "![phase scores]" not in found["summary"].data
+    assert found["summary"].data.startswith(summary_md.split("\n## Phase scores")[0].rstrip("\n"))
     assert f"`{(tmp_path / 'out').resolve()}`" in found["summary"].data and "file://" not in found["summary"].data
     metrics = json.loads(found["metrics"].data) if isinstance(found["metrics"].data, str) else found["metrics"].data
     assert "absrel" in {row["metric"] for row in metrics}
