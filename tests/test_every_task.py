@@ -48,6 +48,9 @@ def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_cl
     columns = pq.read_schema(out / "per_sample_metrics.parquet").names
     assert columns[:5] == ["id", "scene", "phase", "difficulty", "frame_idx"]
     assert columns[5:-1] == spec.metric_names and columns[-1] == "latency_ms"
-    keys = {artifact.key for artifact in prefect_client.read_artifacts() if artifact.key}
     expected = {artifact_key(spec.name, baseline, "hard", kind, data="sample", device="cpu") for kind in ARTIFACT_KINDS}
-    assert set(summary["artifacts"].values()) == expected and expected <= keys
+    # Read by key: the session's API holds many artifacts, more than one unfiltered page.
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    found = prefect_client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=sorted(expected))))
+    assert set(summary["artifacts"].values()) == expected and expected <= {artifact.key for artifact in found}
