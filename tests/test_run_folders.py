@@ -9,7 +9,8 @@ from pathlib import Path
 
 from rpx_tasks.cli import main
 from rpx_tasks.config import RunConfig
-from rpx_tasks.run_record import LATEST, RUN_FILE, config_fingerprint, latest_run, new_run_id, point_latest
+from rpx_tasks.run_identity import config_fingerprint, new_run_id
+from rpx_tasks.run_record import LATEST, RUN_FILE, latest_run, point_latest
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from rpx_tasks.comparison.loading import LoadedRun
-from rpx_tasks.run_record import device_class as run_device_class
+from rpx_tasks.run_identity import device_class as run_device_class
 from rpx_tasks.runs_listing import data_revision
 
 
 def device_class(result: dict[str, Any]) -> str:
-    """Return the device class of a run (``run_record.device_class``: cuda, mps or cpu), from result.json's
+    """Return the device class of a run (``run_identity.device_class``: cuda, mps or cpu), from result.json's
     ``compute.device``, ``environment.device`` or ``run.device``; ``unknown`` when none is recorded."""
     device = (
         (result.get("compute") or {}).get("device")

@@ -17,7 +17,7 @@ from typing import Any
 from rpx_tasks import bench
 from rpx_tasks.config import RunConfig
 from rpx_tasks.reports import PHASE_SCORES_FILE
-from rpx_tasks.run_record import data_identity, data_source_label, device_class
+from rpx_tasks.run_identity import data_identity, data_source_label, device_class
 
 # The artifacts write_report_step publishes, by kind: the markdown summary (with the run folder's path),
 # the aggregated metrics table and the phase-scores table.

@@ -27,7 +27,8 @@ from prefect.cache_policies import NO_CACHE
 
 from rpx_tasks.config import RunConfig
 from rpx_tasks.reports import RESULT_FILE
-from rpx_tasks.run_record import RUN_FILE, data_source_label, device_class, read_json_object
+from rpx_tasks.run_identity import data_source_label, device_class
+from rpx_tasks.run_record import RUN_FILE, read_json_object
 
 from .artifacts import COMPARISON_KIND, RunLabels, run_labels
 from .flow_run_tags import REGRESSION_TAG, add_flow_run_tags
