@@ -196,3 +196,36 @@ def test_no_metric_vector_gives_nulls_with_a_reason():
     assert result["jedi"]["j_min"] is None and result["jedi"]["reason"]
     with pytest.raises(MetricError):
         phase_robustness([], ["miou"])
+
+
+def test_a_metric_constant_up_to_rounding_is_left_out_like_a_constant_one():
+    """A metric equal in every row still differs between cells in its last bits (cell means are sums over
+    different frame counts); it must be dropped as constant, not make E or a transition singular."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for scene in range(8):
+        for phase in PHASES:
+            for _ in range(int(rng.integers(1, 5))):
+                rows.append({"scene": f"s{scene}", "phase": phase, "absrel": rng.uniform(0.05, 0.4), "delta1": 0.1})
+    with_constant = _phi(rows, ["absrel", "delta1"])
+    without = _phi([{k: v for k, v in row.items() if k != "delta1"} for row in rows], ["absrel"])
+    assert with_constant["metrics_used"] == ["absrel"] and "delta1" in " ".join(with_constant["notes"])
+    assert with_constant["phi"] == pytest.approx(without["phi"])
+    assert all(t["phi"] is not None for t in with_constant["per_transition"].values())
+
+
+def test_j_min_needs_all_three_phases_and_ignores_other_phase_names():
+    rows = [
+        {"scene": "s1", "phase": "clutter", "absrel": 0.25, "delta1": 0.5},
+        {"scene": "s1", "phase": "clean", "absrel": 0.0, "delta1": 0.25},
+    ]
+    missing = compute_jedi(collect_phase_cells(rows, ["absrel", "delta1"]))
+    assert missing["j_min"] is None and "interaction" in missing["reason"]
+    assert missing["per_phase"] == pytest.approx({"clutter": 0.5, "clean": 0.5})
+    rows += [
+        {"scene": "s1", "phase": "interaction", "absrel": 0.1, "delta1": 0.8},
+        {"scene": "s1", "phase": "extra", "absrel": 0.5, "delta1": 0.0},
+    ]
+    with_extra = compute_jedi(collect_phase_cells(rows, ["absrel", "delta1"]))
+    assert with_extra["j_min"] == pytest.approx(0.5) and with_extra["per_phase"]["extra"] == 0.0
+    assert any("extra" in note for note in with_extra["notes"])

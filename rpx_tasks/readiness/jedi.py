@@ -2,7 +2,9 @@
 
 d_k = clip((x_k − worst) / (best − worst), 0, 1) with the metric's ``MetricSpec`` bounds; a cell's
 J is the geometric mean of its d_k (0 when any d_k is 0); a phase's J is the mean J of its cells;
-``overall`` is the mean J of every cell; ``j_min`` the lowest phase J (the worst phase).
+``overall`` is the mean J of every cell; ``j_min`` the lowest J of the three phases clutter,
+interaction and clean (the worst phase), null with a reason unless all three have cells; a phase
+of another name is reported in ``per_phase`` but never counts towards ``j_min``.
 Every cell with finite means counts (not only the complete-case scenes of Φ); cells with a
 non-finite mean are left out with a note (``phase_cells``).
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.constants import PHASES
 from rpx_tasks.contracts.metric_specs import metric_spec
 from rpx_tasks.readiness.phase_cells import PhaseCells, phase_order
 
@@ -51,11 +54,18 @@ def compute_jedi(cells: PhaseCells) -> dict[str, Any]:
         notes.append(f"{out_of_window} cell means outside their metric's [best, worst] window (clipped)")
     per_phase = {phase: float(np.mean(by_phase[phase])) for phase in phase_order(by_phase)}
     every = [j for values in by_phase.values() for j in values]
+    missing = [phase for phase in PHASES if phase not in per_phase]
+    if missing:
+        reason = f"J_min needs all three phases; no cell of {', '.join(missing)}"
+        notes.append(reason)
+    extra = sorted(set(per_phase) - set(PHASES))
+    if extra:
+        notes.append(f"phases outside clutter / interaction / clean left out of J_min: {', '.join(extra)}")
     return {
-        "j_min": min(per_phase.values()),
+        "j_min": None if missing else min(per_phase[phase] for phase in PHASES),
         "per_phase": per_phase,
         "overall": float(np.mean(every)),
         "metrics_used": metrics,
         "notes": notes,
-        "reason": None,
+        "reason": reason,
     }

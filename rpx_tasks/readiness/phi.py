@@ -29,6 +29,9 @@ TRANSITIONS: tuple[tuple[str, str], ...] = (("clutter", "interaction"), ("intera
 MAX_CONDITION = 1000.0
 WARN_CONDITION = 30.0
 
+# A metric whose cell means spread less than this (relative to their size) counts as constant.
+CONSTANT_TOLERANCE = 1e-9
+
 
 def transition_name(before: str, after: str) -> str:
     """The result.json key of a transition: ``"clutter→interaction"``."""
@@ -148,7 +151,13 @@ def compute_phi(cells: PhaseCells) -> dict[str, Any]:
     if n < 2 or p < 2:
         return _empty(metrics, n, n_dropped, notes, f"insufficient data: {n} complete scenes over {p} phases")
     flat = tensor.reshape(-1, len(metrics))
-    constant = [name for name, column in zip(metrics, flat.T) if np.ptp(column) == 0]
+    # Constant up to rounding: cell means are sums over different frame counts, so a metric equal in every
+    # row differs between cells in its last bits; such a column only makes E singular.
+    constant = [
+        name
+        for name, column in zip(metrics, flat.T)
+        if np.ptp(column) <= CONSTANT_TOLERANCE * max(1.0, float(np.max(np.abs(column))))
+    ]
     if constant:
         notes.append(f"metrics constant over every cell dropped: {', '.join(constant)}")
         keep = [index for index, name in enumerate(metrics) if name not in constant]
