@@ -22,21 +22,21 @@ def format_ci(ci: list[float | None]) -> str:
     return "–" if low is None or high is None else f"[{format_signed(low)}, {format_signed(high)}]"
 
 
+def delta_cells(entry: dict[str, Any]) -> list[str]:
+    """Return the cells every compared metric shows: n, mean of A, mean of B, delta, interval, verdict."""
+    return [
+        str(entry["n"]),
+        format_value(entry["a"]),
+        format_value(entry["b"]),
+        format_signed(entry["delta"]),
+        format_ci(entry["ci"]),
+        entry["verdict"],
+    ]
+
+
 def metric_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
     """Return one row of ``METRIC_COLUMNS`` cells per metric entry."""
-    return [
-        [
-            entry["metric"],
-            direction_arrow(entry["higher_is_better"]),
-            str(entry["n"]),
-            format_value(entry["a"]),
-            format_value(entry["b"]),
-            format_signed(entry["delta"]),
-            format_ci(entry["ci"]),
-            entry["verdict"],
-        ]
-        for entry in entries
-    ]
+    return [[entry["metric"], direction_arrow(entry["higher_is_better"]), *delta_cells(entry)] for entry in entries]
 
 
 def primary_group_rows(comparison: dict[str, Any]) -> list[list[str]]:
@@ -45,17 +45,7 @@ def primary_group_rows(comparison: dict[str, Any]) -> list[list[str]]:
     name = comparison["primary"]["metric"]
 
     def row(label: str, entry: dict[str, Any] | None) -> list[str] | None:
-        if entry is None:
-            return None
-        return [
-            label,
-            str(entry["n"]),
-            format_value(entry["a"]),
-            format_value(entry["b"]),
-            format_signed(entry["delta"]),
-            format_ci(entry["ci"]),
-            entry["verdict"],
-        ]
+        return None if entry is None else [label, *delta_cells(entry)]
 
     def pick(group: dict[str, Any]) -> dict[str, Any] | None:
         return next((entry for entry in group["metrics"] if entry["metric"] == name), None)
