@@ -270,11 +270,10 @@ def _record_progress(record: RunRecord, done: int) -> None:
 
 def _resume_point(journal: RunJournal, record: RunRecord, dataset: SplitDataset) -> ResumePoint | None:
     """Open the run's journal: returns the ResumePoint of a resumed run's last commit, or None (a new run, or a
-    resumed run killed before its first commit); a new run discards what an earlier run left there.
+    resumed run killed before its first commit).
     Raises ConfigError when the commit does not fit the split (more samples, another last sample),
     OutputError when it cannot be read."""
-    if record.resumed_from is None:
-        journal.discard()
+    if record.resumed_from is None:  # a new run: open_run already cleared any earlier run's journal
         journal.open()
         return None
     checkpoint = journal.open()

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from rpx_tasks.constants import CHECKPOINT_EVERY_SAMPLES, CHECKPOINT_EVERY_SECONDS
 from rpx_tasks.errors import OutputError
+from rpx_tasks.reports import publish
 
 CHECKPOINT_DIR = ".rpx-checkpoint"
 COMMIT_FILE = "checkpoint.json"
@@ -62,12 +63,6 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _durable_replace(temp: Path, final: Path) -> None:
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, final)
 
 
 def _split_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -256,7 +251,7 @@ class RunJournal:
         temp = self.folder / f".{name}.tmp"
         try:
             write(temp)
-            _durable_replace(temp, self.folder / name)
+            publish(temp, self.folder / name)
         finally:
             temp.unlink(missing_ok=True)
 

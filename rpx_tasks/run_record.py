@@ -42,7 +42,6 @@ from rpx_tasks.run_lock import LOCK_FILE, RunLock
 RUN_FILE = "run.json"
 STAGED_RUN_FILE = ".run.json.running"
 LATEST = "latest"
-RUN_STATUSES = ("running", "complete", "failed")
 
 logger = logging.getLogger("rpx_tasks.run")
 
