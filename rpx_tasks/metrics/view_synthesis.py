@@ -83,7 +83,11 @@ def global_ssim(prediction: np.ndarray, target: np.ndarray) -> float:
     Returns a float in [-1, 1]; 1.0 when the denominator is <= 0. Raises MetricError when
     either is not an (H, W, 3) array or their shapes differ.
     """
-    p, g = _image_pair(prediction, target)
+    return _global_ssim(*_image_pair(prediction, target))
+
+
+def _global_ssim(p: np.ndarray, g: np.ndarray) -> float:
+    """``global_ssim`` of two checked float64 images of one shape."""
     mu_p, mu_g = p.mean(), g.mean()
     numerator, denominator = _ssim_formula(mu_p, mu_g, p.var(), g.var(), float(np.mean((p - mu_p) * (g - mu_g))))
     return 1.0 if denominator <= 0 else float(numerator / denominator)
@@ -108,7 +112,11 @@ def windowed_ssim(prediction: np.ndarray, target: np.ndarray) -> float | None:
     smaller than ``SSIM_WINDOW`` pixels in height or width. Raises MetricError when either is
     not an (H, W, 3) array or their shapes differ.
     """
-    p, g = _image_pair(prediction, target)
+    return _windowed_ssim(*_image_pair(prediction, target))
+
+
+def _windowed_ssim(p: np.ndarray, g: np.ndarray) -> float | None:
+    """``windowed_ssim`` of two checked float64 images of one shape."""
     if min(p.shape[:2]) < SSIM_WINDOW:
         return None
     weights = _gaussian_window()
@@ -139,8 +147,8 @@ def view_synthesis_metrics(prediction: np.ndarray, ground_truth: NovelView) -> d
     return {
         "psnr": psnr,
         "mse": mse,
-        "ssim": global_ssim(prediction, ground_truth.target_rgb),
-        "ssim_windowed": windowed_ssim(prediction, ground_truth.target_rgb),
+        "ssim": _global_ssim(p, g),  # the images are checked and converted once, above
+        "ssim_windowed": _windowed_ssim(p, g),
     }
 
 
