@@ -130,10 +130,15 @@ class SplitCachePolicy(CachePolicy):
         return None if config.manifest else download_cache_key(config)
 
 
-def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Return True (retry) only when the failed download raised a TransientDownloadError."""
+def failure_of(state: Any) -> BaseException | None:
+    """Return the exception a failed task-run state holds, or None when it cannot be read. Raises nothing."""
     try:
         error = state.result(raise_on_failure=False)
     except Exception:
-        return False
-    return isinstance(error, TransientDownloadError)
+        return None
+    return error if isinstance(error, BaseException) else None
+
+
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Return True (retry) only when the failed download raised a TransientDownloadError."""
+    return isinstance(failure_of(state), TransientDownloadError)

@@ -39,6 +39,7 @@ from .cache_policies import (
     SplitCachePolicy,
     download_backoff_seconds,
     download_needs_refresh,
+    failure_of,
     results_dir,
     retry_transient_only,
 )
@@ -138,11 +139,8 @@ def benchmark_retry_delay_seconds() -> float:
 def retry_unless_rpx_error(task: Any, task_run: Any, state: Any) -> bool:
     """Return True (retry) when the failed benchmark raised an error that is not an RPX error: an RPX error
     (a bad sample or prediction, a full disk, a locked folder) would fail the same way again."""
-    try:
-        error = state.result(raise_on_failure=False)
-    except Exception:
-        return False
-    return isinstance(error, BaseException) and not isinstance(error, RPXError)
+    error = failure_of(state)
+    return error is not None and not isinstance(error, RPXError)
 
 
 @task(
