@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from rpx_tasks.alignment_record import resolve_alignment
-from rpx_tasks.charts import write_phase_scores
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import SplitDataset, open_split
@@ -419,6 +418,8 @@ def _publish_report(
     finally:
         rows.unlink(missing_ok=True)
     write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
+    from rpx_tasks.charts import write_phase_scores  # matplotlib: loaded when a report is written, not at start-up
+
     write_phase_scores(out, payload, paths.phase_scores)
     write_text_atomic(paths.summary_md, format_summary(payload))
     write_result_json(paths.result_json, payload)

@@ -96,7 +96,6 @@ def show_comparison(comparison: dict[str, Any], ui: PlainUI) -> None:
 def cmd_compare(args: argparse.Namespace, ui: PlainUI) -> int:
     """Run ``rpx compare``; returns 3 with ``--fail-on-regression`` when the primary metric regressed, else 0.
     Raises ConfigError (exit 1) when A or B is not a finished run or they are runs of different tasks."""
-    from rpx_tasks.charts import write_comparison_chart
     from rpx_tasks.comparison import compare_runs, comparison_markdown
     from rpx_tasks.reports import write_text_atomic
 
@@ -113,6 +112,8 @@ def cmd_compare(args: argparse.Namespace, ui: PlainUI) -> int:
     if args.markdown:
         write_text_atomic(Path(args.markdown), comparison_markdown(comparison))
     if args.plot:
+        from rpx_tasks.charts import write_comparison_chart  # matplotlib only when a chart is asked for
+
         write_comparison_chart(comparison, Path(args.plot))
     return EXIT_REGRESSION if args.fail_on_regression and comparison["regressed"] else 0
 
