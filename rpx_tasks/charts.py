@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from rpx_tasks.comparison.loading import read_per_sample
 from rpx_tasks.constants import PHASES, SPLITS
+from rpx_tasks.readiness.phase_cells import ordered
 from rpx_tasks.reports import PHASE_SCORES_FILE, write_bytes_atomic
 
 CHART_DPI = 100
@@ -73,11 +74,6 @@ def save_png(figure: Figure, path: Path | str) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=CHART_DPI)  # no bbox_inches="tight": the size stays fixed
     return write_bytes_atomic(Path(path), buffer.getvalue())
-
-
-def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
-    present = set(values)
-    return [value for value in preferred if value in present] + sorted(present - set(preferred))
 
 
 def grouped_bars(
@@ -135,8 +131,8 @@ def write_phase_scores(folder: Path, payload: dict[str, Any], path: Path | None 
     higher = (payload["aggregated"].get(metric) or {}).get("higher_is_better")
     columns = read_per_sample(folder, [metric])
     means = _cell_means(columns, metric) if metric in columns else {}
-    phases = _ordered([phase for phase, _ in means], PHASES) or list(PHASES)
-    levels = _ordered([level for _, level in means], SPLITS)
+    phases = ordered([phase for phase, _ in means], PHASES) or list(PHASES)
+    levels = ordered([level for _, level in means], SPLITS)
     wps = (payload.get("readiness") or {}).get("wps") or {}
     figure, (axes,) = new_figure()
     grouped_bars(axes, phases, levels, means)
@@ -168,8 +164,8 @@ def write_comparison_chart(comparison: dict[str, Any], path: Path | str) -> Path
         for cell in cells
         if cell["delta"] is not None and None not in cell["ci"]
     }
-    phases = _ordered([cell["phase"] for cell in cells], PHASES) or list(PHASES)
-    levels = _ordered([cell["difficulty"] for cell in cells], SPLITS)
+    phases = ordered([cell["phase"] for cell in cells], PHASES) or list(PHASES)
+    levels = ordered([cell["difficulty"] for cell in cells], SPLITS)
     figure, (axes,) = new_figure()
     grouped_bars(axes, phases, levels, values, errors)
     verdicts = {(cell["phase"], cell["difficulty"]): cell["verdict"] for cell in cells}

@@ -20,6 +20,7 @@ from rpx_tasks.comparison.loading import LoadedRun, load_run
 from rpx_tasks.comparison.verdicts import REGRESSED, min_delta_for, verdict
 from rpx_tasks.constants import PHASES, SPLITS
 from rpx_tasks.errors import ConfigError
+from rpx_tasks.readiness.phase_cells import ordered
 
 SCHEMA_VERSION = 1
 
@@ -158,12 +159,6 @@ def _metric_entries(
     return entries
 
 
-def _ordered(values: np.ndarray, preferred: tuple[str, ...]) -> list[str]:
-    """Return the distinct ``values``, those in ``preferred`` first in its order, then the rest sorted."""
-    present = set(values.tolist())
-    return [value for value in preferred if value in present] + sorted(present - set(preferred))
-
-
 def _check_comparable(a: LoadedRun, b: LoadedRun) -> None:
     """Raise ConfigError when the runs are of different tasks or share no sample id."""
     if a.task != b.task:
@@ -215,8 +210,8 @@ def compare_loaded(
     overall = entries(everything)
     primary_name = a.primary_metric
     primary = next((entry for entry in overall if entry["metric"] == primary_name), None)
-    phases = _ordered(pairs.phases, PHASES)
-    difficulties = _ordered(pairs.difficulties, SPLITS)
+    phases = ordered(pairs.phases, PHASES)
+    difficulties = ordered(pairs.difficulties, SPLITS)
     by_phase = [
         {"phase": phase, "n": int((pairs.phases == phase).sum()), "metrics": entries(pairs.phases == phase)}
         for phase in phases

@@ -17,10 +17,15 @@ import numpy as np
 from rpx_tasks.constants import PHASES
 
 
+def ordered(values: Iterable[str], preferred: Iterable[str]) -> list[str]:
+    """Return the distinct ``values``: those in ``preferred`` first, in its order, then the rest sorted."""
+    present, preferred = set(values), list(preferred)
+    return [value for value in preferred if value in present] + sorted(present - set(preferred))
+
+
 def phase_order(phases: Iterable[str]) -> list[str]:
     """Return ``phases`` in canonical order: clutter, interaction, clean, then unknown phases alphabetically."""
-    present = set(phases)
-    return [p for p in PHASES if p in present] + sorted(present - set(PHASES))
+    return ordered(phases, PHASES)
 
 
 @dataclass
