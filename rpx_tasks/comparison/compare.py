@@ -132,7 +132,7 @@ def _metric_entries(
     diff = b - a  # NaN where either run misses the metric
     both = np.isfinite(diff)
     boot = scene_bootstrap(diff, scenes, resamples=resamples, seed=seed)
-    counts = both.sum(axis=0)
+    counts = boot.frames  # the frames where both runs hold the metric
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_a = np.where(both, a, 0.0).sum(axis=0) / counts
         mean_b = np.where(both, b, 0.0).sum(axis=0) / counts
