@@ -13,6 +13,7 @@ procedural dataset (offline).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from prefect import Flow, flow, get_run_logger
@@ -23,6 +24,7 @@ from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import discard_staged
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
+from rpx_tasks.run_identity import device_class
 from rpx_tasks.runner import Progress
 from rpx_tasks.steps import (
     add_flow_run_tags,
@@ -84,13 +86,15 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
     tune_allocator_for_frames()
     try:
         config = validate_config_step(params)
-        add_flow_run_tags(run_labels(config, config.device).tags(with_device=False))  # findable even if it fails
+        labels = run_labels(config, config.device)  # once: it hashes a local manifest
+        add_flow_run_tags(labels.tags(with_device=False))  # findable even if it fails
         resolved_device = resolve_device_step(config.device, require_cuda=config.require_cuda)
-        add_flow_run_tags(run_labels(config, resolved_device).tags())
+        labels = dataclasses.replace(labels, device=device_class(resolved_device))
+        add_flow_run_tags(labels.tags())
         prepared = run_download_split_step(config)  # refetches when a cached split lost files
         dataset = open_split_step(config, prepared)
         loaded_model = resolve_model_step(config, resolved_device)
-        staged = run_benchmark_step(config, loaded_model, dataset, resolved_device, progress)
+        staged = run_benchmark_step(config, loaded_model, dataset, resolved_device, progress, labels)
         try:
             summary = write_report_step(config, prepared, staged, resolved_device)
         finally:

@@ -32,7 +32,7 @@ from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.runner import Progress
 
-from .artifacts import PROGRESS_KIND, publish_artifacts, run_labels, run_summary
+from .artifacts import PROGRESS_KIND, RunLabels, publish_artifacts, run_labels, run_summary
 from .cache_policies import (
     DOWNLOAD_RETRIES,
     DOWNLOAD_RETRY_JITTER,
@@ -152,7 +152,12 @@ def retry_unless_rpx_error(task: Any, task_run: Any, state: Any) -> bool:
     retry_condition_fn=retry_unless_rpx_error,
 )
 def run_benchmark_step(
-    config: RunConfig, model: Model, dataset: SplitDataset, device: str, progress: Progress | None = None
+    config: RunConfig,
+    model: Model,
+    dataset: SplitDataset,
+    device: str,
+    progress: Progress | None = None,
+    labels: RunLabels | None = None,
 ) -> bench.StagedRun:
     """Run the benchmark loop; returns the StagedRun (rows in the run's journal, not yet published).
 
@@ -161,10 +166,11 @@ def run_benchmark_step(
     An incomplete run of the same configuration (a killed flow run, or this step's previous try) is
     resumed, and the run log says so. Progress goes to the run log, to the progress artifact
     ``rpx-...-progress`` (samples done / total, :mod:`.progress_artifact`) and, when given, to
-    ``progress(done, total, stage)``. Raises ManifestError / ModelError / MetricError / OutputError /
-    RunLockedError.
+    ``progress(done, total, stage)``. ``labels``: the run's RunLabels when the caller has them (else
+    computed here: ``run_labels`` hashes a local manifest). Raises ManifestError / ModelError /
+    MetricError / OutputError / RunLockedError.
     """
-    labels = run_labels(config, device)
+    labels = labels or run_labels(config, device)
     to_ui = progress_artifact(
         labels.key(PROGRESS_KIND),
         f"RPX benchmark progress (% of samples): {labels.task} / {labels.model} / {labels.split}",
