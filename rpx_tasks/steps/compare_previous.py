@@ -54,16 +54,10 @@ def regression_resource_id(labels: RunLabels) -> str:
     return f"rpx.benchmark.{labels.task}.{labels.model}.{labels.split}"
 
 
-def complete_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Return (run.json, result.json) of ``folder`` when it holds a complete run (the record says ``complete``
-    and result.json is of that run), else None. Raises nothing."""
-    record = read_json_object(folder / RUN_FILE)
+def holds_report_of(folder: Path, record: dict[str, Any]) -> bool:
+    """Return whether ``folder``'s result.json is the report of run ``record`` (a complete run). Raises nothing."""
     result = read_json_object(folder / RESULT_FILE)
-    if not record or not result or record.get("status") != "complete":
-        return None
-    if (result.get("run") or {}).get("id") != record.get("id"):
-        return None
-    return record, result
+    return bool(result) and (result.get("run") or {}).get("id") == record.get("id")
 
 
 def comparable_runs(run_folder: Path, labels: RunLabels, exclude_id: str | None) -> list[RunFolder]:
@@ -78,10 +72,9 @@ def comparable_runs(run_folder: Path, labels: RunLabels, exclude_id: str | None)
     for folder in siblings:
         if folder.is_symlink() or folder == run_folder.resolve():
             continue
-        complete = complete_run(folder)
-        if complete is None:
+        record = read_json_object(folder / RUN_FILE)
+        if not record or record.get("status") != "complete":
             continue
-        record, _ = complete
         same = (
             record.get("task") == labels.task
             and record.get("model") == labels.model
@@ -89,7 +82,8 @@ def comparable_runs(run_folder: Path, labels: RunLabels, exclude_id: str | None)
             and data_source_label(record.get("data") or {}) == labels.data
             and device_class(record.get("device")) == labels.device
         )
-        if same and record.get("id") != exclude_id:
+        # result.json, the larger file, is read only for a run that matches.
+        if same and record.get("id") != exclude_id and holds_report_of(folder, record):
             orchestration = record.get("orchestration") or {}
             found.append(
                 RunFolder(
