@@ -97,7 +97,9 @@ def read_per_sample(folder: Path, metric_names: list[str]) -> dict[str, np.ndarr
     file is missing or unreadable."""
     path = folder / PER_SAMPLE_FILE
     try:
-        table = pq.read_table(path)
+        present = set(pq.read_schema(path).names)
+        wanted = ("id", "scene", "phase", "difficulty", *metric_names)  # only these columns are read
+        table = pq.read_table(path, columns=[name for name in dict.fromkeys(wanted) if name in present])
     except (OSError, ValueError) as error:
         raise ConfigError(
             f"Cannot read the per-sample rows {path}: {error}",
