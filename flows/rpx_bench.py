@@ -143,6 +143,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         model_kwargs: dict[str, Any] | None = PARAMETER_DEFAULTS["model_kwargs"],
         vocabulary: str | list[str] | None = PARAMETER_DEFAULTS["vocabulary"],
         alignment: str | None = PARAMETER_DEFAULTS["alignment"],
+        frame_budget: int | None = PARAMETER_DEFAULTS["frame_budget"],
+        sampling: str = PARAMETER_DEFAULTS["sampling"],
+        fscore: bool = PARAMETER_DEFAULTS["fscore"],
         count_flops: bool = PARAMETER_DEFAULTS["count_flops"],
         resume: bool = PARAMETER_DEFAULTS["resume"],
         checkpoint_every: int = PARAMETER_DEFAULTS["checkpoint_every"],
@@ -157,7 +160,10 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         ``vocabulary`` (open-vocabulary tasks) overrides the vocabulary every sample's model receives:
         a list of phrases, ``"a,b"``, ``"@FILE"`` or ``"frame-labels"`` (``rpx bench --vocabulary``).
         ``alignment`` (depth tasks): ``none``, ``ls_affine`` or ``ls_disparity``, fitted per frame before the
-        depth metrics (``rpx bench --alignment``); None applies the registry model's default.
+        depth metrics (``rpx bench --alignment``); None applies the registry model's default (video_depth: one
+        fit per clip).
+        ``frame_budget``, ``sampling`` (``all`` | ``stride``) and ``fscore`` (clip tasks: video_depth): at most
+        ``frame_budget`` frames per clip, the first ones or every k-th; ``fscore`` adds fscore_5cm.
         ``require_cuda`` (``rpx bench --require-cuda``; the nightly deployments set it) fails the run with a
         ConfigError when the GPU is missing, instead of falling back to the CPU.
         ``count_flops=False`` skips the FLOP count (``rpx bench --no-flops``; flops_g null, with the reason).

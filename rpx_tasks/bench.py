@@ -19,7 +19,7 @@ from typing import Any
 from rpx_tasks.alignment_record import resolve_alignment
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
-from rpx_tasks.dataset import SplitDataset, open_split
+from rpx_tasks.dataset import SplitDataset, open_split, row_id
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
 from rpx_tasks.errors import ConfigError, ModelRuntimeError, OutputError, RPXError
@@ -114,6 +114,7 @@ def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
         max_samples=config.max_samples if prepared.source == "local" else None,
         split=config.split,
         vocabulary=config.vocabulary,
+        frames=config.frame_selection,
     )
 
 
@@ -216,7 +217,7 @@ def run_split(
         record = open_run(config, device, samples_total=len(dataset), orchestration=orchestration, resume=config.resume)
     journal = RunJournal(
         record.folder,
-        per_sample_schema(spec.metric_names),
+        per_sample_schema(spec.metric_names, clips=spec.clip is not None),
         every_samples=config.checkpoint_every,
         every_seconds=config.checkpoint_seconds,
         on_commit=lambda done: _record_progress(record, done),
@@ -247,6 +248,7 @@ def run_split(
                 checkpoints=journal,
                 resume=resume,
                 alignment=resolve_alignment(config.task, config.alignment, config.model_name).mode,
+                fscore=config.fscore,
             )
     except BaseException as error:
         _end_attempt(record, journal, error)
@@ -287,7 +289,7 @@ def _resume_point(journal: RunJournal, record: RunRecord, dataset: SplitDataset)
         record.resumed_from = 0
         return None
     done = checkpoint.samples_done
-    if done > len(dataset) or dataset.entries[done - 1]["id"] != checkpoint.last_id:
+    if done > len(dataset) or row_id(dataset.entries[done - 1]) != checkpoint.last_id:
         raise ConfigError(
             f"Run {record.id} in {record.folder} stopped after sample {checkpoint.last_id!r} ({done} done), "
             "which does not match this split.",
@@ -337,11 +339,19 @@ class ReportPaths:
 
 def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> dict[str, Any]:
     """Return the content of result.json (with ``vocabulary``, its source and size, for open-vocabulary
-    tasks; ``alignment``, the depth alignment and its fit statistics, for depth tasks). Raises nothing."""
+    tasks; ``alignment``, the depth alignment and its fit statistics, for depth tasks; for clip tasks
+    ``num_samples`` counts clips, ``num_frames`` frames, and ``frames`` records the frame budget,
+    sampling and fscore option). Raises nothing."""
     outcome = staged.outcome
     vocabulary = {} if staged.vocabulary is None else {"vocabulary": staged.vocabulary}
     aligns = get_task(config.task).align_prediction is not None
     alignment = {"alignment": _alignment_record(config, outcome)} if aligns else {}
+    selection = config.frame_selection
+    clips = (
+        {}
+        if selection is None
+        else {"num_frames": outcome.compute.get("frames"), "frames": {**selection.record(), "fscore": config.fscore}}
+    )
     return {
         "task": config.task,
         "model": config.display_name,
@@ -350,6 +360,7 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
         "revision": prepared.revision,
         "manifest": str(prepared.manifest_path),
         "num_samples": outcome.num_samples,
+        **clips,
         **vocabulary,
         **alignment,
         "primary_metric": outcome.readiness["primary_metric"],

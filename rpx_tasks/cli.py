@@ -198,6 +198,21 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
             else "(this task takes no alignment)"
         ),
     )
+    if spec.clip is not None:
+        sub.add_argument(
+            "--frame-budget",
+            type=int,
+            default=None,
+            metavar="N",
+            help="score at most N frames of each clip (memory of a whole-clip model is O(N frames))",
+        )
+        sub.add_argument(
+            "--sampling",
+            choices=("all", "stride"),
+            default=None,
+            help="with --frame-budget: the first N frames (all, default) or every k-th frame so that at most N remain",
+        )
+        sub.add_argument("--fscore", action="store_true", default=None, help="also compute fscore_5cm (slower)")
     if spec.geometric_coherence:
         sub.add_argument(
             "--sgc",

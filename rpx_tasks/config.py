@@ -18,6 +18,7 @@ from rpx_tasks.constants import (
     default_repo_id,
     default_revision,
 )
+from rpx_tasks.contracts.clips import FrameSelection
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.vocabulary import VocabularyOverride, parse_vocabulary_option
 from rpx_tasks.device import check_device_string
@@ -83,6 +84,8 @@ class RunConfig:
     construction (a file is read then). ``alignment`` (depth tasks): the relative-depth alignment
     (``none``, ``ls_affine``, ``ls_disparity``; reference §1.4) applied before the depth metrics; None
     applies the registry model's default (``rpx_tasks.alignment_record.resolve_alignment``).
+    ``frame_budget``, ``sampling`` and ``fscore`` (clip tasks: video_depth): at most ``frame_budget``
+    frames per clip, the first ones (``all``) or every k-th (``stride``); ``fscore`` adds fscore_5cm.
     Raises ConfigError at construction for any invalid value.
 
     The model is checked at construction too, with nothing downloaded and no weights loaded
@@ -114,6 +117,9 @@ class RunConfig:
     geometric_coherence: bool = False
     vocabulary: str | list[str] | None = None
     alignment: str | None = None
+    frame_budget: int | None = None
+    sampling: str = "all"
+    fscore: bool = False
     resume: bool = True
     checkpoint_every: int = CHECKPOINT_EVERY_SAMPLES
     checkpoint_seconds: float = CHECKPOINT_EVERY_SECONDS
@@ -158,6 +164,33 @@ class RunConfig:
         )
         self.vocabulary = _checked_vocabulary(self.vocabulary, self.task)
         self.alignment = check_alignment_option(self.alignment, self.task)
+        self.frame_selection  # noqa: B018 - checks frame_budget, sampling and fscore
+
+    @property
+    def frame_selection(self) -> FrameSelection | None:
+        """The frames of each clip the run scores (clip tasks), None for a frame task. Raises ConfigError
+        for clip options given to a frame task, a budget below 1 or ``stride`` without a budget."""
+        if get_task(self.task).clip is None:
+            given = [
+                option
+                for option, value in (
+                    ("--frame-budget", self.frame_budget),
+                    ("--sampling", None if self.sampling == "all" else self.sampling),
+                    ("--fscore", self.fscore or None),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ConfigError(
+                    f"{self.task} scores single frames: {', '.join(given)} only apply to clip tasks (video_depth).",
+                    hint=f"drop {', '.join(given)}",
+                )
+            return None
+        if not isinstance(self.fscore, bool):
+            raise ConfigError(
+                f"fscore must be true or false, got {self.fscore!r}.", hint="pass --fscore or leave it out"
+            )
+        return FrameSelection(self.frame_budget, self.sampling)
 
     @property
     def effective_repo_id(self) -> str:

@@ -85,8 +85,9 @@ def publish(staged: Path, final: Path) -> Path:
     return Path(final)
 
 
-def per_sample_schema(metric_names: Iterable[str]) -> pa.Schema:
-    """Columns of ``per_sample_metrics.parquet``: metadata, every metric (float64), latency_ms."""
+def per_sample_schema(metric_names: Iterable[str], *, clips: bool = False) -> pa.Schema:
+    """Columns of ``per_sample_metrics.parquet``: metadata, every metric (float64), latency_ms; with
+    ``clips`` (a clip task: one row per clip) also ``num_frames`` after ``frame_idx``."""
     fields = [
         pa.field("id", pa.string()),
         pa.field("scene", pa.string()),
@@ -94,6 +95,8 @@ def per_sample_schema(metric_names: Iterable[str]) -> pa.Schema:
         pa.field("difficulty", pa.string()),
         pa.field("frame_idx", pa.int64()),
     ]
+    if clips:
+        fields.append(pa.field("num_frames", pa.int64()))
     fields += [pa.field(name, pa.float64()) for name in metric_names]
     fields.append(pa.field("latency_ms", pa.float64()))
     return pa.schema(fields)
@@ -156,14 +159,15 @@ def efficiency_rows(compute: dict[str, Any]) -> list[tuple[str, str]]:
     covers the whole process, not just this run, says so in its label. Raises nothing.
     """
     host_scope = "" if compute.get("peak_host_memory_scope", "run") == "run" else ", process lifetime"
+    unit = "frame" if "frames" in compute else "sample"  # a clip task times its frames
     figures = [
         ("params (M)", compute.get("params_m"), 2),
         ("params trainable (M)", compute.get("params_trainable_m"), 2),
         ("params frozen (M)", compute.get("params_frozen_m"), 2),
         ("FLOPs (G)", compute.get("flops_g"), 2),
-        ("latency p50 (ms/sample)", compute.get("latency_ms_p50"), 1),
-        ("latency p95 (ms/sample)", compute.get("latency_ms_p95"), 1),
-        ("throughput (samples/s)", compute.get("throughput_sps"), 1),
+        (f"latency p50 (ms/{unit})", compute.get("latency_ms_p50"), 1),
+        (f"latency p95 (ms/{unit})", compute.get("latency_ms_p95"), 1),
+        (f"throughput ({unit}s/s)", compute.get("throughput_sps"), 1),
         (f"peak host memory (MB{host_scope})", compute.get("peak_host_memory_mb"), 1),
         ("peak GPU memory (MB)", compute.get("peak_gpu_memory_mb"), 1),
     ]
@@ -197,7 +201,8 @@ def alignment_summary_line(record: dict[str, Any] | None) -> str | None:
     if record["mode"] == "none":
         return line
     scale, shift = record["scale"], record["shift"]
-    line += f", {record['frames_fitted']} frames fitted, {record['frames_unfitted']} unfitted"
+    unit = "clips" if "clips_fitted" in record else "frames"
+    line += f", {record[unit + '_fitted']} {unit} fitted, {record[unit + '_unfitted']} unfitted"
     if scale["mean"] is not None:
         line += (
             f"; scale mean {scale['mean']:.4g} [p5 {scale['p5']:.4g}, p95 {scale['p95']:.4g}],"

@@ -105,7 +105,8 @@ def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) ->
     """Return the sha256 (hex) of a canonical JSON of what the run computes: task, model identity,
     model kwargs, split, data source (``data``: its ``data_identity`` when already computed),
     max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off and the depth
-    alignment the run applies (``--alignment`` or the model's default; left out when ``none``).
+    alignment the run applies (``--alignment`` or the model's default; left out when ``none``), and
+    for a clip task the frame budget, sampling and fscore option.
     Batch size, device, the output folder and the checkpoint interval are not part of it.
     Raises ConfigError / OSError as ``model_identity`` / ``data_identity``."""
     identity = {
@@ -123,5 +124,8 @@ def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) ->
     alignment = resolve_alignment(config.task, config.alignment, config.model_name).mode
     if alignment != "none":  # absent means none, so runs from before --alignment keep their fingerprints
         identity["alignment"] = alignment
+    selection = config.frame_selection
+    if selection is not None:  # clip tasks only, so the other tasks' fingerprints do not change
+        identity["frames"] = {**selection.record(), "fscore": config.fscore}
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

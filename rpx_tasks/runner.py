@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 
 from rpx_tasks.alignment_record import AlignmentStats
+from rpx_tasks.contracts.clips import CLIP_KEY, ends_clip
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
-from rpx_tasks.dataset import SplitDataset
+from rpx_tasks.dataset import SplitDataset, clip_length
 from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
 from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts
@@ -84,6 +85,7 @@ def run_benchmark(
     checkpoints: Checkpoints | None = None,
     resume: ResumePoint | None = None,
     alignment: str = "none",
+    fscore: bool = False,
 ) -> RunOutcome:
     """Run ``model`` over ``dataset`` and score it.
 
@@ -101,6 +103,11 @@ def run_benchmark(
     state restored, and the model predicts only the samples after them, so the outcome equals an
     uninterrupted run's (latency figures cover the samples timed over all attempts).
 
+    A clip task (``spec.clip``, e.g. video_depth) predicts frame by frame in batches that end at clip
+    ends (whole clips for a model with ``whole_clip = True``), calls the model's ``reset()`` before each
+    clip, writes one row per clip and commits checkpoints only at clip ends; ``fscore`` is its
+    ``--fscore`` option. ``RunOutcome.num_samples`` counts rows (clips); ``compute["frames"]`` the frames.
+
     Raises ModelError when the model is for another task or returns the wrong number or kind of
     predictions, ManifestError when a sample cannot be decoded, MetricError from the metrics.
     """
@@ -117,9 +124,11 @@ def run_benchmark(
     coherence = coherence_accumulator(spec) if geometric_coherence else None
     predictor = Predictor(model, device)
     recorder = RowRecorder(spec, rows, notify, len(dataset))
-    aligner = AlignmentStats(alignment) if alignment != "none" else None
+    unit = "clips" if spec.clip is not None else "frames"
+    aligner = AlignmentStats(alignment, unit) if alignment != "none" else None
     start, saved_flops = _restore(resume, recorder, predictor, temporal, coherence, aligner)
-    with contextlib.closing(read_ahead(dataset, batch_size, start=start)) as batches:
+    whole_clips = bool(getattr(model, "whole_clip", False))
+    with contextlib.closing(read_ahead(dataset, batch_size, start=start, whole_clips=whole_clips)) as batches:
         first = next(batches, None)
         flops = saved_flops or _flop_pass(model, first, count_flops)
         memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
@@ -128,7 +137,9 @@ def run_benchmark(
             checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
 
         notify(recorder.done, len(dataset), "predict")
-        with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner) as scorer:
+        with Scorer(
+            spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner, fscore=fscore
+        ) as scorer:
             _predict_and_score(
                 itertools.chain([first] if first else [], batches),
                 batch_size,
@@ -137,10 +148,14 @@ def run_benchmark(
                 recorder,
                 checkpoints.due if checkpoints is not None else None,
                 commit,
+                in_flight_limit=None if spec.clip is None else _clip_in_flight_limit(dataset, batch_size, whole_clips),
             )
         if checkpoints is not None:
             commit()
     compute, notes = _compute_figures(predictor, parameter_counts(model), flops, memory, batch_size)
+    if spec.clip is not None:
+        compute["frames"] = recorder.done
+        compute["whole_clip_model"] = whole_clips
     if start:
         notes.append(
             f"resumed after {start} of {len(dataset)} samples: latency covers the {compute['timed_samples']} samples "
@@ -155,7 +170,7 @@ def run_benchmark(
         "sgc": coherence.result() if coherence is not None else None,
     }
     return RunOutcome(
-        num_samples=recorder.done,
+        num_samples=recorder.rows,
         aggregated=_aggregated(recorder, spec),
         cells=recorder.cells.rows(),
         readiness=readiness,
@@ -229,19 +244,29 @@ def _predict_and_score(
     recorder: RowRecorder,
     checkpoint_due: Callable[[int], bool] | None = None,
     commit: Callable[[], None] | None = None,
+    *,
+    in_flight_limit: int | None = None,
 ) -> None:
     """Predict every batch (read ahead) while the previous one is scored, and write each sample's
-    row once scored, in order (at most two batches in flight); returns None after the last
-    temporal update. When ``checkpoint_due(samples predicted)`` says so after a batch, every
-    sample in flight is written and every temporal update awaited before ``commit()``.
+    row once scored, in order (at most ``in_flight_limit``, default ``batch_size``, samples wait while
+    the next batch is predicted); returns None after the last temporal update. When
+    ``checkpoint_due(samples predicted)`` says so after a batch that ends at a clip end (every batch,
+    for a frame task), every sample in flight is written and every temporal update awaited before ``commit()``.
     Raises what any stage raises."""
     in_flight: collections.deque[tuple[Sample, float, Future]] = collections.deque()
+    limit = in_flight_limit or batch_size
     for batch in batches:
         predictions, per_sample = predictor.predict(batch)
-        while len(in_flight) >= batch_size:
+        while len(in_flight) >= limit:
             _write_scored(*in_flight.popleft(), scorer, recorder)
         in_flight.extend((sample, per_sample, scorer.submit(sample, raw)) for sample, raw in zip(batch, predictions))
-        if checkpoint_due is not None and commit is not None and checkpoint_due(recorder.done + len(in_flight)):
+        at_clip_end = batch[-1].metadata.get(CLIP_KEY) is None or ends_clip(batch[-1])
+        if (
+            checkpoint_due is not None
+            and commit is not None
+            and at_clip_end
+            and checkpoint_due(recorder.done + len(in_flight))
+        ):
             while in_flight:
                 _write_scored(*in_flight.popleft(), scorer, recorder)
             scorer.wait_temporal()
@@ -249,6 +274,13 @@ def _predict_and_score(
     while in_flight:
         _write_scored(*in_flight.popleft(), scorer, recorder)
     scorer.wait_temporal()
+
+
+def _clip_in_flight_limit(dataset: SplitDataset, batch_size: int, whole_clips: bool) -> int:
+    """How many frames of a clip task may wait to be scored: one batch, or one whole clip."""
+    if not whole_clips:
+        return batch_size
+    return max((clip_length(entry) for entry in dataset.entries), default=batch_size)
 
 
 def _write_scored(sample: Sample, seconds: float, scored: Future, scorer: Scorer, recorder: RowRecorder) -> None:

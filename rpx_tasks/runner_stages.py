@@ -23,6 +23,7 @@ import numpy as np
 
 from rpx_tasks.aggregation import CellTable, MetricTable
 from rpx_tasks.alignment_record import AlignmentStats
+from rpx_tasks.contracts.clips import ClipScoring, clip_position, ends_clip, starts_clip
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset
@@ -62,10 +63,13 @@ class ResumePoint:
     state: dict[str, Any]
 
 
-def read_ahead(dataset: SplitDataset, batch_size: int, start: int = 0) -> Iterator[list[Sample]]:
+def read_ahead(
+    dataset: SplitDataset, batch_size: int, start: int = 0, *, whole_clips: bool = False
+) -> Iterator[list[Sample]]:
     """Return the dataset's batches of ``batch_size`` decoded samples from sample ``start`` on, in order,
-    decoded ahead of the caller (``SplitDataset.iter_batches``). Iterating raises ManifestError from decoding."""
-    return dataset.iter_batches(batch_size, start=start)
+    decoded ahead of the caller (``SplitDataset.iter_batches``: for a clip task batches end at clip ends,
+    and are whole clips with ``whole_clips``). Iterating raises ManifestError from decoding."""
+    return dataset.iter_batches(batch_size, start=start, whole_clips=whole_clips)
 
 
 @dataclass(frozen=True)
@@ -159,9 +163,13 @@ class Predictor:
     def predict(self, batch: list[Sample]) -> tuple[list[Any], float]:
         """Return the model's predictions for ``batch`` and the seconds per sample of the call.
 
-        Raises ModelError when the model does not return one prediction per sample, and
-        whatever the model's ``predict`` raises.
+        When the batch starts a clip (clip tasks), the model's ``reset()`` (if it has one) is called first,
+        outside the timed call. Raises ModelError when the model does not return one prediction per
+        sample, and whatever the model's ``reset`` or ``predict`` raises.
         """
+        reset = getattr(self._model, "reset", None)
+        if callable(reset) and starts_clip(batch[0]):
+            reset()
         synchronize(self._device)
         start = time.perf_counter()
         predictions = self._model.predict(batch)
@@ -194,9 +202,12 @@ class Scorer:
         *,
         max_queued_frames: int,
         alignment: AlignmentStats | None = None,
+        fscore: bool = False,
     ) -> None:
         self._spec = spec
         self._alignment = alignment
+        self._fscore = fscore
+        self._clip: ClipScoring | None = None
         self._temporal = temporal
         self._coherence = coherence
         self._max_queued_frames = max_queued_frames
@@ -212,12 +223,15 @@ class Scorer:
         self._temporal_thread.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, sample: Sample, raw: Any) -> Future:
-        """Return a Future of the sample's metrics (metric name -> float or None); its result
-        raises ModelError for an invalid prediction and MetricError from the metrics."""
+        """Return a Future of the sample's metrics (metric name -> float or None); for a frame of a clip
+        task, of its clip's metrics at the clip's last frame and None before. Its result raises
+        ModelError for an invalid prediction and MetricError from the metrics."""
         return self._scorer.submit(self._score, sample, raw)
 
-    def _score(self, sample: Sample, raw: Any) -> dict[str, float | None]:
+    def _score(self, sample: Sample, raw: Any) -> dict[str, float | None] | None:
         prediction = self._spec.validate_prediction(raw, sample)
+        if self._spec.clip is not None:
+            return self._score_clip_frame(sample, prediction)
         if self._temporal is not None:
             self._temporal_updates.append(self._temporal_thread.submit(self._temporal.update, sample, prediction))
         if self._coherence is not None:
@@ -226,6 +240,21 @@ class Scorer:
             prediction, fit = self._spec.align_prediction(prediction, sample.ground_truth, self._alignment.mode)
             self._alignment.add(fit)
         return self._spec.compute_metrics(prediction, sample.ground_truth)
+
+    def _score_clip_frame(self, sample: Sample, prediction: Any) -> dict[str, float | None] | None:
+        """Fold one frame of a clip task into its clip's scoring; the clip's metrics at its last frame, else None."""
+        assert self._spec.clip is not None
+        if self._clip is None or starts_clip(sample):
+            mode = self._alignment.mode if self._alignment is not None else "none"
+            self._clip = self._spec.clip.scoring(mode, self._fscore)
+        self._clip.add(prediction, sample.ground_truth)
+        if not ends_clip(sample):
+            return None
+        metrics, fit = self._clip.finish()
+        self._clip = None
+        if self._alignment is not None and fit is not None:
+            self._alignment.add(fit)
+        return metrics
 
     def bound_temporal_queue(self) -> None:
         """Collect the finished temporal updates, and wait for the oldest while more than
@@ -242,11 +271,13 @@ class Scorer:
 
 
 class RowRecorder:
-    """Write stage: one row per scored sample to the sink, plus the running aggregates.
+    """Write stage: one row per scored sample to the sink (per clip for a clip task), plus the running aggregates.
 
     ``metric_table`` (per-metric statistics), ``cells`` (per scene and phase means) and
-    ``phase_scores`` (WPS/STR of the primary metric) grow row by row; ``done`` counts the rows
-    and each row is reported to ``notify`` as ``(done, total, "predict")``.
+    ``phase_scores`` (WPS/STR of the primary metric) grow row by row; ``done`` counts the samples
+    (frames, for a clip task) written, ``rows`` the rows; each sample is reported to ``notify`` as
+    ``(done, total, "predict")``. A clip task's row is its clip (``id`` the clip's, ``frame_idx`` null,
+    ``num_frames``, ``latency_ms`` the mean over its frames), written at the clip's last frame.
     """
 
     def __init__(self, spec: TaskSpec, rows: RowSink, notify: Progress, total: int) -> None:
@@ -258,7 +289,10 @@ class RowRecorder:
         self.cells = CellTable(spec.metric_names)
         self.phase_scores = PhaseScores()
         self._metric_names = spec.metric_names
+        self._clip_task = spec.clip is not None
+        self._clip_seconds: list[float] = []
         self.done = 0
+        self.rows = 0
 
     def replay(self, rows: Iterable[dict[str, Any]]) -> None:
         """Fold rows an earlier attempt wrote (in order) into the aggregates, as ``write`` did then,
@@ -266,12 +300,21 @@ class RowRecorder:
         for row in rows:
             metrics = {name: row.get(name) for name in self._metric_names}
             self._fold(row["scene"], row["phase"], row["difficulty"], metrics)
+            self.done += int(row.get("num_frames") or 1)
 
-    def write(self, sample: Sample, seconds: float, metrics: dict[str, float | None]) -> None:
+    def write(self, sample: Sample, seconds: float, metrics: dict[str, float | None] | None) -> None:
         """Write the row of ``sample`` (identity, every metric, latency_ms) and fold its metrics
-        into the aggregates; returns None. A declared metric the task did not return counts as
-        missing, as in a resumed run's rows. Raises what the sink raises, and MetricError for a
-        metric the task does not declare or a sample whose phase or difficulty is unknown."""
+        into the aggregates; returns None. For a clip task ``metrics`` is None before the clip's last
+        frame (nothing is written then) and the clip's metrics at it. A declared metric the task did
+        not return counts as missing, as in a resumed run's rows. Raises what the sink raises, and
+        MetricError for a metric the task does not declare or a sample whose phase or difficulty is unknown."""
+        if self._clip_task:
+            self._clip_seconds.append(seconds)
+            if metrics is None:
+                self.done += 1
+                self._notify(self.done, self._total, "predict")
+                return
+        assert metrics is not None
         undeclared = sorted(set(metrics) - set(self._metric_names))
         if undeclared:
             raise MetricError(
@@ -281,22 +324,27 @@ class RowRecorder:
             )
         # As float64 Python floats, as a resumed run reads them back from the journal (a float32 sum would differ).
         metrics = {name: None if metrics.get(name) is None else float(metrics[name]) for name in self._metric_names}
-        self._rows.write(
-            {
-                "id": sample.id,
-                "scene": sample.scene,
-                "phase": sample.phase,
-                "difficulty": sample.difficulty,
-                "frame_idx": sample.frame_idx,
-                **metrics,
-                "latency_ms": seconds * 1000.0,
-            }
-        )
+        self._rows.write({**self._identity(sample, seconds), **metrics, "latency_ms": self._latency_ms(seconds)})
         self._fold(sample.scene, sample.phase, sample.difficulty, metrics)
+        self.done += 1
         self._notify(self.done, self._total, "predict")
+
+    def _identity(self, sample: Sample, seconds: float) -> dict[str, Any]:
+        identity = {"scene": sample.scene, "phase": sample.phase, "difficulty": sample.difficulty}
+        where = clip_position(sample)
+        if not self._clip_task or where is None:
+            return {"id": sample.id, **identity, "frame_idx": sample.frame_idx}
+        return {"id": where.clip_id, **identity, "frame_idx": None, "num_frames": len(self._clip_seconds)}
+
+    def _latency_ms(self, seconds: float) -> float:
+        if not self._clip_task:
+            return seconds * 1000.0
+        mean = sum(self._clip_seconds) / len(self._clip_seconds)
+        self._clip_seconds = []
+        return mean * 1000.0
 
     def _fold(self, scene: str | None, phase: str | None, difficulty: str | None, metrics: dict[str, Any]) -> None:
         self.metric_table.add_row(metrics)
         self.cells.add(scene, phase, metrics)
         self.phase_scores.add(phase, difficulty, metrics.get(self._primary_metric))
-        self.done += 1
+        self.rows += 1
