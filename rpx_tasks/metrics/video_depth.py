@@ -60,29 +60,31 @@ def _check_frame(pred: np.ndarray, gt: np.ndarray) -> None:
         )
 
 
-def metric_mask(gt: np.ndarray) -> np.ndarray:
-    """The pixels a frame is scored on: finite GT with ``0.3 < gt < 5.0`` m (0 = invalid is outside)."""
+def _metric_mask(gt: np.ndarray) -> np.ndarray:
+    """The pixels a frame is scored on: finite GT with ``0.3 < gt < 5.0`` m (0 = invalid is outside), compared
+    in float64 as the image-depth metrics do (a float32 0.3 read from 300 mm is just above 0.3)."""
     low, high = DEPTH_RANGE_M
+    gt = np.asarray(gt, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return np.isfinite(gt) & (gt > low) & (gt < high)
 
 
-def clipped(pred: np.ndarray) -> np.ndarray:
+def _clipped(pred: np.ndarray) -> np.ndarray:
     """The prediction clipped to the scored range ``[0.3, 5.0]`` m, float64 (NaN stays NaN)."""
     return np.clip(np.asarray(pred, dtype=np.float64), *DEPTH_RANGE_M)
 
 
 def frame_errors(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float] | None:
     """The per-frame errors (``FRAME_METRICS``) of one clipped prediction on the metric mask, or None
-    when the frame has no pixel in the mask. ``mask`` defaults to ``metric_mask(gt)``.
+    when the frame has no pixel in the mask. ``mask`` defaults to ``_metric_mask(gt)``.
 
     Raises MetricError for frames of different shapes.
     """
     _check_frame(pred, gt)
-    mask = metric_mask(gt) if mask is None else mask
+    mask = _metric_mask(gt) if mask is None else mask
     if not mask.any():
         return None
-    p = clipped(pred[mask])
+    p = _clipped(pred[mask])
     g = np.asarray(gt[mask], dtype=np.float64)
     diff = p - g
     log_err = np.log(p) - np.log(g)
@@ -110,10 +112,10 @@ def temporal_pair_errors(
             f"Consecutive video depth frames differ in shape: {pred_prev.shape} then {pred.shape}.",
             hint="every frame of a clip has the clip's resolution",
         )
-    both = metric_mask(gt_prev) & metric_mask(gt)
+    both = _metric_mask(gt_prev) & _metric_mask(gt)
     if not both.any():
         return None, None
-    d_pred = clipped(pred[both]) - clipped(pred_prev[both])
+    d_pred = _clipped(pred[both]) - _clipped(pred_prev[both])
     d_gt = np.asarray(gt[both], dtype=np.float64) - np.asarray(gt_prev[both], dtype=np.float64)
     tgse = float(((d_pred - d_gt) ** 2).mean())
     static = np.abs(d_gt) < STATIC_THRESHOLD_M
@@ -138,10 +140,10 @@ def frame_fscore(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = Non
     _check_frame(pred, gt)
     if pred.shape != FSCORE_FRAME:
         return None
-    mask = metric_mask(gt) if mask is None else mask
+    mask = _metric_mask(gt) if mask is None else mask
     if not mask.any():
         return None
-    pred_points = _backproject(clipped(pred), mask)
+    pred_points = _backproject(_clipped(pred), mask)
     gt_points = _backproject(np.asarray(gt, dtype=np.float64), mask)
     precision = float((cKDTree(gt_points).query(pred_points, k=1)[0] < FSCORE_THRESHOLD_M).mean())
     recall = float((cKDTree(pred_points).query(gt_points, k=1)[0] < FSCORE_THRESHOLD_M).mean())
@@ -169,7 +171,7 @@ class ClipDepthScores:
 
     def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
         """Fold the next frame of the clip in. Raises MetricError for mismatched shapes."""
-        mask = metric_mask(gt)
+        mask = _metric_mask(gt)
         errors = frame_errors(pred, gt, mask)
         if errors is not None:
             for name, value in errors.items():

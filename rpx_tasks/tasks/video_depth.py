@@ -232,12 +232,6 @@ class VideoDepthClipScoring:
         return video_depth_metrics(aligned, ground_truth, fscore=self._fscore), fit
 
 
-def clip_metrics_of_stacks(prediction: np.ndarray, ground_truth: np.ndarray) -> dict[str, float | None]:
-    """``compute_metrics`` of the spec: the metrics of a whole clip from stacked (T, H, W) arrays (the
-    benchmark loop scores clips frame by frame through ``VideoDepthClipScoring`` instead)."""
-    return video_depth_metrics(prediction, ground_truth)
-
-
 MODELS = (
     ModelEntry(
         "video_ground_plane_prior",
@@ -271,7 +265,7 @@ SPEC = TaskSpec(
     load_ground_truth=load_depth_map,
     check_entry=check_depth_entry,
     validate_prediction=validate_prediction,
-    compute_metrics=clip_metrics_of_stacks,
+    compute_metrics=video_depth_metrics,
     metrics=VIDEO_DEPTH_METRIC_INFO,
     primary_metric="absrel",
     phi_metrics=("absrel", "rmse", "delta1", "silog", "tgm", "tgse"),
