@@ -182,7 +182,11 @@ def test_bad_clip_entries_fail_when_the_split_opens_naming_the_field(tmp_path, e
 
 def _run(tmp_path, manifest, name, **options):
     config = RunConfig(
-        task="video_depth", manifest=str(manifest), device="cpu", output_dir=str(tmp_path / name), **options
+        task="video_depth",
+        manifest=None if manifest is None else str(manifest),
+        device="cpu",
+        output_dir=str(tmp_path / name),
+        **options,
     )
     paths, payload = run_bench(config)
     return pq.read_table(paths.per_sample).to_pylist(), payload
@@ -298,3 +302,24 @@ def test_cli_runs_the_baseline_on_the_builtin_data_one_row_per_clip_with_phi_and
     assert result["readiness"]["phi"]["metrics_used"] or result["readiness"]["phi"]["notes"]
     assert result["readiness"]["jedi"]["j_min"] is not None
     assert "tgm" in captured.out and "J_min" in captured.out and "ms/frame" in captured.out
+
+
+@pytest.mark.parametrize("layout", ["loose", "sharded"])
+def test_a_hub_split_of_clips_downloads_only_its_clips_and_runs(hub_env, tmp_path, layout):
+    from tests.support.hub_dataset import SPLIT_SCENES, files_of
+
+    rows, payload = _run(
+        tmp_path,
+        None,
+        f"hub-{layout}",
+        model_name="baseline",
+        repo_id=f"rpx-test/{layout}",
+        revision="main",
+        cache_dir=str(hub_env.hf_cache),
+        max_samples=2,  # two clips: scene_h1 phases 0 and 1
+    )
+    expected = files_of(layout, SPLIT_SCENES["hard"][:1], phases=("0", "1"), modalities=("rgb", "depth"))
+    fetched = {name for name in hub_env.server.fetched_files() if not name.startswith("manifest")}
+    assert fetched == expected
+    assert [row["id"] for row in rows] == ["scene_h1__0", "scene_h1__1"]
+    assert payload["num_frames"] == 4 and payload["repo_id"] == f"rpx-test/{layout}"
