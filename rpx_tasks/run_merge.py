@@ -236,10 +236,10 @@ def _ordered_rows(runs: list[ShardRun], run_id: str) -> pa.Table:
 
 
 class _NoRows:
-    """The row sink of a merge: the rows are already written (RowRecorder.replay never writes)."""
+    """The row sink of a merge: the rows are already written (``RowRecorder.replay`` folds, never writes)."""
 
     def write(self, row: dict[str, Any]) -> None:
-        raise AssertionError("a merge folds rows, it never writes them")
+        """Discard ``row``."""
 
 
 def _scores(runs: list[ShardRun], rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ RUN_COLUMNS = (
     "task",
     "model",
     "split",
-    "shard",
     "status",
     "started",
     "samples",
@@ -30,6 +29,7 @@ RUN_COLUMNS = (
     "primary_value",
     "device",
     "data_revision",
+    "shard",
 )
 
 
