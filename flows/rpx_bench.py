@@ -68,10 +68,14 @@ def model_label(model: str | None, hf_checkpoint: str | None, task: str | None =
 
 
 def flow_run_name() -> str:
-    """Return ``<task>-<model>-<split>``, e.g. ``monocular_depth-ground_plane_depth-hard``."""
+    """Return ``<task>-<model>-<split>``, e.g. ``monocular_depth-ground_plane_depth-hard``, with ``-shard-<i>of<K>``
+    for a shard run and ``-<K>-shards`` for a run that fans out K shards."""
     params = flow_run.parameters
     label = model_label(params.get("model"), params.get("hf_checkpoint"), params.get("task"))
-    return f"{params.get('task')}-{label}-{params.get('split')}"
+    name = f"{params.get('task')}-{label}-{params.get('split')}"
+    if params.get("shard"):
+        return f"{name}-shard-{str(params['shard']).replace('/', 'of').replace(' ', '')}"
+    return f"{name}-{params['shards']}-shards" if params.get("shards") else name
 
 
 def log_rpx_error(error: RPXError) -> None:

@@ -194,6 +194,9 @@ def test_cli_shards_and_rpx_merge_with_the_default_folders(tmp_path, monkeypatch
 
 
 def test_flow_shards_fans_out_and_merges(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
     from flows.rpx_bench import rpx_bench
 
     reference = tmp_path / "reference"
@@ -209,6 +212,11 @@ def test_flow_shards_fans_out_and_merges(tmp_path):
     assert Path(summary["output_dir"]) == (tmp_path / "merged").resolve()
     assert [Path(item["output_dir"]).name for item in summary["shards"]] == ["shard-1of3", "shard-2of3", "shard-3of3"]
     assert_merged_equals(tmp_path / "merged", reference)
+    with get_client(sync_client=True) as client:
+        named = FlowRunFilter(name=FlowRunFilterName(like_="object_tracking-colour_blob_tracker-hard"))
+        names = {run.name for run in client.read_flow_runs(flow_run_filter=named)}
+    assert {f"object_tracking-colour_blob_tracker-hard-shard-{i}of3" for i in (1, 2, 3)} <= names
+    assert "object_tracking-colour_blob_tracker-hard-3-shards" in names
     with pytest.raises(ConfigError, match="cannot be combined"):
         rpx_bench(task="object_tracking", model="baseline", manifest="builtin:sample", shards=2, shard="1/2")
 
