@@ -6,6 +6,9 @@ run benchmark -> write report -> compare previous (never fails the run)
 The flow run is tagged ``task:``, ``model:``, ``split:``, ``data:`` and ``device:`` once they are known, and
 ``regression`` when compare-previous finds the primary metric regressed.
 
+``shards=K`` runs the split in K shards instead (``shard="1/K"`` .. ``"K/K"``, each a subflow run of this
+flow, one after another) and merges them (step merge-shards) into one report equal to the unsharded run's.
+
 Parameters are the ``rpx bench`` options as plain JSON values (:mod:`flows.parameters`), so
 ``prefect deployment run`` can pass them. ``manifest="builtin:sample"`` runs the built-in
 procedural dataset (offline).
@@ -19,16 +22,18 @@ from typing import Any
 from prefect import Flow, flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS, config_params, flow_parameters
+from flows.parameters import FLOW_ONLY_PARAMETERS, PARAMETER_DEFAULTS, PARAMETER_FIELDS, config_params, flow_parameters
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import discard_staged
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.run_identity import device_class
 from rpx_tasks.runner import Progress
+from rpx_tasks.sharding import Shard, check_shard_count
 from rpx_tasks.steps import (
     add_flow_run_tags,
     compare_previous_step,
+    merge_shards_step,
     open_split_step,
     resolve_device_step,
     resolve_model_step,
@@ -63,10 +68,14 @@ def model_label(model: str | None, hf_checkpoint: str | None, task: str | None =
 
 
 def flow_run_name() -> str:
-    """Return ``<task>-<model>-<split>``, e.g. ``monocular_depth-ground_plane_depth-hard``."""
+    """Return ``<task>-<model>-<split>``, e.g. ``monocular_depth-ground_plane_depth-hard``, with ``-shard-<i>of<K>``
+    for a shard run and ``-<K>-shards`` for a run that fans out K shards."""
     params = flow_run.parameters
     label = model_label(params.get("model"), params.get("hf_checkpoint"), params.get("task"))
-    return f"{params.get('task')}-{label}-{params.get('split')}"
+    name = f"{params.get('task')}-{label}-{params.get('split')}"
+    if params.get("shard"):
+        return f"{name}-shard-{str(params['shard']).replace('/', 'of').replace(' ', '')}"
+    return f"{name}-{params['shards']}-shards" if params.get("shards") else name
 
 
 def log_rpx_error(error: RPXError) -> None:
@@ -106,6 +115,38 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
     return summary
 
 
+def run_shards(shard_flow: Flow, values: dict[str, Any], shards: int) -> dict[str, Any]:
+    """Run shards 1/K .. K/K of the run ``values`` (flow parameters) as subflow runs of ``shard_flow``, one after
+    another, then merge them; returns the merged run's summary with ``shards`` (each shard run's summary).
+
+    With ``output_dir`` the shards write into ``<output_dir>/shards/shard-<i>of<K>/`` and the merged report
+    into ``output_dir``; without, each goes where its run would (``rpx_results/<model>/<split>/...``). Must run
+    inside a flow run. Raises ConfigError (bad ``shards``, or with ``shard``), the RPX error of a failed shard
+    run (the shards already complete stay; the same flow run again resumes or reruns only what is missing),
+    MergeError.
+    """
+    try:
+        check_shard_count(shards, values.get("shard"))
+        config = validate_config_step(config_params(values))  # a bad option fails once, before any shard runs
+    except RPXError as error:
+        log_rpx_error(error)
+        raise
+    output_dir = values.get("output_dir")
+    summaries = []
+    for index in range(1, shards + 1):
+        shard = Shard(index, shards)
+        folder = f"{output_dir}/shards/{shard.slug}" if output_dir else None
+        summaries.append(shard_flow(**{**values, "shard": str(shard), "output_dir": folder}))
+    try:
+        summary = merge_shards_step(config, [item["output_dir"] for item in summaries], output_dir)
+    except RPXError as error:
+        log_rpx_error(error)
+        raise
+    summary["shards"] = [{key: item.get(key) for key in ("run_id", "output_dir", "device")} for item in summaries]
+    summary["comparison"] = compare_previous(config, summary["device"], summary)
+    return summary
+
+
 def compare_previous(config: Any, device: str, summary: dict[str, Any]) -> dict[str, Any]:
     """Run step compare-previous; returns its outcome. A failure of the step itself (not only of the
     comparison, which the step handles) is logged as a warning: it never fails the flow run. Raises nothing."""
@@ -135,6 +176,7 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         cache_dir: str | None = PARAMETER_DEFAULTS["cache_dir"],
         manifest: str | None = PARAMETER_DEFAULTS["manifest"],
         max_samples: int | None = PARAMETER_DEFAULTS["max_samples"],
+        shard: str | None = PARAMETER_DEFAULTS["shard"],
         batch_size: int = PARAMETER_DEFAULTS["batch_size"],
         device: str = PARAMETER_DEFAULTS["device"],
         require_cuda: bool = PARAMETER_DEFAULTS["require_cuda"],
@@ -150,6 +192,7 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         resume: bool = PARAMETER_DEFAULTS["resume"],
         checkpoint_every: int = PARAMETER_DEFAULTS["checkpoint_every"],
         checkpoint_seconds: float = PARAMETER_DEFAULTS["checkpoint_seconds"],
+        shards: int | None = FLOW_ONLY_PARAMETERS["shards"],
     ) -> dict[str, Any]:
         """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
 
@@ -170,6 +213,8 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         ``resume`` (default True) resumes the incomplete run of the same configuration, so a retried or
         re-run flow run continues where a crashed one stopped; False (``rpx bench --no-resume``) starts
         afresh. Rows and state are committed every ``checkpoint_every`` samples or ``checkpoint_seconds``.
+        ``shard`` (``"i/K"``, ``rpx bench --shard``) runs shard i of K of the split only (whole clips, balanced
+        by frame count); ``shards=K`` runs all K shards as subflow runs and merges them (``rpx merge``).
 
         Returns the run summary: task, model, split, device, num_samples, primary metric and value,
         s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the
@@ -177,6 +222,8 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         before any download or model load.
         """
         values = {name: value for name, value in locals().items() if name in PARAMETER_FIELDS}
+        if shards is not None:
+            return run_shards(rpx_bench, values, shards)
         return run_steps(config_params(values), progress)
 
     return rpx_bench

@@ -30,6 +30,7 @@ from rpx_tasks.reports import (
     PER_SAMPLE_FILE,
     PHASE_SCORES_FILE,
     RESULT_FILE,
+    SHARD_STATE_FILE,
     SUMMARY_FILE,
     format_summary,
     per_sample_schema,
@@ -39,6 +40,7 @@ from rpx_tasks.reports import (
     write_result_json,
     write_text_atomic,
 )
+from rpx_tasks.run_identity import config_fingerprint
 from rpx_tasks.run_journal import RunJournal, disk_full_as_output_error
 from rpx_tasks.run_record import (
     RunRecord,
@@ -51,6 +53,7 @@ from rpx_tasks.run_record import (
 )
 from rpx_tasks.runner import Progress, ResumePoint, RunOutcome, run_benchmark
 from rpx_tasks.sample_data.builtin import builtin_manifest_path, is_builtin
+from rpx_tasks.sharding import shard_split, shard_summary, write_shard_state
 from rpx_tasks.tasks import get_task
 
 logger = logging.getLogger("rpx_tasks.run")
@@ -105,10 +108,11 @@ def download_modalities(config: RunConfig) -> tuple[str, ...]:
 def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
     """Open the prepared split for the config's task (``dataset.open_split``: every entry checked).
 
-    ``max_samples`` cuts a local manifest here (a Hub download is already cut). Returns the
-    SplitDataset. Raises ManifestError naming the first bad sample, field and value.
+    ``max_samples`` cuts a local manifest here (a Hub download is already cut); then ``shard`` keeps its
+    shard's clips (``sharding.shard_split``). Returns the SplitDataset. Raises ManifestError naming the first
+    bad sample, field and value; ConfigError when the split has fewer clips than shards.
     """
-    return open_split(
+    dataset = open_split(
         prepared.manifest_path,
         get_task(config.task),
         max_samples=config.max_samples if prepared.source == "local" else None,
@@ -116,6 +120,7 @@ def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
         vocabulary=config.vocabulary,
         frames=config.frame_selection,
     )
+    return shard_split(dataset, config.shard) if config.shard is not None else dataset
 
 
 def prepare_split(config: RunConfig) -> PreparedSplit:
@@ -173,6 +178,7 @@ class StagedRun:
     """A finished run whose rows sit in its journal (``.rpx-checkpoint/`` of the run folder), not yet published.
 
     ``vocabulary``: the record of the vocabulary the model received (open-vocabulary tasks), else None.
+    ``shard``: the record of the shard it ran (``--shard``), else None.
     ``run``: the run record (``run.json`` says ``running`` until the report is written); it holds the
     run folder's lock until ``write_report`` or ``discard_staged``.
     """
@@ -183,6 +189,7 @@ class StagedRun:
     run: RunRecord
     metric_names: list[str] = field(default_factory=list)
     vocabulary: dict[str, Any] | None = None
+    shard: dict[str, Any] | None = None
 
 
 def _announce(message: str) -> None:
@@ -260,6 +267,7 @@ def run_split(
         run=record,
         metric_names=spec.metric_names,
         vocabulary=dataset.vocabulary,
+        shard=dataset.shard,
     )
 
 
@@ -341,9 +349,10 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
     """Return the content of result.json (with ``vocabulary``, its source and size, for open-vocabulary
     tasks; ``alignment``, the depth alignment and its fit statistics, for depth tasks; for clip tasks
     ``num_samples`` counts clips, ``num_frames`` frames, and ``frames`` records the frame budget,
-    sampling and fscore option). Raises nothing."""
+    sampling and fscore option; ``shard`` for a shard run: ``sharding.shard_summary``). Raises nothing."""
     outcome = staged.outcome
     vocabulary = {} if staged.vocabulary is None else {"vocabulary": staged.vocabulary}
+    shard = {} if staged.shard is None else {"shard": shard_summary(staged.shard, base_fingerprint(config, staged))}
     aligns = get_task(config.task).align_prediction is not None
     alignment = {"alignment": _alignment_record(config, outcome)} if aligns else {}
     selection = config.frame_selection
@@ -361,6 +370,7 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
         "manifest": str(prepared.manifest_path),
         "num_samples": outcome.num_samples,
         **clips,
+        **shard,
         **vocabulary,
         **alignment,
         "primary_metric": outcome.readiness["primary_metric"],
@@ -433,9 +443,17 @@ def _publish_report(
 
     write_phase_scores(out, payload, paths.phase_scores)
     write_text_atomic(paths.summary_md, format_summary(payload))
+    if staged.shard is not None:  # what `rpx merge` needs besides the report; before result.json, which ends it
+        write_shard_state(out / SHARD_STATE_FILE, staged.shard, staged.outcome.state, payload["shard"])
     write_result_json(paths.result_json, payload)
     publish_record(staged.run)
     return paths, payload
+
+
+def base_fingerprint(config: RunConfig, staged: StagedRun) -> str:
+    """Return the fingerprint of the unsharded run of ``config`` (a shard run's, without its shard), which
+    the merge of all its shards equals. Raises ConfigError as ``config_fingerprint``."""
+    return config_fingerprint(config, staged.run.data, with_shard=False)
 
 
 def discard_staged(staged: StagedRun) -> None:

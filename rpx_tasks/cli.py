@@ -1,4 +1,4 @@
-"""The ``rpx`` command line: ls, models, info, download, bench, runs, compare, phi, sample-data, demo.
+"""The ``rpx`` command line: ls, models, info, download, bench, runs, compare, phi, merge, sample-data, demo.
 
 Exit codes: 0 done, 1 an RPX error (message and hint on stderr, no traceback), 2 usage
 error, 130 interrupted.
@@ -18,6 +18,7 @@ from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import validate_config
 from rpx_tasks.cli_compare import add_compare_parser, cmd_compare, plot_runs
+from rpx_tasks.cli_merge import add_merge_parser, cmd_merge
 from rpx_tasks.cli_phi import add_phi_parser, cmd_phi
 from rpx_tasks.config import RunConfig
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(commands)
     add_compare_parser(commands)
     add_phi_parser(commands)
+    add_merge_parser(commands)
 
     demo = commands.add_parser("demo", help="benchmark a weight-free baseline on the built-in sample data (offline)")
     demo.add_argument("--output-dir", default=None)
@@ -131,6 +133,13 @@ def _add_runs_parser(commands: Any) -> None:
 def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
     """Add the options of ``rpx bench <task>``: the dest of each is its RunConfig field."""
     _add_data_options(sub)
+    sub.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/K",
+        help="run only shard I of K of the split (whole clips, balanced by frame count: 1/3, 2/3, 3/3); "
+        "`rpx merge` joins the shards into the unsharded run's report",
+    )
     sub.add_argument(
         "--model",
         dest="model_name",
@@ -467,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": cmd_runs,
         "compare": cmd_compare,
         "phi": cmd_phi,
+        "merge": cmd_merge,
         "demo": cmd_demo,
     }
     try:

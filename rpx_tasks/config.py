@@ -25,6 +25,7 @@ from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import BASELINE_ALIAS, check_model_selection, check_one_selector, default_baseline
 from rpx_tasks.sample_data.builtin import check_covered, is_builtin
+from rpx_tasks.sharding import parse_shard
 from rpx_tasks.tasks import get_task
 
 
@@ -95,6 +96,9 @@ class RunConfig:
     ``resume`` (default): resume the newest incomplete run of the same fingerprint
     (``rpx_tasks.run_record``); False (``--no-resume``) starts afresh. The run commits its rows and
     state every ``checkpoint_every`` samples or ``checkpoint_seconds`` seconds, whichever comes first.
+
+    ``shard`` (``"i/K"``, ``--shard``): run only shard i of K of the split, whole clips balanced by frame
+    count (``rpx_tasks.sharding``); part of the fingerprint, and its runs get their own results folder.
     """
 
     task: str
@@ -107,6 +111,7 @@ class RunConfig:
     cache_dir: str | None = None
     manifest: str | None = None
     max_samples: int | None = None
+    shard: str | None = None
     batch_size: int = 1
     device: str = "cuda"
     require_cuda: bool = False
@@ -138,6 +143,8 @@ class RunConfig:
             )
         _check_positive_int("batch_size", self.batch_size, optional=False)
         _check_positive_int("max_samples", self.max_samples, optional=True)
+        if self.shard is not None:
+            self.shard = str(parse_shard(self.shard))
         _check_positive_int("checkpoint_every", self.checkpoint_every, optional=False)
         if (
             isinstance(self.checkpoint_seconds, bool)
@@ -214,9 +221,9 @@ class RunConfig:
     @property
     def results_path(self) -> Path:
         """Return the results folder of this model and split, ``./rpx_results/<model with / -> __>/<split>/``:
-        one folder per run below it, and ``latest`` naming the newest complete one."""
-        safe = self.display_name.replace("/", "__").replace(os.sep, "__")
-        return Path("rpx_results") / safe / self.split
+        one folder per run below it, and ``latest`` naming the newest complete one. A shard run's is the
+        ``shard-<i>of<K>/`` folder below that: shards never become the split's ``latest``."""
+        return results_path_for(self.display_name, self.split, self.shard)
 
     @property
     def output_path(self) -> Path:
@@ -225,3 +232,12 @@ class RunConfig:
         if self.output_dir:
             return Path(self.output_dir)
         return self.results_path
+
+
+def results_path_for(model: str, split: str, shard: str | None = None) -> Path:
+    """Return the default results folder of a model (its name in reports) and split,
+    ``./rpx_results/<model with / -> __>/<split>/``, or a shard's ``.../<split>/shard-<i>of<K>/``.
+    Raises ConfigError for a malformed ``shard``."""
+    safe = model.replace("/", "__").replace(os.sep, "__")
+    folder = Path("rpx_results") / safe / split
+    return folder / parse_shard(shard).slug if shard is not None else folder

@@ -57,7 +57,8 @@ class SplitDataset:
     Entries are ordered by (scene, phase, frame_idx) so that temporal metrics see each
     clip's frames consecutively; every field of every entry is checked up front (``open_split``).
     ``vocabulary`` is the record of the vocabulary the samples' model receives (tasks with a
-    ``settle_vocabulary`` hook; None for the others), as result.json keeps it.
+    ``settle_vocabulary`` hook; None for the others), as result.json keeps it. ``shard``: the record of the
+    shard these entries are (``rpx_tasks.sharding.shard_split``), else None.
     """
 
     spec: TaskSpec
@@ -66,6 +67,7 @@ class SplitDataset:
     entries: list[dict[str, Any]]
     split: str | None = None
     vocabulary: dict[str, Any] | None = None
+    shard: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -24,6 +24,7 @@ CELLS_FILE = "cells.parquet"
 RESULT_FILE = "result.json"
 SUMMARY_FILE = "summary.md"
 PHASE_SCORES_FILE = "phase_scores.png"
+SHARD_STATE_FILE = "shard_state.json"  # a shard run's (``--shard``): what ``rpx merge`` needs besides the report
 
 
 def _temp_path(final: Path) -> Path:
@@ -62,6 +63,7 @@ RUN_FOLDER_FILES = (
     RESULT_FILE,
     SUMMARY_FILE,
     PHASE_SCORES_FILE,
+    SHARD_STATE_FILE,
     "run.json",
     ".run.json.running",
     "latest",

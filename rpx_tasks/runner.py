@@ -52,13 +52,24 @@ from rpx_tasks.runner_stages import (
 )
 from rpx_tasks.sample import Sample
 
-__all__ = ["Checkpoints", "Progress", "ResumePoint", "RowSink", "RunOutcome", "run_benchmark"]
+__all__ = [
+    "Checkpoints",
+    "Progress",
+    "ResumePoint",
+    "RowSink",
+    "RunOutcome",
+    "aggregated_stats",
+    "readiness_scores",
+    "run_benchmark",
+]
 
 
 @dataclass
 class RunOutcome:
     """What a finished run measured; the reports layer turns it into files. ``alignment``: the statistics
-    of the run's depth-alignment fits (None when the run applies no alignment)."""
+    of the run's depth-alignment fits (None when the run applies no alignment). ``state``: the loop's final
+    state, as its last checkpoint commits it (timings, accumulator states, FLOPs, alignment fits): what a
+    shard run keeps for ``rpx merge``."""
 
     num_samples: int
     aggregated: dict[str, dict[str, Any]]
@@ -67,6 +78,7 @@ class RunOutcome:
     compute: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     alignment: AlignmentStats | None = None
+    state: dict[str, Any] | None = None
 
 
 def run_benchmark(
@@ -161,23 +173,34 @@ def run_benchmark(
             f"resumed after {start} of {len(dataset)} samples: latency covers the {compute['timed_samples']} samples "
             "timed over all attempts; peak memory covers the last attempt only"
         )
+    return RunOutcome(
+        num_samples=recorder.rows,
+        aggregated=aggregated_stats(recorder, spec),
+        cells=recorder.cells.rows(),
+        readiness=readiness_scores(recorder, spec, temporal, coherence),
+        compute=compute,
+        notes=notes,
+        alignment=aligner,
+        state=_loop_state(predictor, temporal, coherence, flops, aligner),
+    )
+
+
+def readiness_scores(
+    recorder: RowRecorder,
+    spec: TaskSpec,
+    temporal: TemporalAccumulator | None,
+    coherence: GeometricCoherence | None,
+) -> dict[str, Any]:
+    """Return result.json's ``readiness`` (before Φ and J_min): the primary metric, WPS and STR of the rows
+    ``recorder`` folded, TS and SGC of the accumulators (None: not computed). Raises nothing."""
     higher = spec.higher_is_better(spec.primary_metric)
-    readiness = {
+    return {
         "primary_metric": spec.primary_metric,
         "wps": recorder.phase_scores.wps(higher),
         "str": recorder.phase_scores.str_block(higher),
         "ts": temporal.result() if temporal is not None else {"score": None, "pairs": 0},
         "sgc": coherence.result() if coherence is not None else None,
     }
-    return RunOutcome(
-        num_samples=recorder.rows,
-        aggregated=_aggregated(recorder, spec),
-        cells=recorder.cells.rows(),
-        readiness=readiness,
-        compute=compute,
-        notes=notes,
-        alignment=aligner,
-    )
 
 
 def _loop_state(
@@ -334,7 +357,7 @@ def _compute_figures(
     return compute, notes
 
 
-def _aggregated(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:
+def aggregated_stats(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:
     """Return each metric's statistics with its direction (None for a metric the task does not declare)."""
     return {
         name: {

@@ -29,6 +29,7 @@ RUN_COLUMNS = (
     "primary_value",
     "device",
     "data_revision",
+    "shard",
 )
 
 
@@ -65,6 +66,7 @@ def _run_row(record: dict[str, Any], result: dict[str, Any] | None, folder: Path
         "task": record.get("task"),
         "model": record.get("model"),
         "split": record.get("split"),
+        "shard": record.get("shard"),  # "i/K" for a shard run (rpx bench --shard), else None
         "status": status,
         "started": record.get("started"),
         "finished": record.get("finished"),

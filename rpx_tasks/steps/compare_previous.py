@@ -81,6 +81,7 @@ def comparable_runs(run_folder: Path, labels: RunLabels, exclude_id: str | None)
             and record.get("split") == labels.split
             and data_source_label(record.get("data") or {}) == labels.data
             and device_class(record.get("device")) == labels.device
+            and record.get("shard") == labels.shard  # a shard run compares only with the same shard's runs
         )
         # result.json, the larger file, is read only for a run that matches.
         if same and record.get("id") != exclude_id and holds_report_of(folder, record):
