@@ -209,9 +209,10 @@ def test_streaming_model_is_reset_before_each_clip_and_batches_never_cross_a_cli
     assert payload["compute"]["frames"] == 15 and payload["compute"]["timed_samples"] + 3 == 15
 
 
-def test_batching_and_whole_clips_give_the_same_clip_scores(tmp_path):
+def test_batching_and_whole_clips_give_the_same_clip_scores(tmp_path, monkeypatch):
     manifest = write_clips(tmp_path)
     one, _ = _run(tmp_path, manifest, "b1", model_name="tests.support.video_depth_models:RecordingVideoModel")
+    monkeypatch.setenv("RPX_DECODE_ENGINE", "processes")  # frames decoded in the worker process, regrouped by clip
     whole, payload = _run(
         tmp_path, manifest, "whole", model_name="tests.support.video_depth_models:WholeClipRecordingModel"
     )
