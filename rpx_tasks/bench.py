@@ -238,7 +238,8 @@ def run_split(
         release_run(record)
         raise
     if resume is not None:
-        announce(f"resuming run {record.id}: {resume.samples_done:,} of {len(dataset):,} samples done")
+        unit = "frames" if spec.clip is not None else "samples"
+        announce(f"resuming run {record.id}: {resume.samples_done:,} of {len(dataset):,} {unit} done")
     try:
         with disk_full_as_output_error(record.folder, journal):
             outcome = run_benchmark(
@@ -297,7 +298,7 @@ def _resume_point(journal: RunJournal, record: RunRecord, dataset: SplitDataset)
         record.resumed_from = 0
         return None
     done = checkpoint.samples_done
-    if done > len(dataset) or row_id(dataset.entries[done - 1]) != checkpoint.last_id:
+    if done > len(dataset) or row_id(dataset.entries[done - 1], dataset.spec) != checkpoint.last_id:
         raise ConfigError(
             f"Run {record.id} in {record.folder} stopped after sample {checkpoint.last_id!r} ({done} done), "
             "which does not match this split.",
@@ -420,7 +421,9 @@ def _publish_report(
     the complete run record; returns their paths and the payload (its ``readiness`` with ``phi`` and ``jedi``,
     computed from the journal's rows)."""
     out = staged.output_dir
-    complete_run(staged.run, samples_done=staged.outcome.num_samples)
+    # samples_total counts the split's samples as the run reads them: frames, for a clip task
+    outcome = staged.outcome
+    complete_run(staged.run, samples_done=outcome.compute.get("frames", outcome.num_samples))
     payload = result_payload(config, prepared, staged, device)
     # Φ and J_min from the committed rows, read once (reference §8.7-8.8): O(cells) memory.
     robustness = phase_robustness(staged.journal.rows(), get_task(config.task).phi_metrics)

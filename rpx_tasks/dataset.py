@@ -149,7 +149,8 @@ class SplitDataset:
             return self._prefetch(self.entries[start:], batch_size, prefetch_batches, workers, engine)
         longest = max((clip_length(entry) for entry in self.entries), default=1)
         per_batch = longest if whole_clips else batch_size
-        frames = self._prefetch(self.entries[start:], 1, max(1, prefetch_batches * per_batch), workers, engine)
+        # Frames are decoded a few batches ahead (never whole clips ahead: _clip_batches assembles one clip).
+        frames = self._prefetch(self.entries[start:], 1, max(1, prefetch_batches * batch_size), workers, engine)
         return _clip_batches(frames, per_batch)
 
     def _prefetch(
@@ -167,10 +168,9 @@ def clip_length(entry: dict[str, Any]) -> int:
     return int(where["frames"]) if isinstance(where, dict) else 1
 
 
-def row_id(entry: dict[str, Any]) -> str:
+def row_id(entry: dict[str, Any], spec: TaskSpec) -> str:
     """The id of the per-sample row an entry ends up in: its own, or its clip's for a frame of a clip task."""
-    where = (entry.get("metadata") or {}).get(CLIP_KEY)
-    return str(where["id"]) if isinstance(where, dict) else entry["id"]
+    return str(entry["metadata"][CLIP_KEY]["id"]) if spec.clip is not None else entry["id"]
 
 
 def _clip_batches(frames: Iterator[list[Sample]], batch_size: int) -> Iterator[list[Sample]]:
@@ -260,11 +260,27 @@ def _check_entries(entries: list[dict[str, Any]], spec: TaskSpec, root: Path) ->
 
     Raises ManifestError for the first bad entry, naming the sample, the field and its value.
     """
+    clip_sizes: dict[str, tuple[str, Any]] = {}
     for entry in entries:
         resolve = _resolver(root, remember=True)
         rgb_size = check_common_fields(entry, resolve, spec)
+        if spec.clip is not None:
+            _check_clip_frame_size(entry, rgb_size, clip_sizes)
         if spec.check_entry is not None:
             spec.check_entry(entry, resolve, rgb_size)
+
+
+def _check_clip_frame_size(entry: dict[str, Any], rgb_size: Any, clip_sizes: dict[str, tuple[str, Any]]) -> None:
+    """Raise ManifestError when a frame of a clip task has another RGB size than its clip's first frame."""
+    clip_id = str(entry["metadata"][CLIP_KEY]["id"])
+    first_id, first_size = clip_sizes.setdefault(clip_id, (entry["id"], rgb_size))
+    if rgb_size != first_size:
+        raise ManifestError(
+            f"Sample {entry['id']!r}: its RGB frame is {rgb_size[0]}x{rgb_size[1]} (HxW), the first frame of clip "
+            f"{clip_id!r} ({first_id!r}) {first_size[0]}x{first_size[1]}.",
+            hint="every frame of a clip comes from one camera: give them one size",
+            details={"sample": entry["id"], "key": "rgb", "value": list(rgb_size)},
+        )
 
 
 def _expand_clips(

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rpx_tasks.alignment_record import AlignmentStats
-from rpx_tasks.contracts.clips import CLIP_KEY, ends_clip
+from rpx_tasks.contracts.clips import ends_clip
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.dataset import SplitDataset, clip_length
@@ -134,7 +134,7 @@ def run_benchmark(
         model.setup()
     temporal = temporal_accumulator(spec) if temporal_stability else None
     coherence = coherence_accumulator(spec) if geometric_coherence else None
-    predictor = Predictor(model, device)
+    predictor = Predictor(model, device, clip_task=spec.clip is not None)
     recorder = RowRecorder(spec, rows, notify, len(dataset))
     unit = "clips" if spec.clip is not None else "frames"
     aligner = AlignmentStats(alignment, unit) if alignment != "none" else None
@@ -161,6 +161,7 @@ def run_benchmark(
                 checkpoints.due if checkpoints is not None else None,
                 commit,
                 in_flight_limit=None if spec.clip is None else _clip_in_flight_limit(dataset, batch_size, whole_clips),
+                clip_task=spec.clip is not None,
             )
         if checkpoints is not None:
             commit()
@@ -169,9 +170,10 @@ def run_benchmark(
         compute["frames"] = recorder.done
         compute["whole_clip_model"] = whole_clips
     if start:
+        unit_word = "frames" if spec.clip is not None else "samples"
         notes.append(
-            f"resumed after {start} of {len(dataset)} samples: latency covers the {compute['timed_samples']} samples "
-            "timed over all attempts; peak memory covers the last attempt only"
+            f"resumed after {start} of {len(dataset)} {unit_word}: latency covers the {compute['timed_samples']} "
+            f"{unit_word} timed over all attempts; peak memory covers the last attempt only"
         )
     return RunOutcome(
         num_samples=recorder.rows,
@@ -269,6 +271,7 @@ def _predict_and_score(
     commit: Callable[[], None] | None = None,
     *,
     in_flight_limit: int | None = None,
+    clip_task: bool = False,
 ) -> None:
     """Predict every batch (read ahead) while the previous one is scored, and write each sample's
     row once scored, in order (at most ``in_flight_limit``, default ``batch_size``, samples wait while
@@ -283,7 +286,7 @@ def _predict_and_score(
         while len(in_flight) >= limit:
             _write_scored(*in_flight.popleft(), scorer, recorder)
         in_flight.extend((sample, per_sample, scorer.submit(sample, raw)) for sample, raw in zip(batch, predictions))
-        at_clip_end = batch[-1].metadata.get(CLIP_KEY) is None or ends_clip(batch[-1])
+        at_clip_end = not clip_task or ends_clip(batch[-1])
         if (
             checkpoint_due is not None
             and commit is not None

@@ -98,6 +98,9 @@ def count_flops_on_copy(model: Model, sample: Sample) -> FlopCount:
     try:
         from torch.utils.flop_counter import FlopCounterMode
 
+        reset = getattr(twin, "reset", None)
+        if callable(reset):  # a stateful (video) model starts its state there
+            reset()
         with FlopCounterMode(display=False) as counter:
             twin.predict([sample])
         total = counter.get_total_flops()
@@ -137,12 +140,14 @@ class Predictor:
     """Predict stage: runs the model batch by batch and times it.
 
     The first batch is the warm-up (its per-sample seconds go to ``warmup_seconds``, the later
-    ones' to ``steady_seconds``); the device is synchronised around every timed call.
+    ones' to ``steady_seconds``); the device is synchronised around every timed call. For a clip task
+    (``clip_task``) the model's ``reset()``, when it has one, is called before each clip's first batch.
     """
 
-    def __init__(self, model: Model, device: str) -> None:
+    def __init__(self, model: Model, device: str, *, clip_task: bool = False) -> None:
         self._model = model
         self._device = device
+        self._reset = getattr(model, "reset", None) if clip_task else None
         self._batches = 0
         self.warmup_seconds: list[float] = []
         self.steady_seconds: list[float] = []
@@ -167,9 +172,8 @@ class Predictor:
         outside the timed call. Raises ModelError when the model does not return one prediction per
         sample, and whatever the model's ``reset`` or ``predict`` raises.
         """
-        reset = getattr(self._model, "reset", None)
-        if callable(reset) and starts_clip(batch[0]):
-            reset()
+        if callable(self._reset) and starts_clip(batch[0]):
+            self._reset()
         synchronize(self._device)
         start = time.perf_counter()
         predictions = self._model.predict(batch)

@@ -70,7 +70,8 @@ def _run_row(record: dict[str, Any], result: dict[str, Any] | None, folder: Path
         "status": status,
         "started": record.get("started"),
         "finished": record.get("finished"),
-        "samples_done": (mine or {}).get("num_samples", record.get("samples_done")),
+        # frames for a clip task (num_frames), as samples_total counts them
+        "samples_done": (mine or {}).get("num_frames", (mine or {}).get("num_samples", record.get("samples_done"))),
         "samples_total": record.get("samples_total"),
         "primary_metric": primary,
         "primary_value": value,

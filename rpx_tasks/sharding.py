@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from rpx_tasks.contracts.clips import CLIP_KEY
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.manifest import clip_folder
@@ -114,9 +115,14 @@ class Clip:
 def split_clips(entries: list[dict[str, Any]]) -> list[Clip]:
     """Return the clips of ``entries`` (already in split order), in order. Raises nothing."""
     clips: list[Clip] = []
+    previous_id = None
     for position, entry in enumerate(entries):
         key = clip_folder(entry)
-        if clips and clips[-1].key == key:
+        # A clip task's frames name their clip (two clip entries may share a scene and phase).
+        clip_id = ((entry.get("metadata") or {}).get(CLIP_KEY) or {}).get("id")
+        same = clips and clips[-1].key == key and clip_id == previous_id
+        previous_id = clip_id
+        if same:
             last = clips[-1]
             clips[-1] = Clip(last.index, key, last.start, last.samples + 1)
         else:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Literal, Protocol
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.sample import Sample
 
-CLIP_KEY = "clip"
+CLIP_KEY = "_rpx_clip"  # reserved: set by the split for clip tasks only
 SAMPLING_MODES: tuple[str, ...] = ("all", "stride")
 Sampling = Literal["all", "stride"]
 

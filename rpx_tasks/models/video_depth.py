@@ -59,11 +59,30 @@ def constant_clip_depth(rgb_seq: np.ndarray) -> np.ndarray:
     return np.full((frames, height, width), CONSTANT_DEPTH_M, np.float32)
 
 
-def load_hf_video_depth_model(checkpoint: str, **kwargs: Any) -> Any:
+def load_hf_video_depth_model(
+    checkpoint: str,
+    *,
+    device: str = "cpu",
+    dtype: str | None = None,
+    name: str | None = None,
+    cache_dir: str | None = None,
+    revision: str | None = None,
+    processor_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
     """The image-depth HF fast path (``models.hf_depth.load_hf_depth_model``, same arguments and errors) as
     a streaming video depth model: every frame is predicted on its own, batched within a clip."""
     from rpx_tasks.models.hf_depth import load_hf_depth_model
 
-    model = load_hf_depth_model(checkpoint, **kwargs)
+    model = load_hf_depth_model(
+        checkpoint,
+        device=device,
+        dtype=dtype,
+        name=name,
+        cache_dir=cache_dir,
+        revision=revision,
+        processor_kwargs=processor_kwargs,
+        **kwargs,
+    )
     model.task = TASK
     return model

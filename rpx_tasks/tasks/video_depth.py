@@ -48,6 +48,7 @@ from rpx_tasks.tasks._depth_maps import (
     load_depth_map,
     validate_depth_map,
 )
+from rpx_tasks.tasks.monocular_depth import MODELS as IMAGE_DEPTH_MODELS
 
 NAME = "video_depth"
 SIGNATURE = (
@@ -102,9 +103,29 @@ def _locate(name: str, entry: dict, key: str, folders: tuple[str, ...], resolve:
     return candidates[0]
 
 
-def _frame_index(entry: dict, position: int, stem: str) -> int:
+def _frame_indices(entry: dict, length: int) -> list[int] | None:
+    """The clip's ``frame_indices`` (None when absent). Raises ManifestError unless a list of ``length``
+    non-negative integers."""
     indices = entry.get("frame_indices")
-    if isinstance(indices, list) and position < len(indices) and isinstance(indices[position], int):
+    if indices is None:
+        return None
+    if (
+        not isinstance(indices, list)
+        or len(indices) != length
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices)
+    ):
+        raise field_error(
+            entry["id"],
+            "frame_indices",
+            indices,
+            f"is not a list of {length} non-negative integers (one per frame)",
+            "frame_indices lists each frame's index in the recording, or leave it out",
+        )
+    return indices
+
+
+def _frame_index(indices: list[int] | None, position: int, stem: str) -> int:
+    if indices is not None:
         return indices[position]
     return int(stem) if stem.isascii() and stem.isdigit() else position
 
@@ -129,15 +150,19 @@ def expand_clip(entry: dict, resolve: PathResolver) -> list[dict]:
                 f"lists another number of frames than frame_filenames ({length})",
                 _LIST_HINT,
             )
+    indices = _frame_indices(entry, length)
+    metadata = entry.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise field_error(entry["id"], "metadata", metadata, "is not an object", "give 'metadata' as a JSON object")
     shared = {key: entry[key] for key in ("scene_id", "scene", "phase", "difficulty", "scene_type") if key in entry}
     frames = []
     for position, rgb_name in enumerate(lists["frame_filenames"]):
         stem = Path(rgb_name).stem
-        frame = {**shared, "id": f"{entry['id']}__{stem}", "frame_idx": _frame_index(entry, position, stem)}
+        frame = {**shared, "id": f"{entry['id']}__{stem}", "frame_idx": _frame_index(indices, position, stem)}
         for key, field, folders in (*FILE_LISTS, POSE_LIST):
             if key in lists:
                 frame[field] = _locate(lists[key][position], entry, key, folders, resolve)
-        frame["metadata"] = dict(entry.get("metadata") or {})
+        frame["metadata"] = dict(metadata or {})
         frames.append(frame)
     return frames
 
@@ -247,12 +272,18 @@ MODELS = (
         "rpx_tasks.models.video_depth:constant_clip_depth",
         "weight-free baseline: 2 m everywhere, as a numpy function of the whole clip (holds the clip)",
     ),
-    ModelEntry(
-        "video_depth_anything_v2_metric_indoor_small",
-        NAME,
-        "hf",
-        "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
-        "Depth Anything V2 Small (metric, indoor) run frame by frame",
+    # Every image-depth HF model of monocular_depth, run frame by frame (its alignment default kept).
+    *(
+        ModelEntry(
+            f"video_{entry.name}",
+            NAME,
+            "hf",
+            entry.target,
+            f"{entry.description}; frame by frame",
+            alignment=entry.alignment,
+        )
+        for entry in IMAGE_DEPTH_MODELS
+        if entry.kind == "hf"
     ),
 )
 

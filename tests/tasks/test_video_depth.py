@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from rpx_tasks.alignment_record import resolve_alignment
 from rpx_tasks.bench import run_bench
 from rpx_tasks.cli import main
 from rpx_tasks.config import RunConfig
@@ -164,11 +165,24 @@ def test_a_clip_entry_becomes_its_frames_in_clip_order_with_bare_names_found_in_
         (lambda s: s.pop("depth_filenames"), "depth_filenames"),
         (lambda s: s["depth_filenames"].__setitem__(2, "scenes/scene_a/1/depth/missing.png"), "depth"),
         (lambda s: s.update(difficulty="extreme"), "difficulty"),
+        (lambda s: s.update(frame_indices=[0, 1]), "frame_indices"),
+        (lambda s: s.update(metadata=["not", "an", "object"]), "metadata"),
+        (lambda s: s["frame_filenames"].__setitem__(3, "small/rgb.png"), "8x8"),
     ],
-    ids=["lengths_differ", "not_a_list", "missing", "missing_file", "bad_difficulty"],
+    ids=[
+        "lengths_differ",
+        "not_a_list",
+        "missing",
+        "missing_file",
+        "bad_difficulty",
+        "frame_indices",
+        "metadata",
+        "frame_size",
+    ],
 )
 def test_bad_clip_entries_fail_when_the_split_opens_naming_the_field(tmp_path, edit, field):
     manifest = write_clips(tmp_path, bare=False)
+    _write_frame(tmp_path, "small/rgb.png", np.zeros((8, 8, 3), np.uint8))
     data = json.loads(manifest.read_text())
     edit(data["samples"][1])
     manifest.write_text(json.dumps(data))
@@ -207,6 +221,28 @@ def test_streaming_model_is_reset_before_each_clip_and_batches_never_cross_a_cli
     assert [row["num_frames"] for row in rows] == [5, 5, 5] and all(row["frame_idx"] is None for row in rows)
     assert payload["num_samples"] == 3 and payload["num_frames"] == 15
     assert payload["compute"]["frames"] == 15 and payload["compute"]["timed_samples"] + 3 == 15
+
+
+def test_run_record_counts_frames_and_the_video_hf_path_takes_processor_kwargs(tmp_path):
+    _, payload = _run(tmp_path, write_clips(tmp_path), "record", model_name="baseline")
+    record = json.loads((tmp_path / "record" / "run.json").read_text())
+    assert record["samples_done"] == record["samples_total"] == payload["num_frames"] == 15
+    RunConfig(task="video_depth", hf_checkpoint=DEFAULT_REPO_ID, model_kwargs={"processor_kwargs": {"size": 64}})
+    relative = RunConfig(task="video_depth", model_name="video_depth_anything_v2_relative_small")
+    assert resolve_alignment(relative.task, relative.alignment, relative.model_name).mode == "ls_disparity"
+
+
+def test_frame_tasks_ignore_a_clip_object_in_their_metadata(tmp_path, sample_dataset):
+    manifest = json.loads((sample_dataset / manifest_relpath("monocular_depth", "hard")).read_text())
+    manifest["root"] = str(sample_dataset)
+    for entry in manifest["samples"][:4]:
+        entry["metadata"] = {"clip": {"name": "take1"}}
+    path = tmp_path / "depth.json"
+    path.write_text(json.dumps({**manifest, "samples": manifest["samples"][:4]}))
+    config = RunConfig(task="monocular_depth", manifest=str(path), model_name="baseline", device="cpu")
+    config.output_dir = str(tmp_path / "depth")
+    paths, payload = run_bench(config)
+    assert payload["num_samples"] == 4 and len(pq.read_table(paths.per_sample)) == 4
 
 
 def test_batching_and_whole_clips_give_the_same_clip_scores(tmp_path, monkeypatch):
@@ -256,7 +292,7 @@ def test_a_run_killed_mid_clip_resumes_at_the_last_clip_end_with_the_same_scores
     with pytest.raises(RuntimeError, match="simulated crash"):
         _run(tmp_path, manifest, "resumed", model_name=model, checkpoint_every=1)
     rows, payload = _run(tmp_path, manifest, "resumed", model_name=model, checkpoint_every=1)
-    assert "resumed after 4 of 12 samples" in " ".join(payload["notes"])
+    assert "resumed after 4 of 12 frames" in " ".join(payload["notes"])
     monkeypatch.setenv("RPX_TEST_CRASH_AT", "1000")
     clean, _ = _run(tmp_path, manifest, "clean", model_name=model)
     strip = [{k: v for k, v in row.items() if k != "latency_ms"} for row in rows]

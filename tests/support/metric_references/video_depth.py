@@ -122,7 +122,8 @@ FRAME_CASES = (
     *(Case(f"random{s}", lambda s=s: tuple(a[0] for a in _clip(s))) for s in SEEDS),
     Case("no_valid_pixel", lambda: (np.ones((3, 4), np.float32), np.zeros((3, 4), np.float32))),
     Case("single_pixel", lambda: (np.full((1, 1), 9.0, np.float32), np.full((1, 1), 4.9, np.float32))),
-    Case("boundaries_excluded", lambda: (np.ones((1, 2), np.float32), np.array([[0.3, 5.0]], np.float32))),
+    # float32 GT at the range ends: 0.3 (300 mm) is just above 0.3 in float64, so it counts; 5.0 does not
+    Case("gt_at_the_range_ends", lambda: (np.ones((1, 2), np.float32), np.array([[0.3, 5.0]], np.float32))),
 )
 
 
