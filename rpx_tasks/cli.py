@@ -398,13 +398,24 @@ def _bench(config: RunConfig, params: dict[str, Any], ui: PlainUI, prefect: bool
 
 
 def _run_flow(params: dict[str, Any], progress: Any) -> dict[str, Any]:
-    """Run flow rpx-bench in this process on ``params``; returns its summary. Raises the failed step's RPXError."""
+    """Run flow rpx-bench in this process on ``params``; returns its summary. Raises the failed step's RPXError.
+
+    Flow-run heartbeats are off for CLI runs (unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set): ending the
+    heartbeat thread costs up to 1 s per run. What the UI loses: a CLI run killed hard (SIGKILL, OOM, power
+    loss) is not marked Crashed by heartbeat-based zombie detection; it stays Running. Deployment runs keep
+    their heartbeats.
+    """
     from flows.bootstrap import configure_quiet_prefect
 
     configure_quiet_prefect(verbose=logger.isEnabledFor(logging.DEBUG))  # before Prefect is imported
     from flows.rpx_bench import run_bench_flow
 
-    return run_bench_flow(params, progress=progress)
+    if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
+        return run_bench_flow(params, progress=progress)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return run_bench_flow(params, progress=progress)
 
 
 def parse_model_kwargs(items: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
