@@ -410,12 +410,13 @@ def _run_flow(params: dict[str, Any], progress: Any) -> dict[str, Any]:
     configure_quiet_prefect(verbose=logger.isEnabledFor(logging.DEBUG))  # before Prefect is imported
     from flows.rpx_bench import run_bench_flow
 
+    # choose_run_path asked a configured server for its health already.
     if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
-        return run_bench_flow(params, progress=progress)
+        return run_bench_flow(params, progress=progress, check_api=False)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return run_bench_flow(params, progress=progress)
+        return run_bench_flow(params, progress=progress, check_api=False)
 
 
 def parse_model_kwargs(items: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
