@@ -37,6 +37,11 @@ from rpx_tasks.errors import ConfigError
 from rpx_tasks.reports import format_signed
 from rpx_tasks.runner import Progress
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10: Prefect settings in TOML files are not read here (environment and .env are)
+    tomllib = None
+
 logger = logging.getLogger("rpx_tasks.run")
 
 FLOW_ON_SERVER = "server"
@@ -71,6 +76,8 @@ class RunPath:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if tomllib is None:
+        return {}
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
