@@ -1,8 +1,9 @@
-"""Throughput and memory of ``rpx bench monocular_depth`` on procedural 640x480 data.
+"""Throughput and memory of ``rpx bench monocular_depth`` on realistic 640x480 data.
 
-Generates the sample dataset at two sizes of the hard split (54 and 270 frames by default),
-runs the benchmark on each in a child process with a trivial numpy model
-(``benchmarks/trivial_model.py``), and prints:
+Generates the sample dataset at two sizes of the hard split (54 and 270 frames by default) with
+camera-like RGB (``--rgb camera``, the default: the procedural frames plus Gaussian sensor noise,
+re-encoded by PIL, ~650 KB PNGs that barely compress, as RPX's RGB frames), runs the benchmark on
+each in a child process with a trivial numpy model (``benchmarks/trivial_model.py``), and prints:
 
 * wall time per size, steady-state frames/s = (N2 - N1) / (T2 - T1) and the implied fixed
   start-up cost T1 - N1 / fps;
@@ -17,7 +18,10 @@ runs the benchmark on each in a child process with a trivial numpy model
 that interpreter) on the same data through its library API (``MonocularDepthRunConfig`` +
 ``run_monocular_depth`` with ``make_numpy_depth_model``) and prints the same figures.
 
-Usage: ``.venv/bin/python benchmarks/throughput.py [--upstream-python /path/to/python]``.
+``rpx bench`` runs as a user without a Prefect server runs it (in-process; ``--api server`` or
+``--api temporary`` for the flow).
+
+Usage: ``.venv/bin/python benchmarks/throughput.py [--upstream-python /path/to/python] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -142,26 +146,44 @@ def _own_rss_mib() -> float:
 
 _GENERATE_SNIPPET = """
 import sys, time
+from pathlib import Path
 from rpx_tasks.sample_data import write_sample_dataset
 start = time.perf_counter()
-write_sample_dataset(sys.argv[1], scenes_per_split={scenes}, frames_per_clip=int(sys.argv[2]),
-                     height={height}, width={width}, splits=["hard"])
+root = Path(write_sample_dataset(sys.argv[1], scenes_per_split={scenes}, frames_per_clip=int(sys.argv[2]),
+                                 height={height}, width={width}, splits=["hard"]))
+rgb_sizes = []
+if sys.argv[3] == "camera":
+    import numpy as np
+    from PIL import Image
+    for index, path in enumerate(sorted(root.glob("scenes/*/*/rgb/*.png"))):
+        rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+        noise = np.random.default_rng(index).normal(0.0, {sigma}, rgb.shape).astype(np.float32)
+        Image.fromarray(np.clip(rgb + noise + 0.5, 0, 255).astype(np.uint8)).save(path, format="PNG")
+for path in root.glob("scenes/*/*/rgb/*.png"):
+    rgb_sizes.append(path.stat().st_size)
+print(sum(rgb_sizes) / len(rgb_sizes) / 1000)
 print(time.perf_counter() - start)
 """
+# Camera-like RGB (--rgb camera): the procedural frames plus Gaussian sensor noise of this standard
+# deviation, re-encoded by PIL (zlib level 6, adaptive filters, as camera-recording tools write PNGs):
+# about 650 KB per 640x480 frame, barely compressible, as RPX's RGB frames (600-700 KB).
+CAMERA_NOISE_SIGMA = 8.0
 
 
-def generate(root: Path, frames_per_clip: int, env: dict[str, str]) -> tuple[int, float]:
-    """Write the hard split in a child process (keeps this process small) with environment ``env``.
-    Returns (frames, seconds); raises CalledProcessError when the child fails."""
-    code = _GENERATE_SNIPPET.format(scenes=SCENES_PER_SPLIT, height=HEIGHT, width=WIDTH)
+def generate(root: Path, frames_per_clip: int, env: dict[str, str], rgb: str = "camera") -> tuple[int, float, float]:
+    """Write the hard split in a child process (keeps this process small) with environment ``env``;
+    ``rgb``: ``camera`` (camera-like noisy frames, ~650 KB PNGs) or ``procedural`` (the sample data's own).
+    Returns (frames, seconds, mean RGB PNG size in KB); raises CalledProcessError when the child fails."""
+    code = _GENERATE_SNIPPET.format(scenes=SCENES_PER_SPLIT, height=HEIGHT, width=WIDTH, sigma=CAMERA_NOISE_SIGMA)
     done = subprocess.run(
-        [sys.executable, "-c", code, str(root), str(frames_per_clip)],
+        [sys.executable, "-c", code, str(root), str(frames_per_clip), rgb],
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
-    return SCENES_PER_SPLIT * 3 * frames_per_clip, float(done.stdout.strip().splitlines()[-1])
+    kilobytes, seconds = (float(line) for line in done.stdout.strip().splitlines()[-2:])
+    return SCENES_PER_SPLIT * 3 * frames_per_clip, seconds, kilobytes
 
 
 def _rpx_command() -> list[str]:
@@ -174,10 +196,12 @@ def _rpx_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from rpx_tasks.cli import main; sys.exit(main())"]
 
 
-def child_env(api_url: str | None) -> dict[str, str]:
+def child_env(api_url: str | None, prefect_home: Path) -> dict[str, str]:
     """The environment of the generating and `rpx bench` children: this one, the package and the trivial
-    model on PYTHONPATH, no banner, and ``api_url`` as PREFECT_API_URL (None: Prefect's embedded API)."""
-    env = dict(os.environ)
+    model on PYTHONPATH, no banner, and ``api_url`` as PREFECT_API_URL (None: no Prefect server configured,
+    with ``prefect_home`` as an empty PREFECT_HOME, so no profile of this user names one)."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PREFECT_API_URL", "PREFECT_PROFILES_PATH")}
+    env["PREFECT_HOME"] = str(prefect_home)
     if api_url:
         env["PREFECT_API_URL"] = api_url
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), str(REPO_ROOT), env.get("PYTHONPATH")) if p)
@@ -185,8 +209,9 @@ def child_env(api_url: str | None) -> dict[str, str]:
     return env
 
 
-def run_rpx(dataset: Path, frames: int, out_dir: Path, env: dict[str, str]) -> Run:
-    """Measure `rpx bench` on the hard split of ``dataset`` in a child with environment ``env``."""
+def run_rpx(dataset: Path, frames: int, out_dir: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> Run:
+    """Measure `rpx bench` (plus the options ``extra``) on the hard split of ``dataset`` in a child with
+    environment ``env``."""
     manifest = dataset / manifest_relpath("monocular_depth", "hard")
     command = _rpx_command() + [
         "bench",
@@ -202,6 +227,7 @@ def run_rpx(dataset: Path, frames: int, out_dir: Path, env: dict[str, str]) -> R
         "--output-dir",
         str(out_dir),
         "--plain",
+        *extra,
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     run = measure(command, env, frames, out_dir / "rpx.log")
@@ -297,10 +323,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir, removed)")
     parser.add_argument(
         "--api",
-        choices=("server", "embedded"),
-        default="server",
-        help="server (default): start one local `prefect server` for all rpx runs, so the flow's fixed "
-        "cost is small and steady; embedded: each run starts Prefect's temporary API (~8 s, noisy)",
+        choices=("none", "server", "temporary"),
+        default="none",
+        help="none (default): no Prefect server configured, so `rpx bench` runs in-process without Prefect; "
+        "server: start one local `prefect server` for all rpx runs (each run is a flow run there); temporary: "
+        "`rpx bench --prefect`, each run starts Prefect's temporary server (~8 s, noisy)",
+    )
+    parser.add_argument(
+        "--rgb",
+        choices=("camera", "procedural"),
+        default="camera",
+        help="camera (default): camera-like RGB, the procedural frames plus sensor noise, ~650 KB PNGs that barely "
+        "compress, as RPX's; procedural: the sample data's own frames (~330 KB PNGs)",
     )
     return parser.parse_args(argv)
 
@@ -310,10 +344,10 @@ def generate_sizes(args: argparse.Namespace, work: Path, env: dict[str, str]) ->
     sizes = {}
     for label, per_clip in (("small", args.small_frames_per_clip), ("large", args.large_frames_per_clip)):
         root = work / f"data_{label}"
-        frames, seconds = generate(root, per_clip, env)
+        frames, seconds, kilobytes = generate(root, per_clip, env, args.rgb)
         print(
-            f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}) in {seconds:.1f} s "
-            f"({1000 * seconds / frames:.1f} ms/frame)"
+            f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}, {args.rgb} RGB, PNGs of "
+            f"{kilobytes:.0f} KB on average) in {seconds:.1f} s ({1000 * seconds / frames:.1f} ms/frame)"
         )
         sizes[label] = (root, frames)
     return sizes
@@ -331,6 +365,10 @@ def measure_upstream(python: str, sizes: dict[str, tuple[Path, int]], repeats: r
         upstream["small"],
         upstream["large"],
     )
+    measured = [runs for runs in (ours, upstream) if all(run.ok for run in runs.values())]
+    if len(measured) < 2 or any(runs["large"].wall_s <= runs["small"].wall_s for runs in measured):
+        print("\nsteady-state ratio rpx-bench / upstream: n/a (a run failed or the larger run was not slower)")
+        return
     ratio = _steady_state(ours["small"], ours["large"])[0] / _steady_state(upstream["small"], upstream["large"])[0]
     print(f"\nsteady-state ratio rpx-bench / upstream: {ratio:.2f}x")
 
@@ -348,17 +386,19 @@ def print_decode_only(dataset: Path, repeats: range) -> None:
 
 def measure_all(args: argparse.Namespace, work: Path, api_url: str | None) -> None:
     """Generate both sizes, measure and print rpx (and upstream when asked), then decode-only."""
-    env = child_env(api_url)
+    env = child_env(api_url, work / "prefect-home-of-the-runs")
+    extra = ("--prefect",) if args.api == "temporary" else ()
     sizes = generate_sizes(args, work, env)
     print(f"this script's RSS when launching the runs (floor of the wait4 peak): {_own_rss_mib():.0f} MiB")
     repeats = range(max(1, args.repeat))
     runs = {
-        label: best_of([run_rpx(root, n, work / f"out_{label}_{i}", env) for i in repeats])
+        label: best_of([run_rpx(root, n, work / f"out_{label}_{i}", env, extra) for i in repeats])
         for label, (root, n) in sizes.items()
     }
+    how = {"none": "in-process, no Prefect server", "server": f"flow runs on {api_url}", "temporary": "--prefect"}
     print_table(
         f"rpx bench monocular_depth --model {MODEL} --device cpu "
-        f"(hard split, {WIDTH}x{HEIGHT}, best of {len(repeats)})",
+        f"(hard split, {WIDTH}x{HEIGHT}, {how[args.api]}, best of {len(repeats)})",
         runs["small"],
         runs["large"],
     )
