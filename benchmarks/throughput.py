@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -353,24 +354,34 @@ def generate_sizes(args: argparse.Namespace, work: Path, env: dict[str, str]) ->
     return sizes
 
 
-def measure_upstream(python: str, sizes: dict[str, tuple[Path, int]], repeats: range, work: Path, ours: dict) -> None:
-    """Run upstream rpx-benchmark with ``python`` on the same data, print its table and the steady-state
-    ratio to ``ours`` (the rpx runs by size label)."""
-    upstream = {
-        label: best_of([run_upstream(python, root, n, work / f"upstream_{label}_{i}") for i in repeats])
-        for label, (root, n) in sizes.items()
-    }
+def _ratio(ours: dict[str, Run], upstream: dict[str, Run]) -> float | None:
+    """Steady-state frames/s of ``ours`` over ``upstream`` (runs by size label); None when a run failed or a
+    larger run was not slower."""
+    for runs in (ours, upstream):
+        if not all(run.ok for run in runs.values()) or runs["large"].wall_s <= runs["small"].wall_s:
+            return None
+    return _steady_state(ours["small"], ours["large"])[0] / _steady_state(upstream["small"], upstream["large"])[0]
+
+
+def print_upstream(upstream: list[dict[str, Run]], ours: list[dict[str, Run]]) -> None:
+    """Print upstream's table (best of its rounds) and the steady-state ratio rpx-bench / upstream: of the
+    best-of figures, and the median of the per-round ratios (each round ran both, back to back)."""
+    best = {label: best_of([round_[label] for round_ in upstream]) for label in upstream[0]}
     print_table(
-        f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
-        upstream["small"],
-        upstream["large"],
+        f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(upstream)})",
+        best["small"],
+        best["large"],
     )
-    measured = [runs for runs in (ours, upstream) if all(run.ok for run in runs.values())]
-    if len(measured) < 2 or any(runs["large"].wall_s <= runs["small"].wall_s for runs in measured):
+    ours_best = {label: best_of([round_[label] for round_ in ours]) for label in ours[0]}
+    ratio = _ratio(ours_best, best)
+    per_round = sorted(r for r in (_ratio(a, b) for a, b in zip(ours, upstream)) if r is not None)
+    if ratio is None:
         print("\nsteady-state ratio rpx-bench / upstream: n/a (a run failed or the larger run was not slower)")
         return
-    ratio = _steady_state(ours["small"], ours["large"])[0] / _steady_state(upstream["small"], upstream["large"])[0]
-    print(f"\nsteady-state ratio rpx-bench / upstream: {ratio:.2f}x")
+    median = f"{statistics.median(per_round):.2f}x" if per_round else "n/a"
+    rounds = ", ".join(f"{r:.2f}" for r in per_round)
+    print(f"\nsteady-state ratio rpx-bench / upstream: {ratio:.2f}x (best of each)")
+    print(f"  median of the per-round ratios: {median} ({rounds})")
 
 
 def print_decode_only(dataset: Path, repeats: range) -> None:
@@ -391,10 +402,18 @@ def measure_all(args: argparse.Namespace, work: Path, api_url: str | None) -> No
     sizes = generate_sizes(args, work, env)
     print(f"this script's RSS when launching the runs (floor of the wait4 peak): {_own_rss_mib():.0f} MiB")
     repeats = range(max(1, args.repeat))
-    runs = {
-        label: best_of([run_rpx(root, n, work / f"out_{label}_{i}", env, extra) for i in repeats])
-        for label, (root, n) in sizes.items()
-    }
+    # Interleaved rounds: each runs rpx (and upstream) on both sizes back to back, so the drifts of a shared
+    # machine hit both alike.
+    ours: list[dict[str, Run]] = []
+    upstream: list[dict[str, Run]] = []
+    for i in repeats:
+        ours.append({})
+        upstream.append({})
+        for label, (root, n) in sizes.items():
+            ours[-1][label] = run_rpx(root, n, work / f"out_{label}_{i}", env, extra)
+            if args.upstream_python:
+                upstream[-1][label] = run_upstream(args.upstream_python, root, n, work / f"upstream_{label}_{i}")
+    runs = {label: best_of([round_[label] for round_ in ours]) for label in sizes}
     how = {"none": "in-process, no Prefect server", "server": f"flow runs on {api_url}", "temporary": "--prefect"}
     print_table(
         f"rpx bench monocular_depth --model {MODEL} --device cpu "
@@ -403,7 +422,7 @@ def measure_all(args: argparse.Namespace, work: Path, api_url: str | None) -> No
         runs["large"],
     )
     if args.upstream_python:
-        measure_upstream(args.upstream_python, sizes, repeats, work, runs)
+        print_upstream(upstream, ours)
     print_decode_only(sizes["large"][0], repeats)
 
 
