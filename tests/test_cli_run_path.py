@@ -244,3 +244,26 @@ def test_in_process_a_transient_fault_is_retried_and_a_warm_cache_makes_no_reque
     assert warm_split("monocular_depth", "hard", revision="main", max_samples=3, **selection) is None
     other_cache = {**selection, "cache_dir": str(no_server / "other-hf-cache")}
     assert warm_split("monocular_depth", "hard", revision="main", max_samples=2, **other_cache) is None
+
+
+def test_a_failing_run_is_the_same_error_and_exit_code_in_process_and_as_a_flow(
+    depth_manifest, no_server, prefect_api_url, monkeypatch, capsys
+):
+    (no_server / "nan_model.py").write_text(
+        "import numpy as np\ndef fn(rgb):\n    return np.full(rgb.shape[:2], np.nan, np.float32)\n"
+    )
+    monkeypatch.syspath_prepend(str(no_server))
+    errors = {}
+    for path in ("in-process", "flow"):
+        if path == "flow":
+            monkeypatch.setenv("PREFECT_API_URL", prefect_api_url)
+        args = bench_args(depth_manifest, no_server / path)
+        args[args.index("ground_plane_prior")] = "nan_model:fn"
+        code = main(args)
+        err = capsys.readouterr().err
+        errors[path] = (code, [line for line in err.splitlines() if line.startswith(("error:", "  hint:"))])
+        record = json.loads((no_server / path / "run.json").read_text())
+        assert record["status"] == "failed" and not (no_server / path / "result.json").exists()
+    assert errors["in-process"] == errors["flow"]
+    code, lines = errors["in-process"]
+    assert code == 1 and "NaN" in lines[0] and lines[1].startswith("  hint:")

@@ -1,4 +1,5 @@
-"""libspng decoding of RGB frames (rpx_tasks.fast_png): the same pixels as Pillow, the same errors, Pillow for the rest."""
+"""libspng decoding of RGB frames (rpx_tasks.fast_png): the same pixels as Pillow, the same errors, Pillow for
+the rest."""
 
 from __future__ import annotations
 
