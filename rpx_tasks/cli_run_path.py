@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from rpx_tasks.bench import run_bench
 from rpx_tasks.comparison.previous_run import compare_with_previous_run
 from rpx_tasks.comparison.render import format_ci
