@@ -252,13 +252,17 @@ def check_prefect_api() -> None:
         )
 
 
-def run_bench_flow(params: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
+def run_bench_flow(
+    params: dict[str, Any], progress: Progress | None = None, *, check_api: bool = True
+) -> dict[str, Any]:
     """Run flow rpx-bench in this process; returns its summary dict.
 
     ``params`` are the CLI options (``model`` or ``model_name``). ``progress(done, total,
-    stage)`` receives the benchmark loop's progress. Re-raises the RPXError of a failed step
-    unchanged, so the caller can print its message and hint; raises ConfigError when a
-    configured Prefect server does not answer or an option is not a flow parameter.
+    stage)`` receives the benchmark loop's progress. ``check_api=False`` skips asking the configured
+    server for its health (the caller just did: ``rpx_tasks.cli_run_path.choose_run_path``).
+    Re-raises the RPXError of a failed step unchanged, so the caller can print its message and hint;
+    raises ConfigError when a configured Prefect server does not answer or an option is not a flow parameter.
     """
-    check_prefect_api()
+    if check_api:
+        check_prefect_api()
     return bench_flow(progress)(**flow_parameters(params))

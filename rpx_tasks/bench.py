@@ -23,6 +23,7 @@ from rpx_tasks.dataset import SplitDataset, open_split, row_id
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
 from rpx_tasks.errors import ConfigError, ModelRuntimeError, OutputError, RPXError
+from rpx_tasks.hub.retries import retry_transient
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.readiness import phase_robustness
 from rpx_tasks.reports import (
@@ -123,10 +124,12 @@ def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
     return shard_split(dataset, config.shard) if config.shard is not None else dataset
 
 
-def prepare_split(config: RunConfig) -> PreparedSplit:
+def prepare_split(config: RunConfig, *, reuse_resolved: bool = False) -> PreparedSplit:
     """Return the split's manifest: the local ``--manifest`` as is, the built-in sample data's
     manifest of the split (written under the RPX cache on first use), or a task-scoped Hub download.
     The samples are checked when the split is opened (``open_prepared``), before the model is loaded.
+    ``reuse_resolved``: a Hub split resolved before and still complete on disk is used without any
+    request (``hub.warm_split``; the Prefect download step gets the same from its cache instead).
 
     Raises ConfigError (the built-in sample data lacks the task), OSError (it cannot be written),
     DownloadError / ManifestError / DatasetError from the Hub layer.
@@ -138,15 +141,15 @@ def prepare_split(config: RunConfig) -> PreparedSplit:
         return PreparedSplit(manifest_path=Path(config.manifest).resolve(), root=None, num_samples=None, source="local")
     from rpx_tasks import hub
 
-    downloaded = hub.download_split(
-        config.task,
-        config.split,
-        modalities=download_modalities(config),
-        repo_id=config.effective_repo_id,
-        revision=config.effective_revision,
-        cache_dir=config.cache_dir,
-        max_samples=config.max_samples,
-    )
+    selection = {
+        "modalities": download_modalities(config),
+        "repo_id": config.effective_repo_id,
+        "revision": config.effective_revision,
+        "cache_dir": config.cache_dir,
+        "max_samples": config.max_samples,
+    }
+    warm = hub.warm_split(config.task, config.split, **selection) if reuse_resolved else None
+    downloaded = warm or hub.download_split(config.task, config.split, **selection)
     return PreparedSplit(
         manifest_path=downloaded.manifest_path,
         root=downloaded.root,
@@ -468,11 +471,13 @@ def discard_staged(staged: StagedRun) -> None:
 def run_bench(config: RunConfig, progress: Progress | None = None) -> tuple[ReportPaths, dict[str, Any]]:
     """Run every step in-process without Prefect; returns the report paths and payload.
 
-    Raises the RPXError of the first step that fails (ConfigError, DownloadError, ManifestError,
-    ModelError, MetricError).
+    A Hub split resolved before and still complete on disk is used without any request; a transient
+    download error is retried (``hub.retries``). Raises the RPXError of the first step that fails
+    (ConfigError, DownloadError, ManifestError, ModelError, MetricError).
     """
     device = resolve_device(config.device, require_cuda=config.require_cuda)
-    prepared = prepare_split(config)
+    # As the Prefect download step: a warm cache makes no request; transient errors are retried.
+    prepared = retry_transient(lambda: prepare_split(config, reuse_resolved=True))
     dataset = open_prepared(config, prepared)
     model = load_model(config, device)
     staged = run_split(config, model, dataset, device, progress)
