@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rpx_tasks.contracts.spec import PathResolver, TaskSpec
+from rpx_tasks.contracts.stage_timer import timed_decode
 from rpx_tasks.contracts.vocabulary import SplitEntries, VocabularyOverride
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.entry_checks import camera_pose_path, check_common_fields
@@ -145,19 +146,23 @@ class SplitDataset:
             return prefetch_processes(
                 "rpx_tasks.dataset:worker_decoder", args, self.entries[start:], batch_size, depth=prefetch_batches
             )
-        return prefetch_threads(self.decode, self.entries[start:], batch_size, depth=prefetch_batches, workers=workers)
+        return prefetch_threads(
+            timed_decode(self.decode), self.entries[start:], batch_size, depth=prefetch_batches, workers=workers
+        )
 
 
 def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None):
     """The decode function of a built-in task's split (``spec_module`` defines its SPEC), rebuilt
     inside the decoding worker process."""
-    return SplitDataset(
-        spec=importlib.import_module(spec_module).SPEC,
-        manifest_path=Path(manifest_path),
-        root=Path(root),
-        entries=[],
-        split=split,
-    ).decode
+    return timed_decode(
+        SplitDataset(
+            spec=importlib.import_module(spec_module).SPEC,
+            manifest_path=Path(manifest_path),
+            root=Path(root),
+            entries=[],
+            split=split,
+        ).decode
+    )
 
 
 def _resolver(root: Path, *, remember: bool = False) -> PathResolver:

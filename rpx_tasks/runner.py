@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import numpy as np
 from rpx_tasks.alignment_record import AlignmentStats
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
+from rpx_tasks.contracts.stage_timer import StageClock
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
@@ -48,6 +50,7 @@ from rpx_tasks.runner_stages import (
     Scorer,
     count_flops_on_copy,
     read_ahead,
+    timed_batches,
 )
 from rpx_tasks.sample import Sample
 
@@ -124,13 +127,19 @@ def run_benchmark(
         flops = saved_flops or _flop_pass(model, first, count_flops)
         memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
 
+        clock = predictor.clock
+
         def commit() -> None:
-            checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
+            with clock.stage("write"):
+                checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
 
         notify(recorder.done, len(dataset), "predict")
-        with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner) as scorer:
+        loop_start = time.perf_counter()
+        with Scorer(
+            spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner, clock=clock
+        ) as scorer:
             _predict_and_score(
-                itertools.chain([first] if first else [], batches),
+                timed_batches(itertools.chain([first] if first else [], batches), clock),
                 batch_size,
                 predictor,
                 scorer,
@@ -140,7 +149,9 @@ def run_benchmark(
             )
         if checkpoints is not None:
             commit()
+        loop_wall = time.perf_counter() - loop_start
     compute, notes = _compute_figures(predictor, parameter_counts(model), flops, memory, batch_size)
+    compute.update(_stage_figures(clock, loop_wall, model))
     if start:
         notes.append(
             f"resumed after {start} of {len(dataset)} samples: latency covers the {compute['timed_samples']} samples "
@@ -254,9 +265,11 @@ def _predict_and_score(
 def _write_scored(sample: Sample, seconds: float, scored: Future, scorer: Scorer, recorder: RowRecorder) -> None:
     """Wait for the metrics of ``sample``, bound the temporal queue and write the row; returns None.
     Raises what scoring raised (ModelError for an invalid prediction, MetricError)."""
-    metrics = scored.result()
+    with scorer.clock.waiting("scoring"):
+        metrics = scored.result()
     scorer.bound_temporal_queue()
-    recorder.write(sample, seconds, metrics)
+    with scorer.clock.stage("write"):
+        recorder.write(sample, seconds, metrics)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -300,6 +313,16 @@ def _compute_figures(
         "device": memory.device,
     }
     return compute, notes
+
+
+def _stage_figures(clock: StageClock, loop_wall: float, model: Model) -> dict[str, Any]:
+    """The compute block's stage figures (``contracts.stage_timer``): ``stages``, the loop's wall seconds, and
+    ``model_substages`` (whether the model timed its own preprocess and postprocess). Raises nothing."""
+    return {
+        "stages": clock.report(loop_wall),
+        "stages_loop_wall_s": round(loop_wall, 6),
+        "model_substages": callable(getattr(model, "use_stage_clock", None)),
+    }
 
 
 def _aggregated(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:

@@ -25,6 +25,7 @@ from rpx_tasks.aggregation import CellTable, MetricTable
 from rpx_tasks.alignment_record import AlignmentStats
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
+from rpx_tasks.contracts.stage_timer import MODEL_STAGES, StageClock, cpu_mark, cpu_since
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import synchronize
 from rpx_tasks.errors import MetricError, ModelError
@@ -66,6 +67,21 @@ def read_ahead(dataset: SplitDataset, batch_size: int, start: int = 0) -> Iterat
     """Return the dataset's batches of ``batch_size`` decoded samples from sample ``start`` on, in order,
     decoded ahead of the caller (``SplitDataset.iter_batches``). Iterating raises ManifestError from decoding."""
     return dataset.iter_batches(batch_size, start=start)
+
+
+def timed_batches(batches: Iterable[list[Sample]], clock: StageClock) -> Iterator[list[Sample]]:
+    """Yield ``batches`` unchanged, counting the wait for each as the loop waiting for ``read`` and each
+    sample's decoding (``Sample.read_seconds``) as ``read``'s busy time. Raises what iterating raises."""
+    iterator = iter(batches)
+    while True:
+        with clock.waiting("read"):
+            batch = next(iterator, None)
+        if batch is None:
+            return
+        for sample in batch:
+            if sample.read_seconds is not None:
+                clock.add("read", *sample.read_seconds)
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -133,12 +149,17 @@ class Predictor:
     """Predict stage: runs the model batch by batch and times it.
 
     The first batch is the warm-up (its per-sample seconds go to ``warmup_seconds``, the later
-    ones' to ``steady_seconds``); the device is synchronised around every timed call.
+    ones' to ``steady_seconds``); the device is synchronised around every timed call. Each call's wall
+    and CPU time go to ``clock``: the preprocess and postprocess the model reports itself (a model with
+    ``use_stage_clock``, given the clock here), the rest as ``forward``.
     """
 
-    def __init__(self, model: Model, device: str) -> None:
+    def __init__(self, model: Model, device: str, clock: StageClock | None = None) -> None:
         self._model = model
         self._device = device
+        self.clock = clock or StageClock(lambda: synchronize(device))
+        if callable(getattr(model, "use_stage_clock", None)):
+            model.use_stage_clock(self.clock)
         self._batches = 0
         self.warmup_seconds: list[float] = []
         self.steady_seconds: list[float] = []
@@ -163,10 +184,15 @@ class Predictor:
         whatever the model's ``predict`` raises.
         """
         synchronize(self._device)
-        start = time.perf_counter()
+        reported = self.clock.totals(MODEL_STAGES)
+        start, start_cpu = time.perf_counter(), cpu_mark()
         predictions = self._model.predict(batch)
         synchronize(self._device)
-        per_sample = (time.perf_counter() - start) / len(batch)
+        seconds, cpu = time.perf_counter() - start, cpu_since(start_cpu)
+        after = self.clock.totals(MODEL_STAGES)
+        own_wall, own_cpu = after[0] - reported[0], after[1] - reported[1]
+        self.clock.add("forward", seconds - own_wall, max(0.0, cpu - own_cpu), held=seconds - own_wall)
+        per_sample = seconds / len(batch)
         check_batch_predictions(predictions, batch)
         (self.warmup_seconds if self._batches == 0 else self.steady_seconds).extend([per_sample] * len(batch))
         self._batches += 1
@@ -194,8 +220,10 @@ class Scorer:
         *,
         max_queued_frames: int,
         alignment: AlignmentStats | None = None,
+        clock: StageClock | None = None,
     ) -> None:
         self._spec = spec
+        self.clock = clock or StageClock()
         self._alignment = alignment
         self._temporal = temporal
         self._coherence = coherence
@@ -217,28 +245,36 @@ class Scorer:
         return self._scorer.submit(self._score, sample, raw)
 
     def _score(self, sample: Sample, raw: Any) -> dict[str, float | None]:
-        prediction = self._spec.validate_prediction(raw, sample)
+        with self.clock.stage("validate"):
+            prediction = self._spec.validate_prediction(raw, sample)
         if self._temporal is not None:
-            self._temporal_updates.append(self._temporal_thread.submit(self._temporal.update, sample, prediction))
-        if self._coherence is not None:
-            self._coherence.update(sample, prediction)
-        if self._alignment is not None and self._spec.align_prediction is not None:
-            prediction, fit = self._spec.align_prediction(prediction, sample.ground_truth, self._alignment.mode)
-            self._alignment.add(fit)
-        return self._spec.compute_metrics(prediction, sample.ground_truth)
+            self._temporal_updates.append(self._temporal_thread.submit(self._update_temporal, sample, prediction))
+        with self.clock.stage("score"):
+            if self._coherence is not None:
+                self._coherence.update(sample, prediction)
+            if self._alignment is not None and self._spec.align_prediction is not None:
+                prediction, fit = self._spec.align_prediction(prediction, sample.ground_truth, self._alignment.mode)
+                self._alignment.add(fit)
+            return self._spec.compute_metrics(prediction, sample.ground_truth)
+
+    def _update_temporal(self, sample: Sample, prediction: Any) -> None:
+        with self.clock.stage("score"):
+            self._temporal.update(sample, prediction)
 
     def bound_temporal_queue(self) -> None:
         """Collect the finished temporal updates, and wait for the oldest while more than
         ``max_queued_frames`` are queued (memory stays O(batch)); returns None. Raises what a
         collected update raised (e.g. MetricError)."""
         updates = self._temporal_updates
-        while updates and (updates[0].done() or len(updates) > self._max_queued_frames):
-            updates.popleft().result()
+        with self.clock.waiting("scoring"):
+            while updates and (updates[0].done() or len(updates) > self._max_queued_frames):
+                updates.popleft().result()
 
     def wait_temporal(self) -> None:
         """Wait for every queued temporal update; returns None. Raises what an update raised."""
-        while self._temporal_updates:
-            self._temporal_updates.popleft().result()
+        with self.clock.waiting("scoring"):
+            while self._temporal_updates:
+                self._temporal_updates.popleft().result()
 
 
 class RowRecorder:
