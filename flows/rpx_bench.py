@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS, config_params, flow_parameters
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import discard_staged
+from rpx_tasks.cpu_budget import apply_torch_threads
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.run_identity import device_class
@@ -85,6 +86,7 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
     # The allocator setting is process-wide, so the entry point (this flow run) opts in, not the library.
     tune_allocator_for_frames()
     try:
+        apply_torch_threads()  # RPX_TORCH_THREADS (process-wide)
         config = validate_config_step(params)
         labels = run_labels(config, config.device)  # once: it hashes a local manifest
         add_flow_run_tags(labels.tags(with_device=False))  # findable even if it fails
@@ -147,6 +149,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         resume: bool = PARAMETER_DEFAULTS["resume"],
         checkpoint_every: int = PARAMETER_DEFAULTS["checkpoint_every"],
         checkpoint_seconds: float = PARAMETER_DEFAULTS["checkpoint_seconds"],
+        precision: str = PARAMETER_DEFAULTS["precision"],
+        compile: bool = PARAMETER_DEFAULTS["compile"],
+        num_workers: int | None = PARAMETER_DEFAULTS["num_workers"],
     ) -> dict[str, Any]:
         """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
 
@@ -164,6 +169,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         ``resume`` (default True) resumes the incomplete run of the same configuration, so a retried or
         re-run flow run continues where a crashed one stopped; False (``rpx bench --no-resume``) starts
         afresh. Rows and state are committed every ``checkpoint_every`` samples or ``checkpoint_seconds``.
+        ``precision`` (``fp32``, ``bf16``, ``fp16``: autocast) and ``compile`` (``torch.compile``) choose how an HF
+        fast path runs (``rpx bench --precision`` / ``--compile``); ``num_workers`` the decoding workers
+        (``rpx bench --num-workers``; None: sized from the cores available).
 
         Returns the run summary: task, model, split, device, num_samples, primary metric and value,
         s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the

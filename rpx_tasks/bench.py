@@ -164,6 +164,7 @@ def load_model(config: RunConfig, device: str) -> Model:
         device=device,
         model_kwargs=config.model_kwargs,
         cache_dir=config.cache_dir,
+        execution=config.execution,
     )
 
 
@@ -247,6 +248,7 @@ def run_split(
                 checkpoints=journal,
                 resume=resume,
                 alignment=resolve_alignment(config.task, config.alignment, config.model_name).mode,
+                num_workers=config.num_workers,
             )
     except BaseException as error:
         _end_attempt(record, journal, error)

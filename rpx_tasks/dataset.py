@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from rpx_tasks.contracts.spec import PathResolver, TaskSpec
 from rpx_tasks.contracts.stage_timer import timed_decode
 from rpx_tasks.contracts.vocabulary import SplitEntries, VocabularyOverride
+from rpx_tasks.cpu_budget import run_in_background
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.entry_checks import camera_pose_path, check_common_fields
 from rpx_tasks.errors import ConfigError, ManifestError
@@ -132,29 +133,45 @@ class SplitDataset:
         workers: int = 2,
         engine: str | None = None,
         start: int = 0,
+        background: bool = False,
     ) -> Iterator[list[Sample]]:
         """Yield lists of decoded Samples of ``batch_size`` (the last may be shorter), in order, from the
         ``start``-th sample on (a resumed run skips the samples it has done).
 
         Up to ``prefetch_batches`` batches are decoded ahead while the caller runs inference,
         so memory stays O(batch): by ``workers`` threads, or by one worker process (see
-        ``decode_engine`` for the choice). Raises ManifestError from decoding, ConfigError for
+        ``decode_engine`` for the choice); ``workers=0`` decodes on the caller's thread, batch by batch.
+        ``background``: the decoding threads (or the worker) run at a lower CPU priority
+        (``cpu_budget.run_in_background``). Raises ManifestError from decoding, ConfigError for
         an unknown engine.
         """
+        if workers == 0:
+            return _decode_inline(timed_decode(self.decode), self.entries[start:], batch_size)
         if self.decode_engine(engine) == "processes":
-            args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split)
+            args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split, background)
             return prefetch_processes(
                 "rpx_tasks.dataset:worker_decoder", args, self.entries[start:], batch_size, depth=prefetch_batches
             )
+        decode = timed_decode(self.decode)
         return prefetch_threads(
-            timed_decode(self.decode), self.entries[start:], batch_size, depth=prefetch_batches, workers=workers
+            run_in_background(decode) if background else decode,
+            self.entries[start:],
+            batch_size,
+            depth=prefetch_batches,
+            workers=workers,
         )
 
 
-def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None):
+def _decode_inline(decode, entries: list[dict[str, Any]], batch_size: int) -> Iterator[list[Sample]]:
+    """Yield batches of ``decode(entry)`` decoded on the caller's thread when asked for."""
+    for first in range(0, len(entries), batch_size):
+        yield [decode(entry) for entry in entries[first : first + batch_size]]
+
+
+def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None, background: bool = False):
     """The decode function of a built-in task's split (``spec_module`` defines its SPEC), rebuilt
-    inside the decoding worker process."""
-    return timed_decode(
+    inside the decoding worker process (at a lower CPU priority with ``background``)."""
+    decode = timed_decode(
         SplitDataset(
             spec=importlib.import_module(spec_module).SPEC,
             manifest_path=Path(manifest_path),
@@ -163,6 +180,7 @@ def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str |
             split=split,
         ).decode
     )
+    return run_in_background(decode) if background else decode
 
 
 def _resolver(root: Path, *, remember: bool = False) -> PathResolver:

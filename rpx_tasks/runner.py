@@ -37,7 +37,7 @@ from rpx_tasks.contracts.stage_timer import StageClock
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts
+from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts, torch_modules_of
 from rpx_tasks.readiness import GeometricCoherence, coherence_accumulator, temporal_accumulator
 from rpx_tasks.runner_stages import (
     Checkpoints,
@@ -87,6 +87,7 @@ def run_benchmark(
     checkpoints: Checkpoints | None = None,
     resume: ResumePoint | None = None,
     alignment: str = "none",
+    num_workers: int | None = None,
 ) -> RunOutcome:
     """Run ``model`` over ``dataset`` and score it.
 
@@ -100,6 +101,9 @@ def run_benchmark(
     ``checkpoints.commit(done, state)`` with the state a resumed run needs; and once more at the end.
     ``alignment``: the depth alignment applied before the metrics (``none``, ``ls_affine``,
     ``ls_disparity``; the task's ``align_prediction``), its fits counted in ``RunOutcome.alignment``.
+    ``num_workers``: the decoding threads (``cpu_budget.decode_threads``: None sizes them from the cores, 0
+    decodes on the loop's thread). For a model that holds torch modules, the pipeline's helper threads run at
+    a lower CPU priority than torch's (``cpu_budget``), so they do not stall its parallel regions.
     ``resume``: what an earlier attempt committed; its rows are folded into the aggregates, its
     state restored, and the model predicts only the samples after them, so the outcome equals an
     uninterrupted run's (latency figures cover the samples timed over all attempts).
@@ -122,7 +126,10 @@ def run_benchmark(
     recorder = RowRecorder(spec, rows, notify, len(dataset))
     aligner = AlignmentStats(alignment) if alignment != "none" else None
     start, saved_flops = _restore(resume, recorder, predictor, temporal, coherence, aligner)
-    with contextlib.closing(read_ahead(dataset, batch_size, start=start)) as batches:
+    background = bool(torch_modules_of(model))  # helpers yield the cores to torch's threads
+    with contextlib.closing(
+        read_ahead(dataset, batch_size, start=start, num_workers=num_workers, background=background)
+    ) as batches:
         first = next(batches, None)
         flops = saved_flops or _flop_pass(model, first, count_flops)
         memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
@@ -136,7 +143,13 @@ def run_benchmark(
         notify(recorder.done, len(dataset), "predict")
         loop_start = time.perf_counter()
         with Scorer(
-            spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner, clock=clock
+            spec,
+            temporal,
+            coherence,
+            max_queued_frames=2 * batch_size,
+            alignment=aligner,
+            clock=clock,
+            background=background,
         ) as scorer:
             _predict_and_score(
                 timed_batches(itertools.chain([first] if first else [], batches), clock),

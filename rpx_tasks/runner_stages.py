@@ -26,6 +26,7 @@ from rpx_tasks.alignment_record import AlignmentStats
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.contracts.stage_timer import MODEL_STAGES, StageClock, cpu_mark, cpu_since
+from rpx_tasks.cpu_budget import decode_threads, run_in_background
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import synchronize
 from rpx_tasks.errors import MetricError, ModelError
@@ -63,10 +64,14 @@ class ResumePoint:
     state: dict[str, Any]
 
 
-def read_ahead(dataset: SplitDataset, batch_size: int, start: int = 0) -> Iterator[list[Sample]]:
+def read_ahead(
+    dataset: SplitDataset, batch_size: int, start: int = 0, *, num_workers: int | None = None, background: bool = False
+) -> Iterator[list[Sample]]:
     """Return the dataset's batches of ``batch_size`` decoded samples from sample ``start`` on, in order,
-    decoded ahead of the caller (``SplitDataset.iter_batches``). Iterating raises ManifestError from decoding."""
-    return dataset.iter_batches(batch_size, start=start)
+    decoded ahead of the caller (``SplitDataset.iter_batches``) by ``cpu_budget.decode_threads(num_workers)``
+    threads (0: on the caller's thread), at a lower CPU priority with ``background``. Iterating raises
+    ManifestError from decoding."""
+    return dataset.iter_batches(batch_size, start=start, workers=decode_threads(num_workers), background=background)
 
 
 def timed_batches(batches: Iterable[list[Sample]], clock: StageClock) -> Iterator[list[Sample]]:
@@ -207,6 +212,8 @@ class Scorer:
     likewise receives each clip's frames in sequence. Use as a context manager: leaving it
     shuts both threads down (pending work is cancelled after an error).
 
+    ``background``: both threads run at a lower CPU priority than the model's (``cpu_budget``).
+
     ``alignment`` (depth runs whose alignment is not ``none``): each prediction is aligned to its
     ground truth by the task's ``align_prediction`` before ``compute_metrics`` and the fit is counted
     in ``alignment``; temporal stability and SGC receive the raw prediction.
@@ -221,9 +228,11 @@ class Scorer:
         max_queued_frames: int,
         alignment: AlignmentStats | None = None,
         clock: StageClock | None = None,
+        background: bool = False,
     ) -> None:
         self._spec = spec
         self.clock = clock or StageClock()
+        self._background = background
         self._alignment = alignment
         self._temporal = temporal
         self._coherence = coherence
@@ -242,13 +251,14 @@ class Scorer:
     def submit(self, sample: Sample, raw: Any) -> Future:
         """Return a Future of the sample's metrics (metric name -> float or None); its result
         raises ModelError for an invalid prediction and MetricError from the metrics."""
-        return self._scorer.submit(self._score, sample, raw)
+        return self._scorer.submit(run_in_background(self._score) if self._background else self._score, sample, raw)
 
     def _score(self, sample: Sample, raw: Any) -> dict[str, float | None]:
         with self.clock.stage("validate"):
             prediction = self._spec.validate_prediction(raw, sample)
         if self._temporal is not None:
-            self._temporal_updates.append(self._temporal_thread.submit(self._update_temporal, sample, prediction))
+            update = run_in_background(self._update_temporal) if self._background else self._update_temporal
+            self._temporal_updates.append(self._temporal_thread.submit(update, sample, prediction))
         with self.clock.stage("score"):
             if self._coherence is not None:
                 self._coherence.update(sample, prediction)

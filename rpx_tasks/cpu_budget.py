@@ -1,0 +1,113 @@
+"""How a run shares the CPU cores it may use between the model (torch) and the pipeline around it.
+
+The cores a run may use are ``os.sched_getaffinity(0)`` (a container's or ``taskset``'s limit), not the
+machine's. The model gets them all: torch's intra-op pool (OpenMP) sizes itself from them, or from
+``RPX_TORCH_THREADS`` when set (:func:`apply_torch_threads`, called by the entry points: it is a
+process-wide setting). The pipeline's helpers (decoding threads or the decoding worker process, the
+scoring and temporal-stability threads) are few (:func:`decode_threads`) and run at a lower CPU priority
+(:func:`run_in_background`: ``nice`` +``BACKGROUND_NICENESS`` for their own thread), so that the kernel
+hands a core to a torch thread first and the helpers fill the gaps: an OpenMP parallel region waits for
+its slowest thread, and a helper preempting one of them stalls the whole forward pass. That is what made
+batched runs and runs beside another busy process slow (issue 13).
+
+``--num-workers N`` (``RunConfig.num_workers``) sets the decoding threads of the threads engine; 0 decodes
+on the loop's own thread (no helper at all). The processes engine decodes in one worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rpx_tasks.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+TORCH_THREADS_ENV = "RPX_TORCH_THREADS"
+BACKGROUND_NICENESS = 10
+_MAX_DECODE_THREADS = 4
+
+Result = TypeVar("Result")
+_lowered = threading.local()
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count()`` where unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def torch_threads() -> int | None:
+    """The intra-op threads ``RPX_TORCH_THREADS`` asks for, or None when unset (torch sizes its pool from the
+    available cores). Raises ConfigError for a value that is not an integer >= 1."""
+    text = os.environ.get(TORCH_THREADS_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            f"{TORCH_THREADS_ENV}={text!r} is not a thread count.",
+            hint=f"set {TORCH_THREADS_ENV} to an integer >= 1 (e.g. {available_cores()}), or unset it",
+        )
+    return int(text)
+
+
+def apply_torch_threads() -> int | None:
+    """Set torch's intra-op threads to ``RPX_TORCH_THREADS`` when it is set (imports torch only then); returns
+    the count set, or None. Process-wide: entry points call it. Raises ConfigError for a bad value."""
+    wanted = torch_threads()
+    if wanted is None:
+        return None
+    import torch
+
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return wanted
+
+
+def decode_threads(num_workers: int | None) -> int:
+    """Decoding threads of the threads engine: ``num_workers`` when given (0 means none: decode on the loop's
+    thread), else a quarter of the available cores, at least 1 and at most 4 (the model keeps the rest)."""
+    if num_workers is not None:
+        return num_workers
+    return max(1, min(_MAX_DECODE_THREADS, available_cores() // 4))
+
+
+def lower_thread_priority(increment: int = BACKGROUND_NICENESS) -> None:
+    """Raise the niceness of the calling thread by ``increment`` (Linux: per thread), once per thread; elsewhere
+    or when not permitted, nothing. Raises nothing."""
+    if getattr(_lowered, "done", False):
+        return
+    _lowered.done = True
+    try:
+        native = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, native, min(19, os.getpriority(os.PRIO_PROCESS, native) + increment))
+    except (AttributeError, OSError) as exc:
+        logger.debug("Could not lower the priority of a pipeline thread: %s", exc)
+
+
+def run_in_background(function: Callable[..., Result]) -> Callable[..., Result]:
+    """``function`` run at the pipeline helpers' lower CPU priority: its thread's niceness is raised the first
+    time it runs there (:func:`lower_thread_priority`). Raises what ``function`` raises."""
+
+    def run(*args: Any, **kwargs: Any) -> Result:
+        lower_thread_priority()
+        return function(*args, **kwargs)
+
+    return run
+
+
+__all__ = [
+    "BACKGROUND_NICENESS",
+    "TORCH_THREADS_ENV",
+    "apply_torch_threads",
+    "available_cores",
+    "decode_threads",
+    "lower_thread_priority",
+    "run_in_background",
+    "torch_threads",
+]
