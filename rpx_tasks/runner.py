@@ -329,13 +329,18 @@ def _compute_figures(
 
 
 def _stage_figures(clock: StageClock, loop_wall: float, model: Model) -> dict[str, Any]:
-    """The compute block's stage figures (``contracts.stage_timer``): ``stages``, the loop's wall seconds, and
-    ``model_substages`` (whether the model timed its own preprocess and postprocess). Raises nothing."""
-    return {
+    """The compute block's stage figures (``contracts.stage_timer``): ``stages``, the loop's wall seconds,
+    ``model_substages`` (whether the model timed its own preprocess and postprocess) and, for a model that
+    records how it ran (the HF fast paths' ``execution.record()``), ``execution``. Raises nothing."""
+    figures: dict[str, Any] = {
         "stages": clock.report(loop_wall),
         "stages_loop_wall_s": round(loop_wall, 6),
         "model_substages": callable(getattr(model, "use_stage_clock", None)),
     }
+    record = getattr(getattr(model, "execution", None), "record", None)
+    if callable(record):
+        figures["execution"] = record()
+    return figures
 
 
 def _aggregated(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:

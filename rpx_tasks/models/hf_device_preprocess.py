@@ -28,6 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rpx_tasks.errors import AdapterError
+
 logger = logging.getLogger(__name__)
 
 MAX_ABS_DIFF = 1e-2
@@ -90,7 +92,7 @@ NEAREST = 0
 def pil_taps(in_size: int, out_size: int, resample: int) -> tuple[np.ndarray, np.ndarray]:
     """Pillow's resampling taps from ``in_size`` to ``out_size`` pixels: (indices (out, K) int64,
     fixed-point weights (out, K) int32), as Resample.c's ``precompute_coeffs`` + ``normalize_coeffs_8bpc``.
-    Unused taps point at a valid pixel with weight 0. Raises KeyError for an unknown filter."""
+    Unused taps point at a valid pixel with weight 0. Raises KeyError for a filter not in ``_FILTERS``."""
     support, kernel = _FILTERS[resample]
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
@@ -156,7 +158,9 @@ class PilResizer:
 
     def __init__(self, device: Any, resample: int):
         if resample != NEAREST and resample not in _FILTERS:
-            raise KeyError(resample)
+            raise AdapterError(
+                f"Unknown Pillow resampling filter {resample!r}.", hint="use a PIL.Image.Resampling code (0-5)"
+            )
         self.device = device
         self.resample = resample
         self._taps: dict[tuple[int, int], _Taps] = {}
@@ -244,7 +248,7 @@ class DevicePreprocessor:
         try:
             resample = int(p.resample) if p.resample is not None else 2
             self._resizer = PilResizer(self.device, resample)
-        except (KeyError, TypeError, ValueError):
+        except (AdapterError, TypeError, ValueError):
             self._disable(f"unknown resampling filter {p.resample!r}")
             return
         import torch
@@ -276,7 +280,10 @@ class DevicePreprocessor:
             values = np.asarray(out["pixel_values"])[0, 0]
             rows, cols = np.nonzero(values)
             if rows.size == 0:
-                raise ValueError("the processor's output of a white frame is all zeros")
+                raise AdapterError(
+                    f"The output of {type(self.processor).__name__} for a white frame is all zeros.",
+                    hint="its preprocessing runs on the host (device_preprocess=false)",
+                )
             self._geometry[key] = Geometry(
                 out_height=values.shape[0],
                 out_width=values.shape[1],
