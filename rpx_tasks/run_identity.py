@@ -104,8 +104,9 @@ def device_class(device: str | None) -> str:
 def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) -> str:
     """Return the sha256 (hex) of a canonical JSON of what the run computes: task, model identity,
     model kwargs, split, data source (``data``: its ``data_identity`` when already computed),
-    max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off and the depth
-    alignment the run applies (``--alignment`` or the model's default; left out when ``none``).
+    max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off, the depth
+    alignment the run applies (``--alignment`` or the model's default; left out when ``none``) and the
+    HF fast path's ``--precision`` (left out when ``fp32``; ``--compile`` is not part of it).
     Batch size, device, the output folder and the checkpoint interval are not part of it.
     Raises ConfigError / OSError as ``model_identity`` / ``data_identity``."""
     identity = {
@@ -123,5 +124,7 @@ def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) ->
     alignment = resolve_alignment(config.task, config.alignment, config.model_name).mode
     if alignment != "none":  # absent means none, so runs from before --alignment keep their fingerprints
         identity["alignment"] = alignment
+    if config.precision != "fp32":  # autocast changes the predictions; absent means fp32, as before --precision
+        identity["precision"] = config.precision
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

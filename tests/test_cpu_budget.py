@@ -113,6 +113,17 @@ def test_run_options_are_validated_before_anything_runs():
     validate_config({"task": "monocular_depth", "hf_checkpoint": "org/name", "device": "cuda", "precision": "fp16"})
 
 
+def test_precision_is_part_of_the_fingerprint_and_compile_is_not():
+    from rpx_tasks.run_identity import config_fingerprint
+
+    def fingerprint(**options):
+        hf = {"task": "monocular_depth", "hf_checkpoint": "org/name", "manifest": "builtin:sample", "device": "cpu"}
+        return config_fingerprint(validate_config({**hf, **options}))
+
+    assert fingerprint(precision="bf16") != fingerprint() == fingerprint(precision="fp32")
+    assert fingerprint(compile=True) == fingerprint() and fingerprint(num_workers=0) == fingerprint()
+
+
 def test_flow_parameters_and_cli_options():
     from flows.rpx_bench import bench_flow
 
