@@ -8,10 +8,10 @@ A :class:`StageClock` adds up, per stage,
 
 - ``wall_s``: seconds a thread spent busy in the stage, summed over the threads and processes that
   ran it (decoding threads or the decoding worker, the scoring threads, the loop's own thread);
-- ``cpu_s``: CPU seconds of that work: the CPU clock of the thread that ran it and, for the stages
-  run on the loop's thread (the model's three, ``write``), the CPU of the process's native threads as
-  well (torch's intra-op pool), i.e. the process CPU minus what its other Python threads used meanwhile
-  (Linux; elsewhere the calling thread's CPU only);
+- ``cpu_s``: CPU seconds of that work: the CPU clock of the thread that ran it and, for the model's
+  three stages (run on the loop's thread), the CPU of the process's native threads as well (torch's
+  intra-op pool), i.e. the process CPU minus what its other Python threads used meanwhile (Linux;
+  elsewhere the calling thread's CPU only);
 - ``bottleneck_share``: the fraction of the loop's wall time during which the loop's thread was busy in
   the stage or waiting for it (waiting for the next decoded batch counts for ``read``, waiting for
   scores for ``validate`` and ``score`` in proportion to their busy time). The shares add up to at most 1;
@@ -85,8 +85,8 @@ class StageClock:
 
     ``sync`` (e.g. a CUDA synchronize) runs before a model stage's clock stops, so asynchronous device work
     counts in the stage that queued it. The clock is created on the loop's thread: a stage timed there
-    counts toward the bottleneck shares and measures native-thread CPU too (:func:`cpu_since`); one timed
-    on another thread counts its own thread's CPU.
+    counts toward the bottleneck shares, and a model stage timed there measures native-thread CPU too
+    (:func:`cpu_since`); any other counts its own thread's CPU.
     """
 
     def __init__(self, sync: Callable[[], None] | None = None) -> None:
@@ -119,7 +119,8 @@ class StageClock:
         """Time the block as busy in ``stage`` (``sync`` first for the model's stages). Raises KeyError for an
         unknown stage, at the end of the block."""
         home = threading.get_ident() == self._home
-        start_cpu = cpu_mark() if home else time.thread_time()
+        native = home and stage in MODEL_STAGES  # torch's threads work for the model's stages only
+        start_cpu = cpu_mark() if native else time.thread_time()
         start = time.perf_counter()
         try:
             yield
@@ -127,7 +128,7 @@ class StageClock:
             if stage in MODEL_STAGES:
                 self._sync()
             wall = time.perf_counter() - start
-            cpu = cpu_since(start_cpu) if home else time.thread_time() - start_cpu
+            cpu = cpu_since(start_cpu) if native else time.thread_time() - start_cpu
             self.add(stage, wall, cpu, held=wall if home else 0.0)
 
     @contextlib.contextmanager
