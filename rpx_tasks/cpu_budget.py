@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 TORCH_THREADS_ENV = "RPX_TORCH_THREADS"
 BACKGROUND_NICENESS = 10
-_MAX_DECODE_THREADS = 4
+_MIN_DECODE_THREADS, _MAX_DECODE_THREADS = 2, 4
 
 Result = TypeVar("Result")
 _lowered = threading.local()
@@ -71,10 +71,11 @@ def apply_torch_threads() -> int | None:
 
 def decode_threads(num_workers: int | None) -> int:
     """Decoding threads of the threads engine: ``num_workers`` when given (0 means none: decode on the loop's
-    thread), else a quarter of the available cores, at least 1 and at most 4 (the model keeps the rest)."""
+    thread), else a quarter of the available cores, at least 2 (as before this option) and at most 4; they run
+    at a lower priority around a torch model, which keeps the cores it needs."""
     if num_workers is not None:
         return num_workers
-    return max(1, min(_MAX_DECODE_THREADS, available_cores() // 4))
+    return max(_MIN_DECODE_THREADS, min(_MAX_DECODE_THREADS, available_cores() // 4))
 
 
 def lower_thread_priority(increment: int = BACKGROUND_NICENESS) -> None:

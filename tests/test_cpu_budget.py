@@ -30,7 +30,7 @@ from rpx_tasks.tasks import get_task
 
 def test_cores_come_from_the_affinity_mask():
     assert available_cores() == len(os.sched_getaffinity(0))
-    assert decode_threads(None) == max(1, min(4, available_cores() // 4))
+    assert decode_threads(None) == max(2, min(4, available_cores() // 4))
     assert decode_threads(0) == 0 and decode_threads(3) == 3
 
 
