@@ -20,6 +20,7 @@ from rpx_tasks.constants import (
 )
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.vocabulary import VocabularyOverride, parse_vocabulary_option
+from rpx_tasks.cpu_budget import check_environment
 from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import BASELINE_ALIAS, check_model_selection, check_one_selector, default_baseline
@@ -153,6 +154,7 @@ class RunConfig:
             )
         check_device_string(self.device)
         check_precision(self.precision, self.device if self.device == "cpu" else None)
+        check_environment()  # RPX_TORCH_THREADS, RPX_HELPER_PRIORITY
         if not isinstance(self.compile, bool):
             raise ConfigError(f"compile must be true or false, got {self.compile!r}.", hint="pass --compile or not")
         if self.num_workers is not None and (

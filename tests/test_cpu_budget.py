@@ -52,20 +52,34 @@ def test_rpx_torch_threads(monkeypatch):
         assert "integer >= 1" in info.value.hint
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
-def test_background_helpers_lower_their_own_thread_only():
+def _helper_scheduling():
     seen = {}
 
     def helper():
         native = threading.get_native_id()
-        seen["helper"] = os.getpriority(os.PRIO_PROCESS, native)
+        seen.update(policy=os.sched_getscheduler(native), nice=os.getpriority(os.PRIO_PROCESS, native))
 
-    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     worker = threading.Thread(target=run_in_background(helper))
     worker.start()
     worker.join()
-    assert seen["helper"] == min(19, main + BACKGROUND_NICENESS)
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
+    return seen
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread scheduling is Linux's")
+def test_background_helpers_lower_their_own_thread_only(monkeypatch):
+    main = threading.get_native_id()
+    policy, nice = os.sched_getscheduler(main), os.getpriority(os.PRIO_PROCESS, main)
+    monkeypatch.delenv("RPX_HELPER_PRIORITY", raising=False)
+    assert _helper_scheduling() == {"policy": policy, "nice": min(19, nice + BACKGROUND_NICENESS)}
+    monkeypatch.setenv("RPX_HELPER_PRIORITY", "idle")
+    assert _helper_scheduling()["policy"] == os.SCHED_IDLE
+    monkeypatch.setenv("RPX_HELPER_PRIORITY", "0")
+    assert _helper_scheduling() == {"policy": policy, "nice": nice}
+    assert (os.sched_getscheduler(main), os.getpriority(os.PRIO_PROCESS, main)) == (policy, nice)
+    monkeypatch.setenv("RPX_HELPER_PRIORITY", "lowest")
+    with pytest.raises(ConfigError, match="RPX_HELPER_PRIORITY") as info:
+        validate_config(_params())
+    assert "idle" in info.value.hint
 
 
 def test_zero_workers_decode_on_the_callers_thread_with_the_same_samples():

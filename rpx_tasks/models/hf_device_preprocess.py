@@ -251,12 +251,14 @@ class DevicePreprocessor:
         except (AdapterError, TypeError, ValueError):
             self._disable(f"unknown resampling filter {p.resample!r}")
             return
+        self._mean, self._std = self._per_channel(p.image_mean), self._per_channel(p.image_std)
+
+    def _per_channel(self, values: Any) -> Any:
+        """A (1, 3, 1, 1) float32 device tensor of a processor's mean or std (a number or three)."""
         import torch
 
-        channels = lambda values: torch.tensor(  # noqa: E731
-            np.broadcast_to(np.asarray(values, np.float32), (3,)).copy(), device=self.device
-        ).view(1, 3, 1, 1)
-        self._mean, self._std = channels(p.image_mean), channels(p.image_std)
+        three = np.broadcast_to(np.asarray(values, np.float32), (3,)).copy()
+        return torch.tensor(three, device=self.device).view(1, 3, 1, 1)
 
     def _disable(self, reason: str) -> None:
         self.active = False

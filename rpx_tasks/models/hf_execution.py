@@ -146,13 +146,12 @@ class HFExecution:
 
     def record(self) -> dict[str, Any]:
         """result.json's ``compute.execution``: precision, compile, channels_last and the data path."""
-        path = (
-            self._device_inputs.record()
-            if self._device_inputs is not None
-            else {"data_path": "processor", "data_path_reason": "host preprocessing (automatic on the CPU)"}
-            if self.options.device_preprocess is None
-            else {"data_path": "processor", "data_path_reason": "device_preprocess=false"}
-        )
+        if self._device_inputs is not None:
+            path = self._device_inputs.record()
+        elif self.options.device_preprocess is None:
+            path = {"data_path": "processor", "data_path_reason": "host preprocessing (automatic on the CPU)"}
+        else:
+            path = {"data_path": "processor", "data_path_reason": "device_preprocess=false"}
         return {
             "precision": self.options.precision,
             "compile": self.options.compile,
