@@ -21,7 +21,11 @@ that interpreter) on the same data through its library API (``MonocularDepthRunC
 ``rpx bench`` runs as a user without a Prefect server runs it (in-process; ``--api server`` or
 ``--api temporary`` for the flow).
 
-Usage: ``.venv/bin/python benchmarks/throughput.py [--upstream-python /path/to/python] [--repeat 3]``.
+``--hf`` measures the HF depth path instead (``benchmarks/hf_throughput.py``): ``rpx bench --hf-checkpoint``
+end to end against the by-hand loop (processor -> forward -> resize) at batch 1 and 8.
+
+Usage: ``.venv/bin/python benchmarks/throughput.py [--upstream-python /path/to/python] [--repeat 3]``,
+``.venv/bin/python benchmarks/throughput.py --hf [--arch tiny] [--busy]``.
 """
 
 from __future__ import annotations
@@ -312,6 +316,12 @@ def print_table(title: str, small: Run, large: Run) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line (see the module docstring). Exits 2 on a usage error."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--hf",
+        action="store_true",
+        help="instead: the HF depth path end to end vs by hand at batch 1 and 8 (benchmarks/hf_throughput.py; "
+        "its options: --arch, --frames, --batch-sizes, --busy)",
+    )
     parser.add_argument("--upstream-python", help="python of a venv with rpx-benchmark 0.3.0 installed")
     parser.add_argument("--small-frames-per-clip", type=int, default=6)
     parser.add_argument("--large-frames-per-clip", type=int, default=30)
@@ -428,6 +438,10 @@ def measure_all(args: argparse.Namespace, work: Path, api_url: str | None) -> No
 
 def main(argv: list[str] | None = None) -> int:
     """Run the measurements and print them. Returns 0; raises when a generating child fails."""
+    if "--hf" in (sys.argv[1:] if argv is None else argv):  # the HF depth path: benchmarks/hf_throughput.py
+        from hf_throughput import main as hf_main
+
+        return hf_main(argv)
     args = parse_args(argv)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rpx-throughput-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from prefect.runtime import flow_run
 from flows.parameters import FLOW_ONLY_PARAMETERS, PARAMETER_DEFAULTS, PARAMETER_FIELDS, config_params, flow_parameters
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import discard_staged
+from rpx_tasks.cpu_budget import apply_torch_threads
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.model_selection import BASELINE_ALIAS, default_baseline
 from rpx_tasks.run_identity import device_class
@@ -94,6 +95,7 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
     # The allocator setting is process-wide, so the entry point (this flow run) opts in, not the library.
     tune_allocator_for_frames()
     try:
+        apply_torch_threads()  # RPX_TORCH_THREADS (process-wide)
         config = validate_config_step(params)
         labels = run_labels(config, config.device)  # once: it hashes a local manifest
         add_flow_run_tags(labels.tags(with_device=False))  # findable even if it fails
@@ -193,6 +195,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         checkpoint_every: int = PARAMETER_DEFAULTS["checkpoint_every"],
         checkpoint_seconds: float = PARAMETER_DEFAULTS["checkpoint_seconds"],
         shards: int | None = FLOW_ONLY_PARAMETERS["shards"],
+        precision: str = PARAMETER_DEFAULTS["precision"],
+        compile: bool = PARAMETER_DEFAULTS["compile"],
+        num_workers: int | None = PARAMETER_DEFAULTS["num_workers"],
     ) -> dict[str, Any]:
         """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
 
@@ -215,6 +220,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         afresh. Rows and state are committed every ``checkpoint_every`` samples or ``checkpoint_seconds``.
         ``shard`` (``"i/K"``, ``rpx bench --shard``) runs shard i of K of the split only (whole clips, balanced
         by frame count); ``shards=K`` runs all K shards as subflow runs and merges them (``rpx merge``).
+        ``precision`` (``fp32``, ``bf16``, ``fp16``: autocast) and ``compile`` (``torch.compile``) choose how an HF
+        fast path runs (``rpx bench --precision`` / ``--compile``); ``num_workers`` the decoding workers
+        (``rpx bench --num-workers``; None: sized from the cores available).
 
         Returns the run summary: task, model, split, device, num_samples, primary metric and value,
         s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the

@@ -173,6 +173,7 @@ def load_model(config: RunConfig, device: str) -> Model:
         device=device,
         model_kwargs=config.model_kwargs,
         cache_dir=config.cache_dir,
+        execution=config.execution,
     )
 
 
@@ -260,6 +261,7 @@ def run_split(
                 resume=resume,
                 alignment=resolve_alignment(config.task, config.alignment, config.model_name).mode,
                 fscore=config.fscore,
+                num_workers=config.num_workers,
             )
     except BaseException as error:
         _end_attempt(record, journal, error)

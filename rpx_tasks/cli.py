@@ -24,6 +24,7 @@ from rpx_tasks.cli_run_path import RECORD_HINT, choose_run_path, comparison_line
 from rpx_tasks.config import RunConfig
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
 from rpx_tasks.contracts.spec import TaskSpec
+from rpx_tasks.cpu_budget import apply_torch_threads
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.tasks import get_task, iter_tasks
@@ -253,6 +254,7 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         help=f"commit rows and state every N samples (default: {PARAMETER_DEFAULTS['checkpoint_every']}) or "
         f"{PARAMETER_DEFAULTS['checkpoint_seconds']:.0f} s, whichever comes first; a killed run resumes from there",
     )
+    _add_execution_options(sub, spec)
     sub.add_argument("--plain", action="store_true", help="plain text output")
     _add_prefect_option(sub)
 
@@ -263,6 +265,35 @@ def _add_prefect_option(sub: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run as a Prefect flow even without a configured server (a temporary server, ~8 s); with "
         "PREFECT_API_URL set (`prefect config set`) every run is a flow run on that server",
+    )
+
+
+def _add_execution_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
+    """Add ``--precision``, ``--compile`` (HF fast paths) and ``--num-workers`` to ``rpx bench <task>``."""
+    fast_path = spec.hf_loader is not None
+    sub.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default=None,
+        help="HF fast path: run the forward pass under autocast in bf16 or fp16 (fp16 needs CUDA; default: fp32)"
+        if fast_path
+        else "(HF fast paths only)",
+    )
+    sub.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="HF fast path: torch.compile the model (the warm-up batch pays the compilation)"
+        if fast_path
+        else "(HF fast paths only)",
+    )
+    sub.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decoding workers (0: decode on the loop's thread); default: sized from the cores available, "
+        "leaving torch the rest (RPX_TORCH_THREADS sets torch's threads)",
     )
 
 
@@ -519,6 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if args.command == "bench":
+            apply_torch_threads()  # RPX_TORCH_THREADS: process-wide, so the entry point applies it
             return cmd_bench(args, ui, parser)
         return handlers[args.command](args, ui)
     except RPXError as error:

@@ -21,9 +21,11 @@ from rpx_tasks.constants import (
 from rpx_tasks.contracts.clips import FrameSelection
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.vocabulary import VocabularyOverride, parse_vocabulary_option
+from rpx_tasks.cpu_budget import check_environment
 from rpx_tasks.device import check_device_string
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.model_selection import BASELINE_ALIAS, check_model_selection, check_one_selector, default_baseline
+from rpx_tasks.models.hf_execution import ExecutionOptions, check_precision
 from rpx_tasks.sample_data.builtin import check_covered, is_builtin
 from rpx_tasks.sharding import parse_shard
 from rpx_tasks.tasks import get_task
@@ -93,6 +95,11 @@ class RunConfig:
     (``model_selection.check_model_selection``: registry name, import path and its signature,
     HF fast path, model kwargs); a built model of another task raises ModelError.
 
+    ``precision`` (``fp32``, ``bf16``, ``fp16``: autocast) and ``compile`` (``torch.compile``) choose how an
+    HF fast path runs (``models.hf_execution``; other models refuse them); fp16 with ``device="cpu"`` is a
+    ConfigError (a CUDA device that falls back to the CPU fails when the model is set up). ``num_workers``:
+    the decoding workers (``rpx_tasks.cpu_budget``; None sizes them from the cores available).
+
     ``resume`` (default): resume the newest incomplete run of the same fingerprint
     (``rpx_tasks.run_record``); False (``--no-resume``) starts afresh. The run commits its rows and
     state every ``checkpoint_every`` samples or ``checkpoint_seconds`` seconds, whichever comes first.
@@ -128,6 +135,9 @@ class RunConfig:
     resume: bool = True
     checkpoint_every: int = CHECKPOINT_EVERY_SAMPLES
     checkpoint_seconds: float = CHECKPOINT_EVERY_SECONDS
+    precision: str = "fp32"
+    compile: bool = False
+    num_workers: int | None = None
 
     def __post_init__(self) -> None:
         get_task(self.task)
@@ -156,6 +166,17 @@ class RunConfig:
                 hint="e.g. 60 (commit the run's rows at least once a minute)",
             )
         check_device_string(self.device)
+        check_precision(self.precision, self.device if self.device == "cpu" else None)
+        check_environment()  # RPX_TORCH_THREADS, RPX_HELPER_PRIORITY
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, got {self.compile!r}.", hint="pass --compile or not")
+        if self.num_workers is not None and (
+            isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0
+        ):
+            raise ConfigError(
+                f"num_workers must be an integer >= 0, got {self.num_workers!r}.",
+                hint="e.g. --num-workers 2 (0: decode on the loop's thread); leave it out to size it from the cores",
+            )
         _check_manifest(self.manifest, self.task)
         if self.repo_id is not None and not self.repo_id.strip():
             raise ConfigError("repo_id is empty.", hint="pass --repo ORG/NAME or a local mirror directory")
@@ -168,6 +189,7 @@ class RunConfig:
             model_name=self.model_name,
             hf_checkpoint=self.hf_checkpoint,
             model_kwargs=self.model_kwargs,
+            execution=self.execution,
         )
         self.vocabulary = _checked_vocabulary(self.vocabulary, self.task)
         self.alignment = check_alignment_option(self.alignment, self.task)
@@ -198,6 +220,11 @@ class RunConfig:
                 f"fscore must be true or false, got {self.fscore!r}.", hint="pass --fscore or leave it out"
             )
         return FrameSelection(self.frame_budget, self.sampling)
+
+    @property
+    def execution(self) -> ExecutionOptions:
+        """The HF fast path's execution choices of this run (precision, compile)."""
+        return ExecutionOptions(precision=self.precision, compile=self.compile)
 
     @property
     def effective_repo_id(self) -> str:

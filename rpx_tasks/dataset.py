@@ -11,7 +11,9 @@ from typing import Any, Iterator
 
 from rpx_tasks.contracts.clips import CLIP_KEY, ClipPosition, FrameSelection, ends_clip
 from rpx_tasks.contracts.spec import PathResolver, TaskSpec
+from rpx_tasks.contracts.stage_timer import timed_decode
 from rpx_tasks.contracts.vocabulary import SplitEntries, VocabularyOverride
+from rpx_tasks.cpu_budget import run_in_background
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.entry_checks import camera_pose_path, check_common_fields
 from rpx_tasks.errors import ConfigError, ManifestError
@@ -135,31 +137,47 @@ class SplitDataset:
         engine: str | None = None,
         start: int = 0,
         whole_clips: bool = False,
+        background: bool = False,
     ) -> Iterator[list[Sample]]:
         """Yield lists of decoded Samples of ``batch_size`` (the last may be shorter), in order, from the
         ``start``-th sample on (a resumed run skips the samples it has done).
 
         Up to ``prefetch_batches`` batches are decoded ahead while the caller runs inference,
         so memory stays O(batch): by ``workers`` threads, or by one worker process (see
-        ``decode_engine`` for the choice). For a clip task a batch never crosses a clip's end (it may
+        ``decode_engine`` for the choice; ``workers=0`` decodes on the caller's thread, batch by batch;
+        ``background``: the decoding threads or the worker run at a lower CPU priority,
+        ``cpu_budget.run_in_background``). For a clip task a batch never crosses a clip's end (it may
         be shorter there), and with ``whole_clips`` each batch is one whole clip (memory O(clip)).
         Raises ManifestError from decoding, ConfigError for an unknown engine.
         """
         if self.spec.clip is None:
-            return self._prefetch(self.entries[start:], batch_size, prefetch_batches, workers, engine)
+            return self._prefetch(self.entries[start:], batch_size, prefetch_batches, workers, engine, background)
         longest = max((clip_length(entry) for entry in self.entries), default=1)
         per_batch = longest if whole_clips else batch_size
         # Frames are decoded a few batches ahead (never whole clips ahead: _clip_batches assembles one clip).
-        frames = self._prefetch(self.entries[start:], 1, max(1, prefetch_batches * batch_size), workers, engine)
+        frames = self._prefetch(
+            self.entries[start:], 1, max(1, prefetch_batches * batch_size), workers, engine, background
+        )
         return _clip_batches(frames, per_batch)
 
     def _prefetch(
-        self, entries: list[dict[str, Any]], batch_size: int, depth: int, workers: int, engine: str | None
+        self,
+        entries: list[dict[str, Any]],
+        batch_size: int,
+        depth: int,
+        workers: int,
+        engine: str | None,
+        background: bool = False,
     ) -> Iterator[list[Sample]]:
+        if workers == 0:
+            return _decode_inline(timed_decode(self.decode), entries, batch_size)
         if self.decode_engine(engine) == "processes":
-            args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split)
+            args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split, background)
             return prefetch_processes("rpx_tasks.dataset:worker_decoder", args, entries, batch_size, depth=depth)
-        return prefetch_threads(self.decode, entries, batch_size, depth=depth, workers=workers)
+        decode = timed_decode(self.decode)
+        return prefetch_threads(
+            run_in_background(decode) if background else decode, entries, batch_size, depth=depth, workers=workers
+        )
 
 
 def clip_length(entry: dict[str, Any]) -> int:
@@ -190,16 +208,25 @@ def _clip_batches(frames: Iterator[list[Sample]], batch_size: int) -> Iterator[l
             close()
 
 
-def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None):
+def _decode_inline(decode, entries: list[dict[str, Any]], batch_size: int) -> Iterator[list[Sample]]:
+    """Yield batches of ``decode(entry)`` decoded on the caller's thread when asked for."""
+    for first in range(0, len(entries), batch_size):
+        yield [decode(entry) for entry in entries[first : first + batch_size]]
+
+
+def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None, background: bool = False):
     """The decode function of a built-in task's split (``spec_module`` defines its SPEC), rebuilt
-    inside the decoding worker process."""
-    return SplitDataset(
-        spec=importlib.import_module(spec_module).SPEC,
-        manifest_path=Path(manifest_path),
-        root=Path(root),
-        entries=[],
-        split=split,
-    ).decode
+    inside the decoding worker process (at a lower CPU priority with ``background``)."""
+    decode = timed_decode(
+        SplitDataset(
+            spec=importlib.import_module(spec_module).SPEC,
+            manifest_path=Path(manifest_path),
+            root=Path(root),
+            entries=[],
+            split=split,
+        ).decode
+    )
+    return run_in_background(decode) if background else decode
 
 
 def _resolver(root: Path, *, remember: bool = False) -> PathResolver:

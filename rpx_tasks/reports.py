@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rpx_tasks.contracts.stage_timer import stages_line
 from rpx_tasks.readiness.robustness_lines import robustness_rows
 
 PER_SAMPLE_FILE = "per_sample_metrics.parquet"
@@ -273,11 +274,31 @@ def format_summary(payload: dict[str, Any]) -> str:
         lines += ["", "## Phase robustness (Φ, J_min)", "", "| measure | value |", "|---|---|"]
         lines += [f"| {label} | {value} |" for label, value in robustness]
     lines += ["", "## Phase scores", "", f"![phase scores]({PHASE_SCORES_FILE})"]
-    rows = efficiency_rows(payload.get("compute") or {})
+    compute = payload.get("compute") or {}
+    rows = efficiency_rows(compute)
     if rows:
         lines += ["", "## Efficiency", "", "| measure | value |", "|---|---:|"]
         lines += [f"| {label} | {value} |" for label, value in rows]
+    labelled = (
+        ("Execution", execution_line(compute)),
+        ("Stages (share of the loop each held up)", stages_line(compute)),
+    )
+    extra = [f"- {label}: {line}" for label, line in labelled if line]
+    if extra:
+        lines += ["", *extra]
     return "\n".join(lines) + "\n"
+
+
+def execution_line(compute: dict[str, Any]) -> str | None:
+    """How an HF fast path ran (``compute.execution``): precision, compile, channels-last and data path, in
+    one line; None for a model without that record."""
+    execution = compute.get("execution")
+    if not execution:
+        return None
+    return (
+        f"precision {execution.get('precision')}, compile {'on' if execution.get('compile') else 'off'}, "
+        f"channels-last {'on' if execution.get('channels_last') else 'off'}, data path {execution.get('data_path')}"
+    )
 
 
 def _effect(word: str | None) -> str:

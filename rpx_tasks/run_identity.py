@@ -104,11 +104,12 @@ def device_class(device: str | None) -> str:
 def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None, *, with_shard: bool = True) -> str:
     """Return the sha256 (hex) of a canonical JSON of what the run computes: task, model identity,
     model kwargs, split, data source (``data``: its ``data_identity`` when already computed),
-    max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off and the depth
+    max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off, the depth
     alignment the run applies (``--alignment`` or the model's default; left out when ``none``), for a
-    clip task the frame budget, sampling and fscore option, and the shard (``--shard i/K``; left out for
+    clip task the frame budget, sampling and fscore option, the shard (``--shard i/K``; left out for
     an unsharded run, or with ``with_shard=False``: the fingerprint of the unsharded run that merging all
-    shards equals).
+    shards equals) and the HF fast path's ``--precision`` (left out when ``fp32``; ``--compile`` is not
+    part of it).
     Batch size, device, the output folder and the checkpoint interval are not part of it.
     Raises ConfigError / OSError as ``model_identity`` / ``data_identity``."""
     identity = {
@@ -131,5 +132,7 @@ def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None, *,
         identity["frames"] = {**selection.record(), "fscore": config.fscore}
     if config.shard is not None and with_shard:  # absent when unsharded: earlier runs keep their fingerprints
         identity["shard"] = config.shard
+    if config.precision != "fp32":  # autocast changes the predictions; absent means fp32, as before --precision
+        identity["precision"] = config.precision
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -33,10 +34,11 @@ from rpx_tasks.alignment_record import AlignmentStats
 from rpx_tasks.contracts.clips import ends_clip
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
+from rpx_tasks.contracts.stage_timer import StageClock
 from rpx_tasks.dataset import SplitDataset, clip_length
 from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts
+from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts, torch_modules_of
 from rpx_tasks.readiness import GeometricCoherence, coherence_accumulator, temporal_accumulator
 from rpx_tasks.runner_stages import (
     Checkpoints,
@@ -49,6 +51,7 @@ from rpx_tasks.runner_stages import (
     Scorer,
     count_flops_on_copy,
     read_ahead,
+    timed_batches,
 )
 from rpx_tasks.sample import Sample
 
@@ -98,6 +101,7 @@ def run_benchmark(
     resume: ResumePoint | None = None,
     alignment: str = "none",
     fscore: bool = False,
+    num_workers: int | None = None,
 ) -> RunOutcome:
     """Run ``model`` over ``dataset`` and score it.
 
@@ -111,6 +115,9 @@ def run_benchmark(
     ``checkpoints.commit(done, state)`` with the state a resumed run needs; and once more at the end.
     ``alignment``: the depth alignment applied before the metrics (``none``, ``ls_affine``,
     ``ls_disparity``; the task's ``align_prediction``), its fits counted in ``RunOutcome.alignment``.
+    ``num_workers``: the decoding threads (``cpu_budget.decode_threads``: None sizes them from the cores, 0
+    decodes on the loop's thread). For a model that holds torch modules, the pipeline's helper threads run at
+    a lower CPU priority than torch's (``cpu_budget``), so they do not stall its parallel regions.
     ``resume``: what an earlier attempt committed; its rows are folded into the aggregates, its
     state restored, and the model predicts only the samples after them, so the outcome equals an
     uninterrupted run's (latency figures cover the samples timed over all attempts).
@@ -140,20 +147,36 @@ def run_benchmark(
     aligner = AlignmentStats(alignment, unit) if alignment != "none" else None
     start, saved_flops = _restore(resume, recorder, predictor, temporal, coherence, aligner)
     whole_clips = bool(getattr(model, "whole_clip", False))
-    with contextlib.closing(read_ahead(dataset, batch_size, start=start, whole_clips=whole_clips)) as batches:
+    background = bool(torch_modules_of(model))  # helpers yield the cores to torch's threads
+    with contextlib.closing(
+        read_ahead(
+            dataset, batch_size, start=start, whole_clips=whole_clips, num_workers=num_workers, background=background
+        )
+    ) as batches:
         first = next(batches, None)
         flops = saved_flops or _flop_pass(model, first, count_flops)
         memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
 
+        clock = predictor.clock
+
         def commit() -> None:
-            checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
+            with clock.stage("write"):
+                checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
 
         notify(recorder.done, len(dataset), "predict")
+        loop_start = time.perf_counter()
         with Scorer(
-            spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner, fscore=fscore
+            spec,
+            temporal,
+            coherence,
+            max_queued_frames=2 * batch_size,
+            alignment=aligner,
+            fscore=fscore,
+            clock=clock,
+            background=background,
         ) as scorer:
             _predict_and_score(
-                itertools.chain([first] if first else [], batches),
+                timed_batches(itertools.chain([first] if first else [], batches), clock),
                 batch_size,
                 predictor,
                 scorer,
@@ -165,7 +188,9 @@ def run_benchmark(
             )
         if checkpoints is not None:
             commit()
+        loop_wall = time.perf_counter() - loop_start
     compute, notes = _compute_figures(predictor, parameter_counts(model), flops, memory, batch_size)
+    compute.update(_stage_figures(clock, loop_wall, model))
     if spec.clip is not None:
         compute["frames"] = recorder.done
         compute["whole_clip_model"] = whole_clips
@@ -312,9 +337,11 @@ def _clip_in_flight_limit(dataset: SplitDataset, batch_size: int, whole_clips: b
 def _write_scored(sample: Sample, seconds: float, scored: Future, scorer: Scorer, recorder: RowRecorder) -> None:
     """Wait for the metrics of ``sample``, bound the temporal queue and write the row; returns None.
     Raises what scoring raised (ModelError for an invalid prediction, MetricError)."""
-    metrics = scored.result()
+    with scorer.clock.waiting("scoring"):
+        metrics = scored.result()
     scorer.bound_temporal_queue()
-    recorder.write(sample, seconds, metrics)
+    with scorer.clock.stage("write"):
+        recorder.write(sample, seconds, metrics)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -358,6 +385,21 @@ def _compute_figures(
         "device": memory.device,
     }
     return compute, notes
+
+
+def _stage_figures(clock: StageClock, loop_wall: float, model: Model) -> dict[str, Any]:
+    """The compute block's stage figures (``contracts.stage_timer``): ``stages``, the loop's wall seconds,
+    ``model_substages`` (whether the model timed its own preprocess and postprocess) and, for a model that
+    records how it ran (the HF fast paths' ``execution.record()``), ``execution``. Raises nothing."""
+    figures: dict[str, Any] = {
+        "stages": clock.report(loop_wall),
+        "stages_loop_wall_s": round(loop_wall, 6),
+        "model_substages": callable(getattr(model, "use_stage_clock", None)),
+    }
+    record = getattr(getattr(model, "execution", None), "record", None)
+    if callable(record):
+        figures["execution"] = record()
+    return figures
 
 
 def aggregated_stats(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,8 @@ from rpx_tasks.alignment_record import AlignmentStats
 from rpx_tasks.contracts.clips import ClipScoring, clip_position, ends_clip, starts_clip
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
+from rpx_tasks.contracts.stage_timer import MODEL_STAGES, StageClock, cpu_mark, cpu_since
+from rpx_tasks.cpu_budget import decode_threads, run_in_background
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import synchronize
 from rpx_tasks.errors import MetricError, ModelError
@@ -64,12 +66,37 @@ class ResumePoint:
 
 
 def read_ahead(
-    dataset: SplitDataset, batch_size: int, start: int = 0, *, whole_clips: bool = False
+    dataset: SplitDataset,
+    batch_size: int,
+    start: int = 0,
+    *,
+    whole_clips: bool = False,
+    num_workers: int | None = None,
+    background: bool = False,
 ) -> Iterator[list[Sample]]:
     """Return the dataset's batches of ``batch_size`` decoded samples from sample ``start`` on, in order,
     decoded ahead of the caller (``SplitDataset.iter_batches``: for a clip task batches end at clip ends,
-    and are whole clips with ``whole_clips``). Iterating raises ManifestError from decoding."""
-    return dataset.iter_batches(batch_size, start=start, whole_clips=whole_clips)
+    and are whole clips with ``whole_clips``) by ``cpu_budget.decode_threads(num_workers)`` threads (0: on the
+    caller's thread), at a lower CPU priority with ``background``. Iterating raises ManifestError from
+    decoding."""
+    return dataset.iter_batches(
+        batch_size, start=start, whole_clips=whole_clips, workers=decode_threads(num_workers), background=background
+    )
+
+
+def timed_batches(batches: Iterable[list[Sample]], clock: StageClock) -> Iterator[list[Sample]]:
+    """Yield ``batches`` unchanged, counting the wait for each as the loop waiting for ``read`` and each
+    sample's decoding (``Sample.read_seconds``) as ``read``'s busy time. Raises what iterating raises."""
+    iterator = iter(batches)
+    while True:
+        with clock.waiting("read"):
+            batch = next(iterator, None)
+        if batch is None:
+            return
+        for sample in batch:
+            if sample.read_seconds is not None:
+                clock.add("read", *sample.read_seconds)
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -140,13 +167,18 @@ class Predictor:
     """Predict stage: runs the model batch by batch and times it.
 
     The first batch is the warm-up (its per-sample seconds go to ``warmup_seconds``, the later
-    ones' to ``steady_seconds``); the device is synchronised around every timed call. For a clip task
-    (``clip_task``) the model's ``reset()``, when it has one, is called before each clip's first batch.
+    ones' to ``steady_seconds``); the device is synchronised around every timed call. Each call's wall
+    and CPU time go to ``clock``: the preprocess and postprocess the model reports itself (a model with
+    ``use_stage_clock``, given the clock here), the rest as ``forward``. For a clip task (``clip_task``)
+    the model's ``reset()``, when it has one, is called before each clip's first batch.
     """
 
-    def __init__(self, model: Model, device: str, *, clip_task: bool = False) -> None:
+    def __init__(self, model: Model, device: str, clock: StageClock | None = None, *, clip_task: bool = False) -> None:
         self._model = model
         self._device = device
+        self.clock = clock or StageClock(lambda: synchronize(device))
+        if callable(getattr(model, "use_stage_clock", None)):
+            model.use_stage_clock(self.clock)
         self._reset = getattr(model, "reset", None) if clip_task else None
         self._batches = 0
         self.warmup_seconds: list[float] = []
@@ -175,10 +207,15 @@ class Predictor:
         if callable(self._reset) and starts_clip(batch[0]):
             self._reset()
         synchronize(self._device)
-        start = time.perf_counter()
+        reported = self.clock.totals(MODEL_STAGES)
+        start, start_cpu = time.perf_counter(), cpu_mark()
         predictions = self._model.predict(batch)
         synchronize(self._device)
-        per_sample = (time.perf_counter() - start) / len(batch)
+        seconds, cpu = time.perf_counter() - start, cpu_since(start_cpu)
+        after = self.clock.totals(MODEL_STAGES)
+        own_wall, own_cpu = after[0] - reported[0], after[1] - reported[1]
+        self.clock.add("forward", seconds - own_wall, max(0.0, cpu - own_cpu), held=seconds - own_wall)
+        per_sample = seconds / len(batch)
         check_batch_predictions(predictions, batch)
         (self.warmup_seconds if self._batches == 0 else self.steady_seconds).extend([per_sample] * len(batch))
         self._batches += 1
@@ -192,6 +229,8 @@ class Scorer:
     is updated on the scoring thread; temporal-stability updates go to a second thread, which
     likewise receives each clip's frames in sequence. Use as a context manager: leaving it
     shuts both threads down (pending work is cancelled after an error).
+
+    ``background``: both threads run at a lower CPU priority than the model's (``cpu_budget``).
 
     ``alignment`` (depth runs whose alignment is not ``none``): each prediction is aligned to its
     ground truth by the task's ``align_prediction`` before ``compute_metrics`` and the fit is counted
@@ -207,8 +246,12 @@ class Scorer:
         max_queued_frames: int,
         alignment: AlignmentStats | None = None,
         fscore: bool = False,
+        clock: StageClock | None = None,
+        background: bool = False,
     ) -> None:
         self._spec = spec
+        self.clock = clock or StageClock()
+        self._background = background
         self._alignment = alignment
         self._fscore = fscore
         self._clip: ClipScoring | None = None
@@ -230,20 +273,28 @@ class Scorer:
         """Return a Future of the sample's metrics (metric name -> float or None); for a frame of a clip
         task, of its clip's metrics at the clip's last frame and None before. Its result raises
         ModelError for an invalid prediction and MetricError from the metrics."""
-        return self._scorer.submit(self._score, sample, raw)
+        return self._scorer.submit(run_in_background(self._score) if self._background else self._score, sample, raw)
 
     def _score(self, sample: Sample, raw: Any) -> dict[str, float | None] | None:
-        prediction = self._spec.validate_prediction(raw, sample)
+        with self.clock.stage("validate"):
+            prediction = self._spec.validate_prediction(raw, sample)
         if self._spec.clip is not None:
-            return self._score_clip_frame(sample, prediction)
+            with self.clock.stage("score"):
+                return self._score_clip_frame(sample, prediction)
         if self._temporal is not None:
-            self._temporal_updates.append(self._temporal_thread.submit(self._temporal.update, sample, prediction))
-        if self._coherence is not None:
-            self._coherence.update(sample, prediction)
-        if self._alignment is not None and self._spec.align_prediction is not None:
-            prediction, fit = self._spec.align_prediction(prediction, sample.ground_truth, self._alignment.mode)
-            self._alignment.add(fit)
-        return self._spec.compute_metrics(prediction, sample.ground_truth)
+            update = run_in_background(self._update_temporal) if self._background else self._update_temporal
+            self._temporal_updates.append(self._temporal_thread.submit(update, sample, prediction))
+        with self.clock.stage("score"):
+            if self._coherence is not None:
+                self._coherence.update(sample, prediction)
+            if self._alignment is not None and self._spec.align_prediction is not None:
+                prediction, fit = self._spec.align_prediction(prediction, sample.ground_truth, self._alignment.mode)
+                self._alignment.add(fit)
+            return self._spec.compute_metrics(prediction, sample.ground_truth)
+
+    def _update_temporal(self, sample: Sample, prediction: Any) -> None:
+        with self.clock.stage("score"):
+            self._temporal.update(sample, prediction)
 
     def _score_clip_frame(self, sample: Sample, prediction: Any) -> dict[str, float | None] | None:
         """Fold one frame of a clip task into its clip's scoring; the clip's metrics at its last frame, else None."""
@@ -265,13 +316,15 @@ class Scorer:
         ``max_queued_frames`` are queued (memory stays O(batch)); returns None. Raises what a
         collected update raised (e.g. MetricError)."""
         updates = self._temporal_updates
-        while updates and (updates[0].done() or len(updates) > self._max_queued_frames):
-            updates.popleft().result()
+        with self.clock.waiting("scoring"):
+            while updates and (updates[0].done() or len(updates) > self._max_queued_frames):
+                updates.popleft().result()
 
     def wait_temporal(self) -> None:
         """Wait for every queued temporal update; returns None. Raises what an update raised."""
-        while self._temporal_updates:
-            self._temporal_updates.popleft().result()
+        with self.clock.waiting("scoring"):
+            while self._temporal_updates:
+                self._temporal_updates.popleft().result()
 
 
 class RowRecorder:
