@@ -34,14 +34,15 @@ def retry_transient(fn: Callable[[], T], *, retries: int = DOWNLOAD_RETRIES) -> 
     """Return ``fn()``, calling it again up to ``retries`` times after a TransientDownloadError, waiting
     ``download_backoff_seconds() * 2**attempt`` (plus up to ``DOWNLOAD_RETRY_JITTER`` of it) in between.
     Re-raises the last TransientDownloadError, and any other error at once."""
-    for attempt in range(retries + 1):
+    attempt = 0
+    while True:
         try:
             return fn()
         except TransientDownloadError as error:
-            if attempt == retries:
+            if attempt >= retries:
                 raise
             delay = download_backoff_seconds() * 2**attempt
             delay *= 1 + random.uniform(0, DOWNLOAD_RETRY_JITTER)
-            log.warning("%s; trying again in %.1f s (%d of %d).", error.message, delay, attempt + 1, retries)
+            attempt += 1
+            log.warning("%s; trying again in %.1f s (%d of %d).", error.message, delay, attempt, retries)
             time.sleep(delay)
-    raise AssertionError("unreachable")
