@@ -15,7 +15,7 @@ from rpx_tasks.contracts.stage_timer import timed_decode
 from rpx_tasks.contracts.vocabulary import SplitEntries, VocabularyOverride
 from rpx_tasks.cpu_budget import run_in_background
 from rpx_tasks.decoding import decode_pose, decode_rgb
-from rpx_tasks.entry_checks import camera_pose_path, check_common_fields
+from rpx_tasks.entry_checks import camera_pose_path, check_clip_fields, check_common_fields
 from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import (
     check_manifest,
@@ -322,6 +322,7 @@ def _expand_clips(
     expanded: list[dict[str, Any]] = []
     seen: set[str] = set()
     for _, clip in sorted(enumerate(entries), key=_clip_sort_key):
+        check_clip_fields(clip)
         kept = frames.select(spec.clip.expand(clip, _resolver(root)))
         for position, frame in enumerate(kept):
             if frame["id"] in seen:

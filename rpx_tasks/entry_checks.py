@@ -82,6 +82,13 @@ def _check_phase(entry: dict[str, Any]) -> None:
         )
 
 
+def check_clip_fields(entry: dict[str, Any]) -> None:
+    """Check the fields a clip task's clip entry shares with every entry (phase, difficulty, scene,
+    metadata) before it is expanded into frames, so an error names the clip. Raises ManifestError."""
+    _check_phase(entry)
+    _check_descriptive_fields(entry)
+
+
 def _check_descriptive_fields(entry: dict[str, Any]) -> None:
     """``difficulty`` (easy|medium|hard or null), ``scene_id`` / ``scene`` (non-empty strings or null),
     ``frame_idx`` / ``frame_idx_b`` (whole numbers >= 0 or null) and ``metadata`` (an object or null)."""
