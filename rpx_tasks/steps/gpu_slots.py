@@ -1,13 +1,19 @@
-"""GPU slots: one Prefect global concurrency limit ``gpu-<i>`` per GPU, held while a benchmark runs.
+"""GPU slots: one Prefect global concurrency limit ``gpu-<host>-<i>`` per GPU of each host, held while a
+benchmark runs.
 
-So at most one benchmark runs per GPU across every flow run and worker sharing the Prefect
-server. ``deployments/setup_prefect.py`` creates the limits up front with
-``ensure_concurrency_limit``; a run creates a missing one itself.
+So at most one benchmark runs per GPU across every flow run and worker sharing the Prefect server, and two
+hosts that share the server never wait for each other. The slot is the GPU the run actually uses: the host
+(``slot_host``) and the physical index of its CUDA device (``physical_gpu``: ``cuda:1`` under
+``CUDA_VISIBLE_DEVICES=4,5`` is GPU 5); a run that fell back to the CPU takes none.
+``deployments/setup_prefect.py`` creates the limits up front with ``ensure_concurrency_limit``; a run creates
+a missing one itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -34,10 +40,40 @@ def gpu_slot_lease_seconds() -> float:
     return float(os.environ.get("RPX_GPU_SLOT_LEASE_S") or GPU_SLOT_LEASE_S)
 
 
-def gpu_slot_name(device: str) -> str | None:
-    """Return the concurrency limit guarding ``device``: ``gpu-<index>`` for CUDA (``cuda`` is 0), None for CPU."""
+def _slot_word(text: str) -> str:
+    """``text`` lower-cased with every run of characters outside ``[a-z0-9]`` turned into one ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def slot_host() -> str:
+    """Return the host part of GPU slot names: ``RPX_GPU_SLOT_HOST`` if set (e.g. a Kubernetes node name), else
+    this machine's short host name (up to the first dot), lower-cased, other characters than ``a-z0-9`` as
+    ``-``. Raises nothing."""
+    configured = os.environ.get("RPX_GPU_SLOT_HOST", "").strip()
+    return _slot_word(configured or socket.gethostname().split(".", 1)[0]) or "localhost"
+
+
+def physical_gpu(device: str) -> str | None:
+    """Return the physical GPU of a CUDA device string, as it appears in slot names; None for CPU.
+
+    CUDA numbers the GPUs that ``CUDA_VISIBLE_DEVICES`` lists from 0, so ``cuda:N`` is its N-th entry: a
+    physical index (``"5"``), or a GPU or MIG UUID (lower-cased, e.g. ``gpu-8f2c...``). Without the variable
+    (or with an index beyond its entries) the index is the physical one. Raises nothing.
+    """
     index = gpu_index(device)
-    return None if index is None else f"gpu-{index}"
+    if index is None:
+        return None
+    visible = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
+    if index >= len(visible):
+        return str(index)
+    return visible[index] if visible[index].isdigit() else _slot_word(visible[index])
+
+
+def gpu_slot_name(device: str, host: str | None = None) -> str | None:
+    """Return the concurrency limit guarding ``device``: ``gpu-<host>-<physical GPU>`` for CUDA (``cuda`` is
+    ``cuda:0``; ``host`` defaults to ``slot_host()``), None for CPU. Raises nothing."""
+    physical = physical_gpu(device)
+    return None if physical is None else f"gpu-{_slot_word(host) if host else slot_host()}-{physical}"
 
 
 def ensure_concurrency_limit(name: str, limit: int = 1, *, reset: bool = False) -> str:
@@ -88,16 +124,19 @@ def _warn_while_waiting(name: str, acquired: threading.Event) -> None:
 
 
 @contextmanager
-def gpu_slot(requested_device: str) -> Iterator[None]:
-    """Hold the ``gpu-<i>`` slot of ``requested_device`` while inside the block (no-op for CPU).
+def gpu_slot(device: str) -> Iterator[None]:
+    """Hold the slot of ``device``, the device the run uses (after the CPU fallback), while inside the block:
+    ``gpu_slot_name(device)``; no-op for CPU.
 
     A missing limit is created with one slot first. Waits as long as it takes, with a warning
     every ``SLOT_WAIT_WARNING_S`` (no acquisition timeout: a timed-out request could still take
     a slot on the server and leak it). The slot is released when the block exits, by return,
     exception or cancellation; a process killed outright loses it when its lease expires
-    (``gpu_slot_lease_seconds``). Raises Prefect's errors when the API does not answer.
+    (``gpu_slot_lease_seconds``). A lease renewal that fails (the API down for a while) is a warning in the
+    run log, never the end of the benchmark. Raises Prefect's errors when the API does not answer while the
+    slot is taken.
     """
-    name = gpu_slot_name(requested_device)
+    name = gpu_slot_name(device)
     if name is None:
         yield
         return
@@ -113,7 +152,16 @@ def gpu_slot(requested_device: str) -> Iterator[None]:
     acquired = threading.Event()
     _warn_while_waiting(name, acquired)
     try:
-        with concurrency(name, occupy=1, strict=True, holder=holder, lease_duration=gpu_slot_lease_seconds()):
+        # raise_on_lease_renewal_failure=False: with strict=True Prefect would otherwise cancel the benchmark when
+        # its lease renewal fails three times in a row (a server restart, a brief network outage).
+        with concurrency(
+            name,
+            occupy=1,
+            strict=True,
+            holder=holder,
+            lease_duration=gpu_slot_lease_seconds(),
+            raise_on_lease_renewal_failure=False,
+        ):
             acquired.set()
             logger.info("Holding GPU slot %s (waited %.1f s).", name, time.perf_counter() - start)
             yield

@@ -6,9 +6,9 @@
   and retried on transient errors (:mod:`.cache_policies`). Submit it through ``run_download_split_step``,
   which bypasses the cached record when the split's files are no longer all on disk.
 - ``resolve_model_step``: the Model object; never cached or persisted (not picklable).
-- ``run_benchmark_step``: the benchmark loop, holding the ``gpu-<i>`` slot of the requested GPU
-  for the whole run (:mod:`.gpu_slots`); retried once on an error that is not an RPX error, and the
-  retry resumes the run where its last commit left off.
+- ``run_benchmark_step``: the benchmark loop, holding the ``gpu-<host>-<i>`` slot of the GPU it runs on
+  for the whole run (:mod:`.gpu_slots`); retried once on an error that is not an RPX error nor a timeout, and
+  the retry resumes the run where its last commit left off.
 - ``write_report_step``: the four report files, then the artifacts (:mod:`.artifacts`).
 
 ``compare-previous`` (after write-report) is in :mod:`.compare_previous`.
@@ -138,9 +138,10 @@ def benchmark_retry_delay_seconds() -> float:
 
 def retry_unless_rpx_error(task: Any, task_run: Any, state: Any) -> bool:
     """Return True (retry) when the failed benchmark raised an error that is not an RPX error: an RPX error
-    (a bad sample or prediction, a full disk, a locked folder) would fail the same way again."""
+    (a bad sample or prediction, a full disk, a locked folder) would fail the same way again, and a run that
+    exceeded its ``timeout_seconds`` (a hang) would hang again."""
     error = failure_of(state)
-    return error is not None and not isinstance(error, RPXError)
+    return error is not None and not isinstance(error, (RPXError, TimeoutError))
 
 
 @task(
@@ -161,7 +162,8 @@ def run_benchmark_step(
 ) -> bench.StagedRun:
     """Run the benchmark loop; returns the StagedRun (rows in the run's journal, not yet published).
 
-    Holds the ``gpu-<i>`` slot of the requested device (``config.device``) for the whole run. The run
+    Holds the slot of the GPU it runs on (``device``: ``gpu-<host>-<physical index>``) for the whole run; a
+    run on the CPU (asked for, or the CUDA fallback) holds none. The run
     record (``run.json``, result.json's ``run``) names the flow run and deployment (``flow_run_record``).
     An incomplete run of the same configuration (a killed flow run, or this step's previous try) is
     resumed, and the run log says so. Progress goes to the run log, to the progress artifact
@@ -176,7 +178,7 @@ def run_benchmark_step(
         f"RPX benchmark progress (% of samples): {labels.task} / {labels.model} / {labels.split}",
         also=progress,
     )
-    with gpu_slot(config.device):
+    with gpu_slot(device):
         return bench.run_split(
             config,
             model,

@@ -1,0 +1,140 @@
+"""GPU slots: the limit ``gpu-<host>-<physical index>`` of the GPU a run uses, held while its benchmark runs.
+
+Slot names are checked on the CPU through the environment (``CUDA_VISIBLE_DEVICES``, ``RPX_GPU_SLOT_HOST``);
+holding, waiting for and releasing slots against the session's real Prefect API; and a flow run that asked for
+``cuda:0`` on this machine without CUDA runs on the CPU and takes no slot.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from flows.rpx_bench import rpx_bench
+from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE
+from rpx_tasks.steps.gpu_slots import ensure_concurrency_limit, gpu_slot, gpu_slot_name, physical_gpu, slot_host
+from tests.test_flows import flow_run_logs
+
+pytest_plugins = ["tests.conftest_prefect"]
+
+
+@pytest.fixture
+def host(monkeypatch) -> str:
+    """A fixed slot host for the test (``RPX_GPU_SLOT_HOST``), so limits of parallel tests never collide."""
+    name = f"test-{time.monotonic_ns()}"
+    monkeypatch.setenv("RPX_GPU_SLOT_HOST", name)
+    return name
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "visible, device, physical",
+    [
+        (None, "cpu", None),
+        (None, "cuda", "0"),
+        (None, "cuda:3", "3"),
+        ("4,5", "cuda", "4"),
+        ("4,5", "cuda:1", "5"),
+        (" 6 , 2 ", "cuda:1", "2"),
+        ("GPU-8F2C1A3E-77aa-4B1E-9f00-1234567890AB", "cuda:0", "gpu-8f2c1a3e-77aa-4b1e-9f00-1234567890ab"),
+        ("MIG-GPU-aa/1/0", "cuda:0", "mig-gpu-aa-1-0"),
+        ("3", "cuda:2", "2"),  # beyond the list: CUDA would refuse it; the index is taken as physical
+    ],
+)
+def test_the_slot_is_the_physical_gpu_under_cuda_visible_devices(monkeypatch, visible, device, physical):
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    monkeypatch.setenv("RPX_GPU_SLOT_HOST", "node-a")
+    assert physical_gpu(device) == physical
+    assert gpu_slot_name(device) == (None if physical is None else f"gpu-node-a-{physical}")
+
+
+def test_the_slot_host_is_this_machine_or_the_configured_name(monkeypatch):
+    monkeypatch.delenv("RPX_GPU_SLOT_HOST", raising=False)
+    expected = socket.gethostname().split(".", 1)[0].lower()
+    assert slot_host().replace("-", "") == "".join(c for c in expected if c.isalnum())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert gpu_slot_name("cuda:0") == f"gpu-{slot_host()}-1"
+    monkeypatch.setenv("RPX_GPU_SLOT_HOST", "GPU_Node.7.cluster.local")
+    assert slot_host() == "gpu-node-7-cluster-local"
+    assert gpu_slot_name("cuda:0", host="Other Host") == "gpu-other-host-1"
+
+
+# -- holding slots against the real API ----------------------------------------------------------
+
+
+def test_one_benchmark_per_gpu_and_another_gpu_does_not_wait(prefect_client, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    monkeypatch.setenv("RPX_GPU_SLOT_HOST", f"node-{time.monotonic_ns()}")
+    for device in ("cuda:0", "cuda:1"):  # as deployments/setup_prefect.py does
+        ensure_concurrency_limit(gpu_slot_name(device))
+    held, times = threading.Event(), {}
+
+    def first() -> None:
+        with gpu_slot("cuda:0"):
+            held.set()
+            time.sleep(3.0)
+            times["first released"] = time.monotonic()
+
+    def record(label: str, device: str) -> None:
+        with gpu_slot(device):
+            times[label] = time.monotonic()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pool.submit(first)
+        assert held.wait(30)
+        same_gpu = pool.submit(record, "same GPU acquired", "cuda:0")
+        other_gpu = pool.submit(record, "other GPU acquired", "cuda:1")
+        same_gpu.result(), other_gpu.result()
+    assert times["same GPU acquired"] >= times["first released"], times  # GPU 2 waited for its holder
+    assert times["other GPU acquired"] < times["first released"], times  # GPU 3 did not
+    for device, physical in (("cuda:0", "2"), ("cuda:1", "3")):
+        limit = prefect_client.read_global_concurrency_limit_by_name(gpu_slot_name(device))
+        assert limit.name.endswith(f"-{physical}") and limit.active_slots == 0 and limit.limit == 1
+
+
+@pytest.mark.parametrize("error", [RuntimeError("the model exploded"), KeyboardInterrupt()])
+def test_the_slot_is_released_when_the_benchmark_fails_or_is_interrupted(prefect_client, host, error):
+    from prefect.exceptions import TerminationSignal
+
+    with pytest.raises(type(error)):
+        with gpu_slot("cuda:0"):
+            raise error
+    with pytest.raises(TerminationSignal):  # a cancelled flow run: SIGTERM raises TerminationSignal
+        with gpu_slot("cuda:0"):
+            raise TerminationSignal(15)
+    assert prefect_client.read_global_concurrency_limit_by_name(f"gpu-{host}-0").active_slots == 0
+    start = time.monotonic()
+    with gpu_slot("cuda:0"):
+        pass
+    assert time.monotonic() - start < 30
+
+
+def test_a_run_that_fell_back_to_the_cpu_takes_no_gpu_slot(prefect_client, host, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the run would use it")
+    state = rpx_bench(
+        task="monocular_depth",
+        model="constant_depth",
+        manifest=BUILTIN_SAMPLE,
+        max_samples=2,
+        device="cuda:0",
+        output_dir=str(tmp_path / "fallback"),
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert "GPU slot" not in flow_run_logs(prefect_client, state.state_details.flow_run_id)
+    from prefect.exceptions import ObjectNotFound
+
+    with pytest.raises(ObjectNotFound):  # the run did not even create its GPU's limit
+        prefect_client.read_global_concurrency_limit_by_name(f"gpu-{host}-0")
