@@ -76,6 +76,17 @@ def gpu_slot_name(device: str, host: str | None = None) -> str | None:
     return None if physical is None else f"gpu-{_slot_word(host) if host else slot_host()}-{physical}"
 
 
+# The work queues of the per-GPU workers: ``gpu-<i>`` (one host) or ``gpu-<host>-<i>`` (several hosts on one
+# server), each with concurrency 1 (deployments/setup_prefect.py); rpx-bench-matrix fans out over them.
+GPU_QUEUE_PREFIX = "gpu-"
+
+
+def gpu_queue_name(index: int, host: str | None = None) -> str:
+    """Return the work queue of the worker of GPU ``index``: ``gpu-<index>``, or ``gpu-<host>-<index>`` when
+    ``host`` is given (several hosts sharing one server, so each GPU of each host has its own queue)."""
+    return f"{GPU_QUEUE_PREFIX}{_slot_word(host)}-{index}" if host else f"{GPU_QUEUE_PREFIX}{index}"
+
+
 def ensure_concurrency_limit(name: str, limit: int = 1, *, reset: bool = False) -> str:
     """Make sure the global concurrency limit ``name`` exists on the configured Prefect API.
 
