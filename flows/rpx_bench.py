@@ -128,7 +128,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
     """
 
     # Parameters spelled out for Prefect's parameter schema; their defaults are RunConfig's (flows.parameters).
-    @flow(name="rpx-bench", flow_run_name=flow_run_name, log_prints=False)
+    # persist_result: the summary of a run on a worker is read back by the matrix that fanned it out
+    # (Prefect's result storage, $PREFECT_HOME/storage by default: shared between the processes of one host).
+    @flow(name="rpx-bench", flow_run_name=flow_run_name, log_prints=False, persist_result=True)
     def rpx_bench(
         task: str,
         split: str = PARAMETER_DEFAULTS["split"],

@@ -112,11 +112,11 @@ def set_up_and_deploy(api_url: str, env: dict) -> None:
     setup = run_cli([sys.executable, "deployments/setup_prefect.py"], env, timeout=60)
     assert "work pool rpx-process: created" in setup.stdout
     again = run_cli([sys.executable, "deployments/setup_prefect.py", "--gpus", "1"], env, timeout=60)
-    assert "work pool rpx-process: exists" in again.stdout and "gpu-0: created" in again.stdout
+    assert "work pool rpx-process: exists" in again.stdout and "work queue rpx-process/gpu-0: created" in again.stdout
 
     run_cli([PREFECT, "deploy", "--all", "--no-prompt"], env, timeout=120)
     deployments = api_post(api_url, "/deployments/filter", {})
-    assert {d["name"] for d in deployments} == {"smoke", "nightly-depth", "nightly-leaderboard"}
+    assert {d["name"] for d in deployments} == {"smoke", "matrix-entry", "nightly-depth", "nightly-leaderboard"}
     smoke = next(d for d in deployments if d["name"] == "smoke")
     assert smoke["pull_steps"] == [{"flows.bootstrap.enter_checkout": {}}]
     assert str(REPO) not in json.dumps(deployments)  # nothing machine-specific was stored
