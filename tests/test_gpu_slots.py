@@ -48,6 +48,7 @@ def host(monkeypatch) -> str:
     ],
 )
 def test_the_slot_is_the_physical_gpu_under_cuda_visible_devices(monkeypatch, visible, device, physical):
+    monkeypatch.delenv("NVIDIA_VISIBLE_DEVICES", raising=False)
     if visible is None:
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     else:
@@ -55,6 +56,26 @@ def test_the_slot_is_the_physical_gpu_under_cuda_visible_devices(monkeypatch, vi
     monkeypatch.setenv("RPX_GPU_SLOT_HOST", "node-a")
     assert physical_gpu(device) == physical
     assert gpu_slot_name(device) == (None if physical is None else f"gpu-node-a-{physical}")
+
+
+@pytest.mark.parametrize(
+    "nvidia, cuda, physical",
+    [
+        ("2", None, "2"),  # docker --gpus device=2: the container sees GPU 2 as cuda:0
+        ("GPU-AB12", None, "gpu-ab12"),  # the Kubernetes device plugin names the GPU by its UUID
+        ("all", None, "0"),
+        ("void", None, "0"),
+        ("2", "", "0"),  # CUDA_VISIBLE_DEVICES, even empty, is what CUDA reads
+        ("2", "1", "1"),
+    ],
+)
+def test_in_a_container_the_slot_is_the_gpu_the_runtime_gave_it(monkeypatch, nvidia, cuda, physical):
+    monkeypatch.setenv("NVIDIA_VISIBLE_DEVICES", nvidia)
+    if cuda is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", cuda)
+    assert physical_gpu("cuda:0") == physical
 
 
 def test_the_slot_host_is_this_machine_or_the_configured_name(monkeypatch):

@@ -53,17 +53,28 @@ def slot_host() -> str:
     return _slot_word(configured or socket.gethostname().split(".", 1)[0]) or "localhost"
 
 
+def visible_gpus() -> list[str]:
+    """Return the GPUs this process sees, in CUDA's order: the entries of ``CUDA_VISIBLE_DEVICES``, else of
+    ``NVIDIA_VISIBLE_DEVICES`` (what a container runtime or the Kubernetes device plugin sets: the container sees
+    those GPUs as ``cuda:0``, ...) unless it says ``all``, ``none`` or ``void``; empty when neither says which."""
+    cuda = os.environ.get("CUDA_VISIBLE_DEVICES")
+    listed = cuda if cuda is not None else os.environ.get("NVIDIA_VISIBLE_DEVICES", "")
+    if cuda is None and listed.strip().lower() in ("all", "none", "void"):
+        return []
+    return [entry.strip() for entry in listed.split(",") if entry.strip()]
+
+
 def physical_gpu(device: str) -> str | None:
     """Return the physical GPU of a CUDA device string, as it appears in slot names; None for CPU.
 
-    CUDA numbers the GPUs that ``CUDA_VISIBLE_DEVICES`` lists from 0, so ``cuda:N`` is its N-th entry: a
-    physical index (``"5"``), or a GPU or MIG UUID (lower-cased, e.g. ``gpu-8f2c...``). Without the variable
-    (or with an index beyond its entries) the index is the physical one. Raises nothing.
+    CUDA numbers the visible GPUs (``visible_gpus``) from 0, so ``cuda:N`` is the N-th entry: a physical index
+    (``"5"``), or a GPU or MIG UUID (lower-cased, e.g. ``gpu-8f2c...``). When nothing says which GPUs are
+    visible (or for an index beyond them) the index is the physical one. Raises nothing.
     """
     index = gpu_index(device)
     if index is None:
         return None
-    visible = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
+    visible = visible_gpus()
     if index >= len(visible):
         return str(index)
     return visible[index] if visible[index].isdigit() else _slot_word(visible[index])
