@@ -111,6 +111,7 @@ def set_up_and_deploy(api_url: str, env: dict) -> None:
     """Run the work-pool set-up twice (create, then find), ``prefect deploy --all``; check what was stored."""
     setup = run_cli([sys.executable, "deployments/setup_prefect.py"], env, timeout=60)
     assert "work pool rpx-process: created" in setup.stdout
+    assert "keeps concurrency leases in memory" in setup.stdout  # this server was started without lease storage
     again = run_cli([sys.executable, "deployments/setup_prefect.py", "--gpus", "1"], env, timeout=60)
     assert "work pool rpx-process: exists" in again.stdout and "work queue rpx-process/gpu-0: created" in again.stdout
 

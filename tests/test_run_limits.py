@@ -89,11 +89,11 @@ def test_hub_retry_delays_set_how_often_a_transient_download_fault_is_retried(pr
     assert state.is_failed() and download.run_count == 1
 
 
-def checkpoint_run(hub_env, **limits):
+def checkpoint_run(hub_env, manifest, **limits):
     return rpx_bench(
         task="monocular_depth",
         hf_checkpoint="rpx-test/tiny-depth",
-        manifest=BUILTIN_SAMPLE,
+        manifest=str(manifest),  # the session's sample data: only the checkpoint comes from the Hub
         max_samples=2,
         device="cpu",
         cache_dir=str(hub_env.hf_cache),
@@ -103,17 +103,19 @@ def checkpoint_run(hub_env, **limits):
     )
 
 
-def test_resolve_model_retries_a_transient_hub_error_while_fetching_the_checkpoint(prefect_client, hub_env):
+def test_resolve_model_retries_a_transient_hub_error_while_fetching_the_checkpoint(
+    prefect_client, hub_env, depth_manifest
+):
     # The Hub answers 503 for everything of the checkpoint: each attempt fails transiently.
     hub_env.server.add_fault("/rpx-test/tiny-depth/*", "status", times=-1, status=503, method=None)
-    state = checkpoint_run(hub_env, hub_retry_delays=[0.05, 0.05])
+    state = checkpoint_run(hub_env, depth_manifest, hub_retry_delays=[0.05, 0.05])
     resolve = task_runs(prefect_client, state.state_details.flow_run_id)["resolve-model"]
     assert state.is_failed() and resolve.run_count == 3
     history = [s.name for s in prefect_client.read_task_run_states(resolve.id)]
     assert history.count("AwaitingRetry") + history.count("Retrying") >= 2
 
 
-def test_resolve_model_does_not_retry_a_checkpoint_the_hub_does_not_have(prefect_client, hub_env):
-    state = checkpoint_run(hub_env, hub_retry_delays=[0.05, 0.05])  # the look-alike answers 404
+def test_resolve_model_does_not_retry_a_checkpoint_the_hub_does_not_have(prefect_client, hub_env, depth_manifest):
+    state = checkpoint_run(hub_env, depth_manifest, hub_retry_delays=[0.05, 0.05])  # the look-alike answers 404
     resolve = task_runs(prefect_client, state.state_details.flow_run_id)["resolve-model"]
     assert state.is_failed() and resolve.run_count == 1
