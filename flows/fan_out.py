@@ -36,6 +36,7 @@ class FanOut:
     deployment: str
     queues: list[str]
     max_parallel: int
+    poll_seconds: float = 5.0
     in_flight: dict[UUID, tuple[int, str | None]] = field(default_factory=dict)
     finished: dict[int, FlowRun] = field(default_factory=dict)
 
@@ -80,23 +81,31 @@ def gpu_queues(client: Any, work_pool: str | None) -> list[str]:
     return sorted(ready, key=_natural)
 
 
-def plan_fan_out(deployment: str, work_queues: list[str] | None, max_parallel: int | None, entries: int) -> FanOut:
-    """Check ``deployment`` and choose the queues and the bound of a fan-out of ``entries`` entries.
+def plan_fan_out(
+    deployment: str, work_queues: list[str] | None, max_parallel: int | None, entries: int, poll_seconds: float = 5.0
+) -> FanOut:
+    """Check ``deployment`` and choose the queues and the bound of a fan-out of ``entries`` entries, whose states
+    are read every ``poll_seconds``.
 
     ``max_parallel`` defaults to the number of GPU queues (every GPU busy), or every entry at once without
-    GPU queues (the workers' limits bound them). Raises ConfigError for a missing deployment or a
-    ``max_parallel`` below 1.
+    GPU queues (the workers' limits bound them). Raises ConfigError for a missing deployment, a
+    ``max_parallel`` below 1 or a ``poll_seconds`` that is not a positive number.
     """
     if max_parallel is not None and (isinstance(max_parallel, bool) or max_parallel < 1):
         raise ConfigError(
             f"max_parallel must be 1 or more, not {max_parallel!r}.",
             hint="leave it out to keep every GPU queue busy, or give the number of entries to run at once",
         )
+    if not (isinstance(poll_seconds, (int, float)) and 0 < poll_seconds < float("inf")):
+        raise ConfigError(
+            f"poll_seconds must be a positive number of seconds, not {poll_seconds!r}.",
+            hint="leave it out (5 s) or give how often the matrix looks at its entries, e.g. 10",
+        )
     with get_client(sync_client=True) as client:
         found = check_deployment(client, deployment)
         queues = list(work_queues) if work_queues else gpu_queues(client, found.work_pool_name)
     bound = max_parallel or len(queues) or max(entries, 1)
-    return FanOut(deployment=deployment, queues=queues, max_parallel=bound)
+    return FanOut(deployment=deployment, queues=queues, max_parallel=bound, poll_seconds=float(poll_seconds))
 
 
 def cancel_in_flight(plan: FanOut) -> None:
@@ -111,11 +120,11 @@ def cancel_in_flight(plan: FanOut) -> None:
                 pass
 
 
-def run_fanned_out(plan: FanOut, entries: list[dict[str, Any]], poll_seconds: float = 5.0) -> list[FlowRun]:
+def run_fanned_out(plan: FanOut, entries: list[dict[str, Any]]) -> list[FlowRun]:
     """Run every entry (rpx-bench parameters) as a flow run of ``plan.deployment``; returns the finished flow
     runs in entry order (their states final).
 
-    Submits while fewer than ``plan.max_parallel`` are in flight, polls their states every ``poll_seconds``.
+    Submits while fewer than ``plan.max_parallel`` are in flight, polls their states every ``plan.poll_seconds``.
     When interrupted (the matrix cancelled or timed out) the entries still in flight are cancelled too.
     Raises Prefect's errors when the API does not answer.
     """
@@ -139,7 +148,7 @@ def run_fanned_out(plan: FanOut, entries: list[dict[str, Any]], poll_seconds: fl
                     flow_run.name,
                     queue or "(the deployment's)",
                 )
-            time.sleep(poll_seconds)
+            time.sleep(plan.poll_seconds)
             _collect_finished(plan)
     except BaseException:
         cancel_in_flight(plan)

@@ -166,7 +166,7 @@ def rpx_bench_matrix(
     with flow_timeout(limits):
         if deployment:
             try:
-                plan = plan_fan_out(deployment, work_queues, max_parallel, len(entries))
+                plan = plan_fan_out(deployment, work_queues, max_parallel, len(entries), poll_seconds)
             except RPXError as error:
                 log_rpx_error(error)
                 raise
@@ -177,7 +177,7 @@ def rpx_bench_matrix(
                 plan.max_parallel,
                 ", ".join(plan.queues) or "(the deployment's)",
             )
-            finished = run_fanned_out(plan, [params for _, params in entries], poll_seconds)
+            finished = run_fanned_out(plan, [params for _, params in entries])
             for (position, params), flow_run in zip(entries, finished):
                 rows[position] = leaderboard_row(params, flow_run.state)
                 log_row(rows[position])

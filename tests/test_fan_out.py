@@ -63,10 +63,12 @@ def test_a_fan_out_through_a_missing_deployment_is_refused_before_any_entry_runs
     assert not (tmp_path / "board").exists()
 
 
-@pytest.mark.parametrize("bound", [0, -2])
-def test_max_parallel_below_one_is_refused(prefect_api, bound):
-    with pytest.raises(ConfigError, match="max_parallel must be 1 or more") as info:
-        plan_fan_out("rpx-bench/anything", None, bound, 3)
+@pytest.mark.parametrize(
+    "bound, poll, word", [(0, 5.0, "max_parallel"), (-2, 5.0, "max_parallel"), (None, 0, "poll_seconds")]
+)
+def test_a_bad_bound_or_poll_interval_is_refused(prefect_api, bound, poll, word):
+    with pytest.raises(ConfigError, match=f"{word} must be") as info:
+        plan_fan_out("rpx-bench/anything", None, bound, 3, poll)
     assert info.value.hint
 
 
