@@ -1,9 +1,10 @@
 """End to end: the matrix fanned out through a deployment onto two GPU workers, and a nightly collision.
 
 A real ``prefect server`` (own PREFECT_HOME, free port, leases on disk), ``deployments/setup_prefect.py --gpus 2``
-(work queues ``gpu-0`` and ``gpu-1`` with concurrency 1, limits ``gpu-<host>-0/1``), ``prefect deploy --all``, and
-two process workers, one per queue (``CUDA_VISIBLE_DEVICES=i``; this machine's CPU stands in for the GPUs: the
-queue and limit plumbing is what is tested; worker 0 also serves the default queue). Then:
+(work queues ``gpu-0`` and ``gpu-1`` with concurrency 1, limits ``gpu-<host>-0/1``), ``prefect deploy`` of the
+deployments ``matrix-entry`` and ``nightly-depth``, and two process workers, one per queue
+(``CUDA_VISIBLE_DEVICES=i``; this machine's CPU stands in for the GPUs: the queue and limit plumbing is what is
+tested; worker 0 also serves the default queue). Then:
 
 - ``rpx-bench-matrix`` with ``deployment="rpx-bench/matrix-entry"`` runs four slow entries and one failing entry:
   two run at a time (overlap observed from the flow runs' start and end times), the wall time is clearly less
@@ -144,7 +145,8 @@ def cluster(tmp_path_factory, sample_dataset):
         setup = run_cli([sys.executable, "deployments/setup_prefect.py", "--gpus", "2"], env, timeout=60)
         assert "work queue rpx-process/gpu-1: created (concurrency 1)" in setup.stdout, setup.stdout
         assert "warning" not in setup.stdout  # the server keeps its leases on disk
-        run_cli([PREFECT, "deploy", "--all", "--no-prompt"], env, timeout=120)
+        # The two deployments these tests run, as `prefect deploy --all` stores them (tests/test_deployments_e2e.py).
+        run_cli([PREFECT, "deploy", "--no-prompt", "-n", "matrix-entry", "-n", "nightly-depth"], env, timeout=120)
         for gpu, queues in (("0", ["gpu-0", "default"]), ("1", ["gpu-1"])):
             command = [PREFECT, "worker", "start", "--pool", "rpx-process"]
             for queue in queues:
