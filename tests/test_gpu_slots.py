@@ -10,7 +10,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -159,3 +162,67 @@ def test_a_run_that_fell_back_to_the_cpu_takes_no_gpu_slot(prefect_client, host,
 
     with pytest.raises(ObjectNotFound):  # the run did not even create its GPU's limit
         prefect_client.read_global_concurrency_limit_by_name(f"gpu-{host}-0")
+
+
+# -- a brief API outage --------------------------------------------------------------------------
+
+
+class RenewalBlocker(BaseHTTPRequestHandler):
+    """A reverse proxy to the Prefect API that answers 503 to every lease renewal while ``server.blocking``."""
+
+    protocol_version = "HTTP/1.1"
+
+    def forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        if self.server.blocking and "/renew" in self.path:
+            self.server.refused += 1
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        skip = {"host", "content-length", "connection", "accept-encoding"}
+        headers = {key: value for key, value in self.headers.items() if key.lower() not in skip}
+        request = urllib.request.Request(
+            self.server.target + self.path, data=body, method=self.command, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status, answer_headers, data = answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as error:
+            status, answer_headers, data = error.code, error.headers, error.read()
+        self.send_response(status)
+        for key, value in answer_headers.items():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length", "content-encoding"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_failed_lease_renewal_does_not_cancel_the_benchmark(prefect_api_url, host, caplog):
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), RenewalBlocker)
+    proxy.target, proxy.blocking, proxy.refused = prefect_api_url.removesuffix("/api"), True, 0
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}/api"
+    finished = False
+    try:
+        # The API is reachable but refuses every lease renewal: Prefect's renewal gives up after 3 attempts (~3 s).
+        with temporary_settings(updates={PREFECT_API_URL: proxy_url, PREFECT_CLIENT_MAX_RETRIES: 0}):
+            with gpu_slot("cuda:0"):
+                deadline = time.monotonic() + 20
+                while proxy.refused < 3 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                time.sleep(2.0)  # past the renewal thread's give-up: a cancellation would land here
+                finished = True
+    finally:
+        proxy.shutdown()
+    assert proxy.refused >= 3 and finished
+    assert "Concurrency lease renewal failed" in caplog.text and "Execution will continue" in caplog.text
