@@ -168,7 +168,8 @@ def test_a_run_that_fell_back_to_the_cpu_takes_no_gpu_slot(prefect_client, host,
 
 
 class RenewalBlocker(BaseHTTPRequestHandler):
-    """A reverse proxy to the Prefect API that answers 503 to every lease renewal while ``server.blocking``."""
+    """A reverse proxy to the Prefect API that answers 503 to every lease renewal while ``server.blocking``
+    (counted in ``server.refused``; the renewals it lets through in ``server.renewed``)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -191,6 +192,8 @@ class RenewalBlocker(BaseHTTPRequestHandler):
                 status, answer_headers, data = answer.status, answer.headers, answer.read()
         except urllib.error.HTTPError as error:
             status, answer_headers, data = error.code, error.headers, error.read()
+        if "/renew" in self.path and status < 300:
+            self.server.renewed += 1
         self.send_response(status)
         for key, value in answer_headers.items():
             if key.lower() not in ("transfer-encoding", "connection", "content-length", "content-encoding"):
@@ -205,24 +208,42 @@ class RenewalBlocker(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_failed_lease_renewal_does_not_cancel_the_benchmark(prefect_api_url, host, caplog):
+def test_an_api_outage_neither_cancels_the_benchmark_nor_loses_its_slot(
+    prefect_client, prefect_api_url, host, caplog, monkeypatch
+):
+    import logging
+
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
+    caplog.set_level(logging.INFO, logger="rpx_tasks.steps")
+    monkeypatch.setenv("RPX_GPU_SLOT_RENEW_S", "0.5")  # the keeper's renewals, instead of every 15 s
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), RenewalBlocker)
-    proxy.target, proxy.blocking, proxy.refused = prefect_api_url.removesuffix("/api"), True, 0
+    proxy.target, proxy.blocking, proxy.refused, proxy.renewed = prefect_api_url.removesuffix("/api"), True, 0, 0
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}/api"
     finished = False
     try:
-        # The API is reachable but refuses every lease renewal: Prefect's renewal gives up after 3 attempts (~3 s).
+        # The API refuses every lease renewal: Prefect's own renewal gives up after 3 attempts (a few seconds).
         with temporary_settings(updates={PREFECT_API_URL: proxy_url, PREFECT_CLIENT_MAX_RETRIES: 0}):
             with gpu_slot("cuda:0"):
                 deadline = time.monotonic() + 20
-                while proxy.refused < 3 and time.monotonic() < deadline:
+                while "Execution will continue" not in caplog.text and time.monotonic() < deadline:
                     time.sleep(0.2)
-                time.sleep(2.0)  # past the renewal thread's give-up: a cancellation would land here
+                time.sleep(1.0)  # past Prefect's give-up: a cancellation would land here
+                proxy.blocking = False  # the outage ends: the keeper renews the lease again
+                renewed_before = proxy.renewed
+                deadline = time.monotonic() + 10
+                while proxy.renewed == renewed_before and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert prefect_client.read_global_concurrency_limit_by_name(f"gpu-{host}-0").active_slots == 1
                 finished = True
+            # Prefect's event worker started here talks to the proxy: let it finish, so the next one uses the API.
+            EventsWorker.drain_all(timeout=10)
     finally:
+        proxy.blocking = False
         proxy.shutdown()
-    assert proxy.refused >= 3 and finished
+    assert finished and proxy.refused >= 3 and proxy.renewed > renewed_before
     assert "Concurrency lease renewal failed" in caplog.text and "Execution will continue" in caplog.text
+    assert "Cannot renew the lease of GPU slot" in caplog.text and "is renewed again" in caplog.text
+    assert prefect_client.read_global_concurrency_limit_by_name(f"gpu-{host}-0").active_slots == 0

@@ -11,6 +11,7 @@ a missing one itself.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator
+from uuid import UUID
 
 from prefect.context import TaskRunContext
 
@@ -32,6 +34,12 @@ SLOT_WAIT_WARNING_S = 120.0
 # killer) frees its slot within this many seconds plus the server's repossessor loop (15 s). 60 s is
 # the shortest lease the Prefect API accepts. ``RPX_GPU_SLOT_LEASE_S`` overrides it (60 to 86400).
 GPU_SLOT_LEASE_S = 60.0
+
+
+def gpu_slot_renew_seconds(lease_seconds: float) -> float:
+    """Return how often the slot's keeper renews its lease: ``RPX_GPU_SLOT_RENEW_S``, default a quarter of the
+    lease (15 s for 60 s). Raises ValueError when the variable is not a number."""
+    return float(os.environ.get("RPX_GPU_SLOT_RENEW_S") or lease_seconds / 4)
 
 
 def gpu_slot_lease_seconds() -> float:
@@ -145,6 +153,71 @@ def _warn_while_waiting(name: str, acquired: threading.Event) -> None:
     threading.Thread(target=warn, name=f"wait-{name}", daemon=True).start()
 
 
+def _is_gone(error: BaseException) -> bool:
+    """True when a renewal failed because the server no longer has the lease (HTTP 404 or 410)."""
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None) in (404, 410)
+
+
+@contextmanager
+def _lease_keeper(name: str, lease_id: UUID | None, lease_seconds: float) -> Iterator[None]:
+    """Renew ``lease_id`` every ``gpu_slot_renew_seconds`` while inside the block, whatever happens to the API.
+
+    Prefect renews the lease itself, but gives up after three failed attempts in a row (a few seconds): after a
+    longer outage the lease would run out while the benchmark goes on, and another run could take the GPU. The
+    keeper keeps trying (a warning when renewals start failing, an info line when they work again) until the
+    block exits, or until the server says the lease is gone. No-op without a lease id. Raises nothing.
+    """
+    if lease_id is None:
+        yield
+        return
+    from prefect.client.orchestration import get_client
+
+    logger = run_logger()
+    stop = threading.Event()
+    interval = gpu_slot_renew_seconds(lease_seconds)
+
+    def keep() -> None:
+        failing_since: float | None = None
+        with get_client(sync_client=True) as client:
+            while not stop.wait(interval):
+                try:
+                    client.renew_concurrency_lease(lease_id=lease_id, lease_duration=lease_seconds)
+                except Exception as error:  # noqa: BLE001 - an outage must never end the benchmark
+                    if _is_gone(error):
+                        logger.warning(
+                            "The lease of GPU slot %s ran out during an API outage: another run may "
+                            "now use this GPU. The benchmark goes on.",
+                            name,
+                        )
+                        return
+                    if failing_since is None:
+                        failing_since = time.monotonic()
+                        logger.warning(
+                            "Cannot renew the lease of GPU slot %s (%s); the benchmark goes on and the "
+                            "renewal is retried every %.1f s.",
+                            name,
+                            error,
+                            interval,
+                        )
+                    continue
+                if failing_since is not None:
+                    logger.info(
+                        "The lease of GPU slot %s is renewed again, after %.0f s of failures.",
+                        name,
+                        time.monotonic() - failing_since,
+                    )
+                    failing_since = None
+
+    # In a copy of this context: the thread talks to the same API and logs to the same run.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(keep,), name=f"keep-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
 @contextmanager
 def gpu_slot(device: str) -> Iterator[None]:
     """Hold the slot of ``device``, the device the run uses (after the CPU fallback), while inside the block:
@@ -155,14 +228,15 @@ def gpu_slot(device: str) -> Iterator[None]:
     a slot on the server and leak it). The slot is released when the block exits, by return,
     exception or cancellation; a process killed outright loses it when its lease expires
     (``gpu_slot_lease_seconds``). A lease renewal that fails (the API down for a while) is a warning in the
-    run log, never the end of the benchmark. Raises Prefect's errors when the API does not answer while the
-    slot is taken.
+    run log, never the end of the benchmark, and the lease is renewed again as soon as the API answers
+    (``_lease_keeper``). Raises Prefect's errors when the API does not answer while the slot is taken.
     """
     name = gpu_slot_name(device)
     if name is None:
         yield
         return
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+    from prefect.concurrency.context import ConcurrencyContext
     from prefect.concurrency.sync import concurrency
 
     logger = run_logger()
@@ -173,19 +247,27 @@ def gpu_slot(device: str) -> Iterator[None]:
     start = time.perf_counter()
     acquired = threading.Event()
     _warn_while_waiting(name, acquired)
+    lease_seconds = gpu_slot_lease_seconds()
     try:
+        # Prefect records the lease it grants on the innermost ConcurrencyContext (and releases it there if the
+        # block is cancelled before it could): this one, so the keeper learns the lease id.
         # raise_on_lease_renewal_failure=False: with strict=True Prefect would otherwise cancel the benchmark when
         # its lease renewal fails three times in a row (a server restart, a brief network outage).
-        with concurrency(
-            name,
-            occupy=1,
-            strict=True,
-            holder=holder,
-            lease_duration=gpu_slot_lease_seconds(),
-            raise_on_lease_renewal_failure=False,
+        with (
+            ConcurrencyContext() as leases,
+            concurrency(
+                name,
+                occupy=1,
+                strict=True,
+                holder=holder,
+                lease_duration=lease_seconds,
+                raise_on_lease_renewal_failure=False,
+            ),
         ):
             acquired.set()
             logger.info("Holding GPU slot %s (waited %.1f s).", name, time.perf_counter() - start)
-            yield
+            lease_id = leases.cleanup_lease_ids[-1] if leases.cleanup_lease_ids else None
+            with _lease_keeper(name, lease_id, lease_seconds):
+                yield
     finally:
         acquired.set()
