@@ -1,8 +1,9 @@
-"""Throughput and memory of ``rpx bench monocular_depth`` on procedural 640x480 data.
+"""Throughput and memory of ``rpx bench monocular_depth`` on realistic 640x480 data.
 
-Generates the sample dataset at two sizes of the hard split (54 and 270 frames by default),
-runs the benchmark on each in a child process with a trivial numpy model
-(``benchmarks/trivial_model.py``), and prints:
+Generates the sample dataset at two sizes of the hard split (54 and 270 frames by default) with
+camera-like RGB (``--rgb camera``, the default: the procedural frames plus Gaussian sensor noise,
+re-encoded by PIL, ~650 KB PNGs that barely compress, as RPX's RGB frames), runs the benchmark on
+each in a child process with a trivial numpy model (``benchmarks/trivial_model.py``), and prints:
 
 * wall time per size, steady-state frames/s = (N2 - N1) / (T2 - T1) and the implied fixed
   start-up cost T1 - N1 / fps;
@@ -17,7 +18,14 @@ runs the benchmark on each in a child process with a trivial numpy model
 that interpreter) on the same data through its library API (``MonocularDepthRunConfig`` +
 ``run_monocular_depth`` with ``make_numpy_depth_model``) and prints the same figures.
 
-Usage: ``.venv/bin/python benchmarks/throughput.py [--upstream-python /path/to/python]``.
+``rpx bench`` runs as a user without a Prefect server runs it (in-process; ``--api server`` or
+``--api temporary`` for the flow).
+
+``--hf`` measures the HF depth path instead (``benchmarks/hf_throughput.py``): ``rpx bench --hf-checkpoint``
+end to end against the by-hand loop (processor -> forward -> resize) at batch 1 and 8.
+
+Usage: ``.venv/bin/python benchmarks/throughput.py [--upstream-python /path/to/python] [--repeat 3]``,
+``.venv/bin/python benchmarks/throughput.py --hf [--arch tiny] [--busy]``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,26 +151,44 @@ def _own_rss_mib() -> float:
 
 _GENERATE_SNIPPET = """
 import sys, time
+from pathlib import Path
 from rpx_tasks.sample_data import write_sample_dataset
 start = time.perf_counter()
-write_sample_dataset(sys.argv[1], scenes_per_split={scenes}, frames_per_clip=int(sys.argv[2]),
-                     height={height}, width={width}, splits=["hard"])
+root = Path(write_sample_dataset(sys.argv[1], scenes_per_split={scenes}, frames_per_clip=int(sys.argv[2]),
+                                 height={height}, width={width}, splits=["hard"]))
+rgb_sizes = []
+if sys.argv[3] == "camera":
+    import numpy as np
+    from PIL import Image
+    for index, path in enumerate(sorted(root.glob("scenes/*/*/rgb/*.png"))):
+        rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+        noise = np.random.default_rng(index).normal(0.0, {sigma}, rgb.shape).astype(np.float32)
+        Image.fromarray(np.clip(rgb + noise + 0.5, 0, 255).astype(np.uint8)).save(path, format="PNG")
+for path in root.glob("scenes/*/*/rgb/*.png"):
+    rgb_sizes.append(path.stat().st_size)
+print(sum(rgb_sizes) / len(rgb_sizes) / 1000)
 print(time.perf_counter() - start)
 """
+# Camera-like RGB (--rgb camera): the procedural frames plus Gaussian sensor noise of this standard
+# deviation, re-encoded by PIL (zlib level 6, adaptive filters, as camera-recording tools write PNGs):
+# about 650 KB per 640x480 frame, barely compressible, as RPX's RGB frames (600-700 KB).
+CAMERA_NOISE_SIGMA = 8.0
 
 
-def generate(root: Path, frames_per_clip: int, env: dict[str, str]) -> tuple[int, float]:
-    """Write the hard split in a child process (keeps this process small) with environment ``env``.
-    Returns (frames, seconds); raises CalledProcessError when the child fails."""
-    code = _GENERATE_SNIPPET.format(scenes=SCENES_PER_SPLIT, height=HEIGHT, width=WIDTH)
+def generate(root: Path, frames_per_clip: int, env: dict[str, str], rgb: str = "camera") -> tuple[int, float, float]:
+    """Write the hard split in a child process (keeps this process small) with environment ``env``;
+    ``rgb``: ``camera`` (camera-like noisy frames, ~650 KB PNGs) or ``procedural`` (the sample data's own).
+    Returns (frames, seconds, mean RGB PNG size in KB); raises CalledProcessError when the child fails."""
+    code = _GENERATE_SNIPPET.format(scenes=SCENES_PER_SPLIT, height=HEIGHT, width=WIDTH, sigma=CAMERA_NOISE_SIGMA)
     done = subprocess.run(
-        [sys.executable, "-c", code, str(root), str(frames_per_clip)],
+        [sys.executable, "-c", code, str(root), str(frames_per_clip), rgb],
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
-    return SCENES_PER_SPLIT * 3 * frames_per_clip, float(done.stdout.strip().splitlines()[-1])
+    kilobytes, seconds = (float(line) for line in done.stdout.strip().splitlines()[-2:])
+    return SCENES_PER_SPLIT * 3 * frames_per_clip, seconds, kilobytes
 
 
 def _rpx_command() -> list[str]:
@@ -174,10 +201,12 @@ def _rpx_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from rpx_tasks.cli import main; sys.exit(main())"]
 
 
-def child_env(api_url: str | None) -> dict[str, str]:
+def child_env(api_url: str | None, prefect_home: Path) -> dict[str, str]:
     """The environment of the generating and `rpx bench` children: this one, the package and the trivial
-    model on PYTHONPATH, no banner, and ``api_url`` as PREFECT_API_URL (None: Prefect's embedded API)."""
-    env = dict(os.environ)
+    model on PYTHONPATH, no banner, and ``api_url`` as PREFECT_API_URL (None: no Prefect server configured,
+    with ``prefect_home`` as an empty PREFECT_HOME, so no profile of this user names one)."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PREFECT_API_URL", "PREFECT_PROFILES_PATH")}
+    env["PREFECT_HOME"] = str(prefect_home)
     if api_url:
         env["PREFECT_API_URL"] = api_url
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), str(REPO_ROOT), env.get("PYTHONPATH")) if p)
@@ -185,8 +214,9 @@ def child_env(api_url: str | None) -> dict[str, str]:
     return env
 
 
-def run_rpx(dataset: Path, frames: int, out_dir: Path, env: dict[str, str]) -> Run:
-    """Measure `rpx bench` on the hard split of ``dataset`` in a child with environment ``env``."""
+def run_rpx(dataset: Path, frames: int, out_dir: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> Run:
+    """Measure `rpx bench` (plus the options ``extra``) on the hard split of ``dataset`` in a child with
+    environment ``env``."""
     manifest = dataset / manifest_relpath("monocular_depth", "hard")
     command = _rpx_command() + [
         "bench",
@@ -202,6 +232,7 @@ def run_rpx(dataset: Path, frames: int, out_dir: Path, env: dict[str, str]) -> R
         "--output-dir",
         str(out_dir),
         "--plain",
+        *extra,
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     run = measure(command, env, frames, out_dir / "rpx.log")
@@ -285,6 +316,12 @@ def print_table(title: str, small: Run, large: Run) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line (see the module docstring). Exits 2 on a usage error."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--hf",
+        action="store_true",
+        help="instead: the HF depth path end to end vs by hand at batch 1 and 8 (benchmarks/hf_throughput.py; "
+        "its options: --arch, --frames, --batch-sizes, --busy)",
+    )
     parser.add_argument("--upstream-python", help="python of a venv with rpx-benchmark 0.3.0 installed")
     parser.add_argument("--small-frames-per-clip", type=int, default=6)
     parser.add_argument("--large-frames-per-clip", type=int, default=30)
@@ -297,10 +334,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir, removed)")
     parser.add_argument(
         "--api",
-        choices=("server", "embedded"),
-        default="server",
-        help="server (default): start one local `prefect server` for all rpx runs, so the flow's fixed "
-        "cost is small and steady; embedded: each run starts Prefect's temporary API (~8 s, noisy)",
+        choices=("none", "server", "temporary"),
+        default="none",
+        help="none (default): no Prefect server configured, so `rpx bench` runs in-process without Prefect; "
+        "server: start one local `prefect server` for all rpx runs (each run is a flow run there); temporary: "
+        "`rpx bench --prefect`, each run starts Prefect's temporary server (~8 s, noisy)",
+    )
+    parser.add_argument(
+        "--rgb",
+        choices=("camera", "procedural"),
+        default="camera",
+        help="camera (default): camera-like RGB, the procedural frames plus sensor noise, ~650 KB PNGs that barely "
+        "compress, as RPX's; procedural: the sample data's own frames (~330 KB PNGs)",
     )
     return parser.parse_args(argv)
 
@@ -310,29 +355,43 @@ def generate_sizes(args: argparse.Namespace, work: Path, env: dict[str, str]) ->
     sizes = {}
     for label, per_clip in (("small", args.small_frames_per_clip), ("large", args.large_frames_per_clip)):
         root = work / f"data_{label}"
-        frames, seconds = generate(root, per_clip, env)
+        frames, seconds, kilobytes = generate(root, per_clip, env, args.rgb)
         print(
-            f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}) in {seconds:.1f} s "
-            f"({1000 * seconds / frames:.1f} ms/frame)"
+            f"generated the hard split: {frames} frames ({WIDTH}x{HEIGHT}, {args.rgb} RGB, PNGs of "
+            f"{kilobytes:.0f} KB on average) in {seconds:.1f} s ({1000 * seconds / frames:.1f} ms/frame)"
         )
         sizes[label] = (root, frames)
     return sizes
 
 
-def measure_upstream(python: str, sizes: dict[str, tuple[Path, int]], repeats: range, work: Path, ours: dict) -> None:
-    """Run upstream rpx-benchmark with ``python`` on the same data, print its table and the steady-state
-    ratio to ``ours`` (the rpx runs by size label)."""
-    upstream = {
-        label: best_of([run_upstream(python, root, n, work / f"upstream_{label}_{i}") for i in repeats])
-        for label, (root, n) in sizes.items()
-    }
+def _ratio(ours: dict[str, Run], upstream: dict[str, Run]) -> float | None:
+    """Steady-state frames/s of ``ours`` over ``upstream`` (runs by size label); None when a run failed or a
+    larger run was not slower."""
+    for runs in (ours, upstream):
+        if not all(run.ok for run in runs.values()) or runs["large"].wall_s <= runs["small"].wall_s:
+            return None
+    return _steady_state(ours["small"], ours["large"])[0] / _steady_state(upstream["small"], upstream["large"])[0]
+
+
+def print_upstream(upstream: list[dict[str, Run]], ours: list[dict[str, Run]]) -> None:
+    """Print upstream's table (best of its rounds) and the steady-state ratio rpx-bench / upstream: of the
+    best-of figures, and the median of the per-round ratios (each round ran both, back to back)."""
+    best = {label: best_of([round_[label] for round_ in upstream]) for label in upstream[0]}
     print_table(
-        f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(repeats)})",
-        upstream["small"],
-        upstream["large"],
+        f"upstream rpx-benchmark 0.3.0 (run_monocular_depth, same data and model, best of {len(upstream)})",
+        best["small"],
+        best["large"],
     )
-    ratio = _steady_state(ours["small"], ours["large"])[0] / _steady_state(upstream["small"], upstream["large"])[0]
-    print(f"\nsteady-state ratio rpx-bench / upstream: {ratio:.2f}x")
+    ours_best = {label: best_of([round_[label] for round_ in ours]) for label in ours[0]}
+    ratio = _ratio(ours_best, best)
+    per_round = sorted(r for r in (_ratio(a, b) for a, b in zip(ours, upstream)) if r is not None)
+    if ratio is None:
+        print("\nsteady-state ratio rpx-bench / upstream: n/a (a run failed or the larger run was not slower)")
+        return
+    median = f"{statistics.median(per_round):.2f}x" if per_round else "n/a"
+    rounds = ", ".join(f"{r:.2f}" for r in per_round)
+    print(f"\nsteady-state ratio rpx-bench / upstream: {ratio:.2f}x (best of each)")
+    print(f"  median of the per-round ratios: {median} ({rounds})")
 
 
 def print_decode_only(dataset: Path, repeats: range) -> None:
@@ -348,27 +407,41 @@ def print_decode_only(dataset: Path, repeats: range) -> None:
 
 def measure_all(args: argparse.Namespace, work: Path, api_url: str | None) -> None:
     """Generate both sizes, measure and print rpx (and upstream when asked), then decode-only."""
-    env = child_env(api_url)
+    env = child_env(api_url, work / "prefect-home-of-the-runs")
+    extra = ("--prefect",) if args.api == "temporary" else ()
     sizes = generate_sizes(args, work, env)
     print(f"this script's RSS when launching the runs (floor of the wait4 peak): {_own_rss_mib():.0f} MiB")
     repeats = range(max(1, args.repeat))
-    runs = {
-        label: best_of([run_rpx(root, n, work / f"out_{label}_{i}", env) for i in repeats])
-        for label, (root, n) in sizes.items()
-    }
+    # Interleaved rounds: each runs rpx (and upstream) on both sizes back to back, so the drifts of a shared
+    # machine hit both alike.
+    ours: list[dict[str, Run]] = []
+    upstream: list[dict[str, Run]] = []
+    for i in repeats:
+        ours.append({})
+        upstream.append({})
+        for label, (root, n) in sizes.items():
+            ours[-1][label] = run_rpx(root, n, work / f"out_{label}_{i}", env, extra)
+            if args.upstream_python:
+                upstream[-1][label] = run_upstream(args.upstream_python, root, n, work / f"upstream_{label}_{i}")
+    runs = {label: best_of([round_[label] for round_ in ours]) for label in sizes}
+    how = {"none": "in-process, no Prefect server", "server": f"flow runs on {api_url}", "temporary": "--prefect"}
     print_table(
         f"rpx bench monocular_depth --model {MODEL} --device cpu "
-        f"(hard split, {WIDTH}x{HEIGHT}, best of {len(repeats)})",
+        f"(hard split, {WIDTH}x{HEIGHT}, {how[args.api]}, best of {len(repeats)})",
         runs["small"],
         runs["large"],
     )
     if args.upstream_python:
-        measure_upstream(args.upstream_python, sizes, repeats, work, runs)
+        print_upstream(upstream, ours)
     print_decode_only(sizes["large"][0], repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the measurements and print them. Returns 0; raises when a generating child fails."""
+    if "--hf" in (sys.argv[1:] if argv is None else argv):  # the HF depth path: benchmarks/hf_throughput.py
+        from hf_throughput import main as hf_main
+
+        return hf_main(argv)
     args = parse_args(argv)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rpx-throughput-"))
     work.mkdir(parents=True, exist_ok=True)

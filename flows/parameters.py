@@ -4,7 +4,9 @@ Prefect-free, so the CLI can map its options before Prefect is imported. Every R
 is a flow parameter of the same name, except:
 
 - ``model_name``, which the flow calls ``model`` (as ``rpx bench --model``);
-- the fields in ``NOT_FLOW_PARAMETERS``, which a flow run leaves at their defaults.
+- the fields in ``NOT_FLOW_PARAMETERS``, which a flow run leaves at their defaults;
+
+and the flow has parameters that are not RunConfig fields (``FLOW_ONLY_PARAMETERS``).
 
 Each parameter's default is its field's (``PARAMETER_DEFAULTS``), so RunConfig is the one place
 that says what a run does when a value is not given.
@@ -25,6 +27,11 @@ RENAMED = {"model_name": "model"}
 NOT_FLOW_PARAMETERS = {
     "model": "a Python object; a flow names its model by `model` (RunConfig.model_name) or `hf_checkpoint`",
     "temporal_stability": "a library option; flows always compute temporal stability",
+}
+
+# Flow parameters that are not RunConfig fields: what the flow does around its runs, and their defaults.
+FLOW_ONLY_PARAMETERS: dict[str, Any] = {
+    "shards": None,  # K: fan out the K shard runs (shard 1/K .. K/K) as subflows, then merge them into one report
 }
 
 # Flow parameter -> RunConfig field, in RunConfig's field order.
@@ -61,13 +68,17 @@ def config_params(flow_values: dict[str, Any]) -> dict[str, Any]:
 
 
 def flow_parameters(options: dict[str, Any]) -> dict[str, Any]:
-    """Return the flow parameters of CLI-style options (RunConfig field names, or already flow names).
+    """Return the flow parameters of CLI-style options (RunConfig field names, or already flow names, or
+    ``FLOW_ONLY_PARAMETERS``).
 
     ``model_name`` becomes ``model``; None values drop out (the flow's defaults apply). Raises
     ConfigError for an option that is not a flow parameter.
     """
     renamed = {RENAMED.get(key, key): value for key, value in options.items()}
-    _check_known(renamed, "Not parameters of flow rpx-bench")
+    _check_known(
+        {key: value for key, value in renamed.items() if key not in FLOW_ONLY_PARAMETERS},
+        "Not parameters of flow rpx-bench",
+    )
     return {key: value for key, value in renamed.items() if value is not None}
 
 

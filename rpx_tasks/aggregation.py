@@ -84,3 +84,47 @@ class CellTable:
             {"scene": scene, "phase": phase, "num_samples": count, **table.means()}
             for (scene, phase), (count, table) in sorted(self.cells.items(), key=lambda item: order(item[0]))
         ]
+
+
+class ExactSum:
+    """A sum of floats kept exactly (Shewchuk's non-overlapping partials, as ``math.fsum``), so sums made in
+    parts and combined (``add_partials``) equal the sum made in one go, bit for bit, in any order.
+
+    ``value`` is the exact sum correctly rounded; NaN and inf are summed apart (any NaN, or +inf with
+    -inf, gives NaN). ``partials()`` is plain data (a list of floats) for a checkpoint or a shard's state.
+    """
+
+    def __init__(self, partials: Iterable[float] = ()) -> None:
+        self._partials: list[float] = []
+        self._special = 0.0
+        self.add_partials(partials)
+
+    def add(self, value: float) -> None:
+        value = float(value)
+        if not math.isfinite(value):
+            self._special += value
+            return
+        kept = 0
+        for other in self._partials:
+            if abs(value) < abs(other):
+                value, other = other, value
+            high = value + other
+            low = other - (high - value)
+            if low:
+                self._partials[kept] = low
+                kept += 1
+            value = high
+        self._partials[kept:] = [value]
+
+    def add_partials(self, partials: Iterable[float]) -> None:
+        """Add every value of ``partials`` (another ExactSum's ``partials()``)."""
+        for value in partials:
+            self.add(value)
+
+    def partials(self) -> list[float]:
+        """Return values whose exact sum is this sum (NaN / inf included as one value)."""
+        return [*self._partials, *([self._special] if self._special != 0.0 or math.isnan(self._special) else [])]
+
+    @property
+    def value(self) -> float:
+        return math.fsum(self._partials) + self._special

@@ -85,8 +85,9 @@ def _distribution(values: np.ndarray) -> dict[str, float | None]:
 class AlignmentStats:
     """The fits of one run's alignment, frame by frame (or clip by clip): fitted and unfitted counts, scales, shifts."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, unit: str = "frames") -> None:
         self.mode = mode
+        self.unit = unit
         self.unfitted = 0
         self._scales = array.array("d")
         self._shifts = array.array("d")
@@ -100,13 +101,14 @@ class AlignmentStats:
         self._shifts.append(float(fit["shift"]))
 
     def record(self, source: str) -> dict[str, Any]:
-        """The ``alignment`` block of result.json: mode, source, frames fitted / unfitted, and the
-        mean, 5th and 95th percentile (linear interpolation) of the fitted scales and shifts (None when none)."""
+        """The ``alignment`` block of result.json: mode, source, ``<unit>_fitted`` / ``<unit>_unfitted`` (frames,
+        or clips for a clip task: one fit per clip), and the mean, 5th and 95th percentile (linear
+        interpolation) of the fitted scales and shifts (None when none)."""
         return {
             "mode": self.mode,
             "source": source,
-            "frames_fitted": len(self._scales),
-            "frames_unfitted": self.unfitted,
+            f"{self.unit}_fitted": len(self._scales),
+            f"{self.unit}_unfitted": self.unfitted,
             "scale": _distribution(np.frombuffer(self._scales, dtype=np.float64)),
             "shift": _distribution(np.frombuffer(self._shifts, dtype=np.float64)),
         }

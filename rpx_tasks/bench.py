@@ -19,10 +19,11 @@ from typing import Any
 from rpx_tasks.alignment_record import resolve_alignment
 from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
-from rpx_tasks.dataset import SplitDataset, open_split
+from rpx_tasks.dataset import SplitDataset, open_split, row_id
 from rpx_tasks.device import resolve_device
 from rpx_tasks.environment import environment_record
 from rpx_tasks.errors import ConfigError, ModelRuntimeError, OutputError, RPXError
+from rpx_tasks.hub.retries import retry_transient
 from rpx_tasks.model_selection import resolve_model
 from rpx_tasks.readiness import phase_robustness
 from rpx_tasks.reports import (
@@ -30,6 +31,7 @@ from rpx_tasks.reports import (
     PER_SAMPLE_FILE,
     PHASE_SCORES_FILE,
     RESULT_FILE,
+    SHARD_STATE_FILE,
     SUMMARY_FILE,
     format_summary,
     per_sample_schema,
@@ -39,6 +41,7 @@ from rpx_tasks.reports import (
     write_result_json,
     write_text_atomic,
 )
+from rpx_tasks.run_identity import config_fingerprint
 from rpx_tasks.run_journal import RunJournal, disk_full_as_output_error
 from rpx_tasks.run_record import (
     RunRecord,
@@ -51,6 +54,7 @@ from rpx_tasks.run_record import (
 )
 from rpx_tasks.runner import Progress, ResumePoint, RunOutcome, run_benchmark
 from rpx_tasks.sample_data.builtin import builtin_manifest_path, is_builtin
+from rpx_tasks.sharding import shard_split, shard_summary, write_shard_state
 from rpx_tasks.tasks import get_task
 
 logger = logging.getLogger("rpx_tasks.run")
@@ -105,22 +109,27 @@ def download_modalities(config: RunConfig) -> tuple[str, ...]:
 def open_prepared(config: RunConfig, prepared: PreparedSplit) -> SplitDataset:
     """Open the prepared split for the config's task (``dataset.open_split``: every entry checked).
 
-    ``max_samples`` cuts a local manifest here (a Hub download is already cut). Returns the
-    SplitDataset. Raises ManifestError naming the first bad sample, field and value.
+    ``max_samples`` cuts a local manifest here (a Hub download is already cut); then ``shard`` keeps its
+    shard's clips (``sharding.shard_split``). Returns the SplitDataset. Raises ManifestError naming the first
+    bad sample, field and value; ConfigError when the split has fewer clips than shards.
     """
-    return open_split(
+    dataset = open_split(
         prepared.manifest_path,
         get_task(config.task),
         max_samples=config.max_samples if prepared.source == "local" else None,
         split=config.split,
         vocabulary=config.vocabulary,
+        frames=config.frame_selection,
     )
+    return shard_split(dataset, config.shard) if config.shard is not None else dataset
 
 
-def prepare_split(config: RunConfig) -> PreparedSplit:
+def prepare_split(config: RunConfig, *, reuse_resolved: bool = False) -> PreparedSplit:
     """Return the split's manifest: the local ``--manifest`` as is, the built-in sample data's
     manifest of the split (written under the RPX cache on first use), or a task-scoped Hub download.
     The samples are checked when the split is opened (``open_prepared``), before the model is loaded.
+    ``reuse_resolved``: a Hub split resolved before and still complete on disk is used without any
+    request (``hub.warm_split``; the Prefect download step gets the same from its cache instead).
 
     Raises ConfigError (the built-in sample data lacks the task), OSError (it cannot be written),
     DownloadError / ManifestError / DatasetError from the Hub layer.
@@ -132,15 +141,15 @@ def prepare_split(config: RunConfig) -> PreparedSplit:
         return PreparedSplit(manifest_path=Path(config.manifest).resolve(), root=None, num_samples=None, source="local")
     from rpx_tasks import hub
 
-    downloaded = hub.download_split(
-        config.task,
-        config.split,
-        modalities=download_modalities(config),
-        repo_id=config.effective_repo_id,
-        revision=config.effective_revision,
-        cache_dir=config.cache_dir,
-        max_samples=config.max_samples,
-    )
+    selection = {
+        "modalities": download_modalities(config),
+        "repo_id": config.effective_repo_id,
+        "revision": config.effective_revision,
+        "cache_dir": config.cache_dir,
+        "max_samples": config.max_samples,
+    }
+    warm = hub.warm_split(config.task, config.split, **selection) if reuse_resolved else None
+    downloaded = warm or hub.download_split(config.task, config.split, **selection)
     return PreparedSplit(
         manifest_path=downloaded.manifest_path,
         root=downloaded.root,
@@ -164,6 +173,7 @@ def load_model(config: RunConfig, device: str) -> Model:
         device=device,
         model_kwargs=config.model_kwargs,
         cache_dir=config.cache_dir,
+        execution=config.execution,
     )
 
 
@@ -172,6 +182,7 @@ class StagedRun:
     """A finished run whose rows sit in its journal (``.rpx-checkpoint/`` of the run folder), not yet published.
 
     ``vocabulary``: the record of the vocabulary the model received (open-vocabulary tasks), else None.
+    ``shard``: the record of the shard it ran (``--shard``), else None.
     ``run``: the run record (``run.json`` says ``running`` until the report is written); it holds the
     run folder's lock until ``write_report`` or ``discard_staged``.
     """
@@ -182,6 +193,7 @@ class StagedRun:
     run: RunRecord
     metric_names: list[str] = field(default_factory=list)
     vocabulary: dict[str, Any] | None = None
+    shard: dict[str, Any] | None = None
 
 
 def _announce(message: str) -> None:
@@ -216,7 +228,7 @@ def run_split(
         record = open_run(config, device, samples_total=len(dataset), orchestration=orchestration, resume=config.resume)
     journal = RunJournal(
         record.folder,
-        per_sample_schema(spec.metric_names),
+        per_sample_schema(spec.metric_names, clips=spec.clip is not None),
         every_samples=config.checkpoint_every,
         every_seconds=config.checkpoint_seconds,
         on_commit=lambda done: _record_progress(record, done),
@@ -230,7 +242,8 @@ def run_split(
         release_run(record)
         raise
     if resume is not None:
-        announce(f"resuming run {record.id}: {resume.samples_done:,} of {len(dataset):,} samples done")
+        unit = "frames" if spec.clip is not None else "samples"
+        announce(f"resuming run {record.id}: {resume.samples_done:,} of {len(dataset):,} {unit} done")
     try:
         with disk_full_as_output_error(record.folder, journal):
             outcome = run_benchmark(
@@ -247,6 +260,8 @@ def run_split(
                 checkpoints=journal,
                 resume=resume,
                 alignment=resolve_alignment(config.task, config.alignment, config.model_name).mode,
+                fscore=config.fscore,
+                num_workers=config.num_workers,
             )
     except BaseException as error:
         _end_attempt(record, journal, error)
@@ -258,6 +273,7 @@ def run_split(
         run=record,
         metric_names=spec.metric_names,
         vocabulary=dataset.vocabulary,
+        shard=dataset.shard,
     )
 
 
@@ -287,7 +303,7 @@ def _resume_point(journal: RunJournal, record: RunRecord, dataset: SplitDataset)
         record.resumed_from = 0
         return None
     done = checkpoint.samples_done
-    if done > len(dataset) or dataset.entries[done - 1]["id"] != checkpoint.last_id:
+    if done > len(dataset) or row_id(dataset.entries[done - 1], dataset.spec) != checkpoint.last_id:
         raise ConfigError(
             f"Run {record.id} in {record.folder} stopped after sample {checkpoint.last_id!r} ({done} done), "
             "which does not match this split.",
@@ -337,11 +353,20 @@ class ReportPaths:
 
 def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun, device: str) -> dict[str, Any]:
     """Return the content of result.json (with ``vocabulary``, its source and size, for open-vocabulary
-    tasks; ``alignment``, the depth alignment and its fit statistics, for depth tasks). Raises nothing."""
+    tasks; ``alignment``, the depth alignment and its fit statistics, for depth tasks; for clip tasks
+    ``num_samples`` counts clips, ``num_frames`` frames, and ``frames`` records the frame budget,
+    sampling and fscore option; ``shard`` for a shard run: ``sharding.shard_summary``). Raises nothing."""
     outcome = staged.outcome
     vocabulary = {} if staged.vocabulary is None else {"vocabulary": staged.vocabulary}
+    shard = {} if staged.shard is None else {"shard": shard_summary(staged.shard, base_fingerprint(config, staged))}
     aligns = get_task(config.task).align_prediction is not None
     alignment = {"alignment": _alignment_record(config, outcome)} if aligns else {}
+    selection = config.frame_selection
+    clips = (
+        {}
+        if selection is None
+        else {"num_frames": outcome.compute.get("frames"), "frames": {**selection.record(), "fscore": config.fscore}}
+    )
     return {
         "task": config.task,
         "model": config.display_name,
@@ -350,6 +375,8 @@ def result_payload(config: RunConfig, prepared: PreparedSplit, staged: StagedRun
         "revision": prepared.revision,
         "manifest": str(prepared.manifest_path),
         "num_samples": outcome.num_samples,
+        **clips,
+        **shard,
         **vocabulary,
         **alignment,
         "primary_metric": outcome.readiness["primary_metric"],
@@ -399,7 +426,9 @@ def _publish_report(
     the complete run record; returns their paths and the payload (its ``readiness`` with ``phi`` and ``jedi``,
     computed from the journal's rows)."""
     out = staged.output_dir
-    complete_run(staged.run, samples_done=staged.outcome.num_samples)
+    # samples_total counts the split's samples as the run reads them: frames, for a clip task
+    outcome = staged.outcome
+    complete_run(staged.run, samples_done=outcome.compute.get("frames", outcome.num_samples))
     payload = result_payload(config, prepared, staged, device)
     # Φ and J_min from the committed rows, read once (reference §8.7-8.8): O(cells) memory.
     robustness = phase_robustness(staged.journal.rows(), get_task(config.task).phi_metrics)
@@ -422,9 +451,17 @@ def _publish_report(
 
     write_phase_scores(out, payload, paths.phase_scores)
     write_text_atomic(paths.summary_md, format_summary(payload))
+    if staged.shard is not None:  # what `rpx merge` needs besides the report; before result.json, which ends it
+        write_shard_state(out / SHARD_STATE_FILE, staged.shard, staged.outcome.state, payload["shard"])
     write_result_json(paths.result_json, payload)
     publish_record(staged.run)
     return paths, payload
+
+
+def base_fingerprint(config: RunConfig, staged: StagedRun) -> str:
+    """Return the fingerprint of the unsharded run of ``config`` (a shard run's, without its shard), which
+    the merge of all its shards equals. Raises ConfigError as ``config_fingerprint``."""
+    return config_fingerprint(config, staged.run.data, with_shard=False)
 
 
 def discard_staged(staged: StagedRun) -> None:
@@ -436,11 +473,13 @@ def discard_staged(staged: StagedRun) -> None:
 def run_bench(config: RunConfig, progress: Progress | None = None) -> tuple[ReportPaths, dict[str, Any]]:
     """Run every step in-process without Prefect; returns the report paths and payload.
 
-    Raises the RPXError of the first step that fails (ConfigError, DownloadError, ManifestError,
-    ModelError, MetricError).
+    A Hub split resolved before and still complete on disk is used without any request; a transient
+    download error is retried (``hub.retries``). Raises the RPXError of the first step that fails
+    (ConfigError, DownloadError, ManifestError, ModelError, MetricError).
     """
     device = resolve_device(config.device, require_cuda=config.require_cuda)
-    prepared = prepare_split(config)
+    # As the Prefect download step: a warm cache makes no request; transient errors are retried.
+    prepared = retry_transient(lambda: prepare_split(config, reuse_resolved=True))
     dataset = open_prepared(config, prepared)
     model = load_model(config, device)
     staged = run_split(config, model, dataset, device, progress)

@@ -1,4 +1,4 @@
-"""The ``rpx`` command line: ls, models, info, download, bench, runs, compare, phi, sample-data, demo.
+"""The ``rpx`` command line: ls, models, info, download, bench, runs, compare, phi, merge, sample-data, demo.
 
 Exit codes: 0 done, 1 an RPX error (message and hint on stderr, no traceback), 2 usage
 error, 130 interrupted.
@@ -18,10 +18,13 @@ from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
 from rpx_tasks.allocator import tune_allocator_for_frames
 from rpx_tasks.bench import validate_config
 from rpx_tasks.cli_compare import add_compare_parser, cmd_compare, plot_runs
+from rpx_tasks.cli_merge import add_merge_parser, cmd_merge
 from rpx_tasks.cli_phi import add_phi_parser, cmd_phi
+from rpx_tasks.cli_run_path import RECORD_HINT, choose_run_path, comparison_line, run_in_process
 from rpx_tasks.config import RunConfig
 from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
 from rpx_tasks.contracts.spec import TaskSpec
+from rpx_tasks.cpu_budget import apply_torch_threads
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.tasks import get_task, iter_tasks
@@ -95,10 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(commands)
     add_compare_parser(commands)
     add_phi_parser(commands)
+    add_merge_parser(commands)
 
     demo = commands.add_parser("demo", help="benchmark a weight-free baseline on the built-in sample data (offline)")
     demo.add_argument("--output-dir", default=None)
     demo.add_argument("--plain", action="store_true")
+    _add_prefect_option(demo)
 
     bench = commands.add_parser("bench", help="benchmark a model on one task and split")
     tasks = bench.add_subparsers(dest="task", required=True, metavar="TASK")
@@ -131,6 +136,13 @@ def _add_runs_parser(commands: Any) -> None:
 def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
     """Add the options of ``rpx bench <task>``: the dest of each is its RunConfig field."""
     _add_data_options(sub)
+    sub.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/K",
+        help="run only shard I of K of the split (whole clips, balanced by frame count: 1/3, 2/3, 3/3); "
+        "`rpx merge` joins the shards into the unsharded run's report",
+    )
     sub.add_argument(
         "--model",
         dest="model_name",
@@ -198,6 +210,21 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
             else "(this task takes no alignment)"
         ),
     )
+    if spec.clip is not None:
+        sub.add_argument(
+            "--frame-budget",
+            type=int,
+            default=None,
+            metavar="N",
+            help="score at most N frames of each clip (memory of a whole-clip model is O(N frames))",
+        )
+        sub.add_argument(
+            "--sampling",
+            choices=("all", "stride"),
+            default=None,
+            help="with --frame-budget: the first N frames (all, default) or every k-th frame so that at most N remain",
+        )
+        sub.add_argument("--fscore", action="store_true", default=None, help="also compute fscore_5cm (slower)")
     if spec.geometric_coherence:
         sub.add_argument(
             "--sgc",
@@ -227,7 +254,47 @@ def _add_bench_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
         help=f"commit rows and state every N samples (default: {PARAMETER_DEFAULTS['checkpoint_every']}) or "
         f"{PARAMETER_DEFAULTS['checkpoint_seconds']:.0f} s, whichever comes first; a killed run resumes from there",
     )
+    _add_execution_options(sub, spec)
     sub.add_argument("--plain", action="store_true", help="plain text output")
+    _add_prefect_option(sub)
+
+
+def _add_prefect_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--prefect",
+        action="store_true",
+        help="run as a Prefect flow even without a configured server (a temporary server, ~8 s); with "
+        "PREFECT_API_URL set (`prefect config set`) every run is a flow run on that server",
+    )
+
+
+def _add_execution_options(sub: argparse.ArgumentParser, spec: TaskSpec) -> None:
+    """Add ``--precision``, ``--compile`` (HF fast paths) and ``--num-workers`` to ``rpx bench <task>``."""
+    fast_path = spec.hf_loader is not None
+    sub.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default=None,
+        help="HF fast path: run the forward pass under autocast in bf16 or fp16 (fp16 needs CUDA; default: fp32)"
+        if fast_path
+        else "(HF fast paths only)",
+    )
+    sub.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="HF fast path: torch.compile the model (the warm-up batch pays the compilation)"
+        if fast_path
+        else "(HF fast paths only)",
+    )
+    sub.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decoding workers (0: decode on the loop's thread); default: sized from the cores available, "
+        "leaving torch the rest (RPX_TORCH_THREADS sets torch's threads)",
+    )
 
 
 def cmd_ls(args, ui: PlainUI) -> int:
@@ -352,13 +419,16 @@ def cmd_sample_data(args, ui: PlainUI) -> int:
     return 0
 
 
-def _bench(config: RunConfig, params: dict[str, Any], ui: PlainUI) -> int:
-    """Run flow rpx-bench on ``params`` (RunConfig fields; ``config`` is them validated) with a
-    progress bar and print the results.
+def _bench(config: RunConfig, params: dict[str, Any], ui: PlainUI, prefect: bool = False) -> int:
+    """Run the benchmark on ``params`` (RunConfig fields; ``config`` is them validated) with a progress bar
+    and print the results: as flow rpx-bench when a Prefect server is configured and answers, or with
+    ``prefect`` (``--prefect``: Prefect's temporary server), else in this process without Prefect
+    (``rpx_tasks.cli_run_path``).
 
-    Validating first (the callers) makes a bad option fail cheaply, before Prefect starts.
-    Returns 0. Raises the RPXError of the failed step.
+    Validating first (the callers) makes a bad option fail cheaply, before any work. Returns 0. Raises the
+    RPXError of the failed step, ConfigError when a configured Prefect server does not answer.
     """
+    path = choose_run_path(prefect)
     ui.header(
         get_task(config.task).display_name,
         {
@@ -366,19 +436,42 @@ def _bench(config: RunConfig, params: dict[str, Any], ui: PlainUI) -> int:
             "split": config.split,
             "data": config.manifest or f"{config.effective_repo_id}@{config.effective_revision[:12]}",
             "device": config.device,
+            "prefect": path.describe(),
         },
     )
+    if not path.uses_prefect and logger.isEnabledFor(logging.INFO):
+        ui.info(RECORD_HINT)
+    with ui.progress() as progress:
+        summary = _run_flow(params, progress) if path.uses_prefect else run_in_process(config, progress)
+    payload = json.loads(Path(summary["result_json"]).read_text(encoding="utf-8"))
+    ui.results(payload)
+    compared = comparison_line(summary.get("comparison"))
+    if compared:
+        ui.info(f"previous run: {compared}")
+    ui.footer({"samples": payload["num_samples"], "output": summary["output_dir"]})
+    return 0
+
+
+def _run_flow(params: dict[str, Any], progress: Any) -> dict[str, Any]:
+    """Run flow rpx-bench in this process on ``params``; returns its summary. Raises the failed step's RPXError.
+
+    Flow-run heartbeats are off for CLI runs (unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set): ending the
+    heartbeat thread costs up to 1 s per run. What the UI loses: a CLI run killed hard (SIGKILL, OOM, power
+    loss) is not marked Crashed by heartbeat-based zombie detection; it stays Running. Deployment runs keep
+    their heartbeats.
+    """
     from flows.bootstrap import configure_quiet_prefect
 
     configure_quiet_prefect(verbose=logger.isEnabledFor(logging.DEBUG))  # before Prefect is imported
     from flows.rpx_bench import run_bench_flow
 
-    with ui.progress() as progress:
-        summary = run_bench_flow(params, progress=progress)
-    payload = json.loads(Path(summary["result_json"]).read_text(encoding="utf-8"))
-    ui.results(payload)
-    ui.footer({"samples": payload["num_samples"], "output": summary["output_dir"]})
-    return 0
+    # choose_run_path asked a configured server for its health already.
+    if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
+        return run_bench_flow(params, progress=progress, check_api=False)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return run_bench_flow(params, progress=progress, check_api=False)
 
 
 def parse_model_kwargs(items: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -412,7 +505,7 @@ def cmd_bench(args, ui: PlainUI, parser: argparse.ArgumentParser) -> int:
         if error.details.get("given_fields") == []:
             parser.error(f"bench {args.task}: one of --model or --hf-checkpoint is required")
         raise
-    return _bench(config, params, ui)
+    return _bench(config, params, ui, prefect=args.prefect)
 
 
 def cmd_demo(args, ui: PlainUI) -> int:
@@ -429,7 +522,7 @@ def cmd_demo(args, ui: PlainUI) -> int:
         "device": "cpu",
         "output_dir": args.output_dir,
     }
-    return _bench(validate_config(params), params, ui)
+    return _bench(validate_config(params), params, ui, prefect=args.prefect)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -452,10 +545,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": cmd_runs,
         "compare": cmd_compare,
         "phi": cmd_phi,
+        "merge": cmd_merge,
         "demo": cmd_demo,
     }
     try:
         if args.command == "bench":
+            apply_torch_threads()  # RPX_TORCH_THREADS: process-wide, so the entry point applies it
             return cmd_bench(args, ui, parser)
         return handlers[args.command](args, ui)
     except RPXError as error:

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from rpx_tasks.contracts.clips import CLIP_KEY, ClipPosition, FrameSelection, ends_clip
 from rpx_tasks.contracts.spec import PathResolver, TaskSpec
+from rpx_tasks.contracts.stage_timer import timed_decode
 from rpx_tasks.contracts.vocabulary import SplitEntries, VocabularyOverride
+from rpx_tasks.cpu_budget import run_in_background
 from rpx_tasks.decoding import decode_pose, decode_rgb
 from rpx_tasks.entry_checks import camera_pose_path, check_common_fields
 from rpx_tasks.errors import ConfigError, ManifestError
@@ -56,7 +59,8 @@ class SplitDataset:
     Entries are ordered by (scene, phase, frame_idx) so that temporal metrics see each
     clip's frames consecutively; every field of every entry is checked up front (``open_split``).
     ``vocabulary`` is the record of the vocabulary the samples' model receives (tasks with a
-    ``settle_vocabulary`` hook; None for the others), as result.json keeps it.
+    ``settle_vocabulary`` hook; None for the others), as result.json keeps it. ``shard``: the record of the
+    shard these entries are (``rpx_tasks.sharding.shard_split``), else None.
     """
 
     spec: TaskSpec
@@ -65,6 +69,7 @@ class SplitDataset:
     entries: list[dict[str, Any]]
     split: str | None = None
     vocabulary: dict[str, Any] | None = None
+    shard: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -131,33 +136,97 @@ class SplitDataset:
         workers: int = 2,
         engine: str | None = None,
         start: int = 0,
+        whole_clips: bool = False,
+        background: bool = False,
     ) -> Iterator[list[Sample]]:
         """Yield lists of decoded Samples of ``batch_size`` (the last may be shorter), in order, from the
         ``start``-th sample on (a resumed run skips the samples it has done).
 
         Up to ``prefetch_batches`` batches are decoded ahead while the caller runs inference,
         so memory stays O(batch): by ``workers`` threads, or by one worker process (see
-        ``decode_engine`` for the choice). Raises ManifestError from decoding, ConfigError for
-        an unknown engine.
+        ``decode_engine`` for the choice; ``workers=0`` decodes on the caller's thread, batch by batch;
+        ``background``: the decoding threads or the worker run at a lower CPU priority,
+        ``cpu_budget.run_in_background``). For a clip task a batch never crosses a clip's end (it may
+        be shorter there), and with ``whole_clips`` each batch is one whole clip (memory O(clip)).
+        Raises ManifestError from decoding, ConfigError for an unknown engine.
         """
+        if self.spec.clip is None:
+            return self._prefetch(self.entries[start:], batch_size, prefetch_batches, workers, engine, background)
+        longest = max((clip_length(entry) for entry in self.entries), default=1)
+        per_batch = longest if whole_clips else batch_size
+        # Frames are decoded a few batches ahead (never whole clips ahead: _clip_batches assembles one clip).
+        frames = self._prefetch(
+            self.entries[start:], 1, max(1, prefetch_batches * batch_size), workers, engine, background
+        )
+        return _clip_batches(frames, per_batch)
+
+    def _prefetch(
+        self,
+        entries: list[dict[str, Any]],
+        batch_size: int,
+        depth: int,
+        workers: int,
+        engine: str | None,
+        background: bool = False,
+    ) -> Iterator[list[Sample]]:
+        if workers == 0:
+            return _decode_inline(timed_decode(self.decode), entries, batch_size)
         if self.decode_engine(engine) == "processes":
-            args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split)
-            return prefetch_processes(
-                "rpx_tasks.dataset:worker_decoder", args, self.entries[start:], batch_size, depth=prefetch_batches
-            )
-        return prefetch_threads(self.decode, self.entries[start:], batch_size, depth=prefetch_batches, workers=workers)
+            args = (self._spec_module(), str(self.manifest_path), str(self.root), self.split, background)
+            return prefetch_processes("rpx_tasks.dataset:worker_decoder", args, entries, batch_size, depth=depth)
+        decode = timed_decode(self.decode)
+        return prefetch_threads(
+            run_in_background(decode) if background else decode, entries, batch_size, depth=depth, workers=workers
+        )
 
 
-def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None):
+def clip_length(entry: dict[str, Any]) -> int:
+    """The number of frames of the clip a frame entry of a clip task belongs to (1 for a frame task's entry)."""
+    where = (entry.get("metadata") or {}).get(CLIP_KEY)
+    return int(where["frames"]) if isinstance(where, dict) else 1
+
+
+def row_id(entry: dict[str, Any], spec: TaskSpec) -> str:
+    """The id of the per-sample row an entry ends up in: its own, or its clip's for a frame of a clip task."""
+    return str(entry["metadata"][CLIP_KEY]["id"]) if spec.clip is not None else entry["id"]
+
+
+def _clip_batches(frames: Iterator[list[Sample]], batch_size: int) -> Iterator[list[Sample]]:
+    """Regroup single decoded frames into batches of up to ``batch_size`` that end at every clip end."""
+    batch: list[Sample] = []
+    try:
+        for (sample,) in frames:
+            batch.append(sample)
+            if len(batch) >= batch_size or ends_clip(sample):
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+def _decode_inline(decode, entries: list[dict[str, Any]], batch_size: int) -> Iterator[list[Sample]]:
+    """Yield batches of ``decode(entry)`` decoded on the caller's thread when asked for."""
+    for first in range(0, len(entries), batch_size):
+        yield [decode(entry) for entry in entries[first : first + batch_size]]
+
+
+def worker_decoder(spec_module: str, manifest_path: str, root: str, split: str | None, background: bool = False):
     """The decode function of a built-in task's split (``spec_module`` defines its SPEC), rebuilt
-    inside the decoding worker process."""
-    return SplitDataset(
-        spec=importlib.import_module(spec_module).SPEC,
-        manifest_path=Path(manifest_path),
-        root=Path(root),
-        entries=[],
-        split=split,
-    ).decode
+    inside the decoding worker process (at a lower CPU priority with ``background``)."""
+    decode = timed_decode(
+        SplitDataset(
+            spec=importlib.import_module(spec_module).SPEC,
+            manifest_path=Path(manifest_path),
+            root=Path(root),
+            entries=[],
+            split=split,
+        ).decode
+    )
+    return run_in_background(decode) if background else decode
 
 
 def _resolver(root: Path, *, remember: bool = False) -> PathResolver:
@@ -199,24 +268,73 @@ def _settle_vocabulary(
     return settled.entries, settled.record
 
 
-def _check_entries(entries: list[dict[str, Any]], spec: TaskSpec, root: Path, manifest_path: Path) -> None:
-    """Check every field of every entry, in manifest order: the required keys, the fields all tasks
-    share (``entry_checks.check_common_fields``) and the task's label values (``spec.check_entry``).
-
-    Raises ManifestError for the first bad entry, naming the sample, the field and its value.
-    """
+def _check_required_keys(entries: list[dict[str, Any]], spec: TaskSpec, manifest_path: Path) -> None:
+    """Raise ManifestError for the first entry without one of the task's ``required_keys``."""
     for entry in entries:
-        resolve = _resolver(root, remember=True)
         for key in spec.required_keys:
             if key not in entry:
                 raise ManifestError(
                     f"Sample {entry['id']!r} in {manifest_path} has no '{key}' field, required by {spec.name}.",
-                    hint=f"{spec.name} samples need: rgb, {', '.join(spec.required_keys)}",
+                    hint=f"{spec.name} samples need: "
+                    + ", ".join(spec.required_keys if spec.clip is not None else ("rgb", *spec.required_keys)),
                     details={"sample": entry["id"], "key": key, "value": None},
                 )
+
+
+def _check_entries(entries: list[dict[str, Any]], spec: TaskSpec, root: Path) -> None:
+    """Check every field of every (frame) entry, in order: the fields all tasks share
+    (``entry_checks.check_common_fields``) and the task's label values (``spec.check_entry``).
+
+    Raises ManifestError for the first bad entry, naming the sample, the field and its value.
+    """
+    clip_sizes: dict[str, tuple[str, Any]] = {}
+    for entry in entries:
+        resolve = _resolver(root, remember=True)
         rgb_size = check_common_fields(entry, resolve, spec)
+        if spec.clip is not None:
+            _check_clip_frame_size(entry, rgb_size, clip_sizes)
         if spec.check_entry is not None:
             spec.check_entry(entry, resolve, rgb_size)
+
+
+def _check_clip_frame_size(entry: dict[str, Any], rgb_size: Any, clip_sizes: dict[str, tuple[str, Any]]) -> None:
+    """Raise ManifestError when a frame of a clip task has another RGB size than its clip's first frame."""
+    clip_id = str(entry["metadata"][CLIP_KEY]["id"])
+    first_id, first_size = clip_sizes.setdefault(clip_id, (entry["id"], rgb_size))
+    if rgb_size != first_size:
+        raise ManifestError(
+            f"Sample {entry['id']!r}: its RGB frame is {rgb_size[0]}x{rgb_size[1]} (HxW), the first frame of clip "
+            f"{clip_id!r} ({first_id!r}) {first_size[0]}x{first_size[1]}.",
+            hint="every frame of a clip comes from one camera: give them one size",
+            details={"sample": entry["id"], "key": "rgb", "value": list(rgb_size)},
+        )
+
+
+def _expand_clips(
+    entries: list[dict[str, Any]], spec: TaskSpec, root: Path, frames: FrameSelection
+) -> list[dict[str, Any]]:
+    """The frame entries of a clip task's clip entries (clips ordered by scene and phase, frames in clip
+    order), each clip trimmed by ``frames`` and each frame told its place in its clip (``CLIP_KEY``).
+
+    Raises ManifestError from the task's expansion, and for two frames of one id.
+    """
+    assert spec.clip is not None
+    expanded: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _, clip in sorted(enumerate(entries), key=_clip_sort_key):
+        kept = frames.select(spec.clip.expand(clip, _resolver(root)))
+        for position, frame in enumerate(kept):
+            if frame["id"] in seen:
+                raise ManifestError(
+                    f"Clip {clip['id']!r} lists frame {frame['id']!r} twice (or another clip has it).",
+                    hint="every frame of a clip is listed once, and clip ids are unique",
+                    details={"sample": clip["id"], "key": "frame_filenames", "value": frame["id"]},
+                )
+            seen.add(frame["id"])
+            where = ClipPosition(clip["id"], position, len(kept))
+            frame["metadata"] = {**frame.get("metadata", {}), CLIP_KEY: where.as_metadata()}
+            expanded.append(frame)
+    return expanded
 
 
 def open_split(
@@ -226,6 +344,7 @@ def open_split(
     max_samples: int | None = None,
     split: str | None = None,
     vocabulary: VocabularyOverride | None = None,
+    frames: FrameSelection | None = None,
 ) -> SplitDataset:
     """Open a manifest for ``spec``'s task.
 
@@ -234,13 +353,21 @@ def open_split(
     paths inside the dataset root, the RGB header, the task's label values and label-map sizes),
     and orders entries by clip and frame. For a task with a vocabulary, settles the vocabulary
     every sample's model receives (``vocabulary``: the parsed ``--vocabulary`` override, see
-    ``rpx_tasks.contracts.vocabulary``). Raises
+    ``rpx_tasks.contracts.vocabulary``). For a clip task (``spec.clip``) the manifest's entries are
+    clips: ``max_samples`` counts clips, each clip becomes its frame entries (``_expand_clips``,
+    trimmed by ``frames``), and the checks apply to every frame. Raises
     ManifestError for any problem, naming the sample; ConfigError for ``vocabulary`` on a task
     without one.
     """
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
-    check_manifest(manifest, source=str(manifest_path), known_tasks=task_names(), expected_task=spec.name)
+    check_manifest(
+        manifest,
+        source=str(manifest_path),
+        known_tasks=task_names(),
+        expected_task=spec.name,
+        frame_samples=spec.clip is None,
+    )
     entries = manifest["samples"]
     if max_samples is not None:
         entries = entries[:max_samples]
@@ -249,8 +376,14 @@ def open_split(
             f"Manifest {manifest_path} has no samples.", hint="pick a split or manifest that lists samples"
         )
     root = dataset_root(manifest, manifest_path)
-    _check_entries(entries, spec, root, manifest_path)
-    ordered = [entry for _, entry in sorted(enumerate(entries), key=_clip_sort_key)]
+    _check_required_keys(entries, spec, manifest_path)
+    if spec.clip is not None:
+        entries = _expand_clips(entries, spec, root, frames or FrameSelection())
+    _check_entries(entries, spec, root)
+    if spec.clip is not None:
+        ordered = entries  # already clip by clip, frames in clip order
+    else:
+        ordered = [entry for _, entry in sorted(enumerate(entries), key=_clip_sort_key)]
     ordered, vocabulary_record = _settle_vocabulary(spec, manifest, manifest_path, root, ordered, vocabulary)
     return SplitDataset(
         spec=spec,

@@ -137,7 +137,7 @@ def _check_paths(entry: dict[str, Any], resolve: PathResolver, spec: TaskSpec) -
     for key in PATH_KEYS:
         if isinstance(entry.get(key), str):
             resolve(entry[key], sample_id, key)
-    for key in spec.required_keys:
+    for key in spec.required_keys if spec.clip is None else spec.clip.frame_keys:
         value = entry[key]
         if value is None:
             raise field_error(sample_id, key, value, f"is null, but {spec.name} needs it", hint=f"give '{key}' a value")

@@ -37,6 +37,12 @@ class ConfigError(RPXError):
     """Invalid configuration or command-line values."""
 
 
+class MergeError(ConfigError):
+    """The runs given to ``rpx merge`` are not the complete shards of one run (``details["reason"]``:
+    ``not_a_run``, ``incomplete``, ``not_a_shard``, ``mismatch``, ``overlap``, ``missing``, ``corrupt``,
+    ``output``)."""
+
+
 class DatasetError(RPXError):
     """The dataset on disk or on the Hub is unusable (e.g. a shard fails its checksum)."""
 
@@ -81,6 +87,7 @@ class RunLockedError(OutputError):
 __all__ = [
     "RPXError",
     "ConfigError",
+    "MergeError",
     "DatasetError",
     "ManifestError",
     "DownloadError",

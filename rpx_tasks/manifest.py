@@ -102,13 +102,19 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def check_manifest(
-    manifest: dict[str, Any], *, source: str, known_tasks: Iterable[str], expected_task: str | None = None
+    manifest: dict[str, Any],
+    *,
+    source: str,
+    known_tasks: Iterable[str],
+    expected_task: str | None = None,
+    frame_samples: bool = True,
 ) -> None:
     """Check the top-level structure of a manifest.
 
     Raises ManifestError when ``task`` is missing or unknown or differs from
     ``expected_task``, when ``samples`` is missing or not a list, or when a sample is not an
-    object with an ``id`` and an ``rgb`` path.
+    object with an ``id`` and (``frame_samples``; a clip task's entries list their frames instead) an
+    ``rgb`` path.
     """
     known = list(known_tasks)
     task = manifest.get("task")
@@ -160,7 +166,7 @@ def check_manifest(
                 details={"sample": sample_id, "key": "id", "value": sample_id},
             )
         seen.add(sample_id)
-        if not isinstance(entry.get("rgb"), str):
+        if frame_samples and not isinstance(entry.get("rgb"), str):
             raise ManifestError(
                 f"Manifest {source}: sample {sample_id!r} has no 'rgb' path (got {entry.get('rgb')!r:.80}).",
                 hint="every sample needs 'rgb': the path of its colour image, relative to the dataset root",

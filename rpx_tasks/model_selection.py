@@ -24,6 +24,7 @@ entries of models defined outside the package. This module sits above tasks and 
 from __future__ import annotations
 
 import difflib
+import inspect
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import ModelEntry, TaskSpec
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.metrics.depth_alignment import ALIGNMENT_MODES
+from rpx_tasks.models.hf_execution import ExecutionOptions
 from rpx_tasks.models.hf_loading import check_checkpoint_id, check_loader_kwargs
 from rpx_tasks.models.import_path import check_callable, is_import_path, load_import_path, model_from_callable
 from rpx_tasks.tasks import get_task, iter_tasks
@@ -193,6 +195,7 @@ def _checked_selection(
     hf_checkpoint: str | None,
     model: object | None,
     model_kwargs: dict[str, Any],
+    execution: ExecutionOptions | None = None,
 ) -> _Selection:
     selection = _select(task_spec, model_name, hf_checkpoint, model)
     if selection.kind == "hf":
@@ -200,9 +203,30 @@ def _checked_selection(
         check_checkpoint_id(selection.target)
         owner = f"the {task_spec.name} HF fast path (checkpoint {selection.target!r})"
         check_loader_kwargs(loader, model_kwargs, owner=owner)
+        if execution is not None and not execution.is_default and not _takes_execution(loader):
+            raise ConfigError(
+                f"--precision / --compile are not supported by {owner}.",
+                hint="leave --precision at fp32 and drop --compile for this task",
+                details={"precision": execution.precision, "compile": execution.compile},
+            )
     else:
         check_callable(selection.target, task_spec=task_spec, name=selection.name, model_kwargs=model_kwargs)
+        if execution is not None and not execution.is_default:
+            raise ConfigError(
+                "--precision and --compile apply to the HF fast paths (--hf-checkpoint or an hf registry model); "
+                f"{selection.name or 'this model'} runs as its own code.",
+                hint="use --hf-checkpoint, or apply autocast / torch.compile inside your model",
+                details={"precision": execution.precision, "compile": execution.compile},
+            )
     return selection
+
+
+def _takes_execution(loader: Any) -> bool:
+    """True when an HF fast-path loader accepts the run's ``execution`` options."""
+    try:
+        return "execution" in inspect.signature(loader).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def check_model_selection(
@@ -212,6 +236,7 @@ def check_model_selection(
     hf_checkpoint: str | None = None,
     model: object | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    execution: ExecutionOptions | None = None,
 ) -> None:
     """Check the run's model without building it, loading weights or touching the network.
 
@@ -223,10 +248,12 @@ def check_model_selection(
     loader accepts (``models.hf_loading.check_loader_kwargs``). Imports the user's module, never
     torch or transformers.
 
+    ``execution`` (precision, compile) other than the default needs an HF fast path that takes it.
+
     Raises ConfigError for each of those mistakes; ModelError for a built Model of another task
     or an import path naming something that is neither callable nor a Model.
     """
-    _checked_selection(task_spec, model_name, hf_checkpoint, model, dict(model_kwargs or {}))
+    _checked_selection(task_spec, model_name, hf_checkpoint, model, dict(model_kwargs or {}), execution)
 
 
 def resolve_model(
@@ -239,19 +266,23 @@ def resolve_model(
     model_kwargs: dict[str, Any] | None = None,
     cache_dir: str | None = None,
     revision: str | None = None,
+    execution: ExecutionOptions | None = None,
 ) -> Model:
     """Build the Model selected by exactly one of ``model``, ``model_name`` or ``hf_checkpoint``.
 
-    ``model_kwargs`` go to the factory or HF loader; ``cache_dir`` and ``revision`` to the HF
-    loader. Returns a Model of ``task_spec``'s task, not yet set up (the runner calls ``setup()``).
-    The display name is the registry name, the import path's attribute name, or the checkpoint id.
+    ``model_kwargs`` go to the factory or HF loader; ``cache_dir``, ``revision`` and ``execution`` (precision,
+    compile: ``models.hf_execution``) to the HF loader. Returns a Model of ``task_spec``'s task, not yet set
+    up (the runner calls ``setup()``). The display name is the registry name, the import path's attribute
+    name, or the checkpoint id.
 
     Raises ConfigError for what :func:`check_model_selection` rejects; ModelError (from the
     loaders) when the model cannot be built or is for another task.
     """
     kwargs = dict(model_kwargs or {})
-    selection = _checked_selection(task_spec, model_name, hf_checkpoint, model, kwargs)
+    selection = _checked_selection(task_spec, model_name, hf_checkpoint, model, kwargs, execution)
     if selection.kind == "hf":
+        if execution is not None and _takes_execution(task_spec.hf_fast_path(selection.target)):
+            kwargs["execution"] = execution
         return task_spec.load_hf_model(
             selection.target, device=device, name=selection.name, cache_dir=cache_dir, revision=revision, **kwargs
         )

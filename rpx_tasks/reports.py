@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rpx_tasks.contracts.stage_timer import stages_line
 from rpx_tasks.readiness.robustness_lines import robustness_rows
 
 PER_SAMPLE_FILE = "per_sample_metrics.parquet"
@@ -24,6 +25,7 @@ CELLS_FILE = "cells.parquet"
 RESULT_FILE = "result.json"
 SUMMARY_FILE = "summary.md"
 PHASE_SCORES_FILE = "phase_scores.png"
+SHARD_STATE_FILE = "shard_state.json"  # a shard run's (``--shard``): what ``rpx merge`` needs besides the report
 
 
 def _temp_path(final: Path) -> Path:
@@ -62,6 +64,7 @@ RUN_FOLDER_FILES = (
     RESULT_FILE,
     SUMMARY_FILE,
     PHASE_SCORES_FILE,
+    SHARD_STATE_FILE,
     "run.json",
     ".run.json.running",
     "latest",
@@ -85,8 +88,9 @@ def publish(staged: Path, final: Path) -> Path:
     return Path(final)
 
 
-def per_sample_schema(metric_names: Iterable[str]) -> pa.Schema:
-    """Columns of ``per_sample_metrics.parquet``: metadata, every metric (float64), latency_ms."""
+def per_sample_schema(metric_names: Iterable[str], *, clips: bool = False) -> pa.Schema:
+    """Columns of ``per_sample_metrics.parquet``: metadata, every metric (float64), latency_ms; with
+    ``clips`` (a clip task: one row per clip) also ``num_frames`` after ``frame_idx``."""
     fields = [
         pa.field("id", pa.string()),
         pa.field("scene", pa.string()),
@@ -94,6 +98,8 @@ def per_sample_schema(metric_names: Iterable[str]) -> pa.Schema:
         pa.field("difficulty", pa.string()),
         pa.field("frame_idx", pa.int64()),
     ]
+    if clips:
+        fields.append(pa.field("num_frames", pa.int64()))
     fields += [pa.field(name, pa.float64()) for name in metric_names]
     fields.append(pa.field("latency_ms", pa.float64()))
     return pa.schema(fields)
@@ -156,14 +162,15 @@ def efficiency_rows(compute: dict[str, Any]) -> list[tuple[str, str]]:
     covers the whole process, not just this run, says so in its label. Raises nothing.
     """
     host_scope = "" if compute.get("peak_host_memory_scope", "run") == "run" else ", process lifetime"
+    unit = "frame" if "frames" in compute else "sample"  # a clip task times its frames
     figures = [
         ("params (M)", compute.get("params_m"), 2),
         ("params trainable (M)", compute.get("params_trainable_m"), 2),
         ("params frozen (M)", compute.get("params_frozen_m"), 2),
         ("FLOPs (G)", compute.get("flops_g"), 2),
-        ("latency p50 (ms/sample)", compute.get("latency_ms_p50"), 1),
-        ("latency p95 (ms/sample)", compute.get("latency_ms_p95"), 1),
-        ("throughput (samples/s)", compute.get("throughput_sps"), 1),
+        (f"latency p50 (ms/{unit})", compute.get("latency_ms_p50"), 1),
+        (f"latency p95 (ms/{unit})", compute.get("latency_ms_p95"), 1),
+        (f"throughput ({unit}s/s)", compute.get("throughput_sps"), 1),
         (f"peak host memory (MB{host_scope})", compute.get("peak_host_memory_mb"), 1),
         ("peak GPU memory (MB)", compute.get("peak_gpu_memory_mb"), 1),
     ]
@@ -197,7 +204,8 @@ def alignment_summary_line(record: dict[str, Any] | None) -> str | None:
     if record["mode"] == "none":
         return line
     scale, shift = record["scale"], record["shift"]
-    line += f", {record['frames_fitted']} frames fitted, {record['frames_unfitted']} unfitted"
+    unit = "clips" if "clips_fitted" in record else "frames"
+    line += f", {record[unit + '_fitted']} {unit} fitted, {record[unit + '_unfitted']} unfitted"
     if scale["mean"] is not None:
         line += (
             f"; scale mean {scale['mean']:.4g} [p5 {scale['p5']:.4g}, p95 {scale['p95']:.4g}],"
@@ -266,11 +274,31 @@ def format_summary(payload: dict[str, Any]) -> str:
         lines += ["", "## Phase robustness (Φ, J_min)", "", "| measure | value |", "|---|---|"]
         lines += [f"| {label} | {value} |" for label, value in robustness]
     lines += ["", "## Phase scores", "", f"![phase scores]({PHASE_SCORES_FILE})"]
-    rows = efficiency_rows(payload.get("compute") or {})
+    compute = payload.get("compute") or {}
+    rows = efficiency_rows(compute)
     if rows:
         lines += ["", "## Efficiency", "", "| measure | value |", "|---|---:|"]
         lines += [f"| {label} | {value} |" for label, value in rows]
+    labelled = (
+        ("Execution", execution_line(compute)),
+        ("Stages (share of the loop each held up)", stages_line(compute)),
+    )
+    extra = [f"- {label}: {line}" for label, line in labelled if line]
+    if extra:
+        lines += ["", *extra]
     return "\n".join(lines) + "\n"
+
+
+def execution_line(compute: dict[str, Any]) -> str | None:
+    """How an HF fast path ran (``compute.execution``): precision, compile, channels-last and data path, in
+    one line; None for a model without that record."""
+    execution = compute.get("execution")
+    if not execution:
+        return None
+    return (
+        f"precision {execution.get('precision')}, compile {'on' if execution.get('compile') else 'off'}, "
+        f"channels-last {'on' if execution.get('channels_last') else 'off'}, data path {execution.get('data_path')}"
+    )
 
 
 def _effect(word: str | None) -> str:

@@ -101,11 +101,15 @@ def device_class(device: str | None) -> str:
     return "mps" if device and str(device).split(":", 1)[0] == "mps" else "cpu"
 
 
-def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) -> str:
+def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None, *, with_shard: bool = True) -> str:
     """Return the sha256 (hex) of a canonical JSON of what the run computes: task, model identity,
     model kwargs, split, data source (``data``: its ``data_identity`` when already computed),
-    max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off and the depth
-    alignment the run applies (``--alignment`` or the model's default; left out when ``none``).
+    max_samples, SGC, vocabulary, temporal stability, FLOP counting on or off, the depth
+    alignment the run applies (``--alignment`` or the model's default; left out when ``none``), for a
+    clip task the frame budget, sampling and fscore option, the shard (``--shard i/K``; left out for
+    an unsharded run, or with ``with_shard=False``: the fingerprint of the unsharded run that merging all
+    shards equals) and the HF fast path's ``--precision`` (left out when ``fp32``; ``--compile`` is not
+    part of it).
     Batch size, device, the output folder and the checkpoint interval are not part of it.
     Raises ConfigError / OSError as ``model_identity`` / ``data_identity``."""
     identity = {
@@ -123,5 +127,12 @@ def config_fingerprint(config: RunConfig, data: dict[str, Any] | None = None) ->
     alignment = resolve_alignment(config.task, config.alignment, config.model_name).mode
     if alignment != "none":  # absent means none, so runs from before --alignment keep their fingerprints
         identity["alignment"] = alignment
+    selection = config.frame_selection
+    if selection is not None:  # clip tasks only, so the other tasks' fingerprints do not change
+        identity["frames"] = {**selection.record(), "fscore": config.fscore}
+    if config.shard is not None and with_shard:  # absent when unsharded: earlier runs keep their fingerprints
+        identity["shard"] = config.shard
+    if config.precision != "fp32":  # autocast changes the predictions; absent means fp32, as before --precision
+        identity["precision"] = config.precision
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -121,6 +121,7 @@ class RunJournal:
         self._arrays_file: str | None = None
         self._buffer: dict[str, list] = {name: [] for name in schema.names}
         self._buffered = 0
+        self._buffered_samples = 0
         self._committed = 0
         self._last_commit = time.monotonic()
         self._last_id: str | None = None
@@ -145,6 +146,7 @@ class RunJournal:
         self._last_commit = time.monotonic()
         self._buffer = {name: [] for name in self.schema.names}
         self._buffered = 0
+        self._buffered_samples = 0
         self._committed = 0
         self._last_id = None
         if commit is None:
@@ -196,6 +198,7 @@ class RunJournal:
         for name in self.schema.names:
             self._buffer[name].append(row.get(name))
         self._buffered += 1
+        self._buffered_samples += int(row.get("num_frames") or 1)  # a clip task's row holds a clip's frames
         self._last_id = row.get("id")
 
     def due(self, done: int) -> bool:
@@ -209,10 +212,10 @@ class RunJournal:
         """Make the buffered rows and ``state`` (JSON values and ndarrays, nested) durable as the commit of
         ``done`` samples. Raises OutputError when ``done`` does not match the rows written (a bug); OSError
         (ENOSPC when the disk is full: the previous commit stays the valid one)."""
-        if done != self._committed + self._buffered:
+        if done != self._committed + self._buffered_samples:
             raise OutputError(
-                f"Journal out of step: a commit of {done} samples, but {self._committed + self._buffered} rows "
-                "were written.",
+                f"Journal out of step: a commit of {done} samples, but the rows written hold "
+                f"{self._committed + self._buffered_samples}.",
                 hint="this is a bug in rpx-bench: please report it with the run folder",
             )
         chunks = list(self._chunks)
@@ -243,6 +246,7 @@ class RunJournal:
         self._committed = done
         self._buffer = {name: [] for name in self.schema.names}
         self._buffered = 0
+        self._buffered_samples = 0
         self._last_commit = time.monotonic()
         if self._on_commit is not None:
             self._on_commit(done)

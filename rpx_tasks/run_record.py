@@ -52,7 +52,9 @@ class RunRecord:
 
     ``task``, ``model``, ``split``, ``device`` and ``data`` (``data_identity``) let ``rpx runs`` describe
     a run that never wrote result.json. ``orchestration``: under Prefect, the flow-run id, flow-run
-    name and deployment; else None.
+    name and deployment; else None. ``shard``: ``"i/K"`` for a shard run (``--shard``); ``merged_from``: for
+    a run that ``rpx merge`` made, the shard runs it merged (id, shard, folder, device). Both are written to
+    ``run.json`` only when set.
     """
 
     id: str
@@ -74,6 +76,8 @@ class RunRecord:
     orchestration: dict[str, Any] | None = None
     abandoned_by: str | None = None  # the run that `--no-resume` started instead of resuming this one
     staged: bool = False  # the record lives under STAGED_RUN_FILE until the run completes
+    shard: str | None = None
+    merged_from: list[dict[str, Any]] | None = None
     results_dir: Path | None = field(default=None, repr=False)  # the model/split folder holding ``latest``
     lock: RunLock | None = field(default=None, repr=False, compare=False)  # held from open_run to the end
 
@@ -97,6 +101,8 @@ class RunRecord:
             "split": self.split,
             "device": self.device,
             "data": self.data,
+            **({"shard": self.shard} if self.shard is not None else {}),
+            **({"merged_from": self.merged_from} if self.merged_from is not None else {}),
         }
 
     @property
@@ -159,6 +165,7 @@ def _record_from(saved: dict[str, Any], folder: Path, staged: bool, results: Pat
         split=saved.get("split"),
         device=saved.get("device"),
         data=saved.get("data") or {},
+        shard=saved.get("shard"),
         samples_done=int(saved.get("samples_done") or 0),
         samples_total=saved.get("samples_total"),
         attempts=int(saved.get("attempts") or 1) + 1,
@@ -313,6 +320,7 @@ def open_run(
             data=data,
             samples_total=samples_total,
             orchestration=orchestration,
+            shard=config.shard,
             staged=(folder / RESULT_FILE).exists(),
             results_dir=results,
             lock=lock,

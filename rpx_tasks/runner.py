@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -30,12 +31,14 @@ from typing import Any
 import numpy as np
 
 from rpx_tasks.alignment_record import AlignmentStats
+from rpx_tasks.contracts.clips import ends_clip
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
-from rpx_tasks.dataset import SplitDataset
+from rpx_tasks.contracts.stage_timer import StageClock
+from rpx_tasks.dataset import SplitDataset, clip_length
 from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
-from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts
+from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts, torch_modules_of
 from rpx_tasks.readiness import GeometricCoherence, coherence_accumulator, temporal_accumulator
 from rpx_tasks.runner_stages import (
     Checkpoints,
@@ -48,16 +51,28 @@ from rpx_tasks.runner_stages import (
     Scorer,
     count_flops_on_copy,
     read_ahead,
+    timed_batches,
 )
 from rpx_tasks.sample import Sample
 
-__all__ = ["Checkpoints", "Progress", "ResumePoint", "RowSink", "RunOutcome", "run_benchmark"]
+__all__ = [
+    "Checkpoints",
+    "Progress",
+    "ResumePoint",
+    "RowSink",
+    "RunOutcome",
+    "aggregated_stats",
+    "readiness_scores",
+    "run_benchmark",
+]
 
 
 @dataclass
 class RunOutcome:
     """What a finished run measured; the reports layer turns it into files. ``alignment``: the statistics
-    of the run's depth-alignment fits (None when the run applies no alignment)."""
+    of the run's depth-alignment fits (None when the run applies no alignment). ``state``: the loop's final
+    state, as its last checkpoint commits it (timings, accumulator states, FLOPs, alignment fits): what a
+    shard run keeps for ``rpx merge``."""
 
     num_samples: int
     aggregated: dict[str, dict[str, Any]]
@@ -66,6 +81,7 @@ class RunOutcome:
     compute: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     alignment: AlignmentStats | None = None
+    state: dict[str, Any] | None = None
 
 
 def run_benchmark(
@@ -84,6 +100,8 @@ def run_benchmark(
     checkpoints: Checkpoints | None = None,
     resume: ResumePoint | None = None,
     alignment: str = "none",
+    fscore: bool = False,
+    num_workers: int | None = None,
 ) -> RunOutcome:
     """Run ``model`` over ``dataset`` and score it.
 
@@ -97,9 +115,17 @@ def run_benchmark(
     ``checkpoints.commit(done, state)`` with the state a resumed run needs; and once more at the end.
     ``alignment``: the depth alignment applied before the metrics (``none``, ``ls_affine``,
     ``ls_disparity``; the task's ``align_prediction``), its fits counted in ``RunOutcome.alignment``.
+    ``num_workers``: the decoding threads (``cpu_budget.decode_threads``: None sizes them from the cores, 0
+    decodes on the loop's thread). For a model that holds torch modules, the pipeline's helper threads run at
+    a lower CPU priority than torch's (``cpu_budget``), so they do not stall its parallel regions.
     ``resume``: what an earlier attempt committed; its rows are folded into the aggregates, its
     state restored, and the model predicts only the samples after them, so the outcome equals an
     uninterrupted run's (latency figures cover the samples timed over all attempts).
+
+    A clip task (``spec.clip``, e.g. video_depth) predicts frame by frame in batches that end at clip
+    ends (whole clips for a model with ``whole_clip = True``), calls the model's ``reset()`` before each
+    clip, writes one row per clip and commits checkpoints only at clip ends; ``fscore`` is its
+    ``--fscore`` option. ``RunOutcome.num_samples`` counts rows (clips); ``compute["frames"]`` the frames.
 
     Raises ModelError when the model is for another task or returns the wrong number or kind of
     predictions, ManifestError when a sample cannot be decoded, MetricError from the metrics.
@@ -115,54 +141,93 @@ def run_benchmark(
         model.setup()
     temporal = temporal_accumulator(spec) if temporal_stability else None
     coherence = coherence_accumulator(spec) if geometric_coherence else None
-    predictor = Predictor(model, device)
+    predictor = Predictor(model, device, clip_task=spec.clip is not None)
     recorder = RowRecorder(spec, rows, notify, len(dataset))
-    aligner = AlignmentStats(alignment) if alignment != "none" else None
+    unit = "clips" if spec.clip is not None else "frames"
+    aligner = AlignmentStats(alignment, unit) if alignment != "none" else None
     start, saved_flops = _restore(resume, recorder, predictor, temporal, coherence, aligner)
-    with contextlib.closing(read_ahead(dataset, batch_size, start=start)) as batches:
+    whole_clips = bool(getattr(model, "whole_clip", False))
+    background = bool(torch_modules_of(model))  # helpers yield the cores to torch's threads
+    with contextlib.closing(
+        read_ahead(
+            dataset, batch_size, start=start, whole_clips=whole_clips, num_workers=num_workers, background=background
+        )
+    ) as batches:
         first = next(batches, None)
         flops = saved_flops or _flop_pass(model, first, count_flops)
         memory = PeakMemoryWindow.start(device)  # after the FLOP pass: its model copy is not this run's
 
+        clock = predictor.clock
+
         def commit() -> None:
-            checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
+            with clock.stage("write"):
+                checkpoints.commit(recorder.done, _loop_state(predictor, temporal, coherence, flops, aligner))
 
         notify(recorder.done, len(dataset), "predict")
-        with Scorer(spec, temporal, coherence, max_queued_frames=2 * batch_size, alignment=aligner) as scorer:
+        loop_start = time.perf_counter()
+        with Scorer(
+            spec,
+            temporal,
+            coherence,
+            max_queued_frames=2 * batch_size,
+            alignment=aligner,
+            fscore=fscore,
+            clock=clock,
+            background=background,
+        ) as scorer:
             _predict_and_score(
-                itertools.chain([first] if first else [], batches),
+                timed_batches(itertools.chain([first] if first else [], batches), clock),
                 batch_size,
                 predictor,
                 scorer,
                 recorder,
                 checkpoints.due if checkpoints is not None else None,
                 commit,
+                in_flight_limit=None if spec.clip is None else _clip_in_flight_limit(dataset, batch_size, whole_clips),
+                clip_task=spec.clip is not None,
             )
         if checkpoints is not None:
             commit()
+        loop_wall = time.perf_counter() - loop_start
     compute, notes = _compute_figures(predictor, parameter_counts(model), flops, memory, batch_size)
+    compute.update(_stage_figures(clock, loop_wall, model))
+    if spec.clip is not None:
+        compute["frames"] = recorder.done
+        compute["whole_clip_model"] = whole_clips
     if start:
+        unit_word = "frames" if spec.clip is not None else "samples"
         notes.append(
-            f"resumed after {start} of {len(dataset)} samples: latency covers the {compute['timed_samples']} samples "
-            "timed over all attempts; peak memory covers the last attempt only"
+            f"resumed after {start} of {len(dataset)} {unit_word}: latency covers the {compute['timed_samples']} "
+            f"{unit_word} timed over all attempts; peak memory covers the last attempt only"
         )
+    return RunOutcome(
+        num_samples=recorder.rows,
+        aggregated=aggregated_stats(recorder, spec),
+        cells=recorder.cells.rows(),
+        readiness=readiness_scores(recorder, spec, temporal, coherence),
+        compute=compute,
+        notes=notes,
+        alignment=aligner,
+        state=_loop_state(predictor, temporal, coherence, flops, aligner),
+    )
+
+
+def readiness_scores(
+    recorder: RowRecorder,
+    spec: TaskSpec,
+    temporal: TemporalAccumulator | None,
+    coherence: GeometricCoherence | None,
+) -> dict[str, Any]:
+    """Return result.json's ``readiness`` (before Φ and J_min): the primary metric, WPS and STR of the rows
+    ``recorder`` folded, TS and SGC of the accumulators (None: not computed). Raises nothing."""
     higher = spec.higher_is_better(spec.primary_metric)
-    readiness = {
+    return {
         "primary_metric": spec.primary_metric,
         "wps": recorder.phase_scores.wps(higher),
         "str": recorder.phase_scores.str_block(higher),
         "ts": temporal.result() if temporal is not None else {"score": None, "pairs": 0},
         "sgc": coherence.result() if coherence is not None else None,
     }
-    return RunOutcome(
-        num_samples=recorder.done,
-        aggregated=_aggregated(recorder, spec),
-        cells=recorder.cells.rows(),
-        readiness=readiness,
-        compute=compute,
-        notes=notes,
-        alignment=aligner,
-    )
 
 
 def _loop_state(
@@ -229,19 +294,30 @@ def _predict_and_score(
     recorder: RowRecorder,
     checkpoint_due: Callable[[int], bool] | None = None,
     commit: Callable[[], None] | None = None,
+    *,
+    in_flight_limit: int | None = None,
+    clip_task: bool = False,
 ) -> None:
     """Predict every batch (read ahead) while the previous one is scored, and write each sample's
-    row once scored, in order (at most two batches in flight); returns None after the last
-    temporal update. When ``checkpoint_due(samples predicted)`` says so after a batch, every
-    sample in flight is written and every temporal update awaited before ``commit()``.
+    row once scored, in order (at most ``in_flight_limit``, default ``batch_size``, samples wait while
+    the next batch is predicted); returns None after the last temporal update. When
+    ``checkpoint_due(samples predicted)`` says so after a batch that ends at a clip end (every batch,
+    for a frame task), every sample in flight is written and every temporal update awaited before ``commit()``.
     Raises what any stage raises."""
     in_flight: collections.deque[tuple[Sample, float, Future]] = collections.deque()
+    limit = in_flight_limit or batch_size
     for batch in batches:
         predictions, per_sample = predictor.predict(batch)
-        while len(in_flight) >= batch_size:
+        while len(in_flight) >= limit:
             _write_scored(*in_flight.popleft(), scorer, recorder)
         in_flight.extend((sample, per_sample, scorer.submit(sample, raw)) for sample, raw in zip(batch, predictions))
-        if checkpoint_due is not None and commit is not None and checkpoint_due(recorder.done + len(in_flight)):
+        at_clip_end = not clip_task or ends_clip(batch[-1])
+        if (
+            checkpoint_due is not None
+            and commit is not None
+            and at_clip_end
+            and checkpoint_due(recorder.done + len(in_flight))
+        ):
             while in_flight:
                 _write_scored(*in_flight.popleft(), scorer, recorder)
             scorer.wait_temporal()
@@ -251,12 +327,21 @@ def _predict_and_score(
     scorer.wait_temporal()
 
 
+def _clip_in_flight_limit(dataset: SplitDataset, batch_size: int, whole_clips: bool) -> int:
+    """How many frames of a clip task may wait to be scored: one batch, or one whole clip."""
+    if not whole_clips:
+        return batch_size
+    return max((clip_length(entry) for entry in dataset.entries), default=batch_size)
+
+
 def _write_scored(sample: Sample, seconds: float, scored: Future, scorer: Scorer, recorder: RowRecorder) -> None:
     """Wait for the metrics of ``sample``, bound the temporal queue and write the row; returns None.
     Raises what scoring raised (ModelError for an invalid prediction, MetricError)."""
-    metrics = scored.result()
+    with scorer.clock.waiting("scoring"):
+        metrics = scored.result()
     scorer.bound_temporal_queue()
-    recorder.write(sample, seconds, metrics)
+    with scorer.clock.stage("write"):
+        recorder.write(sample, seconds, metrics)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -302,7 +387,22 @@ def _compute_figures(
     return compute, notes
 
 
-def _aggregated(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:
+def _stage_figures(clock: StageClock, loop_wall: float, model: Model) -> dict[str, Any]:
+    """The compute block's stage figures (``contracts.stage_timer``): ``stages``, the loop's wall seconds,
+    ``model_substages`` (whether the model timed its own preprocess and postprocess) and, for a model that
+    records how it ran (the HF fast paths' ``execution.record()``), ``execution``. Raises nothing."""
+    figures: dict[str, Any] = {
+        "stages": clock.report(loop_wall),
+        "stages_loop_wall_s": round(loop_wall, 6),
+        "model_substages": callable(getattr(model, "use_stage_clock", None)),
+    }
+    record = getattr(getattr(model, "execution", None), "record", None)
+    if callable(record):
+        figures["execution"] = record()
+    return figures
+
+
+def aggregated_stats(recorder: RowRecorder, spec: TaskSpec) -> dict[str, dict[str, Any]]:
     """Return each metric's statistics with its direction (None for a metric the task does not declare)."""
     return {
         name: {

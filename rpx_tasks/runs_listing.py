@@ -29,6 +29,7 @@ RUN_COLUMNS = (
     "primary_value",
     "device",
     "data_revision",
+    "shard",
 )
 
 
@@ -65,10 +66,12 @@ def _run_row(record: dict[str, Any], result: dict[str, Any] | None, folder: Path
         "task": record.get("task"),
         "model": record.get("model"),
         "split": record.get("split"),
+        "shard": record.get("shard"),  # "i/K" for a shard run (rpx bench --shard), else None
         "status": status,
         "started": record.get("started"),
         "finished": record.get("finished"),
-        "samples_done": (mine or {}).get("num_samples", record.get("samples_done")),
+        # frames for a clip task (num_frames), as samples_total counts them
+        "samples_done": (mine or {}).get("num_frames", (mine or {}).get("num_samples", record.get("samples_done"))),
         "samples_total": record.get("samples_total"),
         "primary_metric": primary,
         "primary_value": value,

@@ -28,6 +28,8 @@ class Sample:
     frame_idx: int | None = None
     camera_pose: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # (wall, CPU) seconds its decoding took, set by the read stage (``contracts.stage_timer.timed_decode``).
+    read_seconds: tuple[float, float] | None = field(default=None, repr=False)
 
     @property
     def clip(self) -> tuple[str | None, str | None]:

@@ -10,9 +10,10 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from rpx_tasks.contracts.stage_timer import stages_line
 from rpx_tasks.errors import RPXError
 from rpx_tasks.readiness.robustness_lines import robustness_rows
-from rpx_tasks.reports import efficiency_rows, format_signed, format_value
+from rpx_tasks.reports import efficiency_rows, execution_line, format_signed, format_value
 
 BANNER = r"""
   ____  ____  __  __
@@ -127,6 +128,9 @@ class PlainUI:
         if robustness:
             self.table("Phase robustness", robustness)
         self.table("Efficiency", efficiency_rows(payload["compute"]))
+        compute = payload["compute"]
+        lines = {"execution": execution_line(compute), "stages": stages_line(compute)}
+        self.footer({label: line for label, line in lines.items() if line})
 
     def footer(self, fields: dict[str, Any]) -> None:
         """Print closing key/value lines (samples, output folder) to stdout."""

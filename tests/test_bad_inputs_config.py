@@ -25,6 +25,8 @@ def _config(
 
 
 CASES = [
+    _config("video_depth", "frame budget 0", ("--frame-budget", "0"), "frame_budget", "0"),
+    _config("video_depth", "stride without budget", ("--sampling", "stride"), "--sampling stride", "--frame-budget"),
     _config("monocular_depth", "split extreme", ("--split", "extreme"), "--split", "'extreme'", exit_code=2),
     _config("monocular_depth", "batch size text", ("--batch-size", "two"), "--batch-size", "'two'", exit_code=2),
     _config("monocular_depth", "model kwarg not taken", ("--model-kwarg", "scale=2"), "scale", "ground_plane_prior"),

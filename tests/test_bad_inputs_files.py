@@ -50,6 +50,11 @@ def _png(key: str, name: str, array: np.ndarray) -> Breaks:
     return set_file(key, lambda draft: draft.files.png(name, array))
 
 
+def _small_depth_frame(draft: Draft) -> None:
+    """video_depth: the second frame of the broken clip gets a depth map smaller than its RGB frame."""
+    draft.entry["depth_filenames"][1] = draft.files.png("depth-small.png", SMALL_DEPTH)
+
+
 def _three_channel_mask(draft: Draft) -> str:
     return draft.files.png("mask.png", np.zeros((96, 128, 3), np.uint8))
 
@@ -124,6 +129,8 @@ BOX = [10.0, 20.0, 30.0, 40.0]
 TRACK = {"track_id": "7", "boxes": [BOX]}
 
 CASES = [
+    # video_depth: a frame of a clip (named <clip id>__<stem>)
+    _files("video_depth", "depth frame smaller than rgb", _small_depth_frame, SAMPLE, "'depth'", "48x64"),
     # monocular_depth: the RGB frame, the depth map and the camera pose
     _files("monocular_depth", "truncated rgb png", _truncated("rgb"), SAMPLE, "rgb", "truncated00001.png"),
     _files(

@@ -46,7 +46,13 @@ def _not_an_object(draft: Draft) -> None:
     draft.manifest["samples"][BROKEN] = "scene_004/0/00001"
 
 
+def _one_depth_frame(draft: Draft) -> None:
+    draft.entry["depth_filenames"] = draft.entry["depth_filenames"][:1]
+
+
 CASES = [
+    _manifest("video_depth", "frame lists of two lengths", _one_depth_frame, SAMPLE, "'depth_filenames'", "1 names"),
+    _manifest("video_depth", "required key missing", drop_fields("frame_filenames"), SAMPLE, "'frame_filenames'"),
     _manifest("monocular_depth", "unknown phase", set_fields(phase="dusk"), SAMPLE, "'phase'", "'dusk'"),
     _manifest("monocular_depth", "not JSON", _not_json, MANIFEST, "not valid JSON"),
     _manifest("monocular_depth", "required key missing", drop_fields("depth"), SAMPLE, "'depth'"),

@@ -54,6 +54,7 @@ CASES = [
     _returns("keypoint_matching", "matches_nan", "NaN"),
     _returns("visual_grounding", "grounding_text", "str"),
     _returns("visual_grounding", "grounding_nan", "non-finite"),
+    _returns("video_depth", "clip_one_frame_short", "T=", "shape"),
     _returns("novel_view_synthesis", "view_nan", "NaN"),
     _returns("novel_view_synthesis", "view_flat", "(H, W, 3)"),
     _returns("novel_view_synthesis", "view_text", "str"),

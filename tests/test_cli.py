@@ -196,8 +196,9 @@ def test_failed_run_keeps_the_previous_report(depth_manifest, tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
 
 
-def test_console_script_runs_as_a_process_on_the_embedded_api(depth_manifest, tmp_path):
-    # No PREFECT_API_URL: the flow runs on Prefect's embedded API under PREFECT_HOME.
+def test_console_script_with_prefect_runs_the_flow_on_the_temporary_server(depth_manifest, tmp_path):
+    # No PREFECT_API_URL, but --prefect: the flow runs on Prefect's temporary server under PREFECT_HOME.
+    # (Without --prefect the run is in-process: tests/test_cli_run_path.py.)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     done = subprocess.run(
@@ -218,15 +219,19 @@ def test_console_script_runs_as_a_process_on_the_embedded_api(depth_manifest, tm
             "--max-samples",
             "5",
             "--plain",
+            "--prefect",
         ],
         capture_output=True,
         text=True,
         timeout=180,
         env=env,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "prefect" not in done.stderr.lower()
+    assert "prefect    flow run on a temporary server (--prefect)" in done.stdout
     assert (tmp_path / "prefect-home").is_dir()
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["orchestration"]["flow_run_id"]
     assert json.loads((tmp_path / "out" / "result.json").read_text())["num_samples"] == 5
 
 

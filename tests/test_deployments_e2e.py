@@ -179,10 +179,12 @@ def test_smoke_deployment_on_a_real_server_and_worker(tmp_path):
         check_depth_smoke_run(api_url, tmp_path / "smoke-report")
 
         # The same deployment runs any task: its model is `baseline`, the task's own.
-        detection_dir = tmp_path / "smoke-detection"
-        run_smoke(env, detection_dir, "task=object_detection")
-        completed_flow_run(api_url, "object_detection-colour_blob_detector-hard")
-        assert json.loads((detection_dir / "result.json").read_text())["task"] == "object_detection"
+        # video_depth, whose unit is a clip: one row per clip.
+        video_dir = tmp_path / "smoke-video-depth"
+        run_smoke(env, video_dir, "task=video_depth")
+        completed_flow_run(api_url, "video_depth-video_ground_plane_prior-hard")
+        video_result = json.loads((video_dir / "result.json").read_text())
+        assert video_result["task"] == "video_depth" and video_result["num_frames"] > video_result["num_samples"]
     finally:
         for process in reversed(started):
             stop(process)

@@ -18,7 +18,7 @@ from rpx_tasks.errors import ConfigError, MetricError
 from rpx_tasks.metrics.depth_alignment import DISPARITY_FLOOR, apply_alignment, fit_alignment
 from rpx_tasks.reports import alignment_summary_line
 from rpx_tasks.run_identity import config_fingerprint
-from rpx_tasks.tasks.monocular_depth import align_prediction
+from rpx_tasks.tasks._depth_maps import align_depth as align_prediction
 from tests.support.affine_depth_models import SCALE, SHIFT, AffineDepthModel
 
 RELATIVE_MODEL = "depth_anything_v2_relative_small"

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from rpx_tasks.dataset import open_split
+from rpx_tasks.dataset import clip_length, open_split
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.model_selection import list_models, resolve_model
 from rpx_tasks.models.import_path import load_import_path
-from rpx_tasks.models.numpy_function import NumpyFunctionModel
+from rpx_tasks.models.numpy_function import NumpyClipFunctionModel, NumpyFunctionModel
 from rpx_tasks.sample import Sample
 from rpx_tasks.tasks import get_task, iter_tasks
 
@@ -28,15 +28,20 @@ TASKS = iter_tasks()
 
 @pytest.fixture(scope="session")
 def first_sample(sample_dataset):
-    """``first_sample(task)``: the first sample of the task's hard split, decoded once per session."""
-    samples: dict[str, Sample] = {}
+    """``first_sample(task)``: the first sample of the task's hard split (of a clip task: every frame of its
+    first clip), decoded once per session."""
+    samples: dict[str, list[Sample]] = {}
 
-    def get(task: str) -> Sample:
+    def get(task: str) -> list[Sample]:
         if task not in samples:
             manifest = sample_dataset / manifest_relpath(task, "hard")
             dataset = open_split(manifest, get_task(task))
             assert len(dataset) > 0, f"{manifest} lists no samples"
-            samples[task] = dataset.decode(dataset.entries[0])
+            first = dataset.decode(dataset.entries[0])
+            if get_task(task).clip is not None:
+                samples[task] = [dataset.decode(entry) for entry in dataset.entries[: clip_length(dataset.entries[0])]]
+            else:
+                samples[task] = [first]
         return samples[task]
 
     return get
@@ -59,21 +64,27 @@ def test_registry_lists_weight_free_models():
 @pytest.mark.parametrize("entry", IMPORT_MODELS, ids=[entry.name for entry in IMPORT_MODELS])
 def test_model_predicts_and_scores_a_sample(entry, first_sample):
     spec = get_task(entry.task)
-    sample = first_sample(spec.name)
+    samples = first_sample(spec.name)
 
     model = resolve_model(spec, model_name=entry.name, device="cpu")
     assert model.task == spec.name
     assert model.name == entry.name
     target = load_import_path(entry.target)
     if _is_numpy_function(target):
-        assert isinstance(model, NumpyFunctionModel) and model.fn is target
+        assert isinstance(model, (NumpyFunctionModel, NumpyClipFunctionModel)) and model.fn is target
 
     model.setup()
-    predictions = model.predict([sample])
-    assert len(predictions) == 1
+    predictions = model.predict(samples)
+    assert len(predictions) == len(samples)
 
-    validated = spec.validate_prediction(predictions[0], sample)
-    metrics = spec.compute_metrics(validated, sample.ground_truth)
+    validated = [spec.validate_prediction(prediction, sample) for prediction, sample in zip(predictions, samples)]
+    if spec.clip is None:
+        metrics = spec.compute_metrics(validated[0], samples[0].ground_truth)
+    else:  # a clip task scores the clip's frames together
+        scoring = spec.clip.scoring("none", False)
+        for prediction, sample in zip(validated, samples):
+            scoring.add(prediction, sample.ground_truth)
+        metrics, _ = scoring.finish()
     assert list(metrics) == spec.metric_names
     for name, value in metrics.items():
         assert value is None or isinstance(value, float), f"{name} = {value!r} ({type(value).__name__})"

@@ -46,8 +46,9 @@ def test_task_runs_through_the_flow_with_its_baseline(spec, tmp_path, prefect_cl
     for name in spec.metric_names:
         assert result["aggregated"][name]["higher_is_better"] == spec.higher_is_better(name)
     columns = pq.read_schema(out / "per_sample_metrics.parquet").names
-    assert columns[:5] == ["id", "scene", "phase", "difficulty", "frame_idx"]
-    assert columns[5:-1] == spec.metric_names and columns[-1] == "latency_ms"
+    identity = ["id", "scene", "phase", "difficulty", "frame_idx"] + (["num_frames"] if spec.clip else [])
+    assert columns[: len(identity)] == identity
+    assert columns[len(identity) : -1] == spec.metric_names and columns[-1] == "latency_ms"
     expected = {artifact_key(spec.name, baseline, "hard", kind, data="sample", device="cpu") for kind in ARTIFACT_KINDS}
     # Read by key: the session's API holds many artifacts, more than one unfiltered page.
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

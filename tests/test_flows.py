@@ -88,17 +88,18 @@ def test_flow_parameters_are_the_run_config_fields_a_flow_can_take():
     import dataclasses
     import inspect
 
-    from flows.parameters import NOT_FLOW_PARAMETERS
+    from flows.parameters import FLOW_ONLY_PARAMETERS, NOT_FLOW_PARAMETERS
     from rpx_tasks.config import RunConfig
     from rpx_tasks.steps.run_limits import RUN_LIMIT_PARAMETERS
 
     signature = inspect.signature(rpx_bench.fn).parameters
     fields = {field.name for field in dataclasses.fields(RunConfig)}
-    assert set(signature) == set(PARAMETER_FIELDS) | set(RUN_LIMIT_PARAMETERS)
+    assert set(signature) == set(PARAMETER_FIELDS) | set(FLOW_ONLY_PARAMETERS) | set(RUN_LIMIT_PARAMETERS)
+    assert not set(FLOW_ONLY_PARAMETERS) & set(PARAMETER_FIELDS)
     assert set(PARAMETER_FIELDS.values()) == fields - set(NOT_FLOW_PARAMETERS)
     assert signature["task"].default is inspect.Parameter.empty
     defaults = {name: param.default for name, param in signature.items() if name != "task"}
-    assert defaults == {**PARAMETER_DEFAULTS, **RUN_LIMIT_PARAMETERS}
+    assert defaults == {**PARAMETER_DEFAULTS, **FLOW_ONLY_PARAMETERS, **RUN_LIMIT_PARAMETERS}
 
 
 def test_flow_parameter_defaults_are_the_run_config_defaults():

@@ -34,6 +34,7 @@ from tests.support.metric_references import (
     segmentation,
     sparse_depth,
     tracking,
+    video_depth,
     view_synthesis,
 )
 from tests.support.metric_references.table import Case, MetricRow
@@ -52,6 +53,7 @@ TABLE: tuple[MetricRow, ...] = (
     *detection.ROWS,
     *tracking.ROWS,
     *view_synthesis.ROWS,
+    *video_depth.ROWS,
 )
 
 

@@ -297,11 +297,13 @@ def test_resume_state_keeps_float_sums_bit_exact(tmp_path):
     from rpx_tasks.readiness.temporal_stability import DepthTemporalStability
 
     accumulator = DepthTemporalStability()
-    accumulator._score_sum = 0.1 + 0.2  # 0.30000000000000004
+    for value in (0.1, 0.2, 1e-17):  # an exact sum: partials that no single float holds
+        accumulator._score_sum.add(value)
     restored = DepthTemporalStability()
     state = json.loads(json.dumps({k: v for k, v in accumulator.state_dict().items() if not isinstance(v, np.ndarray)}))
     restored.load_state_dict(state)
-    assert restored.state_dict()["score_sum"] == 0.1 + 0.2
+    assert restored.state_dict()["score_partials"] == accumulator.state_dict()["score_partials"]
+    assert len(state["score_partials"]) > 1 and restored.state_dict()["score_sum"] == accumulator._score_sum.value
 
 
 def test_prefect_flow_run_retry_of_a_failed_run_resumes_its_folder(tmp_path, monkeypatch, capsys):

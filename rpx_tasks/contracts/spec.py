@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol
 
+from rpx_tasks.contracts.clips import ClipUnit
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.sample_frame import SampleFrame
 from rpx_tasks.contracts.vocabulary import VocabularyHook
@@ -109,7 +110,8 @@ class TaskSpec:
 
     - ``modalities``: Hub modalities to download (keys of ``hub.MODALITY_FILES``);
       ``optional_modalities`` are fetched only when an option needs them (e.g. depth for SGC).
-    - ``required_keys``: manifest sample keys besides ``id`` and ``rgb`` that must be present.
+    - ``required_keys``: manifest sample keys besides ``id`` and ``rgb`` that must be present (a clip
+      task's: the keys of its clip entries, which have no ``rgb``).
     - ``load_ground_truth(entry, resolve)``: decode the labels of one manifest entry.
     - ``check_entry(entry, resolve, rgb_size)``: check one entry's label values against their
       domain when the split is opened, before any model is loaded (cheap: small label files are
@@ -148,6 +150,9 @@ class TaskSpec:
       ``compute_metrics`` when the run's alignment is not ``none``; returns the aligned prediction
       and its fit ``{"scale", "shift"}`` (both None when the fit is degenerate: the prediction is
       scored as it is). None for tasks without one, which then reject ``--alignment``.
+    - ``clip``: for a task whose unit is a whole (scene, phase) clip (video depth), how its clip entries
+      become frames and how a clip is scored (``rpx_tasks.contracts.clips.ClipUnit``); None for frame tasks.
+      A clip task's ``load_ground_truth``, ``check_entry`` and ``validate_prediction`` see one frame.
     """
 
     name: str
@@ -175,6 +180,7 @@ class TaskSpec:
     settle_vocabulary: VocabularyHook | None = None
     phi_metrics: tuple[str, ...] = ()
     align_prediction: AlignPrediction | None = None
+    clip: ClipUnit | None = None
 
     @property
     def metric_names(self) -> list[str]:

@@ -30,6 +30,7 @@ from .split import (
     repo_cache_key,
     resolved_manifest_path,
 )
+from .warm_split import warm_split
 
 __all__ = [
     "MODALITY_FILES",
@@ -49,4 +50,5 @@ __all__ = [
     "resolved_files_present",
     "resolved_manifest_path",
     "shard_paths",
+    "warm_split",
 ]

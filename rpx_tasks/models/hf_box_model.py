@@ -12,12 +12,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from rpx_tasks.contracts.boxes import BoxPrediction, clip_boxes
+from rpx_tasks.contracts.stage_timer import StageClock
 from rpx_tasks.errors import AdapterError, ModelError
-from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size
-from rpx_tasks.models.hf_loading import (
-    inputs_to_device,
-    move_module,
-)
+from rpx_tasks.models.hf_batches import forward_error, predict_by_size
+from rpx_tasks.models.hf_execution import ExecutionOptions, HFExecution
 from rpx_tasks.sample import Sample
 
 ZERO_SHOT_TASKS = ("open_vocab_detection", "visual_grounding")
@@ -56,6 +54,7 @@ class HFBoxModel:
         threshold: float = 0.5,
         text_threshold: float | None = None,
         max_detections: int = MAX_DETECTIONS,
+        execution: ExecutionOptions | None = None,
     ):
         self.torch_module = module
         self.processor = processor
@@ -68,6 +67,11 @@ class HFBoxModel:
         self.max_detections = int(max_detections)
         self._post_params: set[str] = set()
         self._ready = False
+        self.execution = HFExecution(module, processor, self.device, execution)
+
+    def use_stage_clock(self, clock: StageClock) -> None:
+        """Time preprocess and postprocess on the run's stage clock (``contracts.stage_timer``)."""
+        self.execution.stages = clock
 
     @property
     def zero_shot(self) -> bool:
@@ -77,9 +81,9 @@ class HFBoxModel:
         """Put the module in eval mode on ``device`` and inspect the processor's post-processing.
 
         Raises ModelError when the module cannot be moved to the device or the processor has no
-        post-processing for its kind of model.
+        post-processing for its kind of model; ConfigError for fp16 off CUDA.
         """
-        move_module(self.torch_module, self.device, self.name)
+        self.execution.setup(self.name)
         method = "post_process_grounded_object_detection" if self.zero_shot else "post_process_object_detection"
         post = getattr(self.processor, method, None)
         if post is None:
@@ -121,18 +125,24 @@ class HFBoxModel:
             raw = self._forward_and_post_process(inputs, active_queries, [(height, width)] * len(active))
         except Exception as exc:
             raise forward_error(self.name, f"{len(active)} frame(s) of {height}x{width}", exc) from exc
-        for position, result in zip(active, raw):
-            position_queries = queries[position] if queries is not None else None
-            results[position] = self._to_prediction(result, position_queries, height, width)
+        with self.execution.postprocess():
+            for position, result in zip(active, raw):
+                position_queries = queries[position] if queries is not None else None
+                results[position] = self._to_prediction(result, position_queries, height, width)
         return results
 
     def _inputs(
         self, images: list[np.ndarray], queries: list[list[str]] | None, height: int, width: int
     ) -> dict[str, Any]:
+        if queries is None:  # images only: the device data path when it is on (models.hf_execution)
+            return self.execution.image_inputs(images, self.name)
+        with self.execution.stages.stage("preprocess"):
+            return self.execution.to_device(self._text_inputs(images, queries, height, width))
+
+    def _text_inputs(self, images: list[np.ndarray], queries: list[list[str]], height: int, width: int) -> Any:
+        """The processor's inputs of images with their text queries (on the host). Raises AdapterError."""
         try:
-            if queries is None:
-                inputs = self.processor(images=images, return_tensors="pt")
-            elif self.model_type in _MERGED_QUERY_TYPES:
+            if self.model_type in _MERGED_QUERY_TYPES:
                 text = [". ".join(_normalised_phrase(q) for q in image_queries) + "." for image_queries in queries]
                 inputs = self.processor(images=images, text=text, padding=True, return_tensors="pt")
             else:
@@ -151,10 +161,9 @@ class HFBoxModel:
                 f"The processor of {self.name} failed on {len(images)} frame(s) of {height}x{width}: {exc}",
                 hint=f"this checkpoint's image processor needs {missing}: pip install {missing}"
                 if missing
-                else "frames must be (H, W, 3) uint8 RGB"
-                + ("" if queries is None else "; queries must be non-empty text"),
+                else "frames must be (H, W, 3) uint8 RGB; queries must be non-empty text",
             ) from exc
-        return inputs_to_device(inputs, self.torch_module, self.device)
+        return inputs
 
     def _query_length(self, queries: list[list[str]]) -> int:
         """Tokens in the longest query of the batch, capped by the tokenizer's maximum."""
@@ -169,8 +178,8 @@ class HFBoxModel:
     ) -> list[dict[str, Any]]:
         import torch
 
-        with torch.inference_mode():
-            outputs = float32_outputs(self.torch_module(**inputs))
+        outputs = self.execution.forward(inputs)
+        with self.execution.postprocess():
             kwargs: dict[str, Any] = {"threshold": self.threshold, "target_sizes": sizes}
             if queries is None:
                 return self.processor.post_process_object_detection(outputs, **kwargs)

@@ -19,10 +19,10 @@ FLOPs and attention: the runner counts FLOPs with ``torch.utils.flop_counter.Flo
 In torch 2.13 it has formulas for the CUDA kernels behind ``scaled_dot_product_attention``
 (flash, memory-efficient and cuDNN, and the math fallback decomposes into counted matmuls),
 but not for the CPU kernel ``aten._scaled_dot_product_flash_attention_for_cpu``: on CPU the
-attention matmuls of an SDPA model count as 0 FLOPs. So on CPU this loader asks for
-``attn_implementation="eager"`` (plain matmul + softmax, counted exactly); on CUDA it keeps the
-checkpoint's default (SDPA), which is both counted and faster. An explicit
-``attn_implementation=`` in the model kwargs always wins.
+attention matmuls of an SDPA model count as 0 FLOPs. So the model runs with the checkpoint's
+default attention (SDPA where it has one: faster, on CPU too) and the FLOP pass's deep copy switches
+to ``attn_implementation="eager"`` (plain matmul + softmax, counted exactly; ``models.hf_execution``).
+An explicit ``attn_implementation=`` in the model kwargs sets what the run uses.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size, processor_error
+from rpx_tasks.contracts.stage_timer import StageClock
+from rpx_tasks.models.hf_batches import forward_error, predict_by_size
+from rpx_tasks.models.hf_execution import ExecutionOptions, HFExecution, execution_options
 from rpx_tasks.models.hf_loading import (
     check_request,
     hub_kwargs,
-    inputs_to_device,
     load_checkpoint,
     model_load_kwargs,
-    move_module,
 )
 from rpx_tasks.sample import Sample
 
@@ -64,10 +64,15 @@ def load_hf_depth_model(
     cache_dir: str | None = None,
     revision: str | None = None,
     processor_kwargs: dict[str, Any] | None = None,
+    execution: ExecutionOptions | None = None,
+    device_preprocess: bool | None = None,
+    channels_last: bool | None = None,
     **kwargs: Any,
 ) -> "HFDepthModel":
     """Load an HF depth-estimation checkpoint (Hub id or local folder) as an HFDepthModel.
 
+    ``execution``: the run's precision and compile choice (``models.hf_execution``); ``device_preprocess``
+    and ``channels_last`` override its automatic data path and memory format.
     ``dtype`` casts the weights (float32/float16/bfloat16); ``processor_kwargs`` go to
     ``AutoImageProcessor.from_pretrained`` and the remaining ``kwargs`` to
     ``AutoModelForDepthEstimation.from_pretrained`` (e.g. ``attn_implementation``). Weights
@@ -88,7 +93,7 @@ def load_hf_depth_model(
     from transformers import AutoModelForDepthEstimation
 
     hub = hub_kwargs(cache_dir, revision, kwargs)
-    model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)  # eager attention on CPU: see above
+    model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype, eager_on_cpu=False)  # see FLOPs above
     config, module, processor = load_checkpoint(
         checkpoint,
         AutoModelForDepthEstimation,
@@ -104,7 +109,8 @@ def load_hf_depth_model(
             "(ls_disparity for an inverse-depth output).",
             checkpoint,
         )
-    return HFDepthModel(module, processor, name=name or checkpoint, device=device)
+    options = execution_options(execution, device_preprocess=device_preprocess, channels_last=channels_last)
+    return HFDepthModel(module, processor, name=name or checkpoint, device=device, execution=options)
 
 
 class HFDepthModel:
@@ -116,20 +122,34 @@ class HFDepthModel:
 
     task = TASK
 
-    def __init__(self, module: Any, processor: Any, *, name: str, device: str = "cpu"):
+    def __init__(
+        self,
+        module: Any,
+        processor: Any,
+        *,
+        name: str,
+        device: str = "cpu",
+        execution: ExecutionOptions | None = None,
+    ):
         self.torch_module = module
         self.processor = processor
         self.name = name
         self.device = str(device)
+        self.execution = HFExecution(module, processor, self.device, execution)
         self._pass_source_sizes = False
         self._ready = False
 
-    def setup(self) -> None:
-        """Put the module in eval mode on ``device`` and inspect the processor's post-processing.
+    def use_stage_clock(self, clock: StageClock) -> None:
+        """Time preprocess and postprocess on the run's stage clock (``contracts.stage_timer``)."""
+        self.execution.stages = clock
 
-        Raises ModelError when the module cannot be moved to the device.
+    def setup(self) -> None:
+        """Put the module in eval mode on ``device`` (data path, precision, compile: ``models.hf_execution``) and
+        inspect the processor's post-processing.
+
+        Raises ModelError when the module cannot be moved to the device, ConfigError for fp16 off CUDA.
         """
-        move_module(self.torch_module, self.device, self.name)
+        self.execution.setup(self.name)
         try:
             params = inspect.signature(self.processor.post_process_depth_estimation).parameters
         except (TypeError, ValueError):
@@ -157,17 +177,14 @@ class HFDepthModel:
 
         sizes = [(height, width)] * len(images)
         described = f"{len(images)} frame(s) of {height}x{width}"
-        try:
-            inputs = self.processor(images=images, return_tensors="pt")
-        except Exception as exc:
-            raise processor_error(self.name, described, exc) from exc
-        inputs = inputs_to_device(inputs, self.torch_module, self.device)
+        inputs = self.execution.image_inputs(images, self.name)
         post_kwargs: dict[str, Any] = {"target_sizes": sizes}
         if self._pass_source_sizes:
             post_kwargs["source_sizes"] = sizes
         try:
-            with torch.inference_mode():
-                outputs = float32_outputs(self.torch_module(**inputs))
+            outputs = self.execution.forward(inputs)
+            with self.execution.postprocess():
+                # Resized to the frame on the device; only the (N, H, W) float32 depth comes back.
                 results = self.processor.post_process_depth_estimation(outputs, **post_kwargs)
                 stacked = torch.stack([r["predicted_depth"].reshape(height, width) for r in results])
                 return stacked.to(torch.float32).cpu().numpy()

@@ -30,6 +30,7 @@ from typing import Any
 
 from rpx_tasks.errors import ConfigError
 from rpx_tasks.models.hf_box_model import MAX_DETECTIONS, ZERO_SHOT_TASKS, HFBoxModel
+from rpx_tasks.models.hf_execution import ExecutionOptions, execution_options
 from rpx_tasks.models.hf_loading import (
     check_request,
     hub_kwargs,
@@ -78,7 +79,7 @@ def _load(
         _model_types(zero_shot),
         expected=f"{'a' if zero_shot else 'an'} {kind} model",
         hub=hub,
-        model_kwargs=model_load_kwargs(model_kwargs, device=device, dtype=dtype),
+        model_kwargs=model_load_kwargs(model_kwargs, device=device, dtype=dtype, eager_on_cpu=False),
         processor_kwargs=processor_kwargs,
         auto_processor=AutoProcessor if zero_shot else None,
     )
@@ -96,10 +97,16 @@ def load_hf_detection_model(
     threshold: float = DEFAULT_THRESHOLD[DETECTION_TASK],
     max_detections: int = MAX_DETECTIONS,
     processor_kwargs: dict[str, Any] | None = None,
+    execution: ExecutionOptions | None = None,
+    device_preprocess: bool | None = None,
+    channels_last: bool | None = None,
     **kwargs: Any,
 ) -> HFBoxModel:
     """Load an ``AutoModelForObjectDetection`` checkpoint (Hub id or local folder) for object_detection.
 
+    ``execution``: the run's precision and compile choice (``models.hf_execution``); ``device_preprocess``
+    and ``channels_last`` override its automatic data path and memory format (the device data path serves
+    image-only inputs; zero-shot queries go through the processor).
     ``threshold`` is the score below which boxes are dropped; remaining ``kwargs`` go to
     ``from_pretrained`` of the model. Weights load on the CPU; ``setup()`` moves them to
     ``device``. The display name defaults to the checkpoint id.
@@ -127,6 +134,7 @@ def load_hf_detection_model(
         device=device,
         threshold=threshold,
         max_detections=max_detections,
+        execution=execution_options(execution, device_preprocess=device_preprocess, channels_last=channels_last),
     )
 
 
@@ -143,6 +151,9 @@ def load_hf_zero_shot_model(
     text_threshold: float | None = None,
     max_detections: int = MAX_DETECTIONS,
     processor_kwargs: dict[str, Any] | None = None,
+    execution: ExecutionOptions | None = None,
+    device_preprocess: bool | None = None,
+    channels_last: bool | None = None,
     **kwargs: Any,
 ) -> HFBoxModel:
     """Load an ``AutoModelForZeroShotObjectDetection`` checkpoint for ``task`` (open_vocab_detection
@@ -180,6 +191,7 @@ def load_hf_zero_shot_model(
         threshold=DEFAULT_THRESHOLD[task] if threshold is None else threshold,
         text_threshold=text_threshold,
         max_detections=max_detections,
+        execution=execution_options(execution, device_preprocess=device_preprocess, channels_last=channels_last),
     )
 
 

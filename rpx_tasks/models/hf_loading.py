@@ -42,8 +42,9 @@ _DTYPES = {
     "bf16": "bfloat16",
 }
 
-# Loader parameters the run fills itself (--device, the display name, --cache-dir, the revision).
-RUN_KEYWORDS = frozenset({"checkpoint", "task", "device", "name", "cache_dir", "revision"})
+# Loader parameters the run fills itself (--device, the display name, --cache-dir, the revision, and
+# --precision / --compile as ``execution``).
+RUN_KEYWORDS = frozenset({"checkpoint", "task", "device", "name", "cache_dir", "revision", "execution"})
 # The from_pretrained options a loader's **kwargs pass on: how the weights load, not what the model is.
 FROM_PRETRAINED_KWARGS = frozenset(
     {
@@ -210,13 +211,15 @@ def hub_kwargs(cache_dir: str | None, revision: str | None, kwargs: dict[str, An
     return hub
 
 
-def model_load_kwargs(kwargs: dict[str, Any], *, device: str, dtype: Any) -> dict[str, Any]:
+def model_load_kwargs(kwargs: dict[str, Any], *, device: str, dtype: Any, eager_on_cpu: bool = True) -> dict[str, Any]:
     """The model's ``from_pretrained`` keyword arguments: a copy of ``kwargs`` plus the parsed
-    ``dtype`` and, off CUDA, ``attn_implementation="eager"`` unless ``kwargs`` name one (the CPU
-    SDPA kernel has no FLOP formula; see ``models.hf_depth``). Raises ConfigError for an unknown dtype."""
+    ``dtype`` and, off CUDA with ``eager_on_cpu``, ``attn_implementation="eager"`` unless ``kwargs`` name one
+    (the CPU SDPA kernel has no FLOP formula; see ``models.hf_depth``). A fast path that runs through
+    ``models.hf_execution`` passes ``eager_on_cpu=False``: it runs the checkpoint's default (SDPA, faster) and
+    counts FLOPs on an eager copy. Raises ConfigError for an unknown dtype."""
     dtype_value = torch_dtype(dtype)
     model_kwargs = dict(kwargs)
-    if not str(device).startswith("cuda"):
+    if eager_on_cpu and not str(device).startswith("cuda"):
         model_kwargs.setdefault("attn_implementation", "eager")
     if dtype_value is not None:
         model_kwargs["dtype"] = dtype_value
@@ -300,7 +303,7 @@ def inputs_to_device(inputs: Any, module: Any, device: str) -> dict[str, Any]:
         if torch.is_tensor(value):
             if value.is_floating_point():
                 value = value.to(dtype)
-            if target.type == "cuda":
+            if target.type == "cuda" and value.device.type == "cpu":
                 value = value.pin_memory().to(target, non_blocking=True)
             else:
                 value = value.to(target)

@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 
 from rpx_tasks.contracts.frames import resize_labels
+from rpx_tasks.contracts.stage_timer import StageClock
 from rpx_tasks.errors import AdapterError
-from rpx_tasks.models.hf_batches import float32_outputs, forward_error, predict_by_size, processor_error
+from rpx_tasks.models.hf_batches import forward_error, predict_by_size
+from rpx_tasks.models.hf_execution import ExecutionOptions, HFExecution, execution_options
 from rpx_tasks.models.hf_loading import (
     check_request,
     hub_kwargs,
-    inputs_to_device,
     load_checkpoint,
     model_load_kwargs,
-    move_module,
 )
 from rpx_tasks.sample import Sample
 
@@ -68,9 +68,15 @@ def load_hf_segmentation_model(
     revision: str | None = None,
     dtype: str | None = None,
     processor_kwargs: dict[str, Any] | None = None,
+    execution: ExecutionOptions | None = None,
+    device_preprocess: bool | None = None,
+    channels_last: bool | None = None,
     **kwargs: Any,
 ) -> "HFSegmentationModel":
     """Load an HF universal-segmentation checkpoint (Hub id or local folder) as an HFSegmentationModel.
+
+    ``execution``: the run's precision and compile choice (``models.hf_execution``); ``device_preprocess``
+    and ``channels_last`` override its automatic data path and memory format.
 
     ``threshold`` is the score a segment needs to be kept (passed to post-processing when it
     accepts one); ``dtype`` casts the weights; ``processor_kwargs`` go to
@@ -93,7 +99,7 @@ def load_hf_segmentation_model(
     from transformers import AutoModelForUniversalSegmentation
 
     hub = hub_kwargs(cache_dir, revision, kwargs)
-    model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype)
+    model_kwargs = model_load_kwargs(kwargs, device=device, dtype=dtype, eager_on_cpu=False)
     _config, module, processor = load_checkpoint(
         checkpoint,
         AutoModelForUniversalSegmentation,
@@ -104,7 +110,10 @@ def load_hf_segmentation_model(
         processor_kwargs=processor_kwargs,
         unsupported=_UNSUPPORTED,
     )
-    return HFSegmentationModel(module, processor, name=name or checkpoint, device=device, threshold=threshold)
+    options = execution_options(execution, device_preprocess=device_preprocess, channels_last=channels_last)
+    return HFSegmentationModel(
+        module, processor, name=name or checkpoint, device=device, threshold=threshold, execution=options
+    )
 
 
 def instance_map(result: Any, height: int, width: int) -> np.ndarray:
@@ -160,22 +169,36 @@ class HFSegmentationModel:
 
     task = TASK
 
-    def __init__(self, module: Any, processor: Any, *, name: str, device: str = "cpu", threshold: float = 0.5):
+    def __init__(
+        self,
+        module: Any,
+        processor: Any,
+        *,
+        name: str,
+        device: str = "cpu",
+        threshold: float = 0.5,
+        execution: ExecutionOptions | None = None,
+    ):
         self.torch_module = module
         self.processor = processor
         self.name = name
         self.device = str(device)
         self.threshold = threshold
+        self.execution = HFExecution(module, processor, self.device, execution)
         self._post_process: Any = None
         self._post_kwargs: dict[str, Any] = {}
+
+    def use_stage_clock(self, clock: StageClock) -> None:
+        """Time preprocess and postprocess on the run's stage clock (``contracts.stage_timer``)."""
+        self.execution.stages = clock
 
     def setup(self) -> None:
         """Put the module in eval mode on ``device`` and pick the processor's post-processing.
 
         Raises ModelError when the module cannot be moved; AdapterError when the processor has
-        no ``post_process_*_segmentation`` method.
+        no ``post_process_*_segmentation`` method; ConfigError for fp16 off CUDA.
         """
-        move_module(self.torch_module, self.device, self.name)
+        self.execution.setup(self.name)
         for method in POST_PROCESSORS:
             if callable(getattr(self.processor, method, None)):
                 self._post_process = getattr(self.processor, method)
@@ -207,17 +230,11 @@ class HFSegmentationModel:
         )
 
     def _predict_same_size(self, images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
-        import torch
-
         described = f"{len(images)} frame(s) of {height}x{width}"
+        inputs = self.execution.image_inputs(images, self.name)
         try:
-            inputs = self.processor(images=images, return_tensors="pt")
-        except Exception as exc:
-            raise processor_error(self.name, described, exc) from exc
-        inputs = inputs_to_device(inputs, self.torch_module, self.device)
-        try:
-            with torch.inference_mode():
-                outputs = float32_outputs(self.torch_module(**inputs))
+            outputs = self.execution.forward(inputs)
+            with self.execution.postprocess():
                 results = self._post_process(outputs, target_sizes=[(height, width)] * len(images), **self._post_kwargs)
         except Exception as exc:
             raise forward_error(self.name, described, exc) from exc
@@ -226,7 +243,8 @@ class HFSegmentationModel:
                 f"Post-processing of {self.name} returned {len(results)} results for {len(images)} frames.",
                 hint="the processor's post-processing must return one result per image",
             )
-        return [instance_map(result, height, width) for result in results]
+        with self.execution.postprocess():  # only the (H, W) maps and segment ids come back to the host
+            return [instance_map(result, height, width) for result in results]
 
     def __repr__(self) -> str:
         return f"HFSegmentationModel(name={self.name!r}, device={self.device!r})"

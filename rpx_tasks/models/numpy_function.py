@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from rpx_tasks.contracts.clips import ClipInvoke
 from rpx_tasks.contracts.spec import NumpyInvoke, NumpyNormalise, TaskSpec
 from rpx_tasks.sample import Sample
 
@@ -39,6 +40,38 @@ class NumpyFunctionModel:
         return f"NumpyFunctionModel(task={self.task!r}, name={self.name!r})"
 
 
-def wrap_numpy_function(spec: TaskSpec, fn: Callable[..., Any], name: str) -> NumpyFunctionModel:
-    """A Model of ``spec``'s task calling ``fn`` with the task's numpy signature (``spec.numpy_signature``)."""
+class NumpyClipFunctionModel:
+    """A Model of a clip task that calls ``fn`` once per whole clip (``whole_clip = True``: the benchmark
+    loop hands it each clip as one batch) and normalises its output frame by frame."""
+
+    torch_module = None
+    whole_clip = True
+
+    def __init__(self, fn: Callable[..., Any], *, task: str, name: str, invoke: ClipInvoke, normalise: NumpyNormalise):
+        self.fn = fn
+        self.task = task
+        self.name = name
+        self._invoke = invoke
+        self._normalise = normalise
+
+    def setup(self) -> None:
+        """Nothing to set up: the function is ready to call."""
+
+    def predict(self, batch: list[Sample]) -> list[Any]:
+        """Return one normalised prediction per frame of the clip in ``batch``, in order."""
+        return [self._normalise(raw, sample) for raw, sample in zip(self._invoke(self.fn, batch), batch)]
+
+    def __repr__(self) -> str:
+        return f"NumpyClipFunctionModel(task={self.task!r}, name={self.name!r})"
+
+
+def wrap_numpy_function(
+    spec: TaskSpec, fn: Callable[..., Any], name: str
+) -> NumpyFunctionModel | NumpyClipFunctionModel:
+    """A Model of ``spec``'s task calling ``fn`` with the task's numpy signature (``spec.numpy_signature``):
+    once per sample, or once per whole clip for a clip task (``spec.clip``)."""
+    if spec.clip is not None:
+        return NumpyClipFunctionModel(
+            fn, task=spec.name, name=name, invoke=spec.clip.numpy_invoke, normalise=spec.numpy_normalise
+        )
     return NumpyFunctionModel(fn, task=spec.name, name=name, invoke=spec.numpy_invoke, normalise=spec.numpy_normalise)

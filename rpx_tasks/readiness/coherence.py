@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rpx_tasks.aggregation import ExactSum
 from rpx_tasks.contracts.segmentation import SegmentationGroundTruth
 from rpx_tasks.metrics.boundaries import boundary_precision_recall
 from rpx_tasks.sample import Sample
@@ -25,8 +26,8 @@ class GeometricCoherence:
     """
 
     def __init__(self) -> None:
-        self._precision_sum = 0.0
-        self._recall_sum = 0.0
+        self._precision_sum = ExactSum()  # exact, so a split's shards add up to the split
+        self._recall_sum = ExactSum()
         self._samples = 0
         self._skipped = 0
 
@@ -42,25 +43,37 @@ class GeometricCoherence:
             self._skipped += 1
             return
         precision, recall = boundary_precision_recall(prediction, depth)
-        self._precision_sum += precision
-        self._recall_sum += recall
+        self._precision_sum.add(precision)
+        self._recall_sum.add(recall)
         self._samples += 1
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the running sums and counts (plain values). Raises nothing."""
+        """Return the running sums (``*_partials``: exact, see ``ExactSum``; ``*_sum``: their values) and
+        counts (plain values). Raises nothing."""
         return {
-            "precision_sum": self._precision_sum,
-            "recall_sum": self._recall_sum,
+            "precision_sum": self._precision_sum.value,
+            "recall_sum": self._recall_sum.value,
+            "precision_partials": self._precision_sum.partials(),
+            "recall_partials": self._recall_sum.partials(),
             "samples": self._samples,
             "skipped": self._skipped,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from ``state`` (a ``state_dict()``); returns None. Raises KeyError for a missing entry."""
-        self._precision_sum = float(state["precision_sum"])
-        self._recall_sum = float(state["recall_sum"])
-        self._samples = int(state["samples"])
-        self._skipped = int(state["skipped"])
+        """Continue from ``state`` (a ``state_dict()``; one without partials continues from its sums); returns
+        None. Raises KeyError for a missing entry."""
+        self._precision_sum, self._recall_sum = ExactSum(), ExactSum()
+        self._samples = self._skipped = 0
+        self.add_totals(state)
+
+    def add_totals(self, state: dict[str, Any]) -> None:
+        """Add the sums and counts of another part of the split (a shard's ``state_dict()``); returns None.
+        Raises KeyError for a missing entry."""
+        for name, total in (("precision", self._precision_sum), ("recall", self._recall_sum)):
+            partials = state.get(f"{name}_partials")
+            total.add_partials([float(state[f"{name}_sum"])] if partials is None else partials)
+        self._samples += int(state["samples"])
+        self._skipped += int(state["skipped"])
 
     def result(self) -> dict[str, Any]:
         """Return ``{"score", "precision", "recall", "samples", "skipped_no_depth"}``.
@@ -72,8 +85,8 @@ class GeometricCoherence:
         if not self._samples:
             precision = recall = score = 0.0
         else:
-            precision = self._precision_sum / self._samples
-            recall = self._recall_sum / self._samples
+            precision = self._precision_sum.value / self._samples
+            recall = self._recall_sum.value / self._samples
             score = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
         return {
             "score": score,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from rpx_tasks.aggregation import ExactSum
 from rpx_tasks.errors import MetricError
 from rpx_tasks.metrics.depth import depth_pair_score
 from rpx_tasks.metrics.segmentation import label_pair_score
@@ -76,7 +77,7 @@ class _ClipTemporalStability:
         self._prev_pose: np.ndarray | None = None
         self._prev_clip: tuple[str | None, str | None] | None = None
         self._prev_frame_idx: int | None = None
-        self._score_sum = 0.0
+        self._score_sum = ExactSum()  # exact, so the sums of a split's shards add up to the split's
         self._pairs = 0
 
     def _pair_score(self, previous: np.ndarray, aligned: np.ndarray) -> float:
@@ -99,7 +100,7 @@ class _ClipTemporalStability:
             previous = self._prev[1:-1, 1:-1]
             angle = inplane_rotation_deg(self._prev_pose, pose)
             aligned = rotate_ringed(padded, angle, self._resample, self._border) if angle else current
-            self._score_sum += self._pair_score(previous, aligned)
+            self._score_sum.add(self._pair_score(previous, aligned))
             self._pairs += 1
         self._spare, self._prev = self._prev, padded
         self._prev_pose = pose
@@ -128,10 +129,12 @@ class _ClipTemporalStability:
         return frame_idx is None or self._prev_frame_idx is None or frame_idx > self._prev_frame_idx
 
     def state_dict(self) -> dict[str, Any]:
-        """Return what the next ``update`` needs: the running sum and count, and the previous frame (its
-        ringed map, pose, clip and frame index); plain values and ndarrays. Raises nothing."""
+        """Return what the next ``update`` needs: the running sum (``score_partials``: exact, see
+        ``ExactSum``; ``score_sum``: its value) and count, and the previous frame (its ringed map, pose, clip
+        and frame index); plain values and ndarrays. Raises nothing."""
         return {
-            "score_sum": self._score_sum,
+            "score_sum": self._score_sum.value,
+            "score_partials": self._score_sum.partials(),
             "pairs": self._pairs,
             "prev": self._prev,
             "prev_pose": self._prev_pose,
@@ -140,8 +143,10 @@ class _ClipTemporalStability:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from ``state`` (a ``state_dict()``); returns None. Raises KeyError for a missing entry."""
-        self._score_sum = float(state["score_sum"])
+        """Continue from ``state`` (a ``state_dict()``; one without ``score_partials`` continues from its
+        ``score_sum``); returns None. Raises KeyError for a missing entry."""
+        partials = state.get("score_partials")
+        self._score_sum = ExactSum([float(state["score_sum"])] if partials is None else partials)
         self._pairs = int(state["pairs"])
         self._prev = None if state["prev"] is None else np.asarray(state["prev"], dtype=self._dtype)
         self._prev_pose = None if state["prev_pose"] is None else np.asarray(state["prev_pose"], dtype=np.float64)
@@ -149,10 +154,16 @@ class _ClipTemporalStability:
         self._prev_frame_idx = state["prev_frame_idx"]
         self._spare = None
 
+    def add_totals(self, state: dict[str, Any]) -> None:
+        """Add the pair sum and count of another part of the split (a shard's ``state_dict()``; its previous
+        frame is not used: shards hold whole clips); returns None. Raises KeyError for a missing entry."""
+        self._score_sum.add_partials(state["score_partials"])
+        self._pairs += int(state["pairs"])
+
     def result(self) -> dict[str, Any]:
-        """Return ``{"score": mean pair score, or None without pairs, "pairs": int}``.
+        """Return ``{"score": mean pair score (the exact sum, rounded once), or None without pairs, "pairs": int}``.
         Raises nothing."""
-        score = self._score_sum / self._pairs if self._pairs else None
+        score = self._score_sum.value / self._pairs if self._pairs else None
         return {"score": score, "pairs": self._pairs}
 
 

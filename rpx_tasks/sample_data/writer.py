@@ -161,7 +161,8 @@ def _write_clip(root: Path, clip: _ClipJob, rays: Rays, specs: list[TaskSpec]) -
     """Render, write and describe one clip's frames; returns each task's manifest entries in frame order.
 
     Frames are rendered in order and handed to the tasks ``PAIR_STRIDE`` frames late, so each
-    one's ``later`` frame exists while only ``PAIR_STRIDE + 1`` frames are held.
+    one's ``later`` frame exists while only ``PAIR_STRIDE + 1`` frames are held. A clip task's frame
+    entries become its one clip entry (``ClipUnit.sample_clip_entry``).
     """
     entries: dict[str, list[dict]] = {spec.name: [] for spec in specs}
     pending: deque[SampleFrame] = deque()
@@ -175,6 +176,9 @@ def _write_clip(root: Path, clip: _ClipJob, rays: Rays, specs: list[TaskSpec]) -
         earlier = pending.popleft()
         earlier.later = pending[-1] if pending else None
         _collect_entries(specs, earlier, entries)
+    for spec in specs:  # a clip task's manifest lists the clip once, with its frames
+        if spec.clip is not None and entries[spec.name]:
+            entries[spec.name] = [spec.clip.sample_clip_entry(entries[spec.name])]
     return entries
 
 

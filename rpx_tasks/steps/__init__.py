@@ -10,6 +10,7 @@
 - :mod:`.flow_run_tags`: tags added to the running flow run;
 - :mod:`.progress_artifact`: the progress artifact of the benchmark loop;
 - :mod:`.compare_previous`: the ``compare-previous`` step (comparison with the previous run, regression event);
+- :mod:`.merge_shards`: the ``merge-shards`` step (the shard runs of ``shards=K`` merged into one report);
 - :mod:`.logs`: the run logger and progress lines for the run log.
 """
 
@@ -26,6 +27,7 @@ from .cache_policies import (
 from .compare_previous import REGRESSION_EVENT, compare_previous_step
 from .flow_run_tags import REGRESSION_TAG, add_flow_run_tags
 from .gpu_slots import ensure_concurrency_limit, gpu_slot, gpu_slot_name
+from .merge_shards import merge_shards_step
 from .pipeline import (
     download_split_step,
     open_split_step,
@@ -56,6 +58,7 @@ __all__ = [
     "ensure_concurrency_limit",
     "gpu_slot",
     "gpu_slot_name",
+    "merge_shards_step",
     "metrics_table",
     "resolve_device_step",
     "resolve_model_step",

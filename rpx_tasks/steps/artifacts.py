@@ -41,23 +41,28 @@ _PHASE_SCORES = (
 class RunLabels:
     """What makes runs comparable: task, model (its name in reports), split, data source
     (``data_source_label``: ``sample``, ``manifest-<hash>`` or the Hub revision's short hash) and
-    device class (``cuda`` / ``cpu``)."""
+    device class (``cuda`` / ``cpu``); ``shard`` (``"i/K"``) for a shard run, so shards never share the
+    unsharded run's keys."""
 
     task: str
     model: str
     split: str
     data: str
     device: str
+    shard: str | None = None
 
     def tags(self, *, with_device: bool = True) -> list[str]:
         """Return the flow-run tags: ``task:<t>``, ``model:<m>``, ``split:<s>``, ``data:<source>`` and (unless
-        ``with_device`` is False: the device is not resolved yet) ``device:<class>``."""
+        ``with_device`` is False: the device is not resolved yet) ``device:<class>``; and ``shard:<i>/<K>`` for a
+        shard run."""
         tags = [f"task:{self.task}", f"model:{self.model}", f"split:{self.split}", f"data:{self.data}"]
+        tags += [f"shard:{self.shard}"] if self.shard is not None else []
         return [*tags, f"device:{self.device}"] if with_device else tags
 
     def key(self, kind: str) -> str:
         """Return the artifact key of ``kind`` for these labels (``artifact_key``)."""
-        return artifact_key(self.task, self.model, self.split, kind, data=self.data, device=self.device)
+        split = self.split if self.shard is None else f"{self.split}-shard-{self.shard.replace('/', 'of')}"
+        return artifact_key(self.task, self.model, split, kind, data=self.data, device=self.device)
 
 
 def run_labels(config: RunConfig, device: str, data: dict[str, Any] | None = None) -> RunLabels:
@@ -68,7 +73,9 @@ def run_labels(config: RunConfig, device: str, data: dict[str, Any] | None = Non
             data = data_identity(config)
         except OSError:
             data = {}
-    return RunLabels(config.task, config.display_name, config.split, data_source_label(data), device_class(device))
+    return RunLabels(
+        config.task, config.display_name, config.split, data_source_label(data), device_class(device), config.shard
+    )
 
 
 def artifact_key(

@@ -24,14 +24,27 @@ import rpx_tasks
 from rpx_tasks import bench, hub
 from rpx_tasks.config import RunConfig
 from rpx_tasks.errors import TransientDownloadError
+from rpx_tasks.hub.retries import DOWNLOAD_RETRIES, DOWNLOAD_RETRY_JITTER, download_backoff_seconds
 
 from .logs import run_logger
 
+__all__ = [
+    "DOWNLOAD_RETRIES",
+    "DOWNLOAD_RETRY_JITTER",
+    "STEP_VERSION",
+    "SplitCachePolicy",
+    "download_backoff_seconds",
+    "download_cache_key",
+    "download_needs_refresh",
+    "failure_of",
+    "resolved_manifest_of",
+    "results_dir",
+    "retry_transient_only",
+    "split_files_present",
+]
+
 # Bump when download_split_step's cached PreparedSplit changes meaning: old records are then ignored.
 STEP_VERSION = "download-split/1"
-
-DOWNLOAD_RETRIES = 3
-DOWNLOAD_RETRY_JITTER = 0.5
 
 
 def results_dir() -> Path:
@@ -44,14 +57,6 @@ def results_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path(get_current_settings().home).expanduser() / "rpx-results"
-
-
-def download_backoff_seconds() -> float:
-    """Return the first retry delay of the download step (doubling after): ``RPX_DOWNLOAD_BACKOFF_S``, default 2 s.
-
-    Raises ValueError when the variable is not a number.
-    """
-    return float(os.environ.get("RPX_DOWNLOAD_BACKOFF_S") or 2.0)
 
 
 def resolved_manifest_of(config: RunConfig) -> Path:

@@ -14,86 +14,51 @@ comparison as the markdown artifact ``rpx-...-comparison``. When the primary met
 Prefect event ``rpx.benchmark.regressed`` (resource ``rpx.benchmark.<task>.<model>.<split>``; payload: metric,
 delta, CI, both run ids and the flow-run URL) and tags the flow run ``regression``. The flow run still
 completes: a comparison problem is logged as a warning and never fails the run.
+
+The search for the previous run and the comparison themselves are Prefect-free
+(``rpx_tasks.comparison.previous_run``; ``rpx bench`` without Prefect uses them too).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from rpx_tasks.comparison.previous_run import (
+    RunFolder,
+    choose_previous,
+    comparable_runs,
+    holds_report_of,
+    outcome,
+)
 from rpx_tasks.config import RunConfig
-from rpx_tasks.reports import RESULT_FILE
-from rpx_tasks.run_identity import data_source_label, device_class
 from rpx_tasks.run_record import RUN_FILE, read_json_object
 
 from .artifacts import COMPARISON_KIND, RunLabels, run_labels
 from .flow_run_tags import REGRESSION_TAG, add_flow_run_tags
 from .logs import run_logger
 
+__all__ = [
+    "REGRESSION_EVENT",
+    "RunFolder",
+    "choose_previous",
+    "comparable_runs",
+    "compare_previous_step",
+    "compare_with_previous",
+    "holds_report_of",
+]
+
 REGRESSION_EVENT = "rpx.benchmark.regressed"
 # How many earlier flow runs of the deployment are read to find the previous completed one.
 _DEPLOYMENT_RUNS_READ = 50
 
 
-@dataclass(frozen=True)
-class RunFolder:
-    """A complete run found on disk: its id, folder, finish time and the flow run that made it (if any)."""
-
-    id: str
-    folder: Path
-    finished: str
-    flow_run_id: str | None
-
-
 def regression_resource_id(labels: RunLabels) -> str:
     """Return the resource id of the regression event: ``rpx.benchmark.<task>.<model>.<split>``."""
     return f"rpx.benchmark.{labels.task}.{labels.model}.{labels.split}"
-
-
-def holds_report_of(folder: Path, record: dict[str, Any]) -> bool:
-    """Return whether ``folder``'s result.json is the report of run ``record`` (a complete run). Raises nothing."""
-    result = read_json_object(folder / RESULT_FILE)
-    return bool(result) and (result.get("run") or {}).get("id") == record.get("id")
-
-
-def comparable_runs(run_folder: Path, labels: RunLabels, exclude_id: str | None) -> list[RunFolder]:
-    """Return the complete runs beside ``run_folder`` (its sibling folders; links such as ``latest`` are
-    skipped) with the same task, model, split, data source and device class as ``labels``, oldest first,
-    leaving out run ``exclude_id`` (this run). Raises nothing (an unreadable folder is skipped)."""
-    found = []
-    try:
-        siblings = [entry for entry in run_folder.resolve().parent.iterdir() if entry.is_dir()]
-    except OSError:
-        return []
-    for folder in siblings:
-        if folder.is_symlink() or folder == run_folder.resolve():
-            continue
-        record = read_json_object(folder / RUN_FILE)
-        if not record or record.get("status") != "complete":
-            continue
-        same = (
-            record.get("task") == labels.task
-            and record.get("model") == labels.model
-            and record.get("split") == labels.split
-            and data_source_label(record.get("data") or {}) == labels.data
-            and device_class(record.get("device")) == labels.device
-        )
-        # result.json, the larger file, is read only for a run that matches.
-        if same and record.get("id") != exclude_id and holds_report_of(folder, record):
-            orchestration = record.get("orchestration") or {}
-            found.append(
-                RunFolder(
-                    id=str(record["id"]),
-                    folder=folder,
-                    finished=str(record.get("finished") or record.get("started") or ""),
-                    flow_run_id=orchestration.get("flow_run_id"),
-                )
-            )
-    return sorted(found, key=lambda run: (run.finished, run.id))
 
 
 def previous_deployment_flow_run_ids(deployment_id: Any, current_flow_run_id: Any) -> list[str]:
@@ -122,17 +87,6 @@ def previous_deployment_flow_run_ids(deployment_id: Any, current_flow_run_id: An
             limit=_DEPLOYMENT_RUNS_READ,
         )
     return [str(run.id) for run in flow_runs if str(run.id) != str(current_flow_run_id)]
-
-
-def choose_previous(candidates: list[RunFolder], deployment_flow_run_ids: list[str]) -> RunFolder | None:
-    """Return the previous run among ``candidates`` (oldest first): the one made by the newest of
-    ``deployment_flow_run_ids`` (the deployment's earlier completed flow runs, newest first) when any is,
-    else the newest candidate; None when there is none. Raises nothing."""
-    by_flow_run = {run.flow_run_id: run for run in candidates if run.flow_run_id}
-    for flow_run_id in deployment_flow_run_ids:
-        if flow_run_id in by_flow_run:
-            return by_flow_run[flow_run_id]
-    return candidates[-1] if candidates else None
 
 
 def regression_payload(comparison: dict[str, Any], labels: RunLabels, flow_run_url: str | None) -> dict[str, Any]:
@@ -236,17 +190,7 @@ def compare_with_previous(labels: RunLabels, run_folder: Path, run_id: str | Non
         logger.warning(
             "Regression of %s against run %s: event %s emitted.", primary.get("metric"), previous.id, REGRESSION_EVENT
         )
-    return {
-        "status": "compared",
-        "previous_run_id": previous.id,
-        "previous_folder": str(previous.folder),
-        "metric": primary.get("metric"),
-        "verdict": primary.get("verdict"),
-        "delta": primary.get("delta"),
-        "ci": primary.get("ci"),
-        "artifact": key,
-        "regression_event": regressed,
-    }
+    return {**outcome(previous, comparison), "artifact": key, "regression_event": regressed}
 
 
 @task(name="compare-previous", cache_policy=NO_CACHE, persist_result=False)

@@ -238,7 +238,7 @@ def _write_case_manifest(case: BadCase, sample_root: Path, folder: Path) -> tupl
     draft = Draft(copy.deepcopy(base_manifest(case.task, sample_root)), Files(folder, sample_root))
     broken_id = draft.entry["id"]
     first_id = min(
-        draft.manifest["samples"], key=lambda entry: (entry["scene_id"], entry["phase"], entry["frame_idx"])
+        draft.manifest["samples"], key=lambda entry: (entry["scene_id"], entry["phase"], entry.get("frame_idx", 0))
     )["id"]
     if case.breaks is not None:
         case.breaks(draft)

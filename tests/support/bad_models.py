@@ -215,3 +215,8 @@ def view_flat(rgb: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray)
 def view_text(rgb: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray) -> str:
     """A string instead of an image."""
     return "view"
+
+
+def clip_one_frame_short(rgb_seq: np.ndarray) -> np.ndarray:
+    """video_depth ``fn(rgb_seq)``: one depth map fewer than the clip has frames."""
+    return np.ones((len(rgb_seq) - 1, *rgb_seq.shape[1:3]), np.float32)

@@ -89,7 +89,28 @@ def sample_path(layout: str, scene: str, phase: str, modality: str, frame: int) 
     return f"extracted/scenes/{scene}/{phase}/{member_folder}/{stem(frame)}{suffix}"
 
 
+def _clip_manifest(split: str) -> dict:
+    """video_depth (0.3.x form): one entry per clip, frames named by bare file names (found in the clip folder)."""
+    samples = [
+        {
+            "id": f"{scene}__{phase}",
+            "scene_id": scene,
+            "phase": int(phase),
+            "scene_type": "multi_object",
+            "difficulty": split,
+            "frame_filenames": [f"{stem(frame)}.png" for frame in range(FRAMES_PER_CLIP)],
+            "depth_filenames": [f"{stem(frame)}.png" for frame in range(FRAMES_PER_CLIP)],
+            "metadata": {"scene_id": scene, "phase_idx": int(phase), "n_frames": FRAMES_PER_CLIP},
+        }
+        for scene in SPLIT_SCENES[split]
+        for phase in PHASE_FOLDERS
+    ]
+    return {"task": "video_depth", "split": split, "root": None, "samples": samples}
+
+
 def _manifest(task: str, split: str, layout: str) -> dict:
+    if task == "video_depth":
+        return _clip_manifest(split)
     samples = []
     for scene in SPLIT_SCENES[split]:
         for phase in PHASE_FOLDERS:
@@ -135,7 +156,7 @@ def _build_repo_files(layout: str) -> tuple[tuple[str, bytes], ...]:
                         checksums[path] = hashlib.sha256(files[path]).hexdigest()
     if layout == "sharded":
         files["manifest/checksums.json"] = json.dumps({"sha256": checksums}, indent=1, sort_keys=True).encode()
-    for task in TASK_KEYS:
+    for task in (*TASK_KEYS, "video_depth"):
         for split in SPLIT_SCENES:
             files[manifest_relpath(task, split)] = json.dumps(_manifest(task, split, layout)).encode()
     return tuple(sorted(files.items()))
