@@ -44,6 +44,7 @@ from rpx_tasks.steps import (
     validate_config_step,
     write_report_step,
 )
+from rpx_tasks.steps.run_limits import RUN_LIMIT_PARAMETERS, RunLimits, flow_timeout
 
 __all__ = [
     "bench_flow",
@@ -85,13 +86,15 @@ def log_rpx_error(error: RPXError) -> None:
     get_run_logger().error("%s: %s%s", type(error).__name__, error.message, hint)
 
 
-def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+def run_steps(params: dict[str, Any], progress: Progress | None, limits: RunLimits | None = None) -> dict[str, Any]:
     """Run the seven steps and compare-previous on RunConfig keyword arguments; returns the run summary
     (with ``comparison``: compare-previous's outcome).
 
-    ``progress`` also receives the benchmark loop's progress. Must run inside a flow run.
+    ``progress`` also receives the benchmark loop's progress; ``limits``: the run-benchmark timeout and the Hub
+    retry delays (:mod:`rpx_tasks.steps.run_limits`). Must run inside a flow run.
     Re-raises the RPXError of the first step that fails, after logging its message and hint.
     """
+    limits = limits or RunLimits()
     # The allocator setting is process-wide, so the entry point (this flow run) opts in, not the library.
     tune_allocator_for_frames()
     try:
@@ -102,10 +105,11 @@ def run_steps(params: dict[str, Any], progress: Progress | None) -> dict[str, An
         resolved_device = resolve_device_step(config.device, require_cuda=config.require_cuda)
         labels = dataclasses.replace(labels, device=device_class(resolved_device))
         add_flow_run_tags(labels.tags())
-        prepared = run_download_split_step(config)  # refetches when a cached split lost files
+        prepared = run_download_split_step(config, limits)  # refetches when a cached split lost files
         dataset = open_split_step(config, prepared)
-        loaded_model = resolve_model_step(config, resolved_device)
-        staged = run_benchmark_step(config, loaded_model, dataset, resolved_device, progress, labels)
+        loaded_model = resolve_model_step.with_options(**limits.hub_retry_options())(config, resolved_device)
+        benchmark = run_benchmark_step.with_options(**limits.benchmark_options())
+        staged = benchmark(config, loaded_model, dataset, resolved_device, progress, labels)
         try:
             summary = write_report_step(config, prepared, staged, resolved_device)
         finally:
@@ -167,7 +171,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
     """
 
     # Parameters spelled out for Prefect's parameter schema; their defaults are RunConfig's (flows.parameters).
-    @flow(name="rpx-bench", flow_run_name=flow_run_name, log_prints=False)
+    # persist_result: the summary of a run on a worker is read back by the matrix that fanned it out
+    # (Prefect's result storage, $PREFECT_HOME/storage by default: shared between the processes of one host).
+    @flow(name="rpx-bench", flow_run_name=flow_run_name, log_prints=False, persist_result=True)
     def rpx_bench(
         task: str,
         split: str = PARAMETER_DEFAULTS["split"],
@@ -198,6 +204,9 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         precision: str = PARAMETER_DEFAULTS["precision"],
         compile: bool = PARAMETER_DEFAULTS["compile"],
         num_workers: int | None = PARAMETER_DEFAULTS["num_workers"],
+        timeout_seconds: float | None = RUN_LIMIT_PARAMETERS["timeout_seconds"],
+        benchmark_timeout_seconds: float | None = RUN_LIMIT_PARAMETERS["benchmark_timeout_seconds"],
+        hub_retry_delays: list[float] | None = RUN_LIMIT_PARAMETERS["hub_retry_delays"],
     ) -> dict[str, Any]:
         """Benchmark ``model`` (registry name, ``baseline`` or ``package.module:callable``) or ``hf_checkpoint``.
 
@@ -223,16 +232,27 @@ def bench_flow(progress: Progress | None = None) -> Flow:
         ``precision`` (``fp32``, ``bf16``, ``fp16``: autocast) and ``compile`` (``torch.compile``) choose how an HF
         fast path runs (``rpx bench --precision`` / ``--compile``); ``num_workers`` the decoding workers
         (``rpx bench --num-workers``; None: sized from the cores available).
+        ``timeout_seconds`` (the whole run) and ``benchmark_timeout_seconds`` (run-benchmark) fail a run that
+        takes longer (TimedOut); ``hub_retry_delays`` (e.g. ``[30, 120, 600]``) are the waits before each retry
+        of a transient Hub error in download-split and resolve-model (:mod:`rpx_tasks.steps.run_limits`; the
+        nightly deployments set all three).
 
         Returns the run summary: task, model, split, device, num_samples, primary metric and value,
         s_overall, output_dir, result_json, summary_md and the artifact keys. Fails with the
         RPX error (message and hint logged) of the first step that fails; the config is validated
         before any download or model load.
         """
-        values = {name: value for name, value in locals().items() if name in PARAMETER_FIELDS}
-        if shards is not None:
-            return run_shards(rpx_bench, values, shards)
-        return run_steps(config_params(values), progress)
+        given = dict(locals())
+        values = {name: value for name, value in given.items() if name in PARAMETER_FIELDS}
+        try:
+            limits = RunLimits.from_parameters({name: given[name] for name in RUN_LIMIT_PARAMETERS})
+        except RPXError as error:
+            log_rpx_error(error)
+            raise
+        with flow_timeout(limits):
+            if shards is not None:
+                return run_shards(rpx_bench, values, shards)
+            return run_steps(config_params(values), progress, limits)
 
     return rpx_bench
 

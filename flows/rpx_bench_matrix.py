@@ -1,8 +1,10 @@
 """Flow ``rpx-bench-matrix``: many (task, model, split) runs of ``rpx-bench`` as subflow runs.
 
-Runs go one after another (a GPU serves one benchmark at a time anyway); a failing run is
-recorded and the next one starts. One table artifact, ``leaderboard_key``, summarises them all, and the
-leaderboard files (``leaderboard.parquet``, ``leaderboard.md``, ``leaderboard.png``:
+With ``deployment`` (an ``rpx-bench`` deployment, e.g. ``rpx-bench/matrix-entry``) every entry is its own flow
+run of that deployment, in its own process on whichever worker is free: one worker per GPU, at most
+``max_parallel`` entries at once (:mod:`flows.fan_out`). Without it the entries run in this process, one after
+another. Either way a failing run is recorded and the others go on. One table artifact, ``leaderboard_key``,
+summarises them all, and the leaderboard files (``leaderboard.parquet``, ``leaderboard.md``, ``leaderboard.png``:
 :func:`rpx_tasks.leaderboard.write_leaderboard`, models ranked by overall WPS) of the completed runs go to
 ``leaderboard_dir`` (default: ``<output_root>/leaderboard``, else ``rpx_results/leaderboards/<leaderboard_key>``;
 replaced by each matrix run, whose history is the table artifact's).
@@ -17,11 +19,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
+from flows.fan_out import plan_fan_out, run_fanned_out
 from flows.parameters import PARAMETER_FIELDS
-from flows.rpx_bench import model_label, rpx_bench
+from flows.rpx_bench import log_rpx_error, model_label, rpx_bench
 from rpx_tasks.errors import ConfigError, RPXError
 from rpx_tasks.leaderboard import write_leaderboard
 from rpx_tasks.run_record import read_json_object
+from rpx_tasks.steps.run_limits import RUN_LIMIT_PARAMETERS, RunLimits, flow_timeout
 
 DEFAULT_LEADERBOARD_KEY = "rpx-leaderboard"
 
@@ -33,11 +37,12 @@ def run_parameters(run: dict[str, Any], defaults: dict[str, Any], output_root: s
     ``<output_root>/<task>/<model>/<split>``. Raises ConfigError for keys rpx-bench does not take.
     """
     params = {**defaults, **run}
-    unknown = sorted(set(params) - set(PARAMETER_FIELDS))
+    known = set(PARAMETER_FIELDS) | set(RUN_LIMIT_PARAMETERS)
+    unknown = sorted(set(params) - known)
     if unknown:
         raise ConfigError(
             f"Matrix entry {run!r} has keys rpx-bench does not take: {unknown}.",
-            hint=f"use only: {sorted(PARAMETER_FIELDS)}",
+            hint=f"use only: {sorted(known)}",
         )
     if output_root and not params.get("output_dir"):
         label = re.sub(r"[^A-Za-z0-9_.-]+", "__", model_label(params.get("model"), params.get("hf_checkpoint")))
@@ -62,7 +67,11 @@ def leaderboard_row(params: dict[str, Any], state: Any = None, error: RPXError |
         "error": error.message if error is not None else None,
     }
     if state is not None and state.is_completed():
-        summary = state.result()
+        try:
+            summary = state.result()
+        except Exception as unreadable:  # noqa: BLE001 - a worker's result storage this process cannot read
+            row["error"] = f"completed, but its result could not be read here: {unreadable}"
+            return row
         row.update(
             {
                 key: summary.get(key)
@@ -70,7 +79,10 @@ def leaderboard_row(params: dict[str, Any], state: Any = None, error: RPXError |
             }
         )
     elif state is not None:
-        failure = state.result(raise_on_failure=False)
+        try:
+            failure = state.result(raise_on_failure=False)
+        except Exception:  # noqa: BLE001 - a failed run of another process: its state message says why
+            failure = None
         row["error"] = failure.message if isinstance(failure, RPXError) else (state.message or repr(failure))
     return row
 
@@ -116,8 +128,20 @@ def rpx_bench_matrix(
     output_root: str | None = None,
     leaderboard_key: str = DEFAULT_LEADERBOARD_KEY,
     leaderboard_dir: str | None = None,
+    deployment: str | None = None,
+    max_parallel: int | None = None,
+    work_queues: list[str] | None = None,
+    poll_seconds: float = 5.0,
+    timeout_seconds: float | None = None,
 ) -> list[dict[str, Any]]:
     """Run every entry of ``runs`` (rpx-bench parameters, over ``defaults``) as a subflow run.
+
+    With ``deployment`` (``flow/deployment`` of rpx-bench) each entry is a flow run of that deployment on a
+    worker, at most ``max_parallel`` at once (default: one per GPU queue), spread over ``work_queues``
+    (default: the ready ``gpu-*`` queues of the deployment's pool), polled every ``poll_seconds``; without it
+    they run here, one after another. ``timeout_seconds`` bounds the whole matrix run (entries still in
+    flight are then cancelled); each entry's own ``timeout_seconds`` / ``benchmark_timeout_seconds`` /
+    ``hub_retry_delays`` go in ``defaults`` or the entry.
 
     Returns one row per run (task, model, split, state, primary metric and value, s_overall,
     num_samples, error), publishes them as the table artifact ``leaderboard_key`` and writes the
@@ -125,17 +149,42 @@ def rpx_bench_matrix(
     an RPXError after all runs when any failed, so the matrix run ends Failed.
     """
     logger = get_run_logger()
-    rows = []
+    try:
+        limits = RunLimits.from_parameters({"timeout_seconds": timeout_seconds})
+    except RPXError as error:
+        log_rpx_error(error)
+        raise
+    rows: list[dict[str, Any] | None] = []
+    entries: list[tuple[int, dict[str, Any]]] = []
     for run in runs:
         try:
-            params = run_parameters(run, defaults or {}, output_root)
+            entries.append((len(rows), run_parameters(run, defaults or {}, output_root)))
+            rows.append(None)
         except ConfigError as error:
             logger.error("%s\n  hint: %s", error.message, error.hint)
             rows.append(leaderboard_row(run, error=error))
-            continue
-        state = rpx_bench(**params, return_state=True)
-        rows.append(leaderboard_row(params, state))
-        logger.info("%s/%s/%s: %s", rows[-1]["task"], rows[-1]["model"], rows[-1]["split"], rows[-1]["state"])
+    with flow_timeout(limits):
+        if deployment:
+            try:
+                plan = plan_fan_out(deployment, work_queues, max_parallel, len(entries), poll_seconds)
+            except RPXError as error:
+                log_rpx_error(error)
+                raise
+            logger.info(
+                "Fanning %d runs out through deployment %s, at most %d at once, over queues: %s",
+                len(entries),
+                deployment,
+                plan.max_parallel,
+                ", ".join(plan.queues) or "(the deployment's)",
+            )
+            finished = run_fanned_out(plan, [params for _, params in entries])
+            for (position, params), flow_run in zip(entries, finished):
+                rows[position] = leaderboard_row(params, flow_run.state)
+                log_row(rows[position])
+        else:
+            for position, params in entries:
+                rows[position] = leaderboard_row(params, rpx_bench(**params, return_state=True))
+                log_row(rows[position])
     create_table_artifact(rows, key=leaderboard_key, description=f"RPX leaderboard: {len(rows)} runs")
     write_leaderboard_files(rows, leaderboard_folder(leaderboard_dir, output_root, leaderboard_key), leaderboard_key)
     failed = [row for row in rows if row["state"] != "Completed"]
@@ -146,3 +195,8 @@ def rpx_bench_matrix(
             hint="open the failed subflow runs for their logs",
         )
     return rows
+
+
+def log_row(row: dict[str, Any]) -> None:
+    """Say in the matrix run's log how one entry ended."""
+    get_run_logger().info("%s/%s/%s: %s", row["task"], row["model"], row["split"], row["state"])

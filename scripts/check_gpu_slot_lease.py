@@ -1,7 +1,7 @@
 """Show that a GPU slot held by a killed run is freed by lease expiry, across a server restart.
 
 Starts a local ``prefect server`` (temporary PREFECT_HOME, repossessor every 2 s) with the lease
-storage given, has a child process take the ``gpu-0`` slot the way ``run-benchmark`` does
+storage given, has a child process take the slot of GPU 0 (``gpu-<host>-0``) the way ``run-benchmark`` does
 (``rpx_tasks.steps.gpu_slots.gpu_slot``), SIGKILLs the child, restarts the server, and reports how
 long after the kill the slot was free again. With ``--lease-storage memory`` (Prefect's default)
 the restarted server has forgotten the lease and the slot stays taken::
@@ -78,7 +78,9 @@ def wait_until(condition, timeout_s: float, what: str) -> float:
 def active_slots(env: dict[str, str]) -> int:
     code = (
         "from prefect.client.orchestration import get_client\n"
-        "with get_client(sync_client=True) as c: print(c.read_global_concurrency_limit_by_name('gpu-0').active_slots)"
+        "from rpx_tasks.steps.gpu_slots import gpu_slot_name\n"
+        "with get_client(sync_client=True) as c:\n"
+        "    print(c.read_global_concurrency_limit_by_name(gpu_slot_name('cuda:0')).active_slots)"
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return int(done.stdout.strip())
@@ -93,6 +95,7 @@ def main() -> int:
     port = free_port()
     env = {
         **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",  # GPU 0 is physical GPU 0, whatever the caller's environment says
         "PREFECT_HOME": home,
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -105,7 +108,7 @@ def main() -> int:
     try:
         holder = subprocess.Popen([sys.executable, "-c", HOLDER], env=env, stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "held"
-        print(f"lease storage {args.lease_storage}: slot gpu-0 held, active slots {active_slots(env)}")
+        print(f"lease storage {args.lease_storage}: slot of GPU 0 held, active slots {active_slots(env)}")
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         killed = time.monotonic()

@@ -147,7 +147,7 @@ def test_regression_event_and_both_automations_notify_a_webhook(tmp_path):
         assert "regression" in worse["tags"] and "data:sample" in worse["tags"]
         assert "regression" not in good["tags"]
         artifacts = api_post(api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [worse["id"]]}}})
-        [artifact] = [a for a in artifacts if a["key"].endswith("-sample-cpu-comparison")]
+        [artifact] = [a for a in artifacts if (a["key"] or "").endswith("-sample-cpu-comparison")]
         assert artifact["type"] == "markdown" and good["run_id"] in artifact["data"] and "regressed" in artifact["data"]
 
         def notifications(word: str) -> list[dict]:

@@ -111,12 +111,13 @@ def set_up_and_deploy(api_url: str, env: dict) -> None:
     """Run the work-pool set-up twice (create, then find), ``prefect deploy --all``; check what was stored."""
     setup = run_cli([sys.executable, "deployments/setup_prefect.py"], env, timeout=60)
     assert "work pool rpx-process: created" in setup.stdout
+    assert "keeps concurrency leases in memory" in setup.stdout  # this server was started without lease storage
     again = run_cli([sys.executable, "deployments/setup_prefect.py", "--gpus", "1"], env, timeout=60)
-    assert "work pool rpx-process: exists" in again.stdout and "gpu-0: created" in again.stdout
+    assert "work pool rpx-process: exists" in again.stdout and "work queue rpx-process/gpu-0: created" in again.stdout
 
     run_cli([PREFECT, "deploy", "--all", "--no-prompt"], env, timeout=120)
     deployments = api_post(api_url, "/deployments/filter", {})
-    assert {d["name"] for d in deployments} == {"smoke", "nightly-depth", "nightly-leaderboard"}
+    assert {d["name"] for d in deployments} == {"smoke", "matrix-entry", "nightly-depth", "nightly-leaderboard"}
     smoke = next(d for d in deployments if d["name"] == "smoke")
     assert smoke["pull_steps"] == [{"flows.bootstrap.enter_checkout": {}}]
     assert str(REPO) not in json.dumps(deployments)  # nothing machine-specific was stored
@@ -147,7 +148,7 @@ def check_depth_smoke_run(api_url: str, output_dir: Path) -> None:
     for name in ("result.json", "summary.md", "per_sample_metrics.parquet", "cells.parquet"):
         assert (output_dir / name).is_file(), name
     artifacts = api_post(api_url, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}})
-    types = {artifact["key"]: artifact["type"] for artifact in artifacts}
+    types = {artifact["key"]: artifact["type"] for artifact in artifacts if artifact["key"]}  # not the result
     assert types == {
         "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-summary": "markdown",
         "rpx-monocular-depth-ground-plane-prior-hard-sample-cpu-metrics": "table",

@@ -8,14 +8,9 @@ falls back to the CPU while it holds the gpu-0 slot, see rpx_tasks.steps.gpu_slo
 from __future__ import annotations
 
 import json
-import signal
 import socket
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
@@ -24,7 +19,7 @@ from flows.rpx_bench_matrix import rpx_bench_matrix
 from rpx_tasks.errors import ConfigError, ManifestError
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE, builtin_manifest_path
-from rpx_tasks.steps import artifact_key, ensure_concurrency_limit
+from rpx_tasks.steps import artifact_key
 from tests.support.hub_server import build_repo_files
 
 pytest_plugins = ["tests.conftest_prefect"]
@@ -39,54 +34,6 @@ STEP_NAMES = [
     "write-report",
     "compare-previous",
 ]
-
-
-# -- models used by the tests (by import path, as a deployment would name them) ----------------
-
-_intervals_lock = threading.Lock()
-RUN_INTERVALS: dict[int, list[float]] = {}
-
-
-class RecordingDepth:
-    """A slow constant-depth model that records when its run started (setup) and last predicted."""
-
-    task = "monocular_depth"
-
-    def __init__(self, device: str = "cpu"):
-        self.name = "recording_depth"
-
-    def setup(self) -> None:
-        with _intervals_lock:
-            RUN_INTERVALS[id(self)] = [time.monotonic(), time.monotonic()]
-
-    def predict(self, batch):
-        time.sleep(0.15)
-        with _intervals_lock:
-            RUN_INTERVALS[id(self)][1] = time.monotonic()
-        return [np.full(sample.rgb.shape[:2], 2.0, np.float32) for sample in batch]
-
-
-class ExplodingDepth(RecordingDepth):
-    """Fails in the middle of its run."""
-
-    def predict(self, batch):
-        raise RuntimeError("the model exploded")
-
-
-class InterruptedDepth(RecordingDepth):
-    """Interrupted in the middle of its run as a cancelled flow run is: SIGTERM raises TerminationSignal."""
-
-    def predict(self, batch):
-        from prefect.exceptions import TerminationSignal
-
-        raise TerminationSignal(signal.SIGTERM)
-
-
-class CtrlCDepth(RecordingDepth):
-    """Interrupted in the middle of its run by Ctrl-C."""
-
-    def predict(self, batch):
-        raise KeyboardInterrupt
 
 
 # -- API helpers -------------------------------------------------------------------------------
@@ -143,15 +90,16 @@ def test_flow_parameters_are_the_run_config_fields_a_flow_can_take():
 
     from flows.parameters import FLOW_ONLY_PARAMETERS, NOT_FLOW_PARAMETERS
     from rpx_tasks.config import RunConfig
+    from rpx_tasks.steps.run_limits import RUN_LIMIT_PARAMETERS
 
     signature = inspect.signature(rpx_bench.fn).parameters
     fields = {field.name for field in dataclasses.fields(RunConfig)}
-    assert set(signature) == set(PARAMETER_FIELDS) | set(FLOW_ONLY_PARAMETERS)
+    assert set(signature) == set(PARAMETER_FIELDS) | set(FLOW_ONLY_PARAMETERS) | set(RUN_LIMIT_PARAMETERS)
     assert not set(FLOW_ONLY_PARAMETERS) & set(PARAMETER_FIELDS)
     assert set(PARAMETER_FIELDS.values()) == fields - set(NOT_FLOW_PARAMETERS)
     assert signature["task"].default is inspect.Parameter.empty
     defaults = {name: param.default for name, param in signature.items() if name != "task"}
-    assert defaults == {**PARAMETER_DEFAULTS, **FLOW_ONLY_PARAMETERS}
+    assert defaults == {**PARAMETER_DEFAULTS, **FLOW_ONLY_PARAMETERS, **RUN_LIMIT_PARAMETERS}
 
 
 def test_flow_parameter_defaults_are_the_run_config_defaults():
@@ -449,70 +397,6 @@ def test_manifest_error_is_not_retried(prefect_client, hub_env):
     assert hub_env.server.fetched_files().count(manifest_relpath("monocular_depth", "hard")) == 1
     logs = flow_run_logs(prefect_client, state.state_details.flow_run_id)
     assert "ManifestError:" in logs and "hint:" in logs
-
-
-# -- GPU slots -----------------------------------------------------------------------------------
-
-
-def gpu_params(depth_manifest, tmp_path, name, model="tests.test_flows:RecordingDepth"):
-    return {
-        "task": "monocular_depth",
-        "model": model,
-        "manifest": str(depth_manifest),
-        "max_samples": 4,
-        "device": "cuda:0",
-        "output_dir": str(tmp_path / name),
-    }
-
-
-def test_concurrent_gpu_runs_never_overlap(prefect_client, depth_manifest, tmp_path):
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-
-    ensure_concurrency_limit("gpu-0")
-    prefect_client.update_global_concurrency_limit("gpu-0", GlobalConcurrencyLimitUpdate(limit=1))
-    RUN_INTERVALS.clear()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        states = list(
-            pool.map(run, [gpu_params(depth_manifest, tmp_path, "a"), gpu_params(depth_manifest, tmp_path, "b")])
-        )
-    assert all(state.is_completed() for state in states), [state.message for state in states]
-    (start_a, end_a), (start_b, end_b) = sorted(RUN_INTERVALS.values())
-    assert end_a - start_a >= 0.4 and end_b - start_b >= 0.4  # each run really predicted while holding the slot
-    assert end_a <= start_b, f"runs overlapped: {RUN_INTERVALS}"
-    assert prefect_client.read_global_concurrency_limit_by_name("gpu-0").active_slots == 0
-    logs = flow_run_logs(prefect_client, states[0].state_details.flow_run_id)
-    assert "Holding GPU slot gpu-0" in logs
-
-
-def test_gpu_slot_is_released_when_the_run_fails(prefect_client, depth_manifest, tmp_path):
-    ensure_concurrency_limit("gpu-0")
-    failed = run(gpu_params(depth_manifest, tmp_path, "boom", model="tests.test_flows:ExplodingDepth"))
-    assert failed.is_failed()
-    assert prefect_client.read_global_concurrency_limit_by_name("gpu-0").active_slots == 0
-    start = time.monotonic()
-    after = run(gpu_params(depth_manifest, tmp_path, "after"))
-    assert after.is_completed() and time.monotonic() - start < 30
-
-
-@pytest.mark.parametrize("model", ["InterruptedDepth", "CtrlCDepth"])
-def test_gpu_slot_is_released_when_the_run_is_cancelled(prefect_client, depth_manifest, tmp_path, model):
-    from prefect.exceptions import TerminationSignal
-
-    ensure_concurrency_limit("gpu-0")
-    # In a worker thread: in the main thread Prefect re-sends SIGTERM to the process, ending pytest.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        interrupted = pool.submit(
-            rpx_bench, **gpu_params(depth_manifest, tmp_path, model, model=f"tests.test_flows:{model}")
-        )
-        with pytest.raises((TerminationSignal, KeyboardInterrupt)):
-            interrupted.result()
-    assert prefect_client.read_global_concurrency_limit_by_name("gpu-0").active_slots == 0
-
-
-def test_cpu_runs_take_no_gpu_slot(prefect_client, depth_manifest, tmp_path):
-    state = run({**gpu_params(depth_manifest, tmp_path, "cpu", model="constant_depth"), "device": "cpu"})
-    assert state.is_completed()
-    assert "GPU slot" not in flow_run_logs(prefect_client, state.state_details.flow_run_id)
 
 
 # -- the matrix ----------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from rpx_tasks.steps import (
     download_cache_key,
     download_needs_refresh,
     download_split_step,
-    gpu_slot_name,
     metrics_table,
     phase_table,
     resolve_device_step,
@@ -113,11 +112,6 @@ def test_cuda_falls_back_to_cpu_without_cuda(monkeypatch):
     assert resolve_device_step.fn("cuda:0") == "cpu"
     with pytest.raises(ConfigError, match="GPU is required"):
         resolve_device_step.fn("cuda", require_cuda=True)
-
-
-@pytest.mark.parametrize("device, slot", [("cpu", None), ("cuda", "gpu-0"), ("cuda:0", "gpu-0"), ("cuda:3", "gpu-3")])
-def test_gpu_slot_name(device, slot):
-    assert gpu_slot_name(device) == slot
 
 
 # -- download split --------------------------------------------------------------------------

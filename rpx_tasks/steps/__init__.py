@@ -3,7 +3,9 @@
 - :mod:`.pipeline`: the seven steps, validate config -> resolve device -> download split (cached) ->
   open split (every sample checked, never cached) -> resolve model -> run benchmark -> write report;
 - :mod:`.cache_policies`: the download step's cache key, cache policy and retry condition;
-- :mod:`.gpu_slots`: the ``gpu-<i>`` concurrency limits and the slot a run holds;
+- :mod:`.gpu_slots`: the ``gpu-<host>-<i>`` concurrency limits, the slot a run holds and its lease keeper, the
+  per-GPU work queue names;
+- :mod:`.run_limits`: the run's timeouts and the Hub retry delays (flow parameters);
 - :mod:`.artifacts`: run labels (tags), artifact keys, the report's tables and the run summary;
 - :mod:`.flow_run_tags`: tags added to the running flow run;
 - :mod:`.progress_artifact`: the progress artifact of the benchmark loop;

@@ -5,13 +5,15 @@
 - ``download_split_step``: the split's manifest on disk; Hub downloads cached across flow runs
   and retried on transient errors (:mod:`.cache_policies`). Submit it through ``run_download_split_step``,
   which bypasses the cached record when the split's files are no longer all on disk.
-- ``resolve_model_step``: the Model object; never cached or persisted (not picklable).
-- ``run_benchmark_step``: the benchmark loop, holding the ``gpu-<i>`` slot of the requested GPU
-  for the whole run (:mod:`.gpu_slots`); retried once on an error that is not an RPX error, and the
-  retry resumes the run where its last commit left off.
+- ``resolve_model_step``: the Model object; never cached or persisted (not picklable); retried like the
+  download on a transient Hub error while it fetches a checkpoint.
+- ``run_benchmark_step``: the benchmark loop, holding the ``gpu-<host>-<i>`` slot of the GPU it runs on
+  for the whole run (:mod:`.gpu_slots`); retried once on an error that is not an RPX error nor a timeout, and
+  the retry resumes the run where its last commit left off.
 - ``write_report_step``: the four report files, then the artifacts (:mod:`.artifacts`).
 
-``compare-previous`` (after write-report) is in :mod:`.compare_previous`.
+``compare-previous`` (after write-report) is in :mod:`.compare_previous`; the run's timeouts and the Hub retry
+delays of scheduled runs (flow parameters, applied with ``with_options``) in :mod:`.run_limits`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rpx_tasks.config import RunConfig
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.errors import ConfigError, RPXError
+from rpx_tasks.hub.failures import is_transient
 from rpx_tasks.runner import Progress
 
 from .artifacts import PROGRESS_KIND, RunLabels, publish_artifacts, run_labels, run_summary
@@ -46,6 +49,7 @@ from .cache_policies import (
 from .gpu_slots import gpu_slot
 from .logs import logging_progress, run_logger
 from .progress_artifact import progress_artifact
+from .run_limits import RunLimits
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
 
@@ -94,16 +98,18 @@ def download_split_step(config: RunConfig) -> bench.PreparedSplit:
     return prepared
 
 
-def run_download_split_step(config: RunConfig) -> bench.PreparedSplit:
+def run_download_split_step(config: RunConfig, limits: RunLimits | None = None) -> bench.PreparedSplit:
     """Run ``download_split_step`` (inside a flow run), with ``refresh_cache`` when the Hub split's files are
     not all on disk (``download_needs_refresh``, a stat walk), so a stale cached record is never used:
-    the step fetches again and its new record replaces the old one.
+    the step fetches again and its new record replaces the old one. ``limits.hub_retry_delays``, when set,
+    replace the step's retry delays (a scheduled run waits out a Hub incident).
 
     Returns the PreparedSplit. Raises what ``download_split_step`` raises.
     """
+    options = (limits or RunLimits()).hub_retry_options()
     if download_needs_refresh(config):
-        return download_split_step.with_options(refresh_cache=True)(config)
-    return download_split_step(config)
+        options["refresh_cache"] = True
+    return (download_split_step.with_options(**options) if options else download_split_step)(config)
 
 
 @task(name="open-split", cache_policy=NO_CACHE, persist_result=False)
@@ -118,9 +124,26 @@ def open_split_step(config: RunConfig, prepared: bench.PreparedSplit) -> SplitDa
     return dataset
 
 
-@task(name="resolve-model", cache_policy=NO_CACHE, persist_result=False)
+def retry_transient_hub_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Return True (retry) when the failed step's error was caused by network or Hub trouble (connection
+    error, timeout, HTTP 408/429/5xx: ``hub.failures.is_transient`` on the error and its causes); a missing or
+    gated checkpoint, a bad model or a bad config fail at once."""
+    error = failure_of(state)
+    return error is not None and is_transient(error)
+
+
+@task(
+    name="resolve-model",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=DOWNLOAD_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=download_backoff_seconds()),
+    retry_jitter_factor=DOWNLOAD_RETRY_JITTER,
+    retry_condition_fn=retry_transient_hub_error,
+)
 def resolve_model_step(config: RunConfig, device: str) -> Model:
-    """Return the Model named by the config, on ``device``. Raises ConfigError / ModelError."""
+    """Return the Model named by the config, on ``device``. Raises ConfigError / ModelError (retried when the
+    Hub could not be reached while fetching a checkpoint)."""
     return bench.load_model(config, device)
 
 
@@ -138,9 +161,10 @@ def benchmark_retry_delay_seconds() -> float:
 
 def retry_unless_rpx_error(task: Any, task_run: Any, state: Any) -> bool:
     """Return True (retry) when the failed benchmark raised an error that is not an RPX error: an RPX error
-    (a bad sample or prediction, a full disk, a locked folder) would fail the same way again."""
+    (a bad sample or prediction, a full disk, a locked folder) would fail the same way again, and a run that
+    exceeded its ``timeout_seconds`` (a hang) would hang again."""
     error = failure_of(state)
-    return error is not None and not isinstance(error, RPXError)
+    return error is not None and not isinstance(error, (RPXError, TimeoutError))
 
 
 @task(
@@ -161,7 +185,8 @@ def run_benchmark_step(
 ) -> bench.StagedRun:
     """Run the benchmark loop; returns the StagedRun (rows in the run's journal, not yet published).
 
-    Holds the ``gpu-<i>`` slot of the requested device (``config.device``) for the whole run. The run
+    Holds the slot of the GPU it runs on (``device``: ``gpu-<host>-<physical index>``) for the whole run; a
+    run on the CPU (asked for, or the CUDA fallback) holds none. The run
     record (``run.json``, result.json's ``run``) names the flow run and deployment (``flow_run_record``).
     An incomplete run of the same configuration (a killed flow run, or this step's previous try) is
     resumed, and the run log says so. Progress goes to the run log, to the progress artifact
@@ -176,7 +201,7 @@ def run_benchmark_step(
         f"RPX benchmark progress (% of samples): {labels.task} / {labels.model} / {labels.split}",
         also=progress,
     )
-    with gpu_slot(config.device):
+    with gpu_slot(device):
         return bench.run_split(
             config,
             model,
