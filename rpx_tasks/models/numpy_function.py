@@ -40,29 +40,19 @@ class NumpyFunctionModel:
         return f"NumpyFunctionModel(task={self.task!r}, name={self.name!r})"
 
 
-class NumpyClipFunctionModel:
+class NumpyClipFunctionModel(NumpyFunctionModel):
     """A Model of a clip task that calls ``fn`` once per whole clip (``whole_clip = True``: the benchmark
-    loop hands it each clip as one batch) and normalises its output frame by frame."""
+    loop hands it each clip as one batch) and normalises its output frame by frame; ``invoke(fn, frames)``
+    returns one raw output per frame (``contracts.clips.ClipUnit.numpy_invoke``)."""
 
-    torch_module = None
     whole_clip = True
 
     def __init__(self, fn: Callable[..., Any], *, task: str, name: str, invoke: ClipInvoke, normalise: NumpyNormalise):
-        self.fn = fn
-        self.task = task
-        self.name = name
-        self._invoke = invoke
-        self._normalise = normalise
-
-    def setup(self) -> None:
-        """Nothing to set up: the function is ready to call."""
+        super().__init__(fn, task=task, name=name, invoke=invoke, normalise=normalise)  # type: ignore[arg-type]
 
     def predict(self, batch: list[Sample]) -> list[Any]:
         """Return one normalised prediction per frame of the clip in ``batch``, in order."""
         return [self._normalise(raw, sample) for raw, sample in zip(self._invoke(self.fn, batch), batch)]
-
-    def __repr__(self) -> str:
-        return f"NumpyClipFunctionModel(task={self.task!r}, name={self.name!r})"
 
 
 def wrap_numpy_function(
