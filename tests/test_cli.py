@@ -264,3 +264,15 @@ def test_model_kwargs_reach_the_factory(depth_manifest, tmp_path, capsys, monkey
     with pytest.raises(SystemExit) as info:
         main(["bench", "monocular_depth", "--model", "constant_depth", "--model-kwarg", "no-equals-sign"])
     assert info.value.code == 2
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
+    import subprocess
+    import sys
+
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "rpx_tasks.cli", "ls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    listing.stdout.close()  # the reader is gone before rpx prints anything, like `rpx ls | head -0`
+    err = listing.stderr.read().decode()
+    assert listing.wait(timeout=60) == 0 and "Traceback" not in err, err
