@@ -9,11 +9,13 @@ batch. ``whole_clip = True`` asks for each clip as one batch.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import numpy as np
 
 from rpx_tasks.models.baselines import CONSTANT_DEPTH_M, ground_plane_depth
+from rpx_tasks.models.hf_depth import load_hf_depth_model
 from rpx_tasks.sample import Sample
 
 TASK = "video_depth"
@@ -59,30 +61,13 @@ def constant_clip_depth(rgb_seq: np.ndarray) -> np.ndarray:
     return np.full((frames, height, width), CONSTANT_DEPTH_M, np.float32)
 
 
-def load_hf_video_depth_model(
-    checkpoint: str,
-    *,
-    device: str = "cpu",
-    dtype: str | None = None,
-    name: str | None = None,
-    cache_dir: str | None = None,
-    revision: str | None = None,
-    processor_kwargs: dict[str, Any] | None = None,
-    **kwargs: Any,
-) -> Any:
+def load_hf_video_depth_model(checkpoint: str, **kwargs: Any) -> Any:
     """The image-depth HF fast path (``models.hf_depth.load_hf_depth_model``, same arguments and errors) as
     a streaming video depth model: every frame is predicted on its own, batched within a clip."""
-    from rpx_tasks.models.hf_depth import load_hf_depth_model
-
-    model = load_hf_depth_model(
-        checkpoint,
-        device=device,
-        dtype=dtype,
-        name=name,
-        cache_dir=cache_dir,
-        revision=revision,
-        processor_kwargs=processor_kwargs,
-        **kwargs,
-    )
+    model = load_hf_depth_model(checkpoint, **kwargs)
     model.task = TASK
     return model
+
+
+# One signature: the run's checks (model kwargs, --precision / --compile) read the image-depth loader's parameters.
+load_hf_video_depth_model.__signature__ = inspect.signature(load_hf_depth_model)  # type: ignore[attr-defined]

@@ -228,6 +228,7 @@ def test_run_record_counts_frames_and_the_video_hf_path_takes_processor_kwargs(t
     record = json.loads((tmp_path / "record" / "run.json").read_text())
     assert record["samples_done"] == record["samples_total"] == payload["num_frames"] == 15
     RunConfig(task="video_depth", hf_checkpoint=DEFAULT_REPO_ID, model_kwargs={"processor_kwargs": {"size": 64}})
+    RunConfig(task="video_depth", hf_checkpoint=DEFAULT_REPO_ID, device="cpu", precision="bf16")  # as monocular_depth
     relative = RunConfig(task="video_depth", model_name="video_depth_anything_v2_relative_small")
     assert resolve_alignment(relative.task, relative.alignment, relative.model_name).mode == "ls_disparity"
 
