@@ -152,13 +152,16 @@ class SplitDataset:
         """
         if self.spec.clip is None:
             return self._prefetch(self.entries[start:], batch_size, prefetch_batches, workers, engine, background)
-        longest = max((clip_length(entry) for entry in self.entries), default=1)
-        per_batch = longest if whole_clips else batch_size
+        per_batch = self.longest_clip() if whole_clips else batch_size
         # Frames are decoded a few batches ahead (never whole clips ahead: _clip_batches assembles one clip).
         frames = self._prefetch(
             self.entries[start:], 1, max(1, prefetch_batches * batch_size), workers, engine, background
         )
         return _clip_batches(frames, per_batch)
+
+    def longest_clip(self) -> int:
+        """The frame count of the split's longest clip (1 for a frame task: every sample is its own unit)."""
+        return max((clip_length(entry) for entry in self.entries), default=1)
 
     def _prefetch(
         self,

@@ -35,7 +35,7 @@ from rpx_tasks.contracts.clips import ends_clip
 from rpx_tasks.contracts.model import Model
 from rpx_tasks.contracts.spec import TaskSpec, TemporalAccumulator
 from rpx_tasks.contracts.stage_timer import StageClock
-from rpx_tasks.dataset import SplitDataset, clip_length
+from rpx_tasks.dataset import SplitDataset
 from rpx_tasks.device import PeakMemoryWindow
 from rpx_tasks.errors import ModelError
 from rpx_tasks.models.torch_module import ParameterCounts, parameter_counts, torch_modules_of
@@ -331,7 +331,7 @@ def _clip_in_flight_limit(dataset: SplitDataset, batch_size: int, whole_clips: b
     """How many frames of a clip task may wait to be scored: one batch, or one whole clip."""
     if not whole_clips:
         return batch_size
-    return max((clip_length(entry) for entry in dataset.entries), default=batch_size)
+    return dataset.longest_clip()
 
 
 def _write_scored(sample: Sample, seconds: float, scored: Future, scorer: Scorer, recorder: RowRecorder) -> None:
