@@ -308,21 +308,100 @@ def depth_pair_score(depth_t: np.ndarray, depth_next_aligned: np.ndarray) -> flo
     |d_t - d_next| over valid pixels (each difference in the maps' dtype, the sum in float64)
     and range = max(max d_t - min d_t over valid pixels, 1e-3). Raises MetricError when the
     shapes differ.
+
+    Two float32 maps (temporal stability's, once per frame pair) take ``_float32_pair_sums``: the
+    same sums in row blocks through reused buffers; other dtypes the plain masked reductions.
     """
     if depth_t.shape != depth_next_aligned.shape:
         raise MetricError(
             f"Consecutive depth maps differ in shape: {depth_t.shape} vs {depth_next_aligned.shape}.",
             hint="Every prediction of a clip must have the resolution of its sample's RGB frame.",
         )
+    if _plain_float32_rows(depth_t) and _plain_float32_rows(depth_next_aligned):
+        n, l1_sum, hi, lo = _float32_pair_sums(depth_t, depth_next_aligned)
+    else:
+        n, l1_sum, hi, lo = _masked_pair_sums(depth_t, depth_next_aligned)
+    if n == 0:
+        return 1.0
+    return max(0.0, 1.0 - (l1_sum / n) / max(hi - lo, 1e-3))
+
+
+def _plain_float32_rows(depth: np.ndarray) -> bool:
+    """Whether ``depth`` is an (H, W) native float32 array whose rows are contiguous (its view as uint32 works)."""
+    return depth.ndim == 2 and depth.dtype == np.float32 and depth.strides[1] == depth.itemsize
+
+
+def _masked_pair_sums(depth_t: np.ndarray, depth_next: np.ndarray) -> tuple[int, float, float, float]:
+    """(valid pixels, sum of |d_t - d_next| over them in float64, max and min of d_t over them)."""
     with np.errstate(invalid="ignore"):
-        valid = (depth_t > 0) & (depth_t < np.inf) & (depth_next_aligned > 0) & (depth_next_aligned < np.inf)
+        valid = (depth_t > 0) & (depth_t < np.inf) & (depth_next > 0) & (depth_next < np.inf)
         n = int(np.count_nonzero(valid))
         if n == 0:
-            return 1.0
-        l1 = float(np.add.reduce(np.abs(depth_t - depth_next_aligned), axis=None, where=valid, dtype=np.float64)) / n
+            return 0, 0.0, 0.0, 0.0
+        l1_sum = float(np.add.reduce(np.abs(depth_t - depth_next), axis=None, where=valid, dtype=np.float64))
     hi = float(np.maximum.reduce(depth_t, axis=None, where=valid, initial=-np.inf))
     lo = float(np.minimum.reduce(depth_t, axis=None, where=valid, initial=np.inf))
-    return max(0.0, 1.0 - l1 / max(hi - lo, 1e-3))
+    return n, l1_sum, hi, lo
+
+
+# A positive finite float32 is a uint32 bit pattern in [1, 0x7F7FFFFF], ordered as the floats: zero,
+# negatives (sign bit), infinity and NaN all fall outside once 1 is subtracted (0 wraps around).
+_F32_LAST_FINITE = np.uint32(0x7F7FFFFF - 1)
+_PAIR_BLOCK_PIXELS = 65536
+_pair_workspaces = threading.local()
+
+
+def _pair_workspace(width: int) -> tuple[int, dict[str, np.ndarray]]:
+    rows = max(1, _PAIR_BLOCK_PIXELS // max(width, 1))
+    ws = getattr(_pair_workspaces, "buffers", None)
+    if ws is None or ws["diff"].shape != (rows, width):
+        ws = {
+            "bits_t": np.empty((rows, width), np.uint32),
+            "bits_next": np.empty((rows, width), np.uint32),
+            "valid": np.empty((rows, width), np.bool_),
+            "diff": np.empty((rows, width), np.float32),
+        }
+        _pair_workspaces.buffers = ws
+    return rows, ws
+
+
+def _float32_pair_sums(depth_t: np.ndarray, depth_next: np.ndarray) -> tuple[int, float, float, float]:
+    """``_masked_pair_sums`` of two (H, W) float32 maps (views with strided rows too), a block of rows at a
+    time: validity from the bit patterns (one comparison for both maps), the extremes of d_t as the largest
+    and smallest valid bit pattern. Each block's float64 sum is added in order."""
+    rows, ws = _pair_workspace(depth_t.shape[1])
+    n, l1_sum, hi, lo = 0, 0.0, 0, 0xFFFFFFFF
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, depth_t.shape[0], rows):
+            block_t, block_next = depth_t[start : start + rows], depth_next[start : start + rows]
+            k = block_t.shape[0]
+            bits_t, bits_next = ws["bits_t"][:k], ws["bits_next"][:k]
+            np.subtract(block_t.view(np.uint32), 1, out=bits_t)
+            np.subtract(block_next.view(np.uint32), 1, out=bits_next)
+            np.maximum(bits_t, bits_next, out=bits_next)
+            valid = np.less_equal(bits_next, _F32_LAST_FINITE, out=ws["valid"][:k])
+            count = int(np.count_nonzero(valid))
+            if count == 0:
+                continue
+            diff = np.subtract(block_t, block_next, out=ws["diff"][:k])
+            np.abs(diff, out=diff)
+            if count < valid.size:
+                np.logical_not(valid, out=valid)
+                np.copyto(diff, 0.0, where=valid)  # the invalid pixels
+                np.copyto(bits_t, 0xFFFFFFFF, where=valid)  # never the smallest
+                block_low = int(bits_t.min())
+                np.copyto(bits_t, 0, where=valid)  # never the largest
+                block_high = int(bits_t.max())
+            else:
+                block_low, block_high = int(bits_t.min()), int(bits_t.max())
+            n += count
+            l1_sum += float(np.add.reduce(diff, axis=None, dtype=np.float64))
+            lo, hi = min(lo, block_low), max(hi, block_high)
+    if n == 0:
+        return 0, 0.0, 0.0, 0.0
+    # bits_t held the bit patterns minus 1.
+    extremes = np.array([hi + 1, lo + 1], np.uint32).view(np.float32)
+    return n, l1_sum, float(extremes[0]), float(extremes[1])
 
 
 __all__ = ["DEPTH_METRIC_INFO", "depth_metrics", "depth_pair_score"]

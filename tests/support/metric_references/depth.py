@@ -192,6 +192,21 @@ def _pair_float32_dyadic():
     return depth_t, depth_next
 
 
+def _pair_float32_blocks(seed: int):
+    """float32 maps larger than one block of rows (the float32 path's), as strided views into ringed arrays,
+    with zeros, negatives, NaN, infinities and subnormals in both; the next map is the first
+    times a factor in [0.6, 1.6], so every float32 difference is exact (Sterbenz) and the reference exact."""
+    rng = np.random.default_rng(seed)
+    ringed_t = rng.uniform(0.2, 6.0, (262, 302)).astype(np.float32)
+    ringed_next = (ringed_t * rng.uniform(0.6, 1.6, ringed_t.shape)).astype(np.float32)
+    specials = np.array([0.0, -0.0, -1.0, np.nan, np.inf, -np.inf, 1e-45], np.float32)
+    for depth in (ringed_t, ringed_next):
+        flat = depth.reshape(-1)
+        where = rng.choice(flat.size, flat.size // 20, replace=False)
+        flat[where] = rng.choice(specials, where.size)
+    return ringed_t[1:-1, 1:-1], ringed_next[1:-1, 1:-1]
+
+
 def _pair_flat(offset: float):
     flat = np.full((3, 4), 2.0)
     return flat, flat + offset
@@ -200,6 +215,7 @@ def _pair_flat(offset: float):
 DEPTH_PAIR_CASES = (
     *(Case(f"random{s}", lambda s=s: _pair_random(s)) for s in SEEDS),
     Case("float32_dyadic", _pair_float32_dyadic),
+    *(Case(f"float32_blocks{s}", lambda s=s: _pair_float32_blocks(s)) for s in (1, 2)),
     Case("identical", lambda: (np.linspace(0.5, 3.0, 20).reshape(4, 5),) * 2),
     Case("range_floor_halves_the_score", lambda: _pair_flat(0.0005)),  # range 0 -> 1e-3: 1 - 0.5
     Case("clipped_at_zero", lambda: _pair_flat(1.0)),
