@@ -59,8 +59,12 @@ def decode_rgb(path: Path, sample_id: str, key: str = "rgb") -> np.ndarray:
 def decode_depth_m(path: Path, sample_id: str, key: str = "depth") -> np.ndarray:
     """Decode a 16-bit millimetre depth PNG to (H, W) float32 metres (0 stays 0 = invalid).
 
-    Raises ManifestError when the file is missing, undecodable or not single-channel.
+    Raises ManifestError when the file is missing, undecodable or not single-channel. A plain 16-bit grey PNG
+    is decoded by libspng when it is installed (``rpx_tasks.fast_png``); everything else by Pillow.
     """
+    fast = fast_png.read_grey16(Path(path), Image.MAX_IMAGE_PIXELS)
+    if fast is not None:
+        return np.divide(fast, 1000.0, dtype=np.float32)
     image = _open_image(path, sample_id, key)
     raw = np.asarray(image)
     if raw.ndim != 2:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from rpx_tasks import fast_png
-from rpx_tasks.decoding import decode_rgb
+from rpx_tasks.decoding import decode_depth_m, decode_rgb
 from rpx_tasks.errors import ManifestError
 from rpx_tasks.sample_data.encoders import png_bytes
 
@@ -124,3 +124,75 @@ def test_a_broken_frame_is_the_same_manifest_error_with_either_decoder(decoder, 
         assert info.value.details["sample"] == "s-1"
     with pytest.raises(ManifestError, match="not found"):
         decode_rgb(tmp_path / "missing.png", "s-1")
+
+
+def depth_like(height: int, width: int, seed: int) -> np.ndarray:
+    """Millimetre depth: a slanted plane with noise, holes (0) and the extreme values 1 and 65535."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    depth = 800 + 6 * yy + 2 * xx + rng.normal(0, 15, (height, width))
+    depth[rng.random((height, width)) < 0.1] = 0
+    depth.reshape(-1)[:2] = (1, 65535)
+    return np.clip(depth, 0, 65535).astype(np.uint16)
+
+
+def pil_grey16(array: np.ndarray, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", **options)  # uint16 -> mode I;16
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "depth",
+    [depth_like(480, 640, 0), depth_like(7, 5, 1), depth_like(1, 2, 2), np.zeros((9, 4), np.uint16)],
+    ids=["vga", "7x5", "1x2", "all-holes"],
+)
+@pytest.mark.parametrize(
+    "encode",
+    [lambda a: pil_grey16(a), lambda a: pil_grey16(a, compress_level=9), png_bytes],
+    ids=["pil", "pil-level9", "sample-writer"],
+)
+def test_libspng_gives_exactly_pillows_depth(depth, encode, tmp_path, monkeypatch):
+    data = encode(depth)
+    fast = fast_png.decode_grey16(data, Image.MAX_IMAGE_PIXELS)
+    assert fast is not None and fast.dtype == np.uint16 and fast.shape == depth.shape
+    np.testing.assert_array_equal(fast, np.asarray(Image.open(io.BytesIO(data))))
+    np.testing.assert_array_equal(fast, depth)
+    path = tmp_path / "depth.png"
+    path.write_bytes(data)
+    np.testing.assert_array_equal(fast_png.read_grey16(path, Image.MAX_IMAGE_PIXELS), depth)  # libspng's path
+    metres = decode_depth_m(path, "s")
+    monkeypatch.setenv("RPX_PNG_DECODER", "pil")
+    by_pillow = decode_depth_m(path, "s")
+    assert metres.dtype == by_pillow.dtype == np.float32
+    np.testing.assert_array_equal(metres, by_pillow)  # bit for bit
+
+
+def test_only_plain_16_bit_grey_depth_takes_libspng(tmp_path):
+    eight_bit = pil_png(np.arange(48, dtype=np.uint8).reshape(6, 8))
+    assert fast_png.decode_grey16(eight_bit, None) is None  # 8-bit grey: Pillow
+    path = tmp_path / "depth8.png"
+    path.write_bytes(eight_bit)
+    expected = np.divide(np.arange(48).reshape(6, 8), 1000.0, dtype=np.float32)
+    np.testing.assert_array_equal(decode_depth_m(path, "s"), expected)
+    assert fast_png.decode_grey16(pil_png(camera_like(4, 4, 0)), None) is None  # RGB
+    data = pil_grey16(depth_like(100, 101, 3))
+    assert fast_png.decode_grey16(data, 10_100) is not None
+    assert fast_png.decode_grey16(data, 10_000) is None  # Pillow's bomb check decides
+    with pytest.raises(ManifestError, match="not 2-D"):
+        path.write_bytes(pil_png(camera_like(4, 4, 0)))
+        decode_depth_m(path, "s")
+
+
+@pytest.mark.parametrize("decoder", ["spng", "pil"])
+def test_a_broken_depth_map_is_the_same_manifest_error_with_either_decoder(decoder, tmp_path, monkeypatch):
+    if decoder == "pil":
+        monkeypatch.setenv("RPX_PNG_DECODER", "pil")
+    data = pil_grey16(depth_like(48, 64, 4))
+    path = tmp_path / "depth.png"
+    for broken in (data[: len(data) // 2], data[:3000] + bytes([data[3000] ^ 0xFF]) + data[3001:]):
+        path.write_bytes(broken)
+        assert fast_png.decode_grey16(broken, None) is None
+        with pytest.raises(ManifestError, match="not a decodable image") as info:
+            decode_depth_m(path, "s-1")
+        assert info.value.details["sample"] == "s-1"
