@@ -245,6 +245,32 @@ def test_matches_reference_for_accurate_and_scaled_predictions():
     assert_matches_reference((gt * (1 + 1e-4 * rng.standard_normal(gt.shape))).astype(np.float32), gt)
 
 
+def test_a_bin_in_few_blocks_gets_no_residue_from_the_others():
+    # The mid bin holds pixels in one block of many; a pure scale makes its true spread tiny (float32 rounding
+    # only), so the rounding residue of the other blocks' derived (empty) mid sums once dominated silog_mid.
+    rng = np.random.default_rng(5)
+    gt = rng.uniform(2.6, 4.9, (480, 640)).astype(np.float32)
+    gt[300:302, :300] = rng.uniform(1.1, 2.4, (2, 300))
+    gt[rng.random(gt.shape) < 0.1] = 0.0
+    pred = gt * np.float32(0.93)
+    got, want = depth_metrics(pred, gt), reference_depth_metrics(pred, gt)
+    assert want["silog_mid"] < 1e-5
+    assert got["silog_mid"] == pytest.approx(want["silog_mid"], rel=1e-6, abs=1e-12)
+    assert got["silog"] == pytest.approx(want["silog"], rel=1e-6, abs=1e-12)
+
+
+def test_an_overflowing_squared_error_in_one_bin_leaves_the_other_bins_finite():
+    rng = np.random.default_rng(6)
+    gt = rng.uniform(0.5, 4.5, (96, 128))
+    pred = gt * 1.05
+    far_pixel = np.flatnonzero(gt.reshape(-1) >= 2.5)[0]
+    pred.reshape(-1)[far_pixel] = 1e300  # finite, in the log mask; its squared error is inf
+    got = depth_metrics(pred, gt)
+    assert got["rmse_far"] == math.inf and got["rmse"] == math.inf
+    assert math.isfinite(got["rmse_mid"]) and math.isfinite(got["rmse_near"])
+    assert_matches_reference(pred, gt)
+
+
 def test_accepts_float64_and_non_contiguous_inputs():
     pred, gt = random_frame(np.random.default_rng(3), (200, 160))
     assert_matches_reference(pred.astype(np.float64).T, gt.astype(np.float64).T)
