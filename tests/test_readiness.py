@@ -210,6 +210,31 @@ def test_pillow_warp_matches_opencv_convention(angle):
         assert np.array_equal(got > 0, want > 0)
 
 
+@pytest.mark.parametrize("dtype, resample, border", [(np.float32, "BILINEAR", 0.0), (np.int32, "NEAREST", -1)])
+def test_rotation_through_arrow_shares_memory_and_gives_the_copying_paths_pixels(dtype, resample, border, monkeypatch):
+    from PIL import Image
+
+    from rpx_tasks.readiness import rotation
+
+    rng = np.random.default_rng(1)
+    padded = rotation.ringed((96, 128), dtype, border)
+    padded[1:-1, 1:-1] = (rng.random((96, 128)) * 9).astype(dtype)
+    method = Image.Resampling[resample]
+    via_arrow = [rotation.rotate_ringed(padded, angle, method, border) for angle in (2.5, -40.0)]
+    # The copying path (Image.fromarray in, np.asarray out) on the same buffer gives the same pixels.
+    monkeypatch.setattr(rotation, "_ARROW_MODES", {})
+    copied = [rotation.rotate_ringed(padded, angle, method, border) for angle in (2.5, -40.0)]
+    for got, want in zip(via_arrow, copied):
+        assert got.dtype == want.dtype == dtype and np.array_equal(got, want)
+    monkeypatch.undo()
+    # The Arrow path is the one taken for a contiguous buffer (no copy in), and a strided one still works.
+    monkeypatch.setattr(Image, "fromarray", lambda *a, **k: pytest.fail("copied the map into Pillow"))
+    assert np.array_equal(rotation.rotate_ringed(padded, 2.5, method, border), via_arrow[0])
+    monkeypatch.undo()
+    strided = np.asfortranarray(padded)
+    assert np.array_equal(rotation.rotate_ringed(strided, 2.5, method, border), via_arrow[0])
+
+
 def test_rotation_direction_is_counter_clockwise_on_screen():
     image = np.zeros((101, 101), np.float32)
     image[50, 80] = 1.0  # right of the centre (50.5, 50.5)
