@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from flows.parameters import PARAMETER_DEFAULTS, PARAMETER_FIELDS
 from rpx_tasks.allocator import tune_allocator_for_frames
@@ -26,6 +26,7 @@ from rpx_tasks.constants import DEFAULT_SPLIT, SPLITS
 from rpx_tasks.contracts.spec import TaskSpec
 from rpx_tasks.cpu_budget import apply_torch_threads
 from rpx_tasks.errors import ConfigError, RPXError
+from rpx_tasks.gc_policy import collect_from_now_on, defer_collection, skip_collection_at_exit
 from rpx_tasks.manifest import manifest_relpath
 from rpx_tasks.tasks import get_task, iter_tasks
 from rpx_tasks.ui import PlainUI, make_ui
@@ -441,8 +442,10 @@ def _bench(config: RunConfig, params: dict[str, Any], ui: PlainUI, prefect: bool
     )
     if not path.uses_prefect and logger.isEnabledFor(logging.INFO):
         ui.info(RECORD_HINT)
+    run = _flow_runner() if path.uses_prefect else run_in_process
+    collect_from_now_on()  # the imports are done (gc_policy)
     with ui.progress() as progress:
-        summary = _run_flow(params, progress) if path.uses_prefect else run_in_process(config, progress)
+        summary = run(params if path.uses_prefect else config, progress)
     payload = json.loads(Path(summary["result_json"]).read_text(encoding="utf-8"))
     ui.results(payload)
     compared = comparison_line(summary.get("comparison"))
@@ -452,8 +455,9 @@ def _bench(config: RunConfig, params: dict[str, Any], ui: PlainUI, prefect: bool
     return 0
 
 
-def _run_flow(params: dict[str, Any], progress: Any) -> dict[str, Any]:
-    """Run flow rpx-bench in this process on ``params``; returns its summary. Raises the failed step's RPXError.
+def _flow_runner() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Import Prefect and flow rpx-bench; return ``run(params, progress)``, which runs the flow in this process
+    on ``params`` and returns its summary (raises the failed step's RPXError).
 
     Flow-run heartbeats are off for CLI runs (unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set): ending the
     heartbeat thread costs up to 1 s per run. What the UI loses: a CLI run killed hard (SIGKILL, OOM, power
@@ -463,15 +467,18 @@ def _run_flow(params: dict[str, Any], progress: Any) -> dict[str, Any]:
     from flows.bootstrap import configure_quiet_prefect
 
     configure_quiet_prefect(verbose=logger.isEnabledFor(logging.DEBUG))  # before Prefect is imported
-    from flows.rpx_bench import run_bench_flow
-
-    # choose_run_path asked a configured server for its health already.
-    if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
-        return run_bench_flow(params, progress=progress, check_api=False)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return run_bench_flow(params, progress=progress, check_api=False)
+    from flows.rpx_bench import run_bench_flow
+
+    def run(params: dict[str, Any], progress: Any) -> dict[str, Any]:
+        # choose_run_path asked a configured server for its health already.
+        if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
+            return run_bench_flow(params, progress=progress, check_api=False)
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            return run_bench_flow(params, progress=progress, check_api=False)
+
+    return run
 
 
 def parse_model_kwargs(items: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -531,6 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Process-wide malloc setting for frame-sized buffers: the entry point decides, not the library.
     tune_allocator_for_frames()
+    if args.command not in ("bench", "demo"):
+        collect_from_now_on()  # no run to wait for (rpx_tasks.gc_policy; a no-op unless `entry` deferred it)
     plain = getattr(args, "plain", False)
     _configure_logging(args.verbose, args.quiet, plain)
     ui = make_ui(plain)
@@ -565,5 +574,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def entry() -> int:
+    """The ``rpx`` console script: ``main`` in a process of its own, which it ends. The garbage collector waits
+    while the command starts and skips its final collection (``rpx_tasks.gc_policy``: ~0.5 s of a run against
+    a Prefect server); ``main`` called in a longer-lived process (tests, notebooks) leaves the collector alone.
+    Returns the exit code."""
+    defer_collection()  # bench and demo turn it on when the run starts, other commands at once
+    try:
+        return main()
+    finally:
+        skip_collection_at_exit()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
