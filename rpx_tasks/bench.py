@@ -447,7 +447,7 @@ def _publish_report(
     finally:
         rows.unlink(missing_ok=True)
     write_cells(paths.cells, staged.outcome.cells, staged.metric_names)
-    from rpx_tasks.charts import write_phase_scores  # matplotlib: loaded when a report is written, not at start-up
+    from rpx_tasks.phase_chart import write_phase_scores
 
     write_phase_scores(out, payload, paths.phase_scores)
     write_text_atomic(paths.summary_md, format_summary(payload))

@@ -1,17 +1,14 @@
-"""Charts as PNG files (matplotlib, Agg: no display is ever opened).
+"""On-demand charts as PNG files (matplotlib, Agg: no display is ever opened), in the shared style of
+``rpx_tasks.chart_style``. Files are written atomically (temp name + rename).
 
-Every chart is ``CHART_WIDTH_PX`` x ``CHART_HEIGHT_PX`` pixels (1200 x 700 at 100 dpi), has a
-title, axis labels with units and the metric's direction, and a legend, and is readable in
-grey-scale: series differ by grey level and hatching or marker, never by colour alone. Files are
-written atomically (temp name + rename).
-
-- ``write_phase_scores``: ``phase_scores.png`` of a run folder, the primary metric per phase,
-  bars split by difficulty, the WPS of each phase under its name.
 - ``write_comparison_chart``: ``rpx compare --plot``, the delta (B − A) of the primary metric per
   phase and difficulty with its 95% interval.
 - ``write_runs_trend``: ``rpx runs --plot``, the primary metric (with its interval) and the
   overall WPS over the runs of one task/model/split.
 - ``write_leaderboard_chart``: the matrix flow's ``leaderboard.png``.
+
+The run report's ``phase_scores.png`` is drawn with Pillow instead (``rpx_tasks.phase_chart``): importing
+matplotlib costs ~0.5 s, which every ``rpx bench`` would pay.
 """
 
 from __future__ import annotations
@@ -24,39 +21,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rpx_tasks.comparison.loading import read_per_sample
+from rpx_tasks.chart_style import CHART_DPI, CHART_HEIGHT_PX, CHART_WIDTH_PX, GREYS, HATCHES, metric_label
 from rpx_tasks.constants import PHASES, SPLITS
 from rpx_tasks.readiness.phase_cells import ordered
-from rpx_tasks.reports import PHASE_SCORES_FILE, write_bytes_atomic
-
-CHART_DPI = 100
-CHART_WIDTH_PX = 1200
-CHART_HEIGHT_PX = 700
-
-# Grey levels and hatches of the series (difficulty, run A/B, ...), in order: distinguishable without colour.
-GREYS = ("0.85", "0.55", "0.25", "0.70", "0.40")
-HATCHES = ("", "//", "xx", "..", "\\\\")
-MARKERS = ("o", "s", "^", "D", "v")
-
-# Units of metrics, for axis labels; a metric not listed is a ratio or a score (unitless).
-METRIC_UNITS = {
-    "rmse": "m",
-    "sparse_rmse": "m",
-    "translation_error_m": "m",
-    "rotation_error_deg": "degrees",
-    "pose_error_max_deg": "degrees",
-    "fp": "per frame",
-    "fn": "per frame",
-    "idsw": "per frame",
-}
-
-
-def metric_label(metric: str, higher_is_better: bool | None, prefix: str = "") -> str:
-    """Return an axis label: the metric, its unit and its direction, e.g. ``rmse [m] (lower is better)``."""
-    base = metric.rsplit("_", 1)[0] if metric not in METRIC_UNITS else metric
-    unit = METRIC_UNITS.get(metric, METRIC_UNITS.get(base, "unitless"))
-    direction = {True: "higher is better", False: "lower is better"}.get(higher_is_better, "no direction")
-    return f"{prefix}{metric} [{unit}] ({direction})"
+from rpx_tasks.reports import write_bytes_atomic
 
 
 def new_figure(rows: int = 1) -> tuple[Figure, list[Any]]:
@@ -108,49 +76,6 @@ def grouped_bars(
         )
     axes.set_xticks(positions)
     axes.legend(title="difficulty", loc="best")
-
-
-def _cell_means(columns: dict[str, np.ndarray], metric: str) -> dict[tuple[str, str], float]:
-    """Return the mean of ``metric`` per (phase, difficulty) over the rows that hold it."""
-    values = columns[metric]
-    means = {}
-    for phase in set(columns["phase"].tolist()):
-        for level in set(columns["difficulty"].tolist()):
-            rows = (columns["phase"] == phase) & (columns["difficulty"] == level) & np.isfinite(values)
-            if rows.any():
-                means[(phase, level)] = float(values[rows].mean())
-    return means
-
-
-def write_phase_scores(folder: Path, payload: dict[str, Any], path: Path | None = None) -> Path:
-    """Write ``phase_scores.png`` (or ``path``) for the run in ``folder`` whose result.json is ``payload``: the
-    primary metric's mean per phase, one bar per difficulty, the WPS per phase in the phase labels. Returns the
-    PNG's path. Raises ConfigError when the per-sample rows cannot be read, OSError when the PNG cannot be
-    written."""
-    metric = payload["primary_metric"]
-    higher = (payload["aggregated"].get(metric) or {}).get("higher_is_better")
-    columns = read_per_sample(folder, [metric])
-    means = _cell_means(columns, metric) if metric in columns else {}
-    phases = ordered([phase for phase, _ in means], PHASES) or list(PHASES)
-    levels = ordered([level for _, level in means], SPLITS)
-    wps = (payload.get("readiness") or {}).get("wps") or {}
-    figure, (axes,) = new_figure()
-    grouped_bars(axes, phases, levels, means)
-
-    def phase_label(phase: str) -> str:
-        score = wps.get(f"s_{phase}")
-        return f"{phase}\nWPS {score:.4f}" if isinstance(score, (int, float)) else phase
-
-    axes.set_xticklabels([phase_label(phase) for phase in phases])
-    axes.set_xlabel("phase (WPS: the phase's score, ESD-weighted over difficulties)")
-    axes.set_ylabel(metric_label(metric, higher))
-    overall = wps.get("s_overall")
-    overall_text = f", WPS overall {overall:.4f}" if isinstance(overall, (int, float)) else ""
-    axes.set_title(
-        f"{payload.get('task')} — {payload.get('model')} on {payload.get('split')}: {metric} per phase{overall_text}"
-    )
-    axes.grid(axis="y", color="0.85")
-    return save_png(figure, path or folder / PHASE_SCORES_FILE)
 
 
 def write_comparison_chart(comparison: dict[str, Any], path: Path | str) -> Path:

@@ -437,7 +437,7 @@ def _write(
     """Write the report into a staging folder inside ``folder``, then move each file into place (result.json
     and the run record last); returns the MergedRun. Raises OSError (the staging folder is removed; files
     already moved stay, result.json and the record of a previous report are untouched until the end)."""
-    from rpx_tasks.charts import write_phase_scores  # matplotlib: loaded when a report is written
+    from rpx_tasks.phase_chart import write_phase_scores
 
     staging = Path(tempfile.mkdtemp(prefix=".rpx-merge-", dir=folder))
     try:

@@ -4,6 +4,7 @@ report, compare, runs and the leaderboard say."""
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_leaderboard_rows_rank_higher_is_better_metrics_descending_and_missing_w
 
 
 def test_phase_scores_of_a_hand_written_run_with_several_difficulties(tmp_path):
-    from rpx_tasks.charts import write_phase_scores
+    from rpx_tasks.phase_chart import write_phase_scores
 
     keys = {
         key: np.concatenate([frame_grid(2, difficulty=level)[key] for level in ("easy", "hard")])
@@ -96,3 +97,57 @@ def test_phase_scores_of_a_hand_written_run_with_several_difficulties(tmp_path):
     folder = write_run(tmp_path / "run", keys, {"absrel": base_values(keys)})
     payload = json.loads((folder / "result.json").read_text())
     assert png_size(write_phase_scores(folder, payload)) == (1200, 700)
+
+
+def test_phase_chart_bars_are_drawn_to_scale_with_grey_levels_and_hatches():
+    from rpx_tasks.phase_chart import draw_grouped_bars
+
+    values = {("clutter", "easy"): 0.2, ("clean", "easy"): 0.4, ("clutter", "hard"): 0.3, ("clean", "hard"): math.nan}
+    image = draw_grouped_bars(
+        [("clutter", "WPS 0.2"), ("clean", "")],
+        ["easy", "hard"],
+        values,
+        title="t",
+        x_label="phase",
+        y_label="absrel [unitless] (lower is better)",
+        legend_title="difficulty",
+    )
+    pixels = np.asarray(image)
+    assert pixels.shape == (700, 1200)
+    easy_grey = round(0.85 * 255)
+    columns = np.flatnonzero((pixels == easy_grey).sum(axis=0) > 50)  # the two plain (unhatched) easy bars
+    bars = np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1)
+    assert len(bars) == 2
+    heights = [int((pixels[:, bar[len(bar) // 2]] == easy_grey).sum()) for bar in bars]
+    assert abs(heights[1] / heights[0] - 2.0) < 0.03  # 0.4 is twice 0.2
+    hard_grey = round(0.55 * 255)  # hatched '//': its grey and black lines in one bar, none for NaN
+    hatched = np.flatnonzero((pixels == hard_grey).sum(axis=0) > 50)
+    assert hatched.size and hatched.min() > bars[0].max() and hatched.max() < bars[1].min()
+    inside = pixels[pixels.shape[0] // 2 :, hatched[len(hatched) // 2]]
+    assert (inside == 0).sum() >= 5  # hatch lines cross the bar
+
+
+def test_phase_chart_ticks_are_round_and_cover_the_range():
+    from rpx_tasks.phase_chart import nice_ticks
+
+    assert nice_ticks(0.0, 0.43) == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert nice_ticks(-0.11, 0.7) == [-0.2, 0.0, 0.2, 0.4, 0.6, 0.8]
+    ticks = nice_ticks(3.0, 1234.5)
+    assert ticks[0] <= 3.0 and ticks[-1] >= 1234.5 and len(ticks) <= 8
+
+
+def test_writing_phase_scores_does_not_import_matplotlib(tmp_path):
+    import subprocess
+    import sys
+
+    folder = write_run(tmp_path / "run", frame_grid(2), {"absrel": base_values(frame_grid(2))})
+    code = (
+        "import sys, json, pathlib\n"
+        "from rpx_tasks.phase_chart import write_phase_scores\n"
+        f"folder = pathlib.Path({str(folder)!r})\n"
+        "png = write_phase_scores(folder, json.loads((folder / 'result.json').read_text()))\n"
+        "print(png.name, 'matplotlib' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["phase_scores.png", "False"]
+    assert png_size(folder / "phase_scores.png") == (1200, 700)
