@@ -285,6 +285,8 @@ def test_progress_artifact_updates_are_throttled():
     assert update_due(0.0, None, 0.0, False)  # the first one
     assert not update_due(1.0, 0.0, 1.0, False) and update_due(2.0, 0.0, 1.0, False)  # every 2 %
     assert update_due(0.5, 0.0, 5.0, False) and not update_due(0.0, 0.0, 60.0, False)  # or 5 s, if it advanced
+    assert not update_due(50.0, 25.0, 0.2, False)  # never within 1 s of the last one (a short run)...
+    assert update_due(100.0, 25.0, 0.2, True)  # ...but the last sample is always sent
     assert update_due(100.0, 99.5, 0.1, True) and not update_due(100.0, 100.0, 9.0, True)  # the last sample, once
 
 

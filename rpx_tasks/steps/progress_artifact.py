@@ -10,20 +10,27 @@ from rpx_tasks.runner import Progress
 
 from .logs import run_logger
 
-# An update is sent when the run advanced by this many percent, or this many seconds passed since the last one.
+# An update is sent when the run advanced by this many percent, or this many seconds passed since the last one;
+# never sooner than UPDATE_MIN_SECONDS after the last one (each is a blocking API call of ~10-40 ms in the
+# benchmark loop: a short run would otherwise send one per sample), except the last.
 UPDATE_EVERY_PERCENT = 2.0
 UPDATE_EVERY_SECONDS = 5.0
+UPDATE_MIN_SECONDS = 1.0
 
 
 def update_due(percent: float, sent: float | None, seconds_since_sent: float, done: bool) -> bool:
-    """Return whether the progress artifact should get ``percent`` now: the first update, an advance of
-    ``UPDATE_EVERY_PERCENT`` since the last one sent (``sent``), ``UPDATE_EVERY_SECONDS`` since it with some
-    advance, or the last sample (``done``) not yet sent."""
+    """Return whether the progress artifact should get ``percent`` now: the first update, the last sample
+    (``done``) not yet sent, or, at least ``UPDATE_MIN_SECONDS`` after the last one sent (``sent``), an advance
+    of ``UPDATE_EVERY_PERCENT`` since it or ``UPDATE_EVERY_SECONDS`` with some advance."""
     if sent is None:
         return True
     if percent == sent:
         return False
-    return percent - sent >= UPDATE_EVERY_PERCENT or seconds_since_sent >= UPDATE_EVERY_SECONDS or done
+    if done:
+        return True
+    if seconds_since_sent < UPDATE_MIN_SECONDS:
+        return False
+    return percent - sent >= UPDATE_EVERY_PERCENT or seconds_since_sent >= UPDATE_EVERY_SECONDS
 
 
 def progress_artifact(
@@ -32,8 +39,8 @@ def progress_artifact(
     """Return a progress callback that keeps the progress artifact ``key`` up to date for the predict stage.
 
     The artifact is created at the first predict update (its percentage of samples done), then updated
-    when the run advanced by ``UPDATE_EVERY_PERCENT`` or ``UPDATE_EVERY_SECONDS`` passed, and at the last
-    sample. Must be called inside a flow or task run. A failing API call is logged once as a warning and
+    when the run advanced by ``UPDATE_EVERY_PERCENT`` or ``UPDATE_EVERY_SECONDS`` passed (never within
+    ``UPDATE_MIN_SECONDS`` of the last update), and at the last sample. Must be called inside a flow or task run. A failing API call is logged once as a warning and
     turns the artifact off for the rest of the run: progress is never worth failing a run for. Every
     update is passed on to ``also`` when given. Raises nothing itself; ``also`` may raise.
     """
