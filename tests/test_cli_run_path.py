@@ -178,9 +178,10 @@ def test_with_a_configured_server_rpx_bench_is_a_flow_run_with_its_task_runs(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["prefect_modules"]  # the flow ran here
     assert RECORD_HINT not in done.stderr
-    flow_run_id = json.loads((out / "run.json").read_text())["orchestration"]["flow_run_id"]
-    flow_run = prefect_client.read_flow_run(flow_run_id)
+    orchestration = json.loads((out / "run.json").read_text())["orchestration"]
+    flow_run = prefect_client.read_flow_run(orchestration["flow_run_id"])
     assert flow_run.name == "monocular_depth-ground_plane_prior-hard" and flow_run.state.is_completed()
+    assert orchestration["flow_run_name"] == flow_run.name and orchestration["deployment"] is None
     steps = task_runs(prefect_client, flow_run.id)
     assert sorted(steps) == sorted(STEP_NAMES)
     assert all(run.state.is_completed() for run in steps.values())

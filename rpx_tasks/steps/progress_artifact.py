@@ -40,9 +40,10 @@ def progress_artifact(
 
     The artifact is created at the first predict update (its percentage of samples done), then updated
     when the run advanced by ``UPDATE_EVERY_PERCENT`` or ``UPDATE_EVERY_SECONDS`` passed (never within
-    ``UPDATE_MIN_SECONDS`` of the last update), and at the last sample. Must be called inside a flow or task run. A failing API call is logged once as a warning and
-    turns the artifact off for the rest of the run: progress is never worth failing a run for. Every
-    update is passed on to ``also`` when given. Raises nothing itself; ``also`` may raise.
+    ``UPDATE_MIN_SECONDS`` of the last update), and at the last sample. Must be called inside a flow or
+    task run. A failing API call is logged once as a warning and turns the artifact off for the rest of
+    the run: progress is never worth failing a run for. Every update is passed on to ``also`` when given.
+    Raises nothing itself; ``also`` may raise.
     """
     state: dict = {"id": None, "sent": None, "at": 0.0, "off": False}
 
