@@ -169,7 +169,7 @@ def run_benchmark(
             spec,
             temporal,
             coherence,
-            max_queued_frames=2 * batch_size,
+            max_queued_frames=max(2 * batch_size, MIN_FRAMES_IN_FLIGHT),
             alignment=aligner,
             fscore=fscore,
             clock=clock,
@@ -183,7 +183,11 @@ def run_benchmark(
                 recorder,
                 checkpoints.due if checkpoints is not None else None,
                 commit,
-                in_flight_limit=None if spec.clip is None else _clip_in_flight_limit(dataset, batch_size, whole_clips),
+                in_flight_limit=(
+                    max(batch_size, MIN_FRAMES_IN_FLIGHT)
+                    if spec.clip is None
+                    else _clip_in_flight_limit(dataset, batch_size, whole_clips)
+                ),
                 clip_task=spec.clip is not None,
             )
         if checkpoints is not None:
@@ -280,6 +284,12 @@ def _flop_pass(model: Model, first_batch: list[Sample] | None, count_flops: bool
     if not first_batch:
         return FlopCount(None, "the split has no samples")
     return count_flops_on_copy(model, first_batch[0])
+
+
+# At small batch sizes a few frames wait to be scored (and for temporal stability) while the next ones are
+# predicted: the scoring threads then always have work queued instead of waiting for the loop's hand-over
+# (trivial model, 640x480, 2 cores: ~4% more frames/s than one frame at a time); memory stays O(batch).
+MIN_FRAMES_IN_FLIGHT = 4
 
 
 def _no_progress(done: int, total: int | None, stage: str) -> None:
