@@ -11,6 +11,8 @@ Every measurement is a fresh process, as a user would start it:
   overhead apart from the flow's;
 - ``core only``: ``rpx_tasks.bench.run_bench`` without Prefect, for reference.
 
+The checkout's modules are byte-compiled first (``compileall``), as an installed package's are.
+
 Fixed cost = wall time at N1 frames minus N1 x per-frame work, medians over ``--repeats``
 interleaved rounds (every kind once per round). Per-frame work comes from two run sizes of the
 core alone: (T(N2) - T(N1)) / (N2 - N1); Prefect adds no per-frame work. Targets (issue 13):
@@ -249,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         RPX_COMMAND[:] = args.rpx_command.split()
     sizes = tuple(args.sizes)
 
+    # As installed packages have it: bytecode of the checkout's modules (an editable install never writes it
+    # where PYTHONDONTWRITEBYTECODE is set, and each run would compile ~150 modules again, ~0.1 s).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "rpx_tasks", "flows"], cwd=REPO, check=True)
     with tempfile.TemporaryDirectory(prefix="rpx-fixed-cost-") as tmp:
         workdir = Path(tmp)
         sys.path.insert(0, str(REPO))
