@@ -109,23 +109,6 @@ def test_only_plain_8_bit_rgb_headers_within_the_pixel_limit_qualify():
     assert not fast_png.plain_rgb8(header(width=100, height=101), 10_000)  # Pillow's bomb check decides
 
 
-@pytest.mark.parametrize("decoder", ["spng", "pil"])
-def test_a_broken_frame_is_the_same_manifest_error_with_either_decoder(decoder, tmp_path, monkeypatch):
-    if decoder == "pil":
-        monkeypatch.setenv("RPX_PNG_DECODER", "pil")
-    assert fast_png.available() == (decoder == "spng")
-    data = pil_png(camera_like(48, 64, 4))
-    path = tmp_path / "frame.png"
-    for broken in (data[: len(data) // 2], data[:5000] + bytes([data[5000] ^ 0xFF]) + data[5001:]):
-        path.write_bytes(broken)
-        assert fast_png.decode_rgb8(broken, None) is None
-        with pytest.raises(ManifestError, match="not a decodable image") as info:
-            decode_rgb(path, "s-1")
-        assert info.value.details["sample"] == "s-1"
-    with pytest.raises(ManifestError, match="not found"):
-        decode_rgb(tmp_path / "missing.png", "s-1")
-
-
 def depth_like(height: int, width: int, seed: int) -> np.ndarray:
     """Millimetre depth: a slanted plane with noise, holes (0) and the extreme values 1 and 65535."""
     rng = np.random.default_rng(seed)
@@ -184,15 +167,27 @@ def test_only_plain_16_bit_grey_depth_takes_libspng(tmp_path):
         decode_depth_m(path, "s")
 
 
+# kind -> (a valid file's bytes, libspng's decoder, rpx's decoder, the byte flipped to corrupt it)
+BROKEN = {
+    "rgb": (lambda: pil_png(camera_like(48, 64, 4)), fast_png.decode_rgb8, decode_rgb, 5000),
+    "depth": (lambda: pil_grey16(depth_like(48, 64, 4)), fast_png.decode_grey16, decode_depth_m, 3000),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
 @pytest.mark.parametrize("decoder", ["spng", "pil"])
-def test_a_broken_depth_map_is_the_same_manifest_error_with_either_decoder(decoder, tmp_path, monkeypatch):
+def test_a_broken_file_is_the_same_manifest_error_with_either_decoder(kind, decoder, tmp_path, monkeypatch):
     if decoder == "pil":
         monkeypatch.setenv("RPX_PNG_DECODER", "pil")
-    data = pil_grey16(depth_like(48, 64, 4))
-    path = tmp_path / "depth.png"
-    for broken in (data[: len(data) // 2], data[:3000] + bytes([data[3000] ^ 0xFF]) + data[3001:]):
+    assert fast_png.available() == (decoder == "spng")
+    make, spng_decode, decode, flip = BROKEN[kind]
+    data = make()
+    path = tmp_path / f"{kind}.png"
+    for broken in (data[: len(data) // 2], data[:flip] + bytes([data[flip] ^ 0xFF]) + data[flip + 1 :]):
         path.write_bytes(broken)
-        assert fast_png.decode_grey16(broken, None) is None
+        assert spng_decode(broken, None) is None
         with pytest.raises(ManifestError, match="not a decodable image") as info:
-            decode_depth_m(path, "s-1")
+            decode(path, "s-1")
         assert info.value.details["sample"] == "s-1"
+    with pytest.raises(ManifestError, match="not found"):
+        decode(tmp_path / "missing.png", "s-1")
