@@ -25,6 +25,8 @@ from rpx_tasks.readiness.phase_cells import ordered
 from rpx_tasks.reports import PHASE_SCORES_FILE, write_bytes_atomic
 
 GRID_GREY = 225
+MAX_DRAWN = 1e300  # bars beyond it are drawn at it (a mean that absurd still gets a chart, not an error)
+MAX_LABEL_CHARS = 40  # legend entries are cut to this
 HATCH_SPACING_PX = 9
 BAR_GROUP_WIDTH = 0.8  # of the space of one phase
 
@@ -58,13 +60,17 @@ def phase_means(columns: dict[str, np.ndarray], metric: str) -> dict[tuple[str, 
 
 
 def nice_ticks(low: float, high: float, target: int = 6) -> list[float]:
-    """Round tick values (1, 2, 2.5 or 5 times a power of ten apart) covering [low, high]; low < high."""
+    """Round tick values (1, 2, 2.5 or 5 times a power of ten apart) covering [low, high]; ``[low, high]``
+    itself where that range is empty or not finite."""
     raw = (high - low) / target
+    if not (math.isfinite(raw) and raw > 0.0):
+        return [low, high] if high > low else [low]
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(power * m for m in (1.0, 2.0, 2.5, 5.0, 10.0) if power * m >= raw)
-    first = math.floor(low / step + 1e-9) * step
-    count = int(math.ceil((high - first) / step - 1e-9))
-    return [round(first + i * step, 12) for i in range(count + 1)]
+    first = math.floor(low / step + 1e-9)
+    count = int(math.ceil(high / step - first - 1e-9))
+    digits = max(0, 2 - math.floor(math.log10(step)))  # a digit or two below the step: no 0.30000000000000004
+    return [round((first + i) * step, digits) for i in range(count + 1)]
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -94,6 +100,15 @@ def _hatched_bar(width: int, height: int, grey: int, hatch: str) -> Image.Image:
             for x in range(step // 2, width, step):
                 draw.ellipse([x - 1, y - 1, x + 1, y + 1], fill=0)
     return bar
+
+
+def _drawable(value: float) -> float:
+    """``value`` clipped to +-``MAX_DRAWN`` (NaN stays NaN: no bar), so the axis arithmetic stays finite."""
+    return max(-MAX_DRAWN, min(MAX_DRAWN, value)) if math.isfinite(value) else math.nan
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 3] + "..."
 
 
 def _value_range(values: list[float]) -> tuple[float, float]:
@@ -126,13 +141,15 @@ def draw_grouped_bars(
 ) -> Image.Image:
     """Draw one bar per (group, series) value (missing or NaN: none drawn), grouped by ``groups`` ((name,
     second label line) pairs), one grey level and hatch per series, with a legend; returns the image."""
+    values = {key: _drawable(value) for key, value in values.items()}
+    series_labels = [_label(name) for name in series]
     image = Image.new("L", (CHART_WIDTH_PX, CHART_HEIGHT_PX), 255)
     draw = ImageDraw.Draw(image)
     title_font, label_font, tick_font = _font(20), _font(16), _font(14)
     low, high = _value_range([values[key] for key in values])
     ticks = [t for t in nice_ticks(low, high) if low - 1e-12 <= t <= high + 1e-12]
     tick_width = max((draw.textlength(_format_tick(t), font=tick_font) for t in ticks), default=0)
-    legend_width = _legend_width(draw, series, legend_title, tick_font)
+    legend_width = _legend_width(draw, series_labels, _label(legend_title), tick_font)
     area = PlotArea(
         left=int(70 + tick_width),
         top=60,
@@ -176,7 +193,7 @@ def draw_grouped_bars(
     draw.line([(area.left, zero), (area.right, zero)], fill=0)
     draw.rectangle([area.left, area.top, area.right, area.bottom], outline=0)
     _text_centred(draw, (area.left + area.right) / 2, CHART_HEIGHT_PX - 50, x_label, label_font)
-    _draw_legend(draw, image, area, series, legend_title, tick_font)
+    _draw_legend(draw, image, area, series_labels, _label(legend_title), tick_font)
     return image
 
 

@@ -134,6 +134,34 @@ def test_phase_chart_ticks_are_round_and_cover_the_range():
     assert nice_ticks(-0.11, 0.7) == [-0.2, 0.0, 0.2, 0.4, 0.6, 0.8]
     ticks = nice_ticks(3.0, 1234.5)
     assert ticks[0] <= 3.0 and ticks[-1] >= 1234.5 and len(ticks) <= 8
+    assert nice_ticks(0.0, 2e-12) == [0.0, 5e-13, 1e-12, 1.5e-12, 2e-12]  # tiny ranges: distinct ticks
+    assert nice_ticks(0.0, math.inf) == [0.0, math.inf] and nice_ticks(1.0, 1.0) == [1.0]
+
+
+@pytest.mark.parametrize(
+    "values, series",
+    [
+        ({("clutter", "easy"): 1.7e308}, ["easy"]),  # the axis range would overflow
+        ({("clutter", "easy"): 1e308, ("clean", "easy"): -1e308}, ["easy"]),
+        ({("clutter", "easy"): math.inf, ("clean", "easy"): math.nan}, ["easy"]),
+        ({}, []),
+        ({("clutter", "e" * 200): 0.5}, ["e" * 200]),  # a legend entry longer than the chart is wide
+        ({("clutter", "easy"): 0.0}, ["easy"]),
+    ],
+)
+def test_phase_chart_draws_absurd_values_and_long_labels_without_failing(values, series):
+    from rpx_tasks.phase_chart import draw_grouped_bars
+
+    image = draw_grouped_bars(
+        [("clutter", "WPS 0.1"), ("clean", "")],
+        series,
+        values,
+        title="t",
+        x_label="x",
+        y_label="y",
+        legend_title="difficulty",
+    )
+    assert image.size == (1200, 700)
 
 
 def test_writing_phase_scores_does_not_import_matplotlib(tmp_path):

@@ -271,6 +271,33 @@ def test_an_overflowing_squared_error_in_one_bin_leaves_the_other_bins_finite():
     assert_matches_reference(pred, gt)
 
 
+def test_a_huge_finite_prediction_in_one_bin_leaves_the_mid_bin_exact():
+    # near's sums dwarf mid's: mid derived as total - near - far would lose them to cancellation (or go negative).
+    gt = np.full((1, 300), 2.0)
+    pred = gt * 1.1
+    gt[0, 0] = 0.5
+    pred[0, 0] = 1e150
+    got = depth_metrics(pred, gt)
+    assert got["absrel_mid"] == pytest.approx(0.1, rel=1e-12) and got["rmse_mid"] == pytest.approx(0.2, rel=1e-12)
+    for huge in (3.4e38, 1e30):  # float32 near its largest value on a near pixel: no math domain error
+        pred32 = (gt * 1.1).astype(np.float32)
+        pred32[0, 0] = huge
+        assert depth_metrics(pred32, gt.astype(np.float32))["rmse_mid"] == pytest.approx(0.2, rel=1e-6)
+
+
+def test_a_block_without_mid_pixels_adds_nothing_to_mid_even_when_its_sums_overflow():
+    from rpx_tasks.metrics import depth
+
+    block = depth._BLOCK
+    gt = np.full(2 * block, 0.5)
+    pred = gt * 1.1
+    pred[0] = 1e200  # the first block: near pixels only, one squared error overflows
+    gt[block:], pred[block:] = 2.0, 2.2  # the second block: mid only
+    got = depth_metrics(pred.reshape(2, block), gt.reshape(2, block))
+    assert got["rmse_near"] == math.inf and got["rmse_mid"] == pytest.approx(0.2, rel=1e-12)
+    assert_matches_reference(pred.reshape(2, block), gt.reshape(2, block))
+
+
 def test_accepts_float64_and_non_contiguous_inputs():
     pred, gt = random_frame(np.random.default_rng(3), (200, 160))
     assert_matches_reference(pred.astype(np.float64).T, gt.astype(np.float64).T)

@@ -224,14 +224,8 @@ def _accumulate_block(gt: np.ndarray, pred: np.ndarray, ws: dict[str, np.ndarray
     near_within1 = int(np.count_nonzero(np.logical_and(within1, near, out=tmp_a))) if n_near else 0
     far_sums = _masked_sums(per_pixel, far, n_far, mask_f)
     far_within1 = int(np.count_nonzero(np.logical_and(within1, far, out=tmp_a))) if n_far else 0
-    # The bins partition the log mask, so mid is what near and far leave; summed directly when
-    # an infinite sum makes the difference NaN (a prediction so large its squared error overflows).
     n_mid = n_log - n_near - n_far
-    mid_sums = [a - b - c for a, b, c in zip(log_sums, near_sums, far_sums)]
-    if n_mid and not all(math.isfinite(x) for x in mid_sums):
-        mid = np.logical_xor(log_mask, near, out=tmp_a)
-        mid ^= far
-        mid_sums = _masked_sums(per_pixel, mid, n_mid, mask_f)
+    mid_sums = _mid_sums(per_pixel, log_sums, near_sums, far_sums, n_mid, (log_mask, near, far), mask_f, tmp_a)
     stats = np.array(
         [
             [n_near, *near_sums, near_within1],
@@ -258,6 +252,39 @@ def _accumulate_block(gt: np.ndarray, pred: np.ndarray, ws: dict[str, np.ndarray
     totals.bin_within1 += stats[:, 5]
     # An empty bin's derived sums are rounding residue, not a spread: it adds nothing.
     totals.merge_log_moments(counts, means, np.where(counts > 0, np.maximum(m2, 0.0), 0.0))
+
+
+# Above this ratio of a block's total to the mid bin's share of it (rel, sq, log_sq: sums of non-negative
+# terms), the difference total - near - far has lost more than ~1e-10 of its value to rounding.
+_MAX_CANCELLATION = 1e6
+
+
+def _mid_sums(
+    per_pixel: tuple[np.ndarray, ...],
+    log_sums: list[float],
+    near_sums: list[float],
+    far_sums: list[float],
+    n_mid: int,
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mask_f: np.ndarray,
+    scratch: np.ndarray,
+) -> list[float]:
+    """The mid bin's sums of ``per_pixel`` (rel, sq, log_err, log_sq): the bins partition the log mask, so
+    mid is what near and far leave; summed directly where that difference cannot be trusted: a sum that is
+    not finite (a squared error that overflows), or near and far dwarfing mid (a huge finite prediction
+    there). An empty mid bin sums to zero, whatever the residue."""
+    if n_mid == 0:
+        return [0.0] * len(per_pixel)
+    mid_sums = [a - b - c for a, b, c in zip(log_sums, near_sums, far_sums)]
+    trusted = all(math.isfinite(x) for x in mid_sums) and all(
+        mid_sums[i] > 0.0 and log_sums[i] <= _MAX_CANCELLATION * mid_sums[i] for i in (0, 1, 3)
+    )
+    if trusted:
+        return mid_sums
+    log_mask, near, far = masks
+    mid = np.logical_xor(log_mask, near, out=scratch)
+    mid ^= far
+    return _masked_sums(per_pixel, mid, n_mid, mask_f)
 
 
 def _neutralise_invalid(
