@@ -431,15 +431,22 @@ def _record(runs: list[ShardRun], folder: Path, run_id: str, results: Path | Non
     )
 
 
+_STAGING_PREFIX = ".rpx-merge-"
+
+
 def _write(
     folder: Path, rows: pa.Table, scores: dict[str, Any], payload: dict[str, Any], record: RunRecord
 ) -> MergedRun:
-    """Write the report into a staging folder inside ``folder``, then move each file into place (result.json
-    and the run record last); returns the MergedRun. Raises OSError (the staging folder is removed; files
-    already moved stay, result.json and the record of a previous report are untouched until the end)."""
+    """Write the report into a staging folder inside ``folder`` (removing the staging folders a killed merge
+    left there), then move each file into place (result.json and the run record last); returns the
+    MergedRun. Raises OSError (the staging folder is removed; files already moved stay, result.json and the
+    record of a previous report are untouched until the end)."""
     from rpx_tasks.phase_chart import write_phase_scores
 
-    staging = Path(tempfile.mkdtemp(prefix=".rpx-merge-", dir=folder))
+    # The caller holds the folder's run lock: a staging folder already there is a killed merge's.
+    for stale in folder.glob(f"{_STAGING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=folder))
     try:
         pq.write_table(rows, staging / PER_SAMPLE_FILE)
         write_cells(staging / CELLS_FILE, scores["cells"], get_task(payload["task"]).metric_names)

@@ -295,3 +295,12 @@ def test_an_incomplete_shard_run_is_refused_and_a_previous_report_stays(depth_sh
     assert {path.name: path.read_bytes() for path in previous.iterdir()} == before
     # `rpx merge` exits 1 with the message and hint.
     assert main(["merge", str(depth_shards / "s1"), str(depth_shards / "s3"), "--output-dir", str(tmp_path / "x")]) == 1
+
+
+def test_a_killed_merges_staging_folder_is_removed_by_the_next_merge(depth_shards, tmp_path):
+    out = tmp_path / "merged"
+    stale = out / ".rpx-merge-killed"
+    stale.mkdir(parents=True)
+    (stale / "per_sample_metrics.parquet").write_bytes(b"half written")
+    merge_runs([depth_shards / f"s{i}" for i in (1, 2, 3)], out)
+    assert not list(out.glob(".rpx-merge-*")) and (out / "result.json").exists()
