@@ -7,8 +7,9 @@ per-thread set of preallocated buffers (fresh multi-megabyte temporaries cost mo
 faults than the arithmetic). Invalid pixels are overwritten with a zero-error stand-in
 instead of being packed out (by arithmetic where the inputs allow), one logarithm is taken
 per pixel, and the range bins are summed as dot products with their 0/1 masks (near and
-far; mid is the log-mask total minus both), which are several times faster than masked
-reductions on scattered holes; a non-finite sum is redone as a masked reduction. Per-block
+far; mid is the log-mask total minus both, or summed directly where that difference cannot
+be trusted), which are several times faster than masked reductions on scattered holes; a
+non-finite sum is redone as a masked reduction. Per-block
 sums and counts add exactly; per-bin means and second moments of the log error are merged
 with Chan's pairwise update (a block where a bin is empty adds nothing), all in float64.
 """
@@ -218,12 +219,12 @@ def _accumulate_block(gt: np.ndarray, pred: np.ndarray, ws: dict[str, np.ndarray
         log_within1 = within1_valid
     else:
         log_sums = _masked_sums(per_pixel, log_mask, n_log, mask_f)
-        log_within1 = int(np.count_nonzero(np.logical_and(within1, log_mask, out=tmp_a)))
+        log_within1 = _masked_count(within1, log_mask, n_log, tmp_a)
     n_near, n_far = int(np.count_nonzero(near)), int(np.count_nonzero(far))
     near_sums = _masked_sums(per_pixel, near, n_near, mask_f)
-    near_within1 = int(np.count_nonzero(np.logical_and(within1, near, out=tmp_a))) if n_near else 0
+    near_within1 = _masked_count(within1, near, n_near, tmp_a)
     far_sums = _masked_sums(per_pixel, far, n_far, mask_f)
-    far_within1 = int(np.count_nonzero(np.logical_and(within1, far, out=tmp_a))) if n_far else 0
+    far_within1 = _masked_count(within1, far, n_far, tmp_a)
     n_mid = n_log - n_near - n_far
     mid_sums = _mid_sums(per_pixel, log_sums, near_sums, far_sums, n_mid, (log_mask, near, far), mask_f, tmp_a)
     stats = np.array(
@@ -327,6 +328,11 @@ def _masked_sums(per_pixel: tuple[np.ndarray, ...], mask: np.ndarray, count: int
             total = float(np.add.reduce(values, where=mask))
         sums.append(total)
     return sums
+
+
+def _masked_count(flags: np.ndarray, mask: np.ndarray, count: int, scratch: np.ndarray) -> int:
+    """How many of the ``count`` pixels of ``mask`` have ``flags`` set."""
+    return int(np.count_nonzero(np.logical_and(flags, mask, out=scratch))) if count else 0
 
 
 def _finish(totals: _Totals) -> dict[str, float | None]:
