@@ -102,6 +102,13 @@ def _hatched_bar(width: int, height: int, grey: int, hatch: str) -> Image.Image:
     return bar
 
 
+def _paste_bar(image: Image.Image, series_index: int, left: int, top: int, width: int, height: int) -> None:
+    """Paste the bar of series ``series_index`` (its grey level and hatch) with a black outline at (left, top)."""
+    bar = _hatched_bar(width, height, _grey(GREYS[series_index % len(GREYS)]), HATCHES[series_index % len(HATCHES)])
+    image.paste(bar, (left, top))
+    ImageDraw.Draw(image).rectangle([left, top, left + width - 1, top + height - 1], outline=0)
+
+
 def _drawable(value: float) -> float:
     """``value`` clipped to +-``MAX_DRAWN`` (NaN stays NaN: no bar), so the axis arithmetic stays finite."""
     return max(-MAX_DRAWN, min(MAX_DRAWN, value)) if math.isfinite(value) else math.nan
@@ -146,7 +153,7 @@ def draw_grouped_bars(
     image = Image.new("L", (CHART_WIDTH_PX, CHART_HEIGHT_PX), 255)
     draw = ImageDraw.Draw(image)
     title_font, label_font, tick_font = _font(20), _font(16), _font(14)
-    low, high = _value_range([values[key] for key in values])
+    low, high = _value_range(list(values.values()))
     ticks = [t for t in nice_ticks(low, high) if low - 1e-12 <= t <= high + 1e-12]
     tick_width = max((draw.textlength(_format_tick(t), font=tick_font) for t in ticks), default=0)
     legend_width = _legend_width(draw, series_labels, _label(legend_title), tick_font)
@@ -179,14 +186,9 @@ def draw_grouped_bars(
             value = values.get((name, level), math.nan)
             if not math.isfinite(value):
                 continue
-            x0 = centre - slot * BAR_GROUP_WIDTH / 2 + bar_width * s_index
+            left = round(centre - slot * BAR_GROUP_WIDTH / 2 + bar_width * s_index)
             top, bottom = sorted((area.y(value), zero))
-            width, height = max(int(round(bar_width)), 1), max(int(round(bottom - top)), 1)
-            bar = _hatched_bar(width, height, _grey(GREYS[s_index % len(GREYS)]), HATCHES[s_index % len(HATCHES)])
-            image.paste(bar, (int(round(x0)), int(round(top))))
-            draw.rectangle(
-                [int(round(x0)), int(round(top)), int(round(x0)) + width - 1, int(round(top)) + height - 1], outline=0
-            )
+            _paste_bar(image, s_index, left, round(top), max(round(bar_width), 1), max(round(bottom - top), 1))
         _text_centred(draw, centre, area.bottom + 8, name, tick_font)
         if second_line:
             _text_centred(draw, centre, area.bottom + 28, second_line, tick_font)
@@ -216,9 +218,7 @@ def _draw_legend(
     _text_centred(draw, x0 + width / 2, y0 + 5, title, font)
     for index, name in enumerate(series):
         y = y0 + 28 + 24 * index
-        swatch = _hatched_bar(30, 16, _grey(GREYS[index % len(GREYS)]), HATCHES[index % len(HATCHES)])
-        image.paste(swatch, (x0 + 10, y))
-        draw.rectangle([x0 + 10, y, x0 + 39, y + 15], outline=0)
+        _paste_bar(image, index, x0 + 10, y, 30, 16)
         draw.text((x0 + 48, y), name, fill=0, font=font)
 
 
