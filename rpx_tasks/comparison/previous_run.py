@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rpx_tasks.comparison.compare import compare_runs
 from rpx_tasks.reports import RESULT_FILE
@@ -19,20 +19,12 @@ from rpx_tasks.run_identity import data_source_label, device_class
 from rpx_tasks.run_record import RUN_FILE, read_json_object
 
 
-class ComparableLabels(Protocol):
-    """What makes two runs comparable (``rpx_tasks.steps.RunLabels`` has these fields)."""
-
-    task: str
-    model: str
-    split: str
-    data: str
-    device: str
-    shard: str | None  # "i/K" for a shard run: it compares only with the same shard's runs
-
-
 @dataclass(frozen=True)
-class RunLabelsOnDisk:
-    """The ComparableLabels of a run read from its ``run.json``."""
+class ComparableLabels:
+    """What makes two runs comparable: task, model (its name in reports), split, data source
+    (``data_source_label``: ``sample``, ``manifest-<hash>`` or the Hub revision's short hash), device class
+    (``cuda`` / ``cpu``) and, for a shard run, its shard (``"i/K"``: it compares only with the same shard's
+    runs). ``rpx_tasks.steps.RunLabels`` adds the flow-run tags and artifact keys of these."""
 
     task: str
     model: str
@@ -52,9 +44,9 @@ class RunFolder:
     flow_run_id: str | None
 
 
-def labels_of_record(record: dict[str, Any]) -> RunLabelsOnDisk:
+def labels_of_record(record: dict[str, Any]) -> ComparableLabels:
     """Return the labels of a run record (``run.json``). Raises nothing."""
-    return RunLabelsOnDisk(
+    return ComparableLabels(
         task=str(record.get("task")),
         model=str(record.get("model")),
         split=str(record.get("split")),

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from rpx_tasks import bench
+from rpx_tasks.comparison.previous_run import ComparableLabels
 from rpx_tasks.config import RunConfig
 from rpx_tasks.reports import PHASE_SCORES_FILE
 from rpx_tasks.run_identity import data_identity, data_source_label, device_class
@@ -37,19 +37,10 @@ _PHASE_SCORES = (
 )
 
 
-@dataclass(frozen=True)
-class RunLabels:
-    """What makes runs comparable: task, model (its name in reports), split, data source
-    (``data_source_label``: ``sample``, ``manifest-<hash>`` or the Hub revision's short hash) and
-    device class (``cuda`` / ``cpu``); ``shard`` (``"i/K"``) for a shard run, so shards never share the
-    unsharded run's keys."""
-
-    task: str
-    model: str
-    split: str
-    data: str
-    device: str
-    shard: str | None = None
+class RunLabels(ComparableLabels):
+    """A run's ComparableLabels (task, model, split, data source, device class, shard), with the flow-run tags
+    and artifact keys they give; ``shard`` (``"i/K"``) keeps a shard run's keys apart from the unsharded
+    run's."""
 
     def tags(self, *, with_device: bool = True) -> list[str]:
         """Return the flow-run tags: ``task:<t>``, ``model:<m>``, ``split:<s>``, ``data:<source>`` and (unless
