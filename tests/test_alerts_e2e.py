@@ -19,7 +19,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.test_deployments_e2e import (
+from tests.support.prefect_server import (
     PREFECT,
     REPO,
     api_post,

@@ -30,7 +30,7 @@ import pytest
 
 from flows.rpx_bench_matrix import rpx_bench_matrix
 from rpx_tasks.sample_data.builtin import BUILTIN_SAMPLE
-from tests.test_deployments_e2e import (
+from tests.support.prefect_server import (
     PREFECT,
     REPO,
     api_post,
